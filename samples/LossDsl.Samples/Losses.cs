@@ -1,0 +1,45 @@
+using System;
+using static LossDsl.LossMath;
+
+namespace LossDsl.Samples;
+
+/// <summary>The three seed losses, one per loss shape, written in the LossDsl subset of C#.</summary>
+public static partial class Losses
+{
+    /// <summary>
+    /// Poly-1 (Leng et al. 2022), a class-row loss: cross-entropy plus ε(1 − p_t), where p = softmax(logits).
+    /// </summary>
+    [Loss]
+    public static partial float Poly1(ReadOnlySpan<float> logits, int target, float epsilon = 1f)
+        => -LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target));
+
+    /// <summary>
+    /// Tversky loss, a set loss, on sigmoid probabilities (segmentation_models_pytorch binary/multilabel mode):
+    /// one set per channel over batch and pixels. <paramref name="alpha"/> weights false positives and
+    /// <paramref name="beta"/> false negatives (the smp, kornia and MONAI convention); the denominator is
+    /// clamped at <paramref name="eps"/> as smp does.
+    /// </summary>
+    [Loss(Shape = LossShape.ChannelSet)]
+    public static partial float Tversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
+        float alpha = 0.5f, float beta = 0.5f, float smooth = 0f, float eps = 1e-7f)
+    {
+        float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
+        float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y));
+        float fn = Sum(logits, targets, (x, y) => (1 - Sigmoid(x)) * y);
+        return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps);
+    }
+
+    /// <summary>
+    /// Sigmoid focal loss (Lin et al. 2017), elementwise, as torchvision's <c>sigmoid_focal_loss</c>:
+    /// α_t (1 − p_t)^γ · BCE(x, y). A negative <paramref name="alpha"/> turns the α weighting off.
+    /// </summary>
+    [Loss]
+    public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, float gamma = 2f)
+    {
+        float p = Sigmoid(logit);
+        float ce = Softplus(logit) - logit * target;
+        float pt = p * target + (1 - p) * (1 - target);
+        float at = alpha >= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f;
+        return at * ce * Pow(1 - pt, gamma);
+    }
+}

@@ -1,0 +1,47 @@
+using System;
+
+namespace LossDsl
+{
+    /// <summary>
+    /// Marks a <c>static partial</c> method whose body is a loss written in the LossDsl subset of C#.
+    /// The LossDsl generator derives the gradient symbolically and emits fused ILGPU kernels and
+    /// TorchSharp autograd wrappers next to it, in the same partial class.
+    /// </summary>
+    /// <remarks>
+    /// Parameters are read by kind:
+    /// <list type="bullet">
+    /// <item><c>ReadOnlySpan&lt;float&gt;</c>: a row (class-row shape) or a set (channel-set shape) of a tensor.</item>
+    /// <item><c>int</c>: a class index per row (an int64 target tensor).</item>
+    /// <item><c>float</c> without a default value: a data value per element (elementwise shape) or per row.</item>
+    /// <item><c>float</c> with a default value: a hyperparameter, a runtime argument of the generated overloads.</item>
+    /// </list>
+    /// The gradient is taken with respect to the first data parameter (the prediction); the other data
+    /// parameters are targets.
+    /// </remarks>
+    [AttributeUsage(AttributeTargets.Method, AllowMultiple = false, Inherited = false)]
+    public sealed class LossAttribute : Attribute
+    {
+        /// <summary>How the loss's parameters map onto tensor axes. <see cref="LossShape.Auto"/> infers it from the parameters.</summary>
+        public LossShape Shape { get; set; } = LossShape.Auto;
+    }
+
+    /// <summary>How a loss's parameters map onto tensor axes.</summary>
+    public enum LossShape
+    {
+        /// <summary>Elementwise when no parameter is a span; class row otherwise.</summary>
+        Auto = 0,
+
+        /// <summary>Every data parameter is a <c>float</c>: one evaluation per element of same-shape tensors.</summary>
+        Elementwise = 1,
+
+        /// <summary>Spans are rows of <c>[N, C]</c> tensors (class axis last); <c>int</c> parameters are <c>[N]</c> int64 targets.</summary>
+        ClassRow = 2,
+
+        /// <summary>
+        /// Spans are sets: for <c>[N, C, *spatial]</c> tensors, one set per channel <c>c</c> over batch and spatial
+        /// positions (segmentation_models_pytorch binary/multilabel mode). Per-channel losses are averaged by
+        /// <c>Reduction.Mean</c>.
+        /// </summary>
+        ChannelSet = 3,
+    }
+}

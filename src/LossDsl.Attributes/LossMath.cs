@@ -1,0 +1,128 @@
+using System;
+
+namespace LossDsl
+{
+    /// <summary>
+    /// The LossDsl intrinsics. Each one is a real, numerically careful C# method, so a loss body also runs on
+    /// the CPU as a scalar reference. The generator knows the derivative of every method here; a call to any
+    /// other method in a loss body is a compile error (LOSS0102).
+    /// Use them with <c>using static LossDsl.LossMath;</c>.
+    /// </summary>
+    public static class LossMath
+    {
+        /// <summary>Natural logarithm.</summary>
+        public static float Log(float x) => (float)Math.Log(x);
+
+        /// <summary>e raised to <paramref name="x"/>.</summary>
+        public static float Exp(float x) => (float)Math.Exp(x);
+
+        /// <summary>Square root.</summary>
+        public static float Sqrt(float x) => (float)Math.Sqrt(x);
+
+        /// <summary>Absolute value; the generated backward uses the subgradient sign(0) = 0.</summary>
+        public static float Abs(float x) => Math.Abs(x);
+
+        /// <summary>x squared.</summary>
+        public static float Square(float x) => x * x;
+
+        /// <summary>Hyperbolic tangent.</summary>
+        public static float Tanh(float x) => (float)Math.Tanh(x);
+
+        /// <summary><paramref name="x"/> raised to <paramref name="y"/>.</summary>
+        public static float Pow(float x, float y) => (float)Math.Pow(x, y);
+
+        /// <summary>The larger of two values; at a tie the backward sends the gradient to <paramref name="a"/>.</summary>
+        public static float Max(float a, float b) => a >= b ? a : b;
+
+        /// <summary>The smaller of two values; at a tie the backward sends the gradient to <paramref name="a"/>.</summary>
+        public static float Min(float a, float b) => a <= b ? a : b;
+
+        /// <summary><paramref name="x"/> limited to [<paramref name="lo"/>, <paramref name="hi"/>].</summary>
+        public static float Clamp(float x, float lo, float hi) => Min(Max(x, lo), hi);
+
+        /// <summary>The logistic sigmoid 1 / (1 + e^-x), computed without overflow.</summary>
+        public static float Sigmoid(float x)
+            => x >= 0 ? (float)(1.0 / (1.0 + Math.Exp(-x))) : (float)(Math.Exp(x) / (1.0 + Math.Exp(x)));
+
+        /// <summary>log(1 + e^x), computed without overflow.</summary>
+        public static float Softplus(float x) => (float)(Math.Max(x, 0.0) + Log1P(Math.Exp(-Math.Abs(x))));
+
+        /// <summary>log σ(x) = −softplus(−x), stable for large |x|.</summary>
+        public static float LogSigmoid(float x) => -Softplus(-x);
+
+        /// <summary>The sum of <paramref name="f"/> over the elements of a row or set.</summary>
+        public static float Sum(ReadOnlySpan<float> a, Func<float, float> f)
+        {
+            double s = 0;
+            for (int i = 0; i < a.Length; i++) s += f(a[i]);
+            return (float)s;
+        }
+
+        /// <summary>The sum of <paramref name="f"/>(element, index) over a row or set.</summary>
+        public static float Sum(ReadOnlySpan<float> a, Func<float, int, float> f)
+        {
+            double s = 0;
+            for (int i = 0; i < a.Length; i++) s += f(a[i], i);
+            return (float)s;
+        }
+
+        /// <summary>The sum of <paramref name="f"/> over paired elements of two same-length rows or sets.</summary>
+        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f)
+        {
+            RequireSameLength(a, b);
+            double s = 0;
+            for (int i = 0; i < a.Length; i++) s += f(a[i], b[i]);
+            return (float)s;
+        }
+
+        /// <summary>The sum of the elements.</summary>
+        public static float Sum(ReadOnlySpan<float> a) => Sum(a, x => x);
+
+        /// <summary>The mean of <paramref name="f"/> over the elements.</summary>
+        public static float Mean(ReadOnlySpan<float> a, Func<float, float> f) => Sum(a, f) / a.Length;
+
+        /// <summary>The mean of <paramref name="f"/> over paired elements.</summary>
+        public static float Mean(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) => Sum(a, b, f) / a.Length;
+
+        /// <summary>The mean of the elements.</summary>
+        public static float Mean(ReadOnlySpan<float> a) => Sum(a) / a.Length;
+
+        /// <summary>The largest element; the backward sends the gradient to the first maximal element.</summary>
+        public static float Max(ReadOnlySpan<float> a) => Max(a, x => x);
+
+        /// <summary>The largest value of <paramref name="f"/>; the backward sends the gradient to the first maximal element.</summary>
+        public static float Max(ReadOnlySpan<float> a, Func<float, float> f)
+        {
+            if (a.Length == 0) throw new ArgumentException("Max of an empty row or set.", nameof(a));
+            float m = f(a[0]);
+            for (int i = 1; i < a.Length; i++) m = Math.Max(m, f(a[i]));
+            return m;
+        }
+
+        /// <summary>log Σ e^x over the elements, computed with the max shifted out.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a) => LogSumExp(a, x => x);
+
+        /// <summary>log Σ e^f(x) over the elements, computed with the max shifted out.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, Func<float, float> f)
+        {
+            float m = Max(a, f);
+            double s = 0;
+            for (int i = 0; i < a.Length; i++) s += Math.Exp(f(a[i]) - m);
+            return (float)(m + Math.Log(s));
+        }
+
+        /// <summary>log softmax(a)[t] = a[t] − LogSumExp(a).</summary>
+        public static float LogSoftmax(ReadOnlySpan<float> a, int t) => a[t] - LogSumExp(a);
+
+        /// <summary>softmax(a)[t].</summary>
+        public static float Softmax(ReadOnlySpan<float> a, int t) => (float)Math.Exp(LogSoftmax(a, t));
+
+        private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
+
+        private static void RequireSameLength(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        {
+            if (a.Length != b.Length)
+                throw new ArgumentException($"Rows or sets of different lengths: {a.Length} and {b.Length}.");
+        }
+    }
+}

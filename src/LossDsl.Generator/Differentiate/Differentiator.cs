@@ -1,0 +1,183 @@
+using System.Collections.Generic;
+using System.Linq;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+
+namespace LossDsl.Generator.Differentiate;
+
+/// <summary>
+/// Differentiate stage: symbolic reverse mode through reductions, with no runtime tape.
+/// <para>
+/// The loss L is an outer expression over "variables": reductions R = ⊕_j f(x_j, …) and row entries z[t].
+/// First each variable's total adjoint ∂L/∂V is accumulated in reverse topological order; a reduction whose
+/// element function reads another variable V passes ∂L/∂R · Σ_j w_j ∂f/∂V back to it, itself a new Sum
+/// reduction. Then the element gradient is the broadcast
+/// ∂L/∂x_j = Σ_R ∂L/∂R · w_R(j) · ∂f_R/∂x_j + Σ_t [j = t] · ∂L/∂z[t],
+/// with w = 1 for Sum, e^(f_j − R) for LogSumExp and [j = argmax] for Max.
+/// </para>
+/// All derivative nodes go through the same hash-consing builder, so they share subexpressions with the
+/// forward pass (CSE) and are simplified as they are built.
+/// </summary>
+public static class Differentiator
+{
+    public static DerivedLoss Run(LossModel model)
+    {
+        var graph = model.Forward!;
+        var b = new GraphBuilder(graph);
+        var d = new Partials(b);
+        int root = model.Root;
+        var signature = model.Signature!;
+
+        if (signature.Shape == Shape.Elementwise)
+        {
+            int x = b.Leaf(Op.Input, 0);
+            int dx = d.Of(root, x);
+            return new DerivedLoss(signature, b.ToGraph(), root, dx, EquatableArray<Adjoint>.Empty);
+        }
+
+        // Variables of the loss: every reduction it uses (also inside other reductions' element functions), and
+        // the entries of the differentiated span (slot 0).
+        var all = Transitive(b, root);
+        var reductions = all.Where(i => b[i].Op.IsReduction()).ToList();
+        var adjoint = new Dictionary<int, int>();
+        foreach (var v in all.Where(i => b[i].Op.IsReduction() || (b[i].Op == Op.At && b[i].Slot == 0)))
+            adjoint[v] = d.Of(root, v);
+
+        // Reverse topological order: a reduction's element function reads only lower-numbered variables, so
+        // each adjoint is complete before it is passed on.
+        for (int k = reductions.Count - 1; k >= 0; k--)
+        {
+            int r = reductions[k];
+            int a = adjoint[r];
+            if (b.IsConst(a, out var c) && c == 0) continue;
+            int weight = Weight(b, r);
+            foreach (var v in Reachable(b, b[r].A).Where(i => adjoint.ContainsKey(i)))
+            {
+                int inner = d.Of(b[r].A, v);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                adjoint[v] = b.Add(adjoint[v], b.Mul(a, b.Reduce(Op.ReduceSum, b.Mul(weight, inner))));
+            }
+        }
+
+        // The broadcast back to every element of the differentiated row or set.
+        int elem = b.Leaf(Op.Elem, 0);
+        int gradient = b.Const(0);
+        foreach (var pair in adjoint.OrderBy(p => p.Key))
+        {
+            int v = pair.Key, a = pair.Value;
+            if (b.IsConst(a, out var c) && c == 0) continue;
+            int term;
+            if (b[v].Op == Op.At)
+                term = b.Select(b.Binary(Op.Eq, b.Leaf(Op.ElemIndex), b[v].A), a, b.Const(0));
+            else
+            {
+                int inner = d.Of(b[v].A, elem);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                term = b.Mul(a, b.Mul(Weight(b, v), inner));
+            }
+            gradient = b.Add(gradient, term);
+        }
+
+        var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
+        return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints);
+    }
+
+    /// <summary>∂R/∂f_j for one element: 1 for Sum, softmax weight e^(f_j − R) for LogSumExp, [j = argmax] for Max.</summary>
+    private static int Weight(GraphBuilder b, int r) => b[r].Op switch
+    {
+        Op.ReduceSum => b.Const(1),
+        Op.ReduceLogSumExp => b.Unary(Op.Exp, b.Sub(b[r].A, r)),
+        _ => b.Select(b.Binary(Op.Eq, b.Leaf(Op.ElemIndex), b.ArgMax(r)), b.Const(1), b.Const(0)),
+    };
+
+    /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
+    private static IEnumerable<int> Reachable(GraphBuilder b, int root)
+    {
+        var seen = new HashSet<int>();
+        var stack = new Stack<int>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (!seen.Add(i)) continue;
+            var n = b[i];
+            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        return seen.OrderBy(i => i);
+    }
+
+    /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
+    private static List<int> Transitive(GraphBuilder b, int root)
+    {
+        var seen = new HashSet<int>();
+        var stack = new Stack<int>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (!seen.Add(i)) continue;
+            var n = b[i];
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        return seen.OrderBy(i => i).ToList();
+    }
+
+    /// <summary>Memoized symbolic partial derivatives that treat reductions, row entries and leaves as variables.</summary>
+    private sealed class Partials
+    {
+        private readonly GraphBuilder _b;
+        private readonly Dictionary<(int, int), int> _memo = new();
+
+        public Partials(GraphBuilder b) => _b = b;
+
+        public int Of(int n, int v)
+        {
+            if (n == v) return _b.Const(1);
+            if (_memo.TryGetValue((n, v), out var done)) return done;
+            int result = Compute(n, v);
+            _memo[(n, v)] = result;
+            return result;
+        }
+
+        private int Compute(int i, int v)
+        {
+            var b = _b;
+            var n = b[i];
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op == Op.ArgMax) return b.Const(0);
+            int a = n.A;
+            int da = Of(a, v);
+            switch (n.Op)
+            {
+                case Op.Neg: return b.Neg(da);
+                case Op.Exp: return b.Mul(i, da);
+                case Op.Log: return b.Div(da, a);
+                case Op.Sqrt: return b.Div(da, b.Mul(b.Const(2), i));
+                case Op.Abs: return b.Select(b.Binary(Op.Gt, a, b.Const(0)), da, b.Select(b.Binary(Op.Lt, a, b.Const(0)), b.Neg(da), b.Const(0)));
+                case Op.Tanh: return b.Mul(b.Sub(b.Const(1), b.Mul(i, i)), da);
+                case Op.Sigmoid: return b.Mul(b.Mul(i, b.Sub(b.Const(1), i)), da);
+                case Op.Softplus: return b.Mul(b.Unary(Op.Sigmoid, a), da);
+                case Op.LogSigmoid: return b.Mul(b.Unary(Op.Sigmoid, b.Neg(a)), da);
+                case Op.Select: return b.Select(a, Of(n.B, v), Of(n.C, v));
+            }
+            int c = n.B;
+            int dc = Of(c, v);
+            switch (n.Op)
+            {
+                case Op.Add: return b.Add(da, dc);
+                case Op.Sub: return b.Sub(da, dc);
+                case Op.Mul: return b.Add(b.Mul(da, c), b.Mul(a, dc));
+                case Op.Div: return b.Sub(b.Div(da, c), b.Mul(i, b.Div(dc, c)));
+                case Op.Max: return b.Select(b.Binary(Op.Ge, a, c), da, dc);
+                case Op.Min: return b.Select(b.Binary(Op.Le, a, c), da, dc);
+                case Op.Pow:
+                    // An exponent that does not depend on v: c·a^(c−1)·a', finite at a = 0 for c ≥ 1.
+                    if (b.IsConst(dc, out var dcv) && dcv == 0)
+                        return b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
+                    // d(a^c) = a^c (c' ln a + c a'/a)
+                    return b.Mul(i, b.Add(b.Mul(dc, b.Unary(Op.Log, a)), b.Div(b.Mul(c, da), a)));
+            }
+            return b.Const(0);
+        }
+    }
+}

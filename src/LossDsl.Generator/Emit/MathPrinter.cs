@@ -1,0 +1,88 @@
+using System.Globalization;
+using System.Linq;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+
+namespace LossDsl.Generator.Emit;
+
+/// <summary>Renders IR as the math it computes, for the derivation comments of generated code.</summary>
+public sealed class MathPrinter
+{
+    private const int MaxLength = 400;
+    private readonly Graph _g;
+    private readonly LossSignature _sig;
+
+    public MathPrinter(Graph g, LossSignature sig)
+    {
+        _g = g;
+        _sig = sig;
+    }
+
+    /// <summary>The name a reduction has in comments and code, e.g. R4.</summary>
+    public static string ReductionName(int i) => "R" + i.ToString(CultureInfo.InvariantCulture);
+
+    public string Print(int i)
+    {
+        string text = Render(i, 0);
+        return text.Length <= MaxLength ? text : text.Substring(0, MaxLength) + " …";
+    }
+
+    /// <summary>E.g. "LogSumExp_j(logits_j)".</summary>
+    public string DescribeReduction(int r)
+    {
+        var n = _g[r];
+        string kind = n.Op switch { Op.ReduceSum => "Σ_j", Op.ReduceMax => "max_j", _ => "LogSumExp_j" };
+        return $"{kind} {Render(n.A, 3)}";
+    }
+
+    public string ParamName(ParameterKind kind, int slot)
+        => _sig.Parameters.First(p => p.Kind == kind && p.Slot == slot).Name;
+
+    private string Render(int i, int parent)
+    {
+        var n = _g[i];
+        (string text, int prec) = n.Op switch
+        {
+            Op.Const => (Number(n.Value), n.Value < 0 ? 2 : 9),
+            Op.Hyper => (ParamName(ParameterKind.Hyper, n.Slot), 9),
+            Op.Input => (ParamName(ParameterKind.Input, n.Slot), 9),
+            Op.Target => (ParamName(ParameterKind.Target, n.Slot), 9),
+            Op.Elem => (ParamName(ParameterKind.Span, n.Slot) + "_j", 9),
+            Op.ElemIndex => ("j", 9),
+            Op.Length => ("n", 9),
+            Op.At => ($"{ParamName(ParameterKind.Span, n.Slot)}[{Render(n.A, 0)}]", 9),
+            Op.ArgMax => ($"argmax({ReductionName(n.A)})", 9),
+            _ when n.Op.IsReduction() => (ReductionName(i), 9),
+            Op.Neg => ("−" + Render(n.A, 3), 3),
+            Op.Not => ("¬" + Render(n.A, 3), 3),
+            Op.Add => ($"{Render(n.A, 1)} + {Render(n.B, 1)}", 1),
+            Op.Sub => ($"{Render(n.A, 1)} − {Render(n.B, 2)}", 1),
+            Op.Mul => ($"{Render(n.A, 2)}·{Render(n.B, 2)}", 2),
+            Op.Div => ($"{Render(n.A, 2)} / {Render(n.B, 3)}", 2),
+            Op.Pow => ($"{Render(n.A, 4)}^{Render(n.B, 4)}", 4),
+            Op.Lt => (Cmp(n, "<"), 0),
+            Op.Le => (Cmp(n, "≤"), 0),
+            Op.Gt => (Cmp(n, ">"), 0),
+            Op.Ge => (Cmp(n, "≥"), 0),
+            Op.Eq => (Cmp(n, "="), 0),
+            Op.Ne => (Cmp(n, "≠"), 0),
+            Op.And => ($"{Render(n.A, 1)} ∧ {Render(n.B, 1)}", 0),
+            Op.Or => ($"{Render(n.A, 1)} ∨ {Render(n.B, 1)}", 0),
+            Op.Select => ($"[{Render(n.A, 0)} ? {Render(n.B, 0)} : {Render(n.C, 0)}]", 9),
+            Op.Max or Op.Min => ($"{n.Op.ToString().ToLowerInvariant()}({Render(n.A, 0)}, {Render(n.B, 0)})", 9),
+            _ => ($"{FunctionName(n.Op)}({Render(n.A, 0)})", 9),
+        };
+        return prec < parent ? "(" + text + ")" : text;
+    }
+
+    private string Cmp(Node n, string op) => $"{Render(n.A, 1)} {op} {Render(n.B, 1)}";
+
+    private static string FunctionName(Op op) => op switch
+    {
+        Op.LogSigmoid => "logσ",
+        Op.Sigmoid => "σ",
+        _ => op.ToString().ToLowerInvariant(),
+    };
+
+    public static string Number(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+}

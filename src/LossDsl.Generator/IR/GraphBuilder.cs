@@ -1,0 +1,159 @@
+using System;
+using System.Collections.Generic;
+using LossDsl.Generator.Model;
+
+namespace LossDsl.Generator.IR;
+
+/// <summary>
+/// Builds a <see cref="Graph"/> with hash-consing (common subexpressions are shared by construction) and
+/// local simplification: constant folding and the identities of 0 and 1.
+/// </summary>
+public sealed class GraphBuilder
+{
+    private readonly List<Node> _nodes = new();
+    private readonly Dictionary<Node, int> _index = new();
+
+    public GraphBuilder() { }
+
+    /// <summary>Starts from an existing graph, keeping its node indices.</summary>
+    public GraphBuilder(Graph graph)
+    {
+        foreach (var n in graph.Nodes) Intern(n);
+    }
+
+    public Node this[int index] => _nodes[index];
+
+    public int Count => _nodes.Count;
+
+    public Graph ToGraph() => new(_nodes.ToEquatableArray());
+
+    public int Const(double v) => Intern(new Node(Op.Const, Value: v));
+
+    public int Leaf(Op op, int slot = 0) => Intern(new Node(op, Slot: slot));
+
+    public int At(int span, int index) => Intern(new Node(Op.At, index, Slot: span));
+
+    public int Reduce(Op op, int body) => Intern(new Node(op, body));
+
+    public int ArgMax(int reduceMax) => Intern(new Node(Op.ArgMax, reduceMax));
+
+    public bool IsConst(int i, out double v)
+    {
+        var n = _nodes[i];
+        v = n.Value;
+        return n.Op == Op.Const;
+    }
+
+    private bool IsConst(int i, double v) => IsConst(i, out var c) && c.Equals(v);
+
+    public int Unary(Op op, int a)
+    {
+        if (IsConst(a, out var c))
+        {
+            double? folded = op switch
+            {
+                Op.Neg => -c,
+                Op.Exp => Math.Exp(c),
+                Op.Log when c > 0 => Math.Log(c),
+                Op.Sqrt when c >= 0 => Math.Sqrt(c),
+                Op.Abs => Math.Abs(c),
+                Op.Tanh => Math.Tanh(c),
+                Op.Sigmoid => 1 / (1 + Math.Exp(-c)),
+                Op.Softplus => Math.Max(c, 0) + Math.Log(1 + Math.Exp(-Math.Abs(c))),
+                Op.LogSigmoid => -(Math.Max(-c, 0) + Math.Log(1 + Math.Exp(-Math.Abs(c)))),
+                _ => null,
+            };
+            if (folded is double f && !double.IsNaN(f) && !double.IsInfinity(f)) return Const(f);
+        }
+        var n = _nodes[a];
+        if (op == Op.Neg && n.Op == Op.Neg) return n.A;                 // --x = x
+        if (op == Op.Not && n.Op == Op.Not) return n.A;
+        if (op == Op.Log && n.Op == Op.Exp) return n.A;                 // log(exp x) = x
+        return Intern(new Node(op, a));
+    }
+
+    public int Binary(Op op, int a, int b)
+    {
+        if (IsConst(a, out var ca) && IsConst(b, out var cb))
+        {
+            double? folded = op switch
+            {
+                Op.Add => ca + cb,
+                Op.Sub => ca - cb,
+                Op.Mul => ca * cb,
+                Op.Div when cb != 0 => ca / cb,
+                Op.Pow => Math.Pow(ca, cb),
+                Op.Max => Math.Max(ca, cb),
+                Op.Min => Math.Min(ca, cb),
+                _ => null,
+            };
+            if (folded is double f && !double.IsNaN(f) && !double.IsInfinity(f)) return Const(f);
+        }
+
+        switch (op)
+        {
+            case Op.Add:
+                if (IsConst(a, 0)) return b;
+                if (IsConst(b, 0)) return a;
+                if (_nodes[b].Op == Op.Neg) return Binary(Op.Sub, a, _nodes[b].A);
+                if (_nodes[a].Op == Op.Neg) return Binary(Op.Sub, b, _nodes[a].A);
+                break;
+            case Op.Sub:
+                if (IsConst(b, 0)) return a;
+                if (IsConst(a, 0)) return Unary(Op.Neg, b);
+                if (a == b) return Const(0);
+                if (_nodes[b].Op == Op.Neg) return Binary(Op.Add, a, _nodes[b].A);
+                break;
+            case Op.Mul:
+                if (IsConst(a, 0) || IsConst(b, 0)) return Const(0);
+                if (IsConst(a, 1)) return b;
+                if (IsConst(b, 1)) return a;
+                if (IsConst(a, -1)) return Unary(Op.Neg, b);
+                if (IsConst(b, -1)) return Unary(Op.Neg, a);
+                if (_nodes[a].Op == Op.Neg && _nodes[b].Op == Op.Neg) return Binary(Op.Mul, _nodes[a].A, _nodes[b].A);
+                if (_nodes[a].Op == Op.Neg) return Unary(Op.Neg, Binary(Op.Mul, _nodes[a].A, b));
+                if (_nodes[b].Op == Op.Neg) return Unary(Op.Neg, Binary(Op.Mul, a, _nodes[b].A));
+                break;
+            case Op.Div:
+                if (IsConst(a, 0)) return Const(0);
+                if (IsConst(b, 1)) return a;
+                if (_nodes[a].Op == Op.Neg) return Unary(Op.Neg, Binary(Op.Div, _nodes[a].A, b));
+                break;
+            case Op.Pow:
+                if (IsConst(b, 1)) return a;
+                if (IsConst(b, 0)) return Const(1);
+                break;
+        }
+
+        if (op.IsCommutative() && a > b) (a, b) = (b, a);
+        return Intern(new Node(op, a, b));
+    }
+
+    public int Select(int cond, int then, int @else)
+    {
+        if (then == @else) return then;
+        var c = _nodes[cond];
+        if (c.Op == Op.Not) return Select(c.A, @else, then);
+        return Intern(new Node(Op.Select, cond, then, @else));
+    }
+
+    public int Add(int a, int b) => Binary(Op.Add, a, b);
+    public int Sub(int a, int b) => Binary(Op.Sub, a, b);
+    public int Mul(int a, int b) => Binary(Op.Mul, a, b);
+    public int Div(int a, int b) => Binary(Op.Div, a, b);
+    public int Neg(int a) => Unary(Op.Neg, a);
+
+    private int Intern(Node node)
+    {
+        if (_index.TryGetValue(node, out var i)) return i;
+        for (int k = 0; k < node.OperandCount; k++)
+        {
+            int operand = node.Operand(k);
+            if (operand < 0 || operand >= _nodes.Count)
+                throw new InvalidOperationException($"Operand {operand} of {node.Op} is not an earlier node.");
+        }
+        _nodes.Add(node);
+        _index[node] = _nodes.Count - 1;
+        return _nodes.Count - 1;
+    }
+}

@@ -1,0 +1,54 @@
+namespace LossDsl.Generator.IR;
+
+/// <summary>The operations of the loss IR.</summary>
+public enum Op
+{
+    // Leaves.
+    Const,      // Value
+    Hyper,      // Slot: hyperparameter index
+    Input,      // Slot: scalar data parameter index (one value per element or per row)
+    Target,     // Slot: integer data parameter index (a class index per row)
+    Elem,       // Slot: span index; the current element inside a reduction body
+    ElemIndex,  // the current element's position inside a reduction body
+    Length,     // the number of elements of the row or set
+    At,         // Slot: span index, A: integer index node; span[index]
+
+    // Unary.
+    Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Softplus, LogSigmoid,
+
+    // Binary.
+    Add, Sub, Mul, Div, Pow, Max, Min,
+
+    // Predicates and selection (not differentiated; the gradient flows through the chosen branch).
+    Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
+    Select,     // A ? B : C
+
+    // Reductions over the row or set; A is the body's root (element scope).
+    ReduceSum, ReduceMax, ReduceLogSumExp,
+    ArgMax,     // A: a ReduceMax node; the position of its first maximal element
+}
+
+/// <summary>What kind of value a node holds, which decides its C# type in emitted code.</summary>
+public enum ValueKind { Real, Integer, Boolean }
+
+public static class OpFacts
+{
+    public static bool IsLeaf(this Op op) => op <= Op.At;
+
+    public static bool IsReduction(this Op op) => op is Op.ReduceSum or Op.ReduceMax or Op.ReduceLogSumExp;
+
+    public static bool IsUnary(this Op op) => op is >= Op.Neg and <= Op.LogSigmoid || op == Op.Not;
+
+    public static bool IsBinary(this Op op) => op is >= Op.Add and <= Op.Or;
+
+    public static bool IsPredicate(this Op op) => op is >= Op.Lt and <= Op.Not;
+
+    public static bool IsCommutative(this Op op) => op is Op.Add or Op.Mul or Op.Eq or Op.Ne or Op.And or Op.Or;
+
+    public static ValueKind KindOf(this Op op) => op switch
+    {
+        Op.Target or Op.ElemIndex or Op.ArgMax => ValueKind.Integer,
+        _ when op.IsPredicate() => ValueKind.Boolean,
+        _ => ValueKind.Real,
+    };
+}

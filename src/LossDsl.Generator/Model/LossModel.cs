@@ -1,0 +1,50 @@
+using LossDsl.Generator.IR;
+
+namespace LossDsl.Generator.Model;
+
+/// <summary>How a parameter enters the loss.</summary>
+public enum ParameterKind
+{
+    /// <summary><c>ReadOnlySpan&lt;float&gt;</c>: a row or a set of a float tensor.</summary>
+    Span,
+    /// <summary><c>int</c>: a class index per row, from an int64 tensor.</summary>
+    Target,
+    /// <summary><c>float</c> without a default: one value per element or per row, from a float tensor.</summary>
+    Input,
+    /// <summary><c>float</c>/<c>double</c> with a default: a runtime hyperparameter.</summary>
+    Hyper,
+}
+
+/// <summary>Mirrors LossDsl.LossShape (the generator does not reference the attributes assembly).</summary>
+public enum Shape { Auto = 0, Elementwise = 1, ClassRow = 2, ChannelSet = 3 }
+
+/// <param name="Name">The C# parameter name.</param>
+/// <param name="Kind">How it enters the loss.</param>
+/// <param name="Slot">Index among the parameters of the same kind.</param>
+/// <param name="TypeText">The declared type, as written in the defining declaration.</param>
+/// <param name="Default">A hyperparameter's default value.</param>
+public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default);
+
+/// <summary>Everything the emitters need about a [Loss] method's declaration, as plain data.</summary>
+/// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
+/// <param name="ContainingTypes">Outermost first, e.g. "static partial class MyLosses".</param>
+/// <param name="Modifiers">The method's modifiers as written, e.g. "public static partial".</param>
+/// <param name="BodyText">The loss body's source text (whitespace normalized), quoted in generated comments.</param>
+public sealed record LossSignature(
+    string Namespace,
+    EquatableArray<string> ContainingTypes,
+    string Name,
+    string Modifiers,
+    EquatableArray<LossParameter> Parameters,
+    Shape Shape,
+    string BodyText);
+
+/// <summary>The parse result of one [Loss] method: its signature, its forward IR, and its diagnostics.</summary>
+/// <param name="Signature">Null when the declaration itself cannot be used.</param>
+/// <param name="Forward">The loss body as IR, null when the body has errors.</param>
+/// <param name="Root">The node of <paramref name="Forward"/> holding the loss value.</param>
+public sealed record LossModel(
+    LossSignature? Signature,
+    Graph? Forward,
+    int Root,
+    EquatableArray<DiagnosticInfo> Diagnostics);

@@ -1,0 +1,478 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using LossDsl.Generator.Diagnostics;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+
+namespace LossDsl.Generator.Parse;
+
+/// <summary>
+/// Parse stage: turns a [Loss] method (Roslyn syntax plus semantic model) into a <see cref="LossModel"/>.
+/// Every construct outside the DSL subset becomes a diagnostic at its exact span; parsing goes on after an
+/// error so that one build reports all of them. Nothing here throws on user input.
+/// </summary>
+public static class LossParser
+{
+    public const string AttributeName = "LossDsl.LossAttribute";
+
+    public static LossModel Parse(GeneratorAttributeSyntaxContext context, CancellationToken ct)
+    {
+        var syntax = (MethodDeclarationSyntax)context.TargetNode;
+        var method = (IMethodSymbol)context.TargetSymbol;
+        var attribute = context.Attributes.FirstOrDefault();
+        return Parse(syntax, method, attribute, context.SemanticModel, ct);
+    }
+
+    public static LossModel Parse(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel model, CancellationToken ct)
+    {
+        var diagnostics = new List<DiagnosticInfo>();
+        var signature = ParseSignature(syntax, method, attribute, diagnostics);
+        if (signature is null) return new LossModel(null, null, -1, diagnostics.ToEquatableArray());
+
+        var body = new BodyParser(model, method, signature, diagnostics, ct);
+        int root = body.ParseBody(syntax);
+        bool ok = root >= 0 && !diagnostics.Any(d => DiagnosticDescriptors.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error);
+        return new LossModel(signature, ok ? body.Builder.ToGraph() : null, ok ? root : -1, diagnostics.ToEquatableArray());
+    }
+
+    private static LossSignature? ParseSignature(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, List<DiagnosticInfo> diagnostics)
+    {
+        bool usable = true;
+        if (!method.IsStatic || !syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotPartial, syntax.Identifier.GetLocation(), method.Name));
+            usable = false;
+        }
+        if (method.IsGenericMethod)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedSyntax, syntax.TypeParameterList!, "A generic loss method", "losses are float math"));
+            usable = false;
+        }
+
+        var containing = new List<string>();
+        for (var type = method.ContainingType; type is not null; type = type.ContainingType)
+        {
+            var typeSyntax = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>().FirstOrDefault();
+            if (typeSyntax is null || !typeSyntax.Modifiers.Any(SyntaxKind.PartialKeyword) || type.IsGenericType)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TypeNotPartial, syntax.Identifier.GetLocation(), type.Name, method.Name));
+                usable = false;
+                break;
+            }
+            string keyword = typeSyntax is RecordDeclarationSyntax record
+                ? "record " + (record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "struct" : "class")
+                : typeSyntax.Keyword.ValueText;
+            string typeModifiers = type.IsStatic ? "static partial" : "partial";
+            containing.Insert(0, $"{typeModifiers} {keyword} {type.Name}");
+        }
+
+        if (method.ReturnType.SpecialType != SpecialType.System_Single)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedReturnType, syntax.ReturnType, method.Name, method.ReturnType.ToDisplayString()));
+            usable = false;
+        }
+
+        var parameters = new List<LossParameter>();
+        var counts = new int[4];
+        foreach (var p in method.Parameters)
+        {
+            var pSyntax = p.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() ?? syntax;
+            string? problem = null;
+            ParameterKind kind = ParameterKind.Input;
+            if (p.RefKind != RefKind.None || p.IsParams)
+                problem = "ref, out, in and params parameters are not supported; pass values";
+            else if (IsReadOnlySpanOfFloat(p.Type))
+            {
+                kind = ParameterKind.Span;
+                if (p.HasExplicitDefaultValue) problem = "a span cannot be a hyperparameter";
+            }
+            else if (p.Type.SpecialType == SpecialType.System_Int32)
+            {
+                kind = ParameterKind.Target;
+                if (p.HasExplicitDefaultValue) problem = "integer hyperparameters are not supported; use float";
+            }
+            else if (p.Type.SpecialType is SpecialType.System_Single or SpecialType.System_Double)
+            {
+                kind = p.HasExplicitDefaultValue ? ParameterKind.Hyper : ParameterKind.Input;
+                if (kind == ParameterKind.Input && p.Type.SpecialType == SpecialType.System_Double)
+                    problem = "data parameters are float; only hyperparameters (with a default value) may be double";
+            }
+            else
+                problem = $"type '{p.Type.ToDisplayString()}' is not one of ReadOnlySpan<float> (row or set), int (class index), float (data value), or float with a default value (hyperparameter)";
+
+            if (problem is not null)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name, problem));
+                usable = false;
+                continue;
+            }
+            if (kind != ParameterKind.Hyper && parameters.Any(x => x.Kind == ParameterKind.Hyper))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name, "data parameters must come before the hyperparameters"));
+                usable = false;
+                continue;
+            }
+            double dflt = kind == ParameterKind.Hyper ? Convert.ToDouble(p.ExplicitDefaultValue ?? 0.0, CultureInfo.InvariantCulture) : 0;
+            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt));
+        }
+
+        var requested = Shape.Auto;
+        foreach (var named in attribute?.NamedArguments ?? Enumerable.Empty<KeyValuePair<string, TypedConstant>>())
+            if (named.Key == "Shape" && named.Value.Value is int s) requested = (Shape)s;
+
+        int spans = counts[(int)ParameterKind.Span], targets = counts[(int)ParameterKind.Target], inputs = counts[(int)ParameterKind.Input];
+        var shape = requested == Shape.Auto ? (spans == 0 ? Shape.Elementwise : Shape.ClassRow) : requested;
+        string? shapeProblem = shape switch
+        {
+            _ when spans + inputs + targets == 0 => "it has no data parameter",
+            Shape.Elementwise when spans > 0 => "an elementwise loss takes float values, not spans",
+            Shape.Elementwise when targets > 0 => "an elementwise loss takes float labels, not int class indices",
+            Shape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
+            Shape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
+            Shape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
+            _ when parameters.Count > 0 && parameters[0].Kind is ParameterKind.Target or ParameterKind.Hyper
+                => "the first parameter must be the prediction that the gradient is taken for (a span, or a float for elementwise losses)",
+            _ => null,
+        };
+        if (usable && shapeProblem is not null)
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShapeMismatch, syntax.Identifier.GetLocation(), method.Name, shape.ToString(), shapeProblem));
+            usable = false;
+        }
+        if (!usable) return null;
+
+        string ns = method.ContainingNamespace.IsGlobalNamespace ? "" : method.ContainingNamespace.ToDisplayString();
+        string modifiers = string.Join(" ", syntax.Modifiers.Select(m => m.ValueText));
+        SyntaxNode? bodyNode = (SyntaxNode?)syntax.ExpressionBody?.Expression ?? syntax.Body;
+        string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
+        return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText);
+    }
+
+    private static string NormalizeWhitespace(string text)
+        => string.Join(" ", text.Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));
+
+    internal static bool IsReadOnlySpanOfFloat(ITypeSymbol type)
+        => type is INamedTypeSymbol { Name: "ReadOnlySpan", ContainingNamespace.Name: "System", TypeArguments.Length: 1 } named
+           && named.TypeArguments[0].SpecialType == SpecialType.System_Single;
+
+    /// <summary>Lowers one method body into IR, recording a diagnostic for each unsupported construct.</summary>
+    private sealed class BodyParser
+    {
+        private readonly SemanticModel _model;
+        private readonly LossSignature _signature;
+        private readonly List<DiagnosticInfo> _diagnostics;
+        private readonly CancellationToken _ct;
+        private readonly Dictionary<ISymbol, int> _values = new(SymbolEqualityComparer.Default);
+        private readonly Dictionary<ISymbol, int> _spans = new(SymbolEqualityComparer.Default);
+        private int _lambdaDepth;
+
+        public GraphBuilder Builder { get; } = new();
+
+        public BodyParser(SemanticModel model, IMethodSymbol method, LossSignature signature, List<DiagnosticInfo> diagnostics, CancellationToken ct)
+        {
+            _model = model;
+            _signature = signature;
+            _diagnostics = diagnostics;
+            _ct = ct;
+            foreach (var p in method.Parameters)
+            {
+                var lp = signature.Parameters.First(x => x.Name == p.Name);
+                switch (lp.Kind)
+                {
+                    case ParameterKind.Span: _spans[p] = lp.Slot; break;
+                    case ParameterKind.Target: _values[p] = Builder.Leaf(Op.Target, lp.Slot); break;
+                    case ParameterKind.Input: _values[p] = Builder.Leaf(Op.Input, lp.Slot); break;
+                    case ParameterKind.Hyper: _values[p] = Builder.Leaf(Op.Hyper, lp.Slot); break;
+                }
+            }
+        }
+
+        private int Error(DiagnosticDescriptor d, SyntaxNode node, params string[] args)
+        {
+            _diagnostics.Add(DiagnosticInfo.Create(d, node, args));
+            return -1;
+        }
+
+        private int Unsupported(SyntaxNode node, string what, string hint) => Error(DiagnosticDescriptors.UnsupportedSyntax, node, what, hint);
+
+        public int ParseBody(MethodDeclarationSyntax syntax)
+        {
+            if (syntax.ExpressionBody is { } arrow) return Expr(arrow.Expression);
+            if (syntax.Body is null) return Error(DiagnosticDescriptors.MissingBody, syntax.Identifier.Parent ?? syntax, _signature.Name);
+
+            int result = -1;
+            bool returned = false;
+            foreach (var statement in syntax.Body.Statements)
+            {
+                _ct.ThrowIfCancellationRequested();
+                if (returned)
+                {
+                    Unsupported(statement, "A statement after the return", "the return must be the last statement");
+                    continue;
+                }
+                switch (statement)
+                {
+                    case LocalDeclarationStatementSyntax local:
+                        DeclareLocals(local);
+                        break;
+                    case ReturnStatementSyntax { Expression: { } e }:
+                        result = Expr(e);
+                        returned = true;
+                        break;
+                    default:
+                        Unsupported(statement, Describe(statement), "a loss body holds local declarations and one final return");
+                        break;
+                }
+            }
+            if (!returned) return Error(DiagnosticDescriptors.MissingBody, syntax.Body, _signature.Name);
+            return result;
+        }
+
+        private void DeclareLocals(LocalDeclarationStatementSyntax local)
+        {
+            foreach (var v in local.Declaration.Variables)
+            {
+                if (_model.GetDeclaredSymbol(v, _ct) is not ILocalSymbol symbol) continue;
+                if (symbol.Type.SpecialType is not (SpecialType.System_Single or SpecialType.System_Double))
+                {
+                    Error(DiagnosticDescriptors.UnsupportedLocalType, v, symbol.Name, symbol.Type.ToDisplayString());
+                    continue;
+                }
+                if (v.Initializer is null)
+                {
+                    Unsupported(v, "A local without an initializer", "give every local its value where it is declared");
+                    continue;
+                }
+                int value = Expr(v.Initializer.Value);
+                if (value >= 0) _values[symbol] = value;
+            }
+        }
+
+        private int Expr(ExpressionSyntax e)
+        {
+            _ct.ThrowIfCancellationRequested();
+            switch (e)
+            {
+                case ParenthesizedExpressionSyntax p:
+                    return Expr(p.Expression);
+                case LiteralExpressionSyntax lit when lit.IsKind(SyntaxKind.NumericLiteralExpression):
+                    return Builder.Const(Convert.ToDouble(lit.Token.Value, CultureInfo.InvariantCulture));
+                case LiteralExpressionSyntax lit when lit.IsKind(SyntaxKind.TrueLiteralExpression) || lit.IsKind(SyntaxKind.FalseLiteralExpression):
+                    return Unsupported(lit, "A bool literal", "use a comparison");
+                case CastExpressionSyntax cast:
+                    var castType = _model.GetTypeInfo(cast.Type, _ct).Type;
+                    if (castType?.SpecialType is SpecialType.System_Single or SpecialType.System_Double) return Expr(cast.Expression);
+                    return Unsupported(cast, "A cast to " + (castType?.ToDisplayString() ?? cast.Type.ToString()), "only casts to float or double are allowed");
+                case IdentifierNameSyntax id:
+                    return Identifier(id);
+                case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryMinusExpression):
+                    return Map(Expr(u.Operand), a => Builder.Neg(a));
+                case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.UnaryPlusExpression):
+                    return Expr(u.Operand);
+                case PrefixUnaryExpressionSyntax u when u.IsKind(SyntaxKind.LogicalNotExpression):
+                    return Map(Expr(u.Operand), a => Builder.Unary(Op.Not, a));
+                case BinaryExpressionSyntax b:
+                    return Binary(b);
+                case ConditionalExpressionSyntax c:
+                    {
+                        int cond = Expr(c.Condition), then = Expr(c.WhenTrue), @else = Expr(c.WhenFalse);
+                        return cond < 0 || then < 0 || @else < 0 ? -1 : Builder.Select(cond, then, @else);
+                    }
+                case InvocationExpressionSyntax call:
+                    return Invocation(call);
+                case ElementAccessExpressionSyntax access:
+                    return ElementAccess(access);
+                case MemberAccessExpressionSyntax member when member.Name.Identifier.ValueText == "Length" && SpanOf(member.Expression, report: false) >= 0:
+                    return Builder.Leaf(Op.Length);
+                case MemberAccessExpressionSyntax member when _model.GetSymbolInfo(member, _ct).Symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv } field
+                                                              && field.Type.SpecialType is SpecialType.System_Single or SpecialType.System_Double or SpecialType.System_Int32:
+                    return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
+                case LambdaExpressionSyntax lambda:
+                    return Unsupported(lambda, "A lambda outside a reduction", "lambdas are the element functions of Sum, Mean, Max and LogSumExp");
+                default:
+                    return Unsupported(e, Describe(e), "see the list of supported syntax in docs/dsl.md");
+            }
+        }
+
+        private static int Map(int a, Func<int, int> f) => a < 0 ? -1 : f(a);
+
+        private int Identifier(IdentifierNameSyntax id)
+        {
+            var symbol = _model.GetSymbolInfo(id, _ct).Symbol;
+            if (symbol is null) return Error(DiagnosticDescriptors.InvalidUse, id, $"'{id.Identifier.ValueText}' cannot be resolved");
+            if (_values.TryGetValue(symbol, out int node)) return node;
+            if (_spans.ContainsKey(symbol))
+                return Error(DiagnosticDescriptors.InvalidUse, id, $"span '{symbol.Name}' can be used only in a reduction (Sum, Mean, Max, LogSumExp, Softmax, LogSoftmax), indexed by a class index, or as '{symbol.Name}.Length'");
+            if (symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv })
+                return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
+            return Error(DiagnosticDescriptors.InvalidUse, id, $"'{symbol.Name}' is not a parameter, local or constant of this loss");
+        }
+
+        private int Binary(BinaryExpressionSyntax b)
+        {
+            Op? op = b.Kind() switch
+            {
+                SyntaxKind.AddExpression => Op.Add,
+                SyntaxKind.SubtractExpression => Op.Sub,
+                SyntaxKind.MultiplyExpression => Op.Mul,
+                SyntaxKind.DivideExpression => Op.Div,
+                SyntaxKind.LessThanExpression => Op.Lt,
+                SyntaxKind.LessThanOrEqualExpression => Op.Le,
+                SyntaxKind.GreaterThanExpression => Op.Gt,
+                SyntaxKind.GreaterThanOrEqualExpression => Op.Ge,
+                SyntaxKind.EqualsExpression => Op.Eq,
+                SyntaxKind.NotEqualsExpression => Op.Ne,
+                SyntaxKind.LogicalAndExpression => Op.And,
+                SyntaxKind.LogicalOrExpression => Op.Or,
+                _ => null,
+            };
+            if (op is null) return Unsupported(b, $"The operator '{b.OperatorToken.ValueText}'", "use + - * / comparisons && || and the LossMath intrinsics");
+            int l = Expr(b.Left), r = Expr(b.Right);
+            if (l < 0 || r < 0) return -1;
+            return Builder.Binary(op.Value, l, r);
+        }
+
+        private int ElementAccess(ElementAccessExpressionSyntax access)
+        {
+            int span = SpanOf(access.Expression, report: true);
+            if (span < 0 || access.ArgumentList.Arguments.Count != 1) return span < 0 ? -1 : Unsupported(access, "Multi-dimensional indexing", "index a row with one class index");
+            var indexExpr = access.ArgumentList.Arguments[0].Expression;
+            int index = Expr(indexExpr);
+            if (index < 0) return -1;
+            if (Builder[index].Op != Op.Target)
+                return Error(DiagnosticDescriptors.InvalidUse, indexExpr, $"'{indexExpr}' is not an int class-index parameter; a row can be indexed only by a class index");
+            if (_lambdaDepth > 0)
+                return Error(DiagnosticDescriptors.InvalidUse, access, "indexing a row inside a reduction's element function is not supported; index it outside, in a local");
+            return Builder.At(span, index);
+        }
+
+        private int SpanOf(ExpressionSyntax e, bool report)
+        {
+            if (e is IdentifierNameSyntax id && _model.GetSymbolInfo(id, _ct).Symbol is { } s && _spans.TryGetValue(s, out int slot)) return slot;
+            if (report) Error(DiagnosticDescriptors.InvalidUse, e, $"'{e}' is not a ReadOnlySpan<float> parameter of this loss");
+            return -1;
+        }
+
+        private int Invocation(InvocationExpressionSyntax call)
+        {
+            var symbol = _model.GetSymbolInfo(call, _ct).Symbol as IMethodSymbol;
+            string containing = symbol?.ContainingType?.ToDisplayString() ?? "";
+            bool intrinsic = containing == "LossDsl.LossMath";
+            bool math = containing is "System.Math" or "System.MathF";
+            var args = call.ArgumentList.Arguments;
+            string name = symbol?.Name ?? "";
+            if (symbol is null || (!intrinsic && !math) || (math && !MathAliases.Contains(name)))
+                return Error(DiagnosticDescriptors.UnknownMethod, call, symbol?.ToDisplayString() ?? call.Expression.ToString());
+            if (args.Any(a => a.NameColon is not null || !a.RefKindKeyword.IsKind(SyntaxKind.None)))
+                return Unsupported(call, "Named or ref arguments", "pass arguments by position");
+
+            bool spanFirst = symbol.Parameters.Length > 0 && IsReadOnlySpanOfFloat(symbol.Parameters[0].Type);
+            if (spanFirst) return SpanIntrinsic(call, name, symbol, args);
+
+            var operands = new int[args.Count];
+            for (int i = 0; i < args.Count; i++)
+                if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
+
+            switch (name, operands.Length)
+            {
+                case ("Log", 1): return Builder.Unary(Op.Log, operands[0]);
+                case ("Exp", 1): return Builder.Unary(Op.Exp, operands[0]);
+                case ("Sqrt", 1): return Builder.Unary(Op.Sqrt, operands[0]);
+                case ("Abs", 1): return Builder.Unary(Op.Abs, operands[0]);
+                case ("Tanh", 1): return Builder.Unary(Op.Tanh, operands[0]);
+                case ("Sigmoid", 1): return Builder.Unary(Op.Sigmoid, operands[0]);
+                case ("Softplus", 1): return Builder.Unary(Op.Softplus, operands[0]);
+                case ("LogSigmoid", 1): return Builder.Unary(Op.LogSigmoid, operands[0]);
+                case ("Square", 1): return Builder.Mul(operands[0], operands[0]);
+                case ("Pow", 2): return Builder.Binary(Op.Pow, operands[0], operands[1]);
+                case ("Max", 2): return Builder.Binary(Op.Max, operands[0], operands[1]);
+                case ("Min", 2): return Builder.Binary(Op.Min, operands[0], operands[1]);
+                case ("Clamp", 3): return Builder.Binary(Op.Min, Builder.Binary(Op.Max, operands[0], operands[1]), operands[2]);
+                default: return Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
+            }
+        }
+
+        private static readonly HashSet<string> MathAliases = new() { "Exp", "Log", "Sqrt", "Abs", "Tanh", "Pow", "Max", "Min", "Clamp" };
+
+        private int SpanIntrinsic(InvocationExpressionSyntax call, string name, IMethodSymbol symbol, SeparatedSyntaxList<ArgumentSyntax> args)
+        {
+            // Softmax(row, t) and LogSoftmax(row, t): sugar over At and LogSumExp.
+            if (name is "Softmax" or "LogSoftmax")
+            {
+                int row = SpanOf(args[0].Expression, report: true);
+                int t = Expr(args[1].Expression);
+                if (row < 0 || t < 0) return -1;
+                if (Builder[t].Op != Op.Target)
+                    return Error(DiagnosticDescriptors.InvalidUse, args[1], $"'{args[1]}' is not an int class-index parameter");
+                if (_lambdaDepth > 0)
+                    return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} inside a reduction's element function is not supported; compute it in a local first");
+                int logp = Builder.Sub(Builder.At(row, t), Builder.Reduce(Op.ReduceLogSumExp, Builder.Leaf(Op.Elem, row)));
+                return name == "LogSoftmax" ? logp : Builder.Unary(Op.Exp, logp);
+            }
+
+            // Reductions: the leading arguments are spans, the optional last one is the element function.
+            var spans = new List<int>();
+            LambdaExpressionSyntax? lambda = null;
+            foreach (var arg in args)
+            {
+                if (arg.Expression is LambdaExpressionSyntax l) { lambda = l; break; }
+                int s = SpanOf(arg.Expression, report: true);
+                if (s < 0) return -1;
+                spans.Add(s);
+            }
+
+            int body;
+            if (lambda is null)
+                body = Builder.Leaf(Op.Elem, spans[0]);
+            else
+            {
+                var parameters = lambda switch
+                {
+                    SimpleLambdaExpressionSyntax s => new[] { s.Parameter },
+                    ParenthesizedLambdaExpressionSyntax p => p.ParameterList.Parameters.ToArray(),
+                    _ => Array.Empty<ParameterSyntax>(),
+                };
+                if (lambda.ExpressionBody is null)
+                    return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
+                if (parameters.Length != spans.Count && !(spans.Count == 1 && parameters.Length == 2))
+                    return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index)");
+                for (int i = 0; i < parameters.Length; i++)
+                {
+                    if (_model.GetDeclaredSymbol(parameters[i], _ct) is not IParameterSymbol ps) return -1;
+                    _values[ps] = i < spans.Count ? Builder.Leaf(Op.Elem, spans[i]) : Builder.Leaf(Op.ElemIndex);
+                }
+                _lambdaDepth++;
+                body = Expr(lambda.ExpressionBody);
+                _lambdaDepth--;
+                if (body < 0) return -1;
+            }
+
+            switch (name)
+            {
+                case "Sum": return Builder.Reduce(Op.ReduceSum, body);
+                case "Mean": return Builder.Div(Builder.Reduce(Op.ReduceSum, body), Builder.Leaf(Op.Length));
+                case "Max": return Builder.Reduce(Op.ReduceMax, body);
+                case "LogSumExp": return Builder.Reduce(Op.ReduceLogSumExp, body);
+                default: return Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
+            }
+        }
+
+        private static string Describe(SyntaxNode node)
+        {
+            string kind = node.Kind().ToString();
+            foreach (var suffix in new[] { "Statement", "Expression" })
+                if (kind.EndsWith(suffix, StringComparison.Ordinal) && kind.Length > suffix.Length)
+                    return $"A '{Split(kind.Substring(0, kind.Length - suffix.Length))}' {suffix.ToLowerInvariant()}";
+            return $"The construct '{Split(kind)}'";
+        }
+
+        private static string Split(string pascal)
+            => string.Concat(pascal.Select((c, i) => i > 0 && char.IsUpper(c) ? " " + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));
+    }
+}

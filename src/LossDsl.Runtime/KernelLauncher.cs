@@ -1,0 +1,72 @@
+using System;
+using System.Linq;
+using ILGPU;
+using ILGPU.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// Runs a loss call's generated ILGPU kernels: packs the inputs into accelerator buffers, launches the
+/// kernels in schedule order, and copies the per-segment loss and the gradient back into tensors.
+/// </summary>
+internal static class KernelLauncher
+{
+    public static (Tensor Loss, Tensor Grad) Run(LossCall call)
+        => call.DType == ScalarType.Float32
+            ? Run<float>(call, call.Definition.KernelsF32)
+            : Run<double>(call, call.Definition.KernelsF64);
+
+    /// <summary>The memory of a contiguous CPU tensor, without a copy.</summary>
+    private static Span<T> Elements<T>(Tensor t) where T : unmanaged
+        => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(t.bytes);
+
+    private static (Tensor, Tensor) Run<T>(LossCall call, LossKernel<T>[] kernels) where T : unmanaged
+    {
+        var shape = call.Shape;
+        var floats = call.Tensors.Where((_, i) => call.Definition.Roles[i] != TensorRole.Target).ToArray();
+        var targets = call.WithRole(TensorRole.Target).ToArray();
+
+        var packed = new T[Math.Max(1, floats.Sum(t => t.numel()))];
+        long at = 0;
+        foreach (var t in floats)
+        {
+            Elements<T>(t).CopyTo(packed.AsSpan(checked((int)at)));
+            at += t.numel();
+        }
+        var packedTargets = new long[Math.Max(1, targets.Sum(t => t.numel()))];
+        at = 0;
+        foreach (var t in targets)
+        {
+            Elements<long>(t).CopyTo(packedTargets.AsSpan(checked((int)at)));
+            at += t.numel();
+        }
+
+        var loss = torch.empty(shape.Segments, dtype: call.DType);
+        var grad = torch.empty_like(call.Prediction);
+        long partialCount = Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots));
+
+        lock (LossAccelerator.Gate)
+        {
+            var acc = LossAccelerator.Current;
+            using var inputs = acc.Allocate1D(packed);
+            using var targetBuffer = acc.Allocate1D(packedTargets);
+            using var hyper = acc.Allocate1D(call.Arguments.Hyper.Length == 0 ? new double[1] : call.Arguments.Hyper);
+            using var lossBuffer = acc.Allocate1D<T>(Math.Max(1, shape.Segments));
+            using var gradBuffer = acc.Allocate1D<T>(Math.Max(1, call.Prediction.numel()));
+            using var partials = acc.Allocate1D<double>(partialCount);
+
+            int threads = shape.Segments * shape.Chunks;
+            if (threads > 0)
+            {
+                foreach (var kernel in kernels)
+                    LossAccelerator.Load(kernel)(acc.DefaultStream, threads, shape, inputs.View.AsContiguous(), targetBuffer.View.AsContiguous(), hyper.View.AsContiguous(), lossBuffer.View.AsContiguous(), gradBuffer.View.AsContiguous(), partials.View.AsContiguous());
+                acc.Synchronize();
+            }
+            if (shape.Segments > 0) lossBuffer.View.AsContiguous().SubView(0, shape.Segments).CopyToCPU(Elements<T>(loss));
+            if (call.Prediction.numel() > 0) gradBuffer.View.AsContiguous().SubView(0, call.Prediction.numel()).CopyToCPU(Elements<T>(grad));
+        }
+        return (loss, grad);
+    }
+}

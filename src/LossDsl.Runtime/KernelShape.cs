@@ -1,0 +1,51 @@
+using System.Runtime.InteropServices;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// How a generated kernel finds its data: segments (rows, sets or elements), the element <c>j</c> of a segment
+/// in the packed input buffer, chunking, and the reduction's gradient scale. Passed by value to every launch.
+/// </summary>
+/// <remarks>
+/// Element <c>j</c> of segment <c>s</c> of span <c>k</c> sits at
+/// <c>k * SpanSize + (j / Inner) * OuterStride + s * SegmentStride + j % Inner</c>:
+/// rows of an [N, C] tensor have Inner = C, SegmentStride = C; the channel-c set of an [N, C, HW] tensor has
+/// Inner = HW, OuterStride = C·HW, SegmentStride = HW.
+/// </remarks>
+[StructLayout(LayoutKind.Sequential)]
+public struct KernelShape
+{
+    /// <summary>Number of rows, sets or (elementwise) elements.</summary>
+    public int Segments;
+
+    /// <summary>Elements per row or set.</summary>
+    public long Length;
+
+    public long Inner;
+    public long OuterStride;
+    public long SegmentStride;
+
+    /// <summary>Elements of one span tensor in the packed input buffer.</summary>
+    public long SpanSize;
+
+    /// <summary>Where the per-row or per-element scalar inputs start in the packed input buffer.</summary>
+    public long InputBase;
+
+    /// <summary>Threads per segment in chunked kernels (1 for fused kernels).</summary>
+    public int Chunks;
+
+    /// <summary>Elements per chunk.</summary>
+    public long ChunkLength;
+
+    /// <summary>Doubles of partial results per (segment, chunk).</summary>
+    public int PartialSlots;
+
+    /// <summary>Class index of rows to ignore.</summary>
+    public long IgnoreIndex;
+
+    /// <summary>Factor applied to every gradient element: 1/count for Mean, 1 otherwise.</summary>
+    public double GradScale;
+
+    /// <summary>Offset of element <paramref name="j"/> of segment <paramref name="s"/> within one span.</summary>
+    public readonly long Offset(int s, long j) => (j / Inner) * OuterStride + s * SegmentStride + j % Inner;
+}

@@ -1,0 +1,64 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// The shared body of every generated torch.autograd function. Forward validates the tensors, runs the
+/// generated kernels once (loss and gradient together) and saves the gradient; backward scales it by the
+/// upstream gradient.
+/// </summary>
+public static class LossAutograd
+{
+    private const string SavedReduction = "lossdsl.reduction";
+    private const string SavedLayout = "lossdsl.layout";
+
+    public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
+    {
+        var call = LossCall.Bind(def, vars);
+        var (loss, grad) = KernelLauncher.Run(call);
+
+        Tensor result;
+        double count = call.ReductionCount;
+        switch (call.Arguments.Reduction)
+        {
+            case Reduction.None:
+                result = loss.reshape(call.LossShape);
+                break;
+            case Reduction.Sum:
+                result = loss.sum();
+                break;
+            default:
+                result = (loss.to(ScalarType.Float64).sum() / count).to(loss.dtype);
+                break;
+        }
+        ctx.save_for_backward(new List<Tensor> { grad });
+        ctx.save_data(SavedReduction, call.Arguments.Reduction);
+        ctx.save_data(SavedLayout, call.GradientBroadcastShape);
+        return result;
+    }
+
+    public static List<Tensor> Backward(autograd.AutogradContext ctx, Tensor gradOutput)
+    {
+        var grad = ctx.get_saved_variables()[0];
+        var reduction = (Reduction)ctx.get_data(SavedReduction);
+        Tensor result;
+        if (reduction == Reduction.None)
+        {
+            // One upstream value per row, set or element: broadcast it over that segment's gradient.
+            var shape = (long[])ctx.get_data(SavedLayout);
+            result = grad * gradOutput.to(grad.dtype).reshape(shape);
+        }
+        else
+        {
+            // The kernel already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
+            var g = gradOutput.to(ScalarType.Float64).item<double>();
+            result = g == 1.0 ? grad : grad * g;
+        }
+        return new List<Tensor> { result };
+    }
+}

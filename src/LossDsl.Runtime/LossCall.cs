@@ -1,0 +1,193 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// One validated loss call: contiguous tensors by role, the element type, the kernel shape and what the
+/// reduction divides by. Every check names the offending argument.
+/// </summary>
+internal sealed class LossCall
+{
+    private LossCall(LossDefinition def, LossArguments args, Tensor[] tensors, ScalarType dtype)
+    {
+        Definition = def;
+        Arguments = args;
+        Tensors = tensors;
+        DType = dtype;
+    }
+
+    public LossDefinition Definition { get; }
+    public LossArguments Arguments { get; }
+
+    /// <summary>The data tensors in declaration order, contiguous; targets as int64.</summary>
+    public Tensor[] Tensors { get; }
+
+    public ScalarType DType { get; }
+    public KernelShape Shape;
+
+    /// <summary>The shape of the per-segment loss for Reduction.None.</summary>
+    public long[] LossShape { get; private set; } = Array.Empty<long>();
+
+    /// <summary>The shape an upstream per-segment gradient is viewed as to broadcast over the input gradient.</summary>
+    public long[] GradientBroadcastShape { get; private set; } = Array.Empty<long>();
+
+    /// <summary>What Mean divides by: segments, less ignored rows.</summary>
+    public double ReductionCount { get; private set; }
+
+    public Tensor Prediction => Tensors[0];
+
+    public IEnumerable<Tensor> WithRole(TensorRole role) => Tensors.Where((_, i) => Definition.Roles[i] == role);
+
+    public static LossCall Bind(LossDefinition def, object[] vars)
+    {
+        int n = def.TensorNames.Length;
+        if (vars.Length != n + 1 || vars[n] is not LossArguments args)
+            throw new ArgumentException($"{def.Name} expects {n} tensors ({string.Join(", ", def.TensorNames)}) and its options.");
+        if (args.Hyper.Length != def.HyperNames.Length)
+            throw new ArgumentException($"{def.Name} expects {def.HyperNames.Length} hyperparameters ({string.Join(", ", def.HyperNames)}), got {args.Hyper.Length}.");
+        if (args.Reduction is not (nn.Reduction.None or nn.Reduction.Mean or nn.Reduction.Sum))
+            throw new ArgumentOutOfRangeException("reduction", args.Reduction, "Reduction must be None, Mean or Sum.");
+
+        var tensors = new Tensor[n];
+        for (int i = 0; i < n; i++)
+        {
+            string name = def.TensorNames[i];
+            if (vars[i] is not Tensor t || t.IsInvalid)
+                throw new ArgumentNullException(name, $"{def.Name}: '{name}' must be a tensor.");
+            if (t.device_type != DeviceType.CPU)
+                throw new ArgumentException(
+                    $"{def.Name}: '{name}' is on {t.device}; this build of LossDsl runs CPU tensors (TorchSharp-cpu). Move it with .cpu().", name);
+            if (i > 0 && t.requires_grad)
+                throw new ArgumentException(
+                    $"{def.Name}: '{name}' requires grad, but the loss is differentiated only with respect to '{def.TensorNames[0]}'. Pass '{name}'.detach().", name);
+            tensors[i] = t;
+        }
+
+        var dtype = tensors[0].dtype;
+        if (dtype is not (ScalarType.Float32 or ScalarType.Float64))
+            throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32 and float64 are supported.", def.TensorNames[0]);
+        for (int i = 0; i < n; i++)
+        {
+            string name = def.TensorNames[i];
+            if (def.Roles[i] == TensorRole.Target)
+            {
+                if (tensors[i].dtype is not (ScalarType.Int64 or ScalarType.Int32))
+                    throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype}; class indices are int64.", name);
+                tensors[i] = tensors[i].to(ScalarType.Int64).contiguous();
+            }
+            else
+            {
+                if (tensors[i].dtype != dtype)
+                    throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype} but '{def.TensorNames[0]}' has {dtype}; use one float dtype.", name);
+                tensors[i] = tensors[i].contiguous();
+            }
+        }
+
+        var call = new LossCall(def, args, tensors, dtype);
+        call.Lay();
+        return call;
+    }
+
+    private string Name(int i) => Definition.TensorNames[i];
+
+    private static string Dims(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
+
+    private void RequireShape(int i, long[] expected, string what)
+    {
+        if (!Tensors[i].shape.SequenceEqual(expected))
+            throw new ArgumentException(
+                $"{Definition.Name}: '{Name(i)}' has shape {Dims(Tensors[i])}; expected [{string.Join(", ", expected)}] ({what}).", Name(i));
+    }
+
+    private void Lay()
+    {
+        var x = Prediction;
+        var def = Definition;
+        int spans = def.Roles.Count(r => r == TensorRole.Span);
+        Shape.IgnoreIndex = Arguments.IgnoreIndex;
+        Shape.Chunks = 1;
+        switch (def.Layout)
+        {
+            case LossLayout.Elementwise:
+            {
+                for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
+                long count = x.numel();
+                if (count > int.MaxValue) throw new ArgumentException($"{def.Name}: '{Name(0)}' has {count} elements; at most {int.MaxValue} are supported.", Name(0));
+                Shape.Segments = (int)count;
+                Shape.Length = 1;
+                Shape.Inner = 1;
+                Shape.SegmentStride = 1;
+                LossShape = x.shape;
+                GradientBroadcastShape = x.shape;
+                ReductionCount = count;
+                break;
+            }
+            case LossLayout.ClassRow:
+            {
+                if (x.dim() != 2 || x.shape[1] == 0)
+                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C] with C ≥ 1.", Name(0));
+                long rows = x.shape[0], classes = x.shape[1];
+                for (int i = 1; i < Tensors.Length; i++)
+                    RequireShape(i, def.Roles[i] == TensorRole.Span ? x.shape : new[] { rows }, def.Roles[i] == TensorRole.Span ? $"same shape as '{Name(0)}'" : "one per row");
+                Shape.Segments = checked((int)rows);
+                Shape.Length = classes;
+                Shape.Inner = classes;
+                Shape.SegmentStride = classes;
+                Shape.SpanSize = x.numel();
+                Shape.InputBase = spans * Shape.SpanSize;
+                LossShape = new[] { rows };
+                GradientBroadcastShape = new[] { rows, 1L };
+                ReductionCount = rows - CheckTargets(classes);
+                break;
+            }
+            default:
+            {
+                if (x.dim() < 2 || x.shape[1] == 0)
+                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C, *spatial] with C ≥ 1.", Name(0));
+                for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
+                long batch = x.shape[0], channels = x.shape[1];
+                long inner = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+                Shape.Segments = checked((int)channels);
+                Shape.Length = batch * inner;
+                Shape.Inner = inner == 0 ? 1 : inner;
+                Shape.OuterStride = channels * inner;
+                Shape.SegmentStride = inner;
+                Shape.SpanSize = x.numel();
+                Shape.InputBase = spans * Shape.SpanSize;
+                // Enough chunks per set to occupy the accelerator, each long enough to amortize the combine.
+                Shape.Chunks = (int)Math.Max(1, Math.Min(256, Shape.Length / 8192));
+                Shape.ChunkLength = (Shape.Length + Shape.Chunks - 1) / Shape.Chunks;
+                LossShape = new[] { channels };
+                GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
+                ReductionCount = channels;
+                break;
+            }
+        }
+        Shape.PartialSlots = def.PartialSlots;
+        Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean ? 1.0 / ReductionCount : 1.0;
+    }
+
+    /// <summary>Checks that every class index is in [0, C) or equals ignoreIndex; returns the number of ignored rows.</summary>
+    private long CheckTargets(long classes)
+    {
+        var ignored = new bool[Shape.Segments];
+        for (int i = 0; i < Tensors.Length; i++)
+        {
+            if (Definition.Roles[i] != TensorRole.Target) continue;
+            long row = 0;
+            foreach (long v in Tensors[i].data<long>())
+            {
+                if (v == Arguments.IgnoreIndex) ignored[row] = true;
+                else if (v < 0 || v >= classes)
+                    throw new ArgumentOutOfRangeException(Name(i), v,
+                        $"{Definition.Name}: '{Name(i)}'[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
+                row++;
+            }
+        }
+        return ignored.LongCount(b => b);
+    }
+}
