@@ -16,6 +16,7 @@ public static class LossAutograd
 {
     private const string SavedReduction = "lossdsl.reduction";
     private const string SavedLayout = "lossdsl.layout";
+    private const string SavedArgumentCount = "lossdsl.arguments";
 
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
@@ -39,6 +40,7 @@ public static class LossAutograd
         ctx.save_for_backward(new List<Tensor> { grad });
         ctx.save_data(SavedReduction, call.Arguments.Reduction);
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
+        ctx.save_data(SavedArgumentCount, vars.Length);
         return result;
     }
 
@@ -59,6 +61,9 @@ public static class LossAutograd
             var g = gradOutput.to(ScalarType.Float64).item<double>();
             result = g == 1.0 ? grad : grad * g;
         }
-        return new List<Tensor> { result };
+        // One entry per forward argument: the prediction's gradient, nothing for targets and options.
+        var grads = new List<Tensor> { result };
+        for (int i = 1; i < (int)ctx.get_data(SavedArgumentCount); i++) grads.Add(null!);
+        return grads;
     }
 }

@@ -128,6 +128,7 @@ public static class LossSourceEmitter
         w.Line($"/// Loss: <c>{Xml(sig.BodyText)}</c>");
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
+        foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {Double(h.Default)}.</param>");
         w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { Shape.Elementwise => "element", Shape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + p.Name).Concat(OptionParameters(sig));

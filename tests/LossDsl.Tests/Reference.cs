@@ -1,0 +1,65 @@
+using System;
+using System.Linq;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace LossDsl.Tests;
+
+/// <summary>Independent references: TorchSharp autograd on the same formula, and float64 central differences.</summary>
+public static class Reference
+{
+    /// <summary>Value and gradient of <paramref name="f"/> at <paramref name="x"/> by TorchSharp autograd.</summary>
+    /// <param name="upstream">The upstream gradient for a non-scalar output (reduction none), or null.</param>
+    public static (Tensor Value, Tensor Grad) Autograd(Func<Tensor, Tensor> f, Tensor x, Tensor? upstream = null)
+    {
+        var leaf = x.detach().clone().requires_grad_(true);
+        var y = f(leaf);
+        if (upstream is null) y.backward();
+        else y.backward(new[] { upstream });
+        return (y.detach(), leaf.grad!.detach().clone());
+    }
+
+    /// <summary>
+    /// Central differences in float64 of the scalar J(x) = Σ w ⊙ f(x) at <paramref name="coordinates"/>
+    /// random coordinates (f evaluated without autograd).
+    /// </summary>
+    public static (long[] Index, double[] Derivative) FiniteDifferences(Func<Tensor, Tensor> f, Tensor x, Tensor? weight, int coordinates, int seed, double h = 1e-6)
+    {
+        var x64 = x.detach().to(ScalarType.Float64).contiguous().clone();
+        var flat = x64.view(-1);
+        var rng = new Random(seed);
+        var index = Enumerable.Range(0, coordinates).Select(_ => (long)rng.Next((int)flat.numel())).Distinct().ToArray();
+        double J()
+        {
+            using var _ = torch.no_grad();
+            var y = f(x64).to(ScalarType.Float64);
+            return (weight is null ? y.sum() : (y * weight.to(ScalarType.Float64)).sum()).item<double>();
+        }
+        var result = new double[index.Length];
+        for (int k = 0; k < index.Length; k++)
+        {
+            double orig = flat[index[k]].item<double>();
+            flat[index[k]] = orig + h;
+            double plus = J();
+            flat[index[k]] = orig - h;
+            double minus = J();
+            flat[index[k]] = orig;
+            result[k] = (plus - minus) / (2 * h);
+        }
+        return (index, result);
+    }
+
+    /// <summary>Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, reporting the worst element.</summary>
+    public static void Close(Tensor expected, Tensor actual, double rtol, double atol, string what)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        var e = expected.to(ScalarType.Float64).contiguous().data<double>().ToArray();
+        var a = actual.to(ScalarType.Float64).contiguous().data<double>().ToArray();
+        for (int i = 0; i < e.Length; i++)
+        {
+            bool ok = Math.Abs(a[i] - e[i]) <= atol + rtol * Math.Abs(e[i]) || (double.IsNaN(e[i]) && double.IsNaN(a[i]));
+            Assert.True(ok, $"{what}: element {i} is {a[i]:R}, expected {e[i]:R} (rtol {rtol}, atol {atol}).");
+        }
+    }
+}
