@@ -33,7 +33,7 @@ public static partial class Losses
     /// Sigmoid focal loss (Lin et al. 2017), elementwise, as torchvision's <c>sigmoid_focal_loss</c>:
     /// α_t (1 − p_t)^γ · BCE(x, y). A negative <paramref name="alpha"/> turns the α weighting off.
     /// </summary>
-    [Loss]
+    [Loss(Task = LossTask.BinaryLogit)]
     public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, float gamma = 2f)
     {
         float p = Sigmoid(logit);

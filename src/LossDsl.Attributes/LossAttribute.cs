@@ -23,6 +23,21 @@ namespace LossDsl
     {
         /// <summary>How the loss's parameters map onto tensor axes. <see cref="LossShape.Auto"/> infers it from the parameters.</summary>
         public LossShape Shape { get; set; } = LossShape.Auto;
+
+        /// <summary>
+        /// What the loss is for, which decides the calibration check the LossDsl analyzers run on it (docs/calibration.md).
+        /// <see cref="LossTask.Auto"/> infers it: a class row with an <c>int</c> target is <see cref="LossTask.Multiclass"/>,
+        /// a channel-set loss is <see cref="LossTask.Segmentation"/>, an elementwise loss with one data parameter is
+        /// <see cref="LossTask.Margin"/>; anything else (e.g. an elementwise loss with a prediction and a target) gets no
+        /// calibration verdict unless the task is named.
+        /// </summary>
+        public LossTask Task { get; set; } = LossTask.Auto;
+
+        /// <summary>
+        /// The calibration property this loss must have. When the analyzer finds that it does not, it reports LOSS0204
+        /// (a warning by default; raise it to an error in .editorconfig or with TreatWarningsAsErrors).
+        /// </summary>
+        public Calibration Require { get; set; } = Calibration.None;
     }
 
     /// <summary>How a loss's parameters map onto tensor axes.</summary>

@@ -5,7 +5,8 @@ using Microsoft.CodeAnalysis;
 namespace LossDsl.Generator.Diagnostics;
 
 /// <summary>
-/// Every diagnostic LossDsl reports. ID ranges: LOSS0001–0099 declarations, LOSS0100–0199 loss bodies.
+/// Every diagnostic LossDsl reports. ID ranges: LOSS0001–0099 declarations, LOSS0100–0199 loss bodies,
+/// LOSS0200–0299 calibration, LOSS0300–0399 numerical stability, LOSS0400–0499 differentiability.
 /// Each ID has a page at docs/diagnostics/ID.md and an entry in AnalyzerReleases.*.md.
 /// </summary>
 public static class DiagnosticDescriptors
@@ -65,10 +66,105 @@ public static class DiagnosticDescriptors
         "Loss '{0}' needs a body: an expression body, or local declarations followed by one return statement",
         "LossDsl.Body", DiagnosticSeverity.Error);
 
+    // ---- Calibration (LOSS0200–0299), reported by LossDsl.Generator.Analyze.LossAnalyzer; see docs/calibration.md.
+
+    public static readonly DiagnosticDescriptor CalibrationVerdict = Make(
+        "LOSS0200", "Calibration verdict",
+        "Loss '{0}' is {1}: {2} ({3})",
+        "LossDsl.Calibration", DiagnosticSeverity.Hidden);
+
+    public static readonly DiagnosticDescriptor NotClassificationCalibrated = Make(
+        "LOSS0201", "The loss is not classification-calibrated",
+        "Loss '{0}' is not classification-calibrated: {1} ({2})",
+        "LossDsl.Calibration", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor NotProper = Make(
+        "LOSS0202", "The loss is classification-calibrated but not proper",
+        "Loss '{0}' is classification-calibrated but not proper ({1}): {2}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor SetLossNotCalibrated = Make(
+        "LOSS0203", "A set loss does not calibrate per-element probabilities",
+        "Loss '{0}' is a set loss: per-element probabilities are not calibrated by it; {1}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor RequirementNotMet = Make(
+        "LOSS0204", "The loss does not have the calibration property it requires",
+        "Loss '{0}' requires {1} but is {2}: {3}",
+        "LossDsl.Calibration", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor CalibrationInconclusive = Make(
+        "LOSS0205", "The calibration analysis was inconclusive",
+        "The calibration analysis of loss '{0}' was inconclusive: {1}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor RequirementUncheckable = Make(
+        "LOSS0206", "The required calibration property cannot be checked",
+        "Loss '{0}' requires {1}, which cannot be checked: {2}",
+        "LossDsl.Calibration", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor ThresholdShifted = Make(
+        "LOSS0207", "The loss moves the Bayes decision threshold",
+        "Loss '{0}' is not proper and moves the decision threshold: {1}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
+    // ---- Numerical stability (LOSS0300–0399).
+
+    public static readonly DiagnosticDescriptor LogOfSigmoid = Make(
+        "LOSS0301", "Log of a sigmoid composed by hand",
+        "'{0}' computes log σ by hand and underflows to −∞ for large |x|; use {1}",
+        "LossDsl.Stability", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor LogOfSoftmax = Make(
+        "LOSS0302", "Log of a softmax composed by hand",
+        "'{0}' computes log softmax by hand and overflows or underflows for large logits; use {1}",
+        "LossDsl.Stability", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor LogOfZero = Make(
+        "LOSS0303", "Log of a quantity that can reach 0",
+        "Log of '{0}', which can reach {1} in its domain ({2}); clamp it away from 0",
+        "LossDsl.Stability", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor DivisionByZero = Make(
+        "LOSS0304", "Division by a quantity that can reach 0",
+        "Division by '{0}', which can reach 0 in its domain ({1}); add a smoothing constant or clamp it",
+        "LossDsl.Stability", DiagnosticSeverity.Warning);
+
+    public static readonly DiagnosticDescriptor InfiniteDerivative = Make(
+        "LOSS0305", "A point with an infinite derivative",
+        "'{0}' has an infinite derivative at {1}, which its argument can reach ({2}); the gradient is ∞ or NaN there",
+        "LossDsl.Stability", DiagnosticSeverity.Warning);
+
+    // ---- Differentiability (LOSS0400–0499).
+
+    public static readonly DiagnosticDescriptor AbsSubgradient = Make(
+        "LOSS0401", "Abs is not differentiable at 0",
+        "'{0}' is not differentiable where its argument is 0; the generated backward uses the subgradient sign(0) = 0",
+        "LossDsl.Differentiability", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor MaxMinSubgradient = Make(
+        "LOSS0402", "Max, Min or Clamp is not differentiable at ties",
+        "'{0}' is not differentiable where its arguments tie; {1}",
+        "LossDsl.Differentiability", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor MaxReductionSubgradient = Make(
+        "LOSS0403", "A Max reduction is not differentiable at ties",
+        "'{0}' is not differentiable where two elements tie for the maximum; the generated backward sends the gradient to the first maximal element",
+        "LossDsl.Differentiability", DiagnosticSeverity.Info);
+
+    public static readonly DiagnosticDescriptor BranchGradient = Make(
+        "LOSS0404", "A branch on the prediction",
+        "'{0}' branches on the prediction; the generated backward uses the gradient of the taken branch (one-sided at the switch point)",
+        "LossDsl.Differentiability", DiagnosticSeverity.Info);
+
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch,
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody,
+        CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet,
+        CalibrationInconclusive, RequirementUncheckable, ThresholdShifted,
+        LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,
+        AbsSubgradient, MaxMinSubgradient, MaxReductionSubgradient, BranchGradient,
     };
 
     private static readonly Dictionary<string, DiagnosticDescriptor> s_byId = All.ToDictionary(d => d.Id);

@@ -30,12 +30,21 @@ public static class LossParser
     }
 
     public static LossModel Parse(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel model, CancellationToken ct)
+        => Parse(syntax, method, attribute, model, ct, lowered: null);
+
+    /// <summary>
+    /// As <see cref="Parse(MethodDeclarationSyntax, IMethodSymbol, AttributeData?, SemanticModel, CancellationToken)"/>,
+    /// and also tells <paramref name="lowered"/> which IR node each expression of the body became (outermost last).
+    /// For analyzers, which map IR findings back to syntax; the pipeline's models hold no syntax.
+    /// </summary>
+    public static LossModel Parse(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel model, CancellationToken ct,
+        Action<ExpressionSyntax, int>? lowered)
     {
         var diagnostics = new List<DiagnosticInfo>();
         var signature = ParseSignature(syntax, method, attribute, diagnostics);
         if (signature is null) return new LossModel(null, null, -1, diagnostics.ToEquatableArray());
 
-        var body = new BodyParser(model, method, signature, diagnostics, ct);
+        var body = new BodyParser(model, method, signature, diagnostics, ct) { Lowered = lowered };
         int root = body.ParseBody(syntax);
         bool ok = root >= 0 && !diagnostics.Any(d => DiagnosticDescriptors.ById(d.Id).DefaultSeverity == DiagnosticSeverity.Error);
         return new LossModel(signature, ok ? body.Builder.ToGraph() : null, ok ? root : -1, diagnostics.ToEquatableArray());
@@ -254,7 +263,16 @@ public static class LossParser
             }
         }
 
+        public Action<ExpressionSyntax, int>? Lowered { get; set; }
+
         private int Expr(ExpressionSyntax e)
+        {
+            int node = ExprCore(e);
+            if (node >= 0) Lowered?.Invoke(e, node);
+            return node;
+        }
+
+        private int ExprCore(ExpressionSyntax e)
         {
             _ct.ThrowIfCancellationRequested();
             switch (e)

@@ -1,0 +1,234 @@
+using System;
+using System.Globalization;
+using LossDsl.Generator.IR;
+
+namespace LossDsl.Generator.Analyze;
+
+/// <summary>
+/// A real interval with open or closed ends (infinite ends are open). "Reaches" a value means the value is in it:
+/// <c>Exp(x)</c> is (0, ∞) and never reaches 0; <c>p</c> in [0, 1] does.
+/// </summary>
+public readonly struct Interval
+{
+    public readonly double Lo, Hi;
+    public readonly bool LoOpen, HiOpen;
+
+    public Interval(double lo, double hi, bool loOpen = false, bool hiOpen = false)
+    {
+        if (double.IsNaN(lo) || double.IsNaN(hi)) { lo = double.NegativeInfinity; hi = double.PositiveInfinity; }
+        Lo = lo; Hi = hi;
+        LoOpen = loOpen || double.IsInfinity(lo);
+        HiOpen = hiOpen || double.IsInfinity(hi);
+    }
+
+    public static Interval Real => new(double.NegativeInfinity, double.PositiveInfinity);
+    public static Interval Point(double v) => new(v, v);
+    public static readonly Interval Unit = new(0, 1);
+
+    public bool Contains(double v)
+        => (v > Lo || (v == Lo && !LoOpen)) && (v < Hi || (v == Hi && !HiOpen));
+
+    /// <summary>Whether some value ≤ <paramref name="v"/> is in the interval.</summary>
+    public bool ReachesAtOrBelow(double v) => Lo < v || (Lo == v && !LoOpen);
+
+    public bool IsPoint => Lo == Hi && !LoOpen && !HiOpen;
+
+    public override string ToString()
+        => (LoOpen ? "(" : "[") + Fmt(Lo) + ", " + Fmt(Hi) + (HiOpen ? ")" : "]");
+
+    private static string Fmt(double v) => double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "−∞" : v.ToString("G4", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The ranges the leaves of a loss graph can take, from the loss's task (docs/calibration.md).</summary>
+public sealed class LeafDomains
+{
+    public Interval[] Inputs { get; set; } = Array.Empty<Interval>();
+    public Interval[] Spans { get; set; } = Array.Empty<Interval>();
+    public double[] Hypers { get; set; } = Array.Empty<double>();
+    public double MinLength { get; set; } = 1;
+}
+
+/// <summary>Interval arithmetic over a loss graph: a sound over-approximation of each node's range.</summary>
+public static class IntervalAnalysis
+{
+    public static Interval[] Run(Graph g, LeafDomains d)
+    {
+        var r = new Interval[g.Count];
+        for (int i = 0; i < g.Count; i++)
+        {
+            try { r[i] = Node(g, r, i, d); }
+            catch (ArithmeticException) { r[i] = Interval.Real; }
+        }
+        return r;
+    }
+
+    private static Interval Node(Graph g, Interval[] r, int i, LeafDomains d)
+    {
+        var n = g[i];
+        Interval A() => r[n.A];
+        Interval Bv() => r[n.B];
+        switch (n.Op)
+        {
+            case Op.Const: return Interval.Point(n.Value);
+            case Op.Hyper: return n.Slot < d.Hypers.Length ? Interval.Point(d.Hypers[n.Slot]) : Interval.Real;
+            case Op.Input: return n.Slot < d.Inputs.Length ? d.Inputs[n.Slot] : Interval.Real;
+            case Op.Elem: case Op.At: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
+            case Op.Target: case Op.ElemIndex: case Op.ArgMax: return new Interval(0, double.PositiveInfinity);
+            case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
+            case Op.Neg: return Neg(A());
+            case Op.Exp: return Monotone(A(), Math.Exp, 0, double.PositiveInfinity);
+            case Op.Log:
+                {
+                    var a = A();
+                    if (a.Hi < 0 || (a.Hi == 0 && a.HiOpen)) return Interval.Real;
+                    double lo = a.Lo <= 0 ? double.NegativeInfinity : Math.Log(a.Lo);
+                    return new Interval(lo, Math.Log(a.Hi), a.LoOpen, a.HiOpen);
+                }
+            case Op.Sqrt:
+                {
+                    var a = A();
+                    if (a.Hi < 0) return Interval.Real;
+                    return a.Lo < 0 ? new Interval(0, Math.Sqrt(a.Hi), false, a.HiOpen) : new Interval(Math.Sqrt(a.Lo), Math.Sqrt(a.Hi), a.LoOpen, a.HiOpen);
+                }
+            case Op.Abs:
+                {
+                    var a = A();
+                    if (a.Lo >= 0) return a;
+                    if (a.Hi <= 0) return Neg(a);
+                    double hi = Math.Max(-a.Lo, a.Hi);
+                    bool hiOpen = (-a.Lo == hi ? a.LoOpen : true) && (a.Hi == hi ? a.HiOpen : true);
+                    return new Interval(0, hi, false, hiOpen);
+                }
+            case Op.Tanh: return Monotone(A(), Math.Tanh, -1, 1);
+            case Op.Sigmoid: return Monotone(A(), x => 1 / (1 + Math.Exp(-x)), 0, 1);
+            case Op.Softplus: return Monotone(A(), x => Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x))), 0, double.PositiveInfinity);
+            case Op.LogSigmoid: return Monotone(A(), x => -(Math.Max(-x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x)))), double.NegativeInfinity, 0);
+            case Op.Add: return Add(A(), Bv());
+            case Op.Sub:
+                // z_j − LogSumExp(z) is a log-probability: ≤ 0, and < 0 when the row has two or more elements.
+                if (g[n.B].Op == Op.ReduceLogSumExp && g[n.A].Op is (Op.Elem or Op.At) && g[g[n.B].A] is { Op: Op.Elem } e && e.Slot == g[n.A].Slot)
+                    return new Interval(double.NegativeInfinity, 0, true, d.MinLength >= 2);
+                return Add(A(), Neg(Bv()));
+            case Op.Mul: return Mul(A(), Bv());
+            case Op.Div: return Div(A(), Bv());
+            case Op.Pow: return Pow(A(), Bv());
+            case Op.Max: return MaxMin(A(), Bv(), max: true);
+            case Op.Min: return MaxMin(A(), Bv(), max: false);
+            case Op.Lt: case Op.Le: case Op.Gt: case Op.Ge: case Op.Eq: case Op.Ne: case Op.And: case Op.Or: case Op.Not:
+                return Interval.Unit;
+            case Op.Select: return Union(Bv(), r[n.C]);
+            case Op.ReduceSum:
+                {
+                    var a = A();
+                    double m = d.MinLength;
+                    double lo = a.Lo < 0 ? double.NegativeInfinity : a.Lo * m;
+                    double hi = a.Hi > 0 ? double.PositiveInfinity : a.Hi * m;
+                    bool loOpen = a.Lo < 0 || (m > 0 && a.LoOpen);
+                    bool hiOpen = a.Hi > 0 || (m > 0 && a.HiOpen);
+                    return new Interval(lo, hi, loOpen, hiOpen);
+                }
+            case Op.ReduceMax: return A();
+            case Op.ReduceLogSumExp:
+                {
+                    var a = A();
+                    return new Interval(a.Lo, double.PositiveInfinity, a.LoOpen, true);
+                }
+            default: return Interval.Real;
+        }
+    }
+
+    private static Interval Neg(Interval a) => new(-a.Hi, -a.Lo, a.HiOpen, a.LoOpen);
+
+    private static Interval Monotone(Interval a, Func<double, double> f, double atMinusInf, double atPlusInf)
+    {
+        double lo = double.IsNegativeInfinity(a.Lo) ? atMinusInf : f(a.Lo);
+        double hi = double.IsPositiveInfinity(a.Hi) ? atPlusInf : f(a.Hi);
+        return new Interval(lo, hi, a.LoOpen, a.HiOpen);
+    }
+
+    private static Interval Add(Interval a, Interval b)
+        => new(a.Lo + b.Lo, a.Hi + b.Hi, a.LoOpen || b.LoOpen, a.HiOpen || b.HiOpen);
+
+    private static Interval Union(Interval a, Interval b)
+    {
+        double lo = Math.Min(a.Lo, b.Lo), hi = Math.Max(a.Hi, b.Hi);
+        bool loOpen = (a.Lo == lo ? a.LoOpen : true) && (b.Lo == lo ? b.LoOpen : true);
+        bool hiOpen = (a.Hi == hi ? a.HiOpen : true) && (b.Hi == hi ? b.HiOpen : true);
+        return new Interval(lo, hi, loOpen, hiOpen);
+    }
+
+    private static double Prod(double x, double y) => x == 0 || y == 0 ? 0 : x * y;
+
+    private static Interval Mul(Interval a, Interval b)
+    {
+        // Each candidate end is (value, attained): a product is attained if both factors are, or one is an attained 0.
+        var xs = new[] { (a.Lo, !a.LoOpen), (a.Hi, !a.HiOpen) };
+        var ys = new[] { (b.Lo, !b.LoOpen), (b.Hi, !b.HiOpen) };
+        double lo = double.PositiveInfinity, hi = double.NegativeInfinity;
+        bool loAtt = false, hiAtt = false;
+        foreach (var (x, xa) in xs)
+            foreach (var (y, ya) in ys)
+            {
+                double p = Prod(x, y);
+                bool att = (xa && ya) || (x == 0 && xa) || (y == 0 && ya);
+                if (p < lo || (p == lo && att && !loAtt)) { if (p < lo) loAtt = att; else loAtt = true; lo = p; }
+                if (p > hi || (p == hi && att && !hiAtt)) { if (p > hi) hiAtt = att; else hiAtt = true; hi = p; }
+            }
+        // An interior zero of a factor makes 0 attainable in the product.
+        if (lo == 0 && !loAtt && (a.Contains(0) || b.Contains(0))) loAtt = true;
+        if (hi == 0 && !hiAtt && (a.Contains(0) || b.Contains(0))) hiAtt = true;
+        return new Interval(lo, hi, !loAtt, !hiAtt);
+    }
+
+    private static Interval Div(Interval a, Interval b)
+    {
+        if (b.Contains(0) || (b.Lo < 0 && b.Hi > 0)) return Interval.Real;
+        // 1/b for b on one side of 0 (possibly touching it openly).
+        Interval inv;
+        if (b.Lo >= 0)
+            inv = new Interval(double.IsPositiveInfinity(b.Hi) ? 0 : 1 / b.Hi, b.Lo == 0 ? double.PositiveInfinity : 1 / b.Lo, b.HiOpen, b.LoOpen);
+        else
+            inv = new Interval(b.Hi == 0 ? double.NegativeInfinity : 1 / b.Hi, double.IsNegativeInfinity(b.Lo) ? 0 : 1 / b.Lo, b.HiOpen, b.LoOpen);
+        return Mul(a, inv);
+    }
+
+    private static Interval Pow(Interval a, Interval b)
+    {
+        if (!b.IsPoint) return a.Lo > 0 ? new Interval(0, double.PositiveInfinity, true, true) : Interval.Real;
+        double c = b.Lo;
+        if (c == 0) return Interval.Point(1);
+        if (a.Lo >= 0)
+        {
+            if (c > 0) return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
+            return new Interval(Math.Pow(a.Hi, c), a.Lo == 0 ? double.PositiveInfinity : Math.Pow(a.Lo, c), a.HiOpen, a.LoOpen);
+        }
+        if (c == Math.Floor(c) && c > 0)
+        {
+            if (c % 2 == 0) return PowEven(Abs(a), c);
+            return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
+        }
+        return Interval.Real;
+    }
+
+    private static Interval Abs(Interval a)
+    {
+        if (a.Lo >= 0) return a;
+        if (a.Hi <= 0) return Neg(a);
+        double hi = Math.Max(-a.Lo, a.Hi);
+        return new Interval(0, hi, false, double.IsInfinity(hi));
+    }
+
+    private static Interval PowEven(Interval abs, double c) => new(Math.Pow(abs.Lo, c), Math.Pow(abs.Hi, c), abs.LoOpen, abs.HiOpen);
+
+    private static Interval MaxMin(Interval a, Interval b, bool max)
+    {
+        if (max)
+        {
+            double lo = Math.Max(a.Lo, b.Lo), hi = Math.Max(a.Hi, b.Hi);
+            bool loOpen = a.Lo == b.Lo ? a.LoOpen && b.LoOpen : (a.Lo > b.Lo ? a.LoOpen : b.LoOpen);
+            bool hiOpen = a.Hi == b.Hi ? a.HiOpen && b.HiOpen : (a.Hi > b.Hi ? a.HiOpen : b.HiOpen);
+            return new Interval(lo, hi, loOpen, hiOpen);
+        }
+        return Neg(MaxMin(Neg(a), Neg(b), max: true));
+    }
+}

@@ -1,0 +1,249 @@
+using System;
+using System.Collections.Generic;
+using LossDsl.Generator.IR;
+
+namespace LossDsl.Generator.Analyze;
+
+/// <summary>
+/// Interprets a loss <see cref="Graph"/> in double precision for given data, targets and hyperparameters:
+/// outer-scope nodes once, reduction bodies once per element, and element-scope results (the per-element
+/// gradient of a span loss) on request. Only the nodes that the requested roots need are evaluated.
+/// </summary>
+/// <remarks>
+/// Semantics follow the generated kernels: predicates are 1 or 0, <c>Select</c> takes the branch its condition
+/// picks, <c>ArgMax</c> is the first maximal element, <c>At</c> out of range is NaN. Nothing throws on odd input;
+/// the worst outcome is NaN or infinity.
+/// </remarks>
+public sealed class IrEvaluator
+{
+    private readonly Graph _g;
+    private readonly bool[] _scope;
+    private readonly int[] _outer;                       // needed outer-scope nodes, topological order
+    private readonly Dictionary<int, int[]> _bodies = new(); // reduction or element root -> element-scope nodes in order
+    private readonly double[] _val;
+    private readonly int[] _argMax;
+    private double[] _scratch = new double[16];
+    private int _j;
+
+    /// <summary>Hyperparameter values by slot.</summary>
+    public double[] Hypers { get; set; } = Array.Empty<double>();
+
+    /// <summary>Scalar data values (<c>Input</c> leaves) by slot.</summary>
+    public double[] Inputs { get; set; } = Array.Empty<double>();
+
+    /// <summary>Class indices (<c>Target</c> leaves) by slot.</summary>
+    public double[] Targets { get; set; } = Array.Empty<double>();
+
+    /// <summary>Rows or sets by span slot; all of the same length.</summary>
+    public double[][] Spans { get; set; } = Array.Empty<double[]>();
+
+    /// <summary>How many node values have been computed so far (the unit of the analysis budget).</summary>
+    public long NodeEvaluations { get; private set; }
+
+    public Graph Graph => _g;
+
+    public IrEvaluator(Graph graph, params int[] roots)
+    {
+        _g = graph;
+        _scope = graph.ElementScope();
+        _val = new double[graph.Count];
+        _argMax = new int[graph.Count];
+
+        var neededOuter = new SortedSet<int>();
+        var work = new Stack<int>();
+        foreach (var r in roots)
+        {
+            if (r < 0 || r >= graph.Count) continue;
+            if (_scope[r]) { if (!_bodies.ContainsKey(r)) _bodies[r] = ElementClosure(r, work); }
+            else work.Push(r);
+        }
+        while (work.Count > 0)
+        {
+            int i = work.Pop();
+            if (!neededOuter.Add(i)) continue;
+            var n = graph[i];
+            if (n.Op.IsReduction()) { _bodies[i] = ElementClosure(n.A, work); continue; }
+            for (int k = 0; k < n.OperandCount; k++) work.Push(n.Operand(k));
+        }
+        _outer = new int[neededOuter.Count];
+        neededOuter.CopyTo(_outer);
+    }
+
+    /// <summary>The element-scope nodes under <paramref name="root"/>, in order; free outer nodes go to <paramref name="outerStack"/>.</summary>
+    private int[] ElementClosure(int root, Stack<int> outerStack)
+    {
+        var seen = new HashSet<int>();
+        var list = new List<int>();
+        var stack = new Stack<int>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (!seen.Add(i)) continue;
+            if (!_scope[i]) { outerStack.Push(i); continue; }
+            list.Add(i);
+            var n = _g[i];
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        list.Sort();
+        return list.ToArray();
+    }
+
+    private int Length => Spans.Length > 0 ? Spans[0].Length : 0;
+
+    /// <summary>Evaluates every needed outer-scope node for the current data.</summary>
+    public void Run()
+    {
+        foreach (int i in _outer)
+        {
+            var n = _g[i];
+            if (n.Op.IsReduction()) _val[i] = Reduce(i, n);
+            else _val[i] = Compute(i, n);
+        }
+    }
+
+    /// <summary>The value of an outer-scope node after <see cref="Run"/>.</summary>
+    public double Value(int node) => _val[node];
+
+    /// <summary>
+    /// The values of an element-scope root (registered in the constructor) for every element, after <see cref="Run"/>.
+    /// An outer-scope root is broadcast.
+    /// </summary>
+    public void ElementValues(int root, double[] destination)
+    {
+        int n = Math.Min(destination.Length, Length);
+        if (!_bodies.TryGetValue(root, out var body) || !_scope[root])
+        {
+            for (int j = 0; j < destination.Length; j++) destination[j] = _val[root];
+            return;
+        }
+        for (int j = 0; j < n; j++)
+        {
+            EvalBody(body, j);
+            destination[j] = _val[root];
+        }
+    }
+
+    private void EvalBody(int[] body, int j)
+    {
+        _j = j;
+        foreach (int k in body) _val[k] = Compute(k, _g[k]);
+    }
+
+    private double Reduce(int i, Node n)
+    {
+        var body = _bodies[i];
+        int len = Length;
+        switch (n.Op)
+        {
+            case Op.ReduceSum:
+                {
+                    double s = 0;
+                    for (int j = 0; j < len; j++) { EvalBody(body, j); s += _val[n.A]; }
+                    return s;
+                }
+            case Op.ReduceMax:
+                {
+                    double m = double.NegativeInfinity;
+                    int arg = 0;
+                    for (int j = 0; j < len; j++)
+                    {
+                        EvalBody(body, j);
+                        double v = _val[n.A];
+                        if (j == 0 || v > m || (double.IsNaN(v) && !double.IsNaN(m))) { m = v; arg = j; }
+                    }
+                    _argMax[i] = arg;
+                    return len == 0 ? double.NaN : m;
+                }
+            default: // ReduceLogSumExp
+                {
+                    if (_scratch.Length < len) _scratch = new double[Math.Max(len, 2 * _scratch.Length)];
+                    double m = double.NegativeInfinity;
+                    for (int j = 0; j < len; j++)
+                    {
+                        EvalBody(body, j);
+                        double v = _val[n.A];
+                        _scratch[j] = v;
+                        if (v > m || double.IsNaN(v)) m = v;
+                    }
+                    if (len == 0 || double.IsNaN(m)) return len == 0 ? double.NegativeInfinity : double.NaN;
+                    if (double.IsPositiveInfinity(m)) return m;
+                    if (double.IsNegativeInfinity(m)) return m;
+                    double s = 0;
+                    for (int j = 0; j < len; j++) s += Math.Exp(_scratch[j] - m);
+                    return m + Math.Log(s);
+                }
+        }
+    }
+
+    private static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
+
+    private static double Softplus(double x) => Math.Max(x, 0) + Log1P(Math.Exp(-Math.Abs(x)));
+
+    private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
+
+    private static double B(bool b) => b ? 1 : 0;
+
+    private double At(double[] array, int slot, double index)
+    {
+        if (slot < 0 || slot >= array.Length) return double.NaN;
+        return array[slot];
+    }
+
+    private double Compute(int i, Node n)
+    {
+        NodeEvaluations++;
+        double a = n.A >= 0 ? _val[n.A] : 0;
+        double b = n.B >= 0 ? _val[n.B] : 0;
+        switch (n.Op)
+        {
+            case Op.Const: return n.Value;
+            case Op.Hyper: return At(Hypers, n.Slot, 0);
+            case Op.Input: return At(Inputs, n.Slot, 0);
+            case Op.Target: return At(Targets, n.Slot, 0);
+            case Op.Elem:
+                {
+                    if (n.Slot < 0 || n.Slot >= Spans.Length) return double.NaN;
+                    var s = Spans[n.Slot];
+                    return _j < s.Length ? s[_j] : double.NaN;
+                }
+            case Op.ElemIndex: return _j;
+            case Op.Length: return Length;
+            case Op.At:
+                {
+                    if (n.Slot < 0 || n.Slot >= Spans.Length || double.IsNaN(a)) return double.NaN;
+                    var s = Spans[n.Slot];
+                    int t = (int)a;
+                    return t >= 0 && t < s.Length && t == a ? s[t] : double.NaN;
+                }
+            case Op.Neg: return -a;
+            case Op.Exp: return Math.Exp(a);
+            case Op.Log: return Math.Log(a);
+            case Op.Sqrt: return Math.Sqrt(a);
+            case Op.Abs: return Math.Abs(a);
+            case Op.Tanh: return Math.Tanh(a);
+            case Op.Sigmoid: return Sigmoid(a);
+            case Op.Softplus: return Softplus(a);
+            case Op.LogSigmoid: return -Softplus(-a);
+            case Op.Add: return a + b;
+            case Op.Sub: return a - b;
+            case Op.Mul: return a * b;
+            case Op.Div: return a / b;
+            case Op.Pow: return Math.Pow(a, b);
+            case Op.Max: return a >= b ? a : b;
+            case Op.Min: return a <= b ? a : b;
+            case Op.Lt: return B(a < b);
+            case Op.Le: return B(a <= b);
+            case Op.Gt: return B(a > b);
+            case Op.Ge: return B(a >= b);
+            case Op.Eq: return B(a == b);
+            case Op.Ne: return B(a != b);
+            case Op.And: return B(a != 0 && b != 0);
+            case Op.Or: return B(a != 0 || b != 0);
+            case Op.Not: return B(a == 0);
+            case Op.Select: return a != 0 ? b : _val[n.C];
+            case Op.ArgMax: return n.A >= 0 ? _argMax[n.A] : double.NaN;
+            default: return double.NaN; // reductions are computed by Reduce
+        }
+    }
+}

@@ -1,0 +1,214 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using System.Threading;
+using LossDsl.Generator.Diagnostics;
+using LossDsl.Generator.Differentiate;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+using LossDsl.Generator.Parse;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Diagnostics;
+
+namespace LossDsl.Generator.Analyze;
+
+/// <summary>
+/// The LossDsl analyzer: for every [Loss] method whose body parses, it derives the gradient (as the generator does)
+/// and reports the calibration verdict (LOSS02xx), numerically unstable forms (LOSS03xx) and non-differentiable
+/// points with the subgradient convention the generated backward uses (LOSS04xx). Declaration and body errors
+/// (LOSS00xx, LOSS01xx) are the generator's to report; a method with such errors is skipped here.
+/// </summary>
+[DiagnosticAnalyzer(LanguageNames.CSharp)]
+public sealed class LossAnalyzer : DiagnosticAnalyzer
+{
+    /// <summary>The .editorconfig key that sets the calibration analysis budget, in node evaluations per loss.</summary>
+    public const string BudgetOption = "lossdsl.calibration_budget";
+
+    /// <summary>Diagnostic property naming the stable intrinsic a LOSS0301/LOSS0302 code fix calls.</summary>
+    public const string FixIntrinsic = "Intrinsic";
+
+    /// <summary>Diagnostic property prefix of the intrinsic's argument texts: Arg0, Arg1.</summary>
+    public const string FixArgument = "Arg";
+
+    public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = DiagnosticDescriptors.All
+        .Where(d => string.CompareOrdinal(d.Id, "LOSS0200") >= 0).ToImmutableArray();
+
+    public override void Initialize(AnalysisContext context)
+    {
+        context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
+        context.EnableConcurrentExecution();
+        context.RegisterSyntaxNodeAction(AnalyzeMethod, SyntaxKind.MethodDeclaration);
+    }
+
+    private static void AnalyzeMethod(SyntaxNodeAnalysisContext context)
+    {
+        var syntax = (MethodDeclarationSyntax)context.Node;
+        if (syntax.AttributeLists.Count == 0 || (syntax.Body is null && syntax.ExpressionBody is null)) return;
+        if (context.SemanticModel.GetDeclaredSymbol(syntax, context.CancellationToken) is not IMethodSymbol method) return;
+        var attribute = method.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == LossParser.AttributeName);
+        if (attribute is null) return;
+
+        long budget = CalibrationAnalysis.DefaultBudget;
+        var options = context.Options.AnalyzerConfigOptionsProvider.GetOptions(syntax.SyntaxTree);
+        if (options.TryGetValue(BudgetOption, out var text) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b > 0)
+            budget = b;
+
+        foreach (var d in Analyze(syntax, method, attribute, context.SemanticModel, budget, context.CancellationToken))
+            context.ReportDiagnostic(d);
+    }
+
+    /// <summary>Everything the analyzer reports for one method. Never throws on user input.</summary>
+    public static IReadOnlyList<Diagnostic> Analyze(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
+        SemanticModel semanticModel, long budget, CancellationToken ct)
+        => Analyze(syntax, method, attribute, semanticModel, budget, ct, out _);
+
+    public static IReadOnlyList<Diagnostic> Analyze(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
+        SemanticModel semanticModel, long budget, CancellationToken ct, out CalibrationVerdict? verdict)
+    {
+        verdict = null;
+        var result = new List<Diagnostic>();
+        try
+        {
+            var lowered = new List<(ExpressionSyntax Syntax, int Node)>();
+            var model = LossParser.Parse(syntax, method, attribute, semanticModel, ct, (e, n) => lowered.Add((e, n)));
+            if (model.Signature is null || model.Forward is null || model.Root < 0) return result;
+
+            var declared = AnalysisTask.Auto;
+            var required = Requirement.None;
+            foreach (var named in attribute?.NamedArguments ?? ImmutableArray<KeyValuePair<string, TypedConstant>>.Empty)
+            {
+                if (named.Key == "Task" && named.Value.Value is int t) declared = (AnalysisTask)t;
+                if (named.Key == "Require" && named.Value.Value is int r) required = (Requirement)r;
+            }
+            var task = CalibrationAnalysis.ResolveTask(model.Signature, declared);
+            var derived = Differentiator.Run(model);
+            var context = new MethodContext(syntax, method, semanticModel, model, lowered, task, ct);
+
+            verdict = CalibrationAnalysis.Run(derived, task, budget, ct);
+            ReportCalibration(result, context, verdict, required);
+            StabilityChecks.Run(context, result);
+        }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception)
+        {
+            // An analyzer must not crash the build: an unexpected failure means no LossDsl analysis for this method.
+        }
+        return result;
+    }
+
+    private static string Describe(Requirement r) => r == Requirement.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
+
+    private static void ReportCalibration(List<Diagnostic> result, MethodContext c, CalibrationVerdict v, Requirement required)
+    {
+        var location = c.Syntax.Identifier.GetLocation();
+        string name = c.Method.Name;
+        void Add(DiagnosticDescriptor d, params object[] args) => result.Add(Diagnostic.Create(d, location, args));
+
+        bool cc = v.Kind is VerdictKind.Proper or VerdictKind.Calibrated or VerdictKind.CalibratedNotProper;
+        bool proper = v.Kind == VerdictKind.Proper;
+        bool met = required switch
+        {
+            Requirement.ClassificationCalibrated => cc,
+            Requirement.Proper => proper,
+            _ => true,
+        };
+
+        if (required != Requirement.None && v.Kind is VerdictKind.NoVerdict or VerdictKind.Inconclusive)
+        {
+            string why = v.Kind == VerdictKind.Inconclusive ? v.Witness
+                : $"loss task '{v.Task}' has no calibration check; name the task with [Loss(Task = LossTask.…)]";
+            Add(DiagnosticDescriptors.RequirementUncheckable, name, Describe(required), why);
+            return;
+        }
+        if (required == Requirement.Proper && v.Kind == VerdictKind.Calibrated)
+        {
+            Add(DiagnosticDescriptors.RequirementUncheckable, name, Describe(required), "properness is not defined for a margin loss, which outputs a score, not a probability");
+            return;
+        }
+        if (!met)
+        {
+            Add(DiagnosticDescriptors.RequirementNotMet, name, Describe(required), v.Summary, v.Witness);
+            return;
+        }
+
+        switch (v.Kind)
+        {
+            case VerdictKind.Proper:
+            case VerdictKind.Calibrated:
+                Add(DiagnosticDescriptors.CalibrationVerdict, name, v.Summary, v.Witness, v.Method);
+                break;
+            case VerdictKind.CalibratedNotProper:
+                Add(DiagnosticDescriptors.NotProper, name, v.Summary.Substring(v.Summary.IndexOf('(') + 1).TrimEnd(')'), v.Witness);
+                break;
+            case VerdictKind.NotCalibrated:
+                Add(DiagnosticDescriptors.NotClassificationCalibrated, name, v.Witness, v.Method);
+                break;
+            case VerdictKind.ThresholdShifted:
+                Add(DiagnosticDescriptors.ThresholdShifted, name, v.Witness);
+                break;
+            case VerdictKind.SetLoss:
+                Add(DiagnosticDescriptors.SetLossNotCalibrated, name, v.Witness);
+                break;
+            case VerdictKind.Inconclusive:
+                Add(DiagnosticDescriptors.CalibrationInconclusive, name, v.Witness);
+                break;
+        }
+    }
+}
+
+/// <summary>One analysed method: its syntax, its IR, and the map between them.</summary>
+internal sealed class MethodContext
+{
+    public MethodDeclarationSyntax Syntax { get; }
+    public IMethodSymbol Method { get; }
+    public SemanticModel SemanticModel { get; }
+    public LossModel Model { get; }
+    public Graph Graph => Model.Forward!;
+    public AnalysisTask Task { get; }
+    public CancellationToken CancellationToken { get; }
+
+    /// <summary>Every lowered expression and its node, innermost first.</summary>
+    public IReadOnlyList<(ExpressionSyntax Syntax, int Node)> Lowered { get; }
+
+    private readonly Dictionary<int, ExpressionSyntax> _first = new();
+    private readonly Dictionary<ExpressionSyntax, int> _nodeOf = new();
+
+    public MethodContext(MethodDeclarationSyntax syntax, IMethodSymbol method, SemanticModel semanticModel, LossModel model,
+        IReadOnlyList<(ExpressionSyntax, int)> lowered, AnalysisTask task, CancellationToken ct)
+    {
+        Syntax = syntax;
+        Method = method;
+        SemanticModel = semanticModel;
+        Model = model;
+        Lowered = lowered;
+        Task = task;
+        CancellationToken = ct;
+        foreach (var (e, n) in lowered)
+        {
+            if (!_first.ContainsKey(n)) _first[n] = e;
+            _nodeOf[e] = n;
+        }
+    }
+
+    public int NodeOf(ExpressionSyntax e) => _nodeOf.TryGetValue(e, out var n) ? n : -1;
+
+    /// <summary>The expression that first produced a node; for a node made by desugaring, the expression of its first consumer.</summary>
+    public ExpressionSyntax? SyntaxOf(int node)
+    {
+        if (_first.TryGetValue(node, out var e)) return e;
+        for (int i = node + 1; i < Graph.Count; i++)
+        {
+            var n = Graph[i];
+            for (int k = 0; k < n.OperandCount; k++)
+                if (n.Operand(k) == node) return SyntaxOf(i);
+        }
+        return null;
+    }
+
+    public string? ParameterName(ParameterKind kind, int slot)
+        => Model.Signature!.Parameters.FirstOrDefault(p => p.Kind == kind && p.Slot == slot)?.Name;
+}

@@ -1,0 +1,348 @@
+using System;
+using System.Collections.Generic;
+using System.Collections.Immutable;
+using System.Globalization;
+using System.Linq;
+using LossDsl.Generator.Diagnostics;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Text;
+
+namespace LossDsl.Generator.Analyze;
+
+/// <summary>
+/// Numerical stability (LOSS03xx) and differentiability (LOSS04xx) checks: patterns on the forward IR, ranges from
+/// interval arithmetic over the task's leaf domains, reported at the expression that produced the node.
+/// </summary>
+internal static class StabilityChecks
+{
+    public static void Run(MethodContext c, List<Diagnostic> result)
+    {
+        var g = c.Graph;
+        var live = Live(g, c.Model.Root);
+        var dep = DependsOnPrediction(g, c.Model.Signature!.Shape == Shape.Elementwise);
+        var domains = Domains(c);
+        var range = IntervalAnalysis.Run(g, domains);
+        var reported = new HashSet<(string, TextSpan)>();
+        var handledLogs = new HashSet<int>();
+
+        void Report(DiagnosticDescriptor d, SyntaxNode at, ImmutableDictionary<string, string?>? props, params object[] args)
+        {
+            if (reported.Add((d.Id, at.Span)))
+                result.Add(Diagnostic.Create(d, at.GetLocation(), props, args));
+        }
+
+        // LOSS0301/0302: Log of a hand-made sigmoid or softmax, found from the Log calls of the body.
+        foreach (var call in c.Syntax.DescendantNodes().OfType<InvocationExpressionSyntax>())
+        {
+            c.CancellationToken.ThrowIfCancellationRequested();
+            if (call.ArgumentList.Arguments.Count != 1 || !IsIntrinsic(c, call, "Log")) continue;
+            var arg = call.ArgumentList.Arguments[0].Expression;
+            int a = c.NodeOf(arg);
+            if (a < 0) continue;
+            if (MatchLogSigmoid(g, a, out int x, out bool negate))
+            {
+                string? text = ArgumentText(c, x, arg, call);
+                if (text is not null && negate) text = Negated(text);
+                string fix = text is null ? "LogSigmoid" : $"LogSigmoid({text})";
+                Report(DiagnosticDescriptors.LogOfSigmoid, call, FixProperties("LogSigmoid", text), Short(call), fix);
+                handledLogs.Add(c.NodeOf(call));
+            }
+            else if (MatchSoftmax(g, a, out int span, out int target))
+            {
+                string? z = c.ParameterName(ParameterKind.Span, span), t = c.ParameterName(ParameterKind.Target, target);
+                string fix = z is null || t is null ? "LogSoftmax" : $"LogSoftmax({z}, {t})";
+                Report(DiagnosticDescriptors.LogOfSoftmax, call, z is null || t is null ? null : FixProperties("LogSoftmax", z, t), Short(call), fix);
+                handledLogs.Add(c.NodeOf(call));
+            }
+        }
+
+        for (int i = 0; i < g.Count; i++)
+        {
+            c.CancellationToken.ThrowIfCancellationRequested();
+            if (!live[i]) continue;
+            var n = g[i];
+            var at = c.SyntaxOf(i);
+            if (at is null) continue;
+            switch (n.Op)
+            {
+                case Op.Log when !handledLogs.Contains(i) && range[n.A].ReachesAtOrBelow(0):
+                    {
+                        var operand = at is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } inv ? inv.ArgumentList.Arguments[0].Expression : at;
+                        string where = range[n.A].Lo < 0 ? "0 or below" : "0";
+                        Report(DiagnosticDescriptors.LogOfZero, at, null, Short(operand), where, RangeText(c, range, n.A, domains));
+                        break;
+                    }
+                case Op.Div when range[n.B].Contains(0):
+                    {
+                        SyntaxNode divisor = at is BinaryExpressionSyntax bin && bin.IsKind(SyntaxKind.DivideExpression) ? bin.Right : at;
+                        string name = g[n.B].Op == Op.Length && divisor is InvocationExpressionSyntax ? "the element count of " + Short(divisor) : Short(divisor);
+                        Report(DiagnosticDescriptors.DivisionByZero, divisor, null, name, RangeText(c, range, n.B, domains));
+                        break;
+                    }
+                case Op.Sqrt when dep[n.A] && range[n.A].Contains(0):
+                    Report(DiagnosticDescriptors.InfiniteDerivative, at, null, Short(at), "0", RangeText(c, range, n.A, domains));
+                    break;
+                case Op.Pow when dep[n.A] && range[n.B].IsPoint && range[n.B].Lo > 0 && range[n.B].Lo < 1 && range[n.A].Contains(0):
+                    Report(DiagnosticDescriptors.InfiniteDerivative, at, null, Short(at),
+                        "a base of 0 (exponent " + range[n.B].Lo.ToString("0.###", CultureInfo.InvariantCulture) + " < 1)", RangeText(c, range, n.A, domains));
+                    break;
+                case Op.Abs when dep[n.A] && range[n.A].Contains(0):
+                    Report(DiagnosticDescriptors.AbsSubgradient, at, null, Short(at));
+                    break;
+                case Op.Max or Op.Min when (dep[n.A] || dep[n.B]) && Overlap(range[n.A], range[n.B]):
+                    {
+                        bool clamp = at is InvocationExpressionSyntax ic && Name(ic) == "Clamp";
+                        string rule = clamp
+                            ? "at x = lo or x = hi the generated backward passes the gradient to x (ties go to the first argument)"
+                            : "at a tie the generated backward sends the gradient to the first argument";
+                        Report(DiagnosticDescriptors.MaxMinSubgradient, at, null, Short(at), rule);
+                        break;
+                    }
+                case Op.ReduceMax when dep[n.A]:
+                    Report(DiagnosticDescriptors.MaxReductionSubgradient, at, null, Short(at));
+                    break;
+                case Op.Select when dep[n.A]:
+                    Report(DiagnosticDescriptors.BranchGradient, at, null, Short(at));
+                    break;
+            }
+        }
+    }
+
+    private static ImmutableDictionary<string, string?>? FixProperties(string intrinsic, params string?[] args)
+    {
+        if (args.Any(a => a is null)) return null;
+        var b = ImmutableDictionary.CreateBuilder<string, string?>();
+        b[LossAnalyzer.FixIntrinsic] = intrinsic;
+        for (int i = 0; i < args.Length; i++) b[LossAnalyzer.FixArgument + i.ToString(CultureInfo.InvariantCulture)] = args[i];
+        return b.ToImmutable();
+    }
+
+    private static bool Overlap(Interval a, Interval b) => !(a.Hi < b.Lo || b.Hi < a.Lo);
+
+    private static string Name(InvocationExpressionSyntax call) => call.Expression switch
+    {
+        IdentifierNameSyntax id => id.Identifier.ValueText,
+        MemberAccessExpressionSyntax m => m.Name.Identifier.ValueText,
+        _ => "",
+    };
+
+    private static bool IsIntrinsic(MethodContext c, InvocationExpressionSyntax call, string name)
+    {
+        if (Name(call) != name) return false;
+        var symbol = c.SemanticModel.GetSymbolInfo(call, c.CancellationToken).Symbol as IMethodSymbol;
+        string containing = symbol?.ContainingType?.ToDisplayString() ?? "";
+        return containing is "LossDsl.LossMath" or "System.Math" or "System.MathF";
+    }
+
+    internal static string Short(SyntaxNode node)
+    {
+        string text = string.Join(" ", node.ToString().Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));
+        return text.Length <= 80 ? text : text.Substring(0, 77) + "...";
+    }
+
+    // ------------------------------------------------------------------ IR patterns
+
+    private static bool IsConst(Graph g, int i, double v) => g[i].Op == Op.Const && g[i].Value == v;
+
+    /// <summary>σ(x) or 1 − σ(x) = σ(−x), including the hand-written 1 / (1 + e^−x).</summary>
+    private static bool MatchLogSigmoid(Graph g, int a, out int x, out bool negate)
+    {
+        negate = false;
+        if (MatchSigmoid(g, a, out x)) return true;
+        var n = g[a];
+        if (n.Op == Op.Sub && IsConst(g, n.A, 1) && MatchSigmoid(g, n.B, out x)) { negate = true; return true; }
+        return false;
+    }
+
+    private static bool MatchSigmoid(Graph g, int a, out int x)
+    {
+        x = -1;
+        var n = g[a];
+        if (n.Op == Op.Sigmoid) { x = n.A; return true; }
+        // 1 / (1 + Exp(−x))
+        if (n.Op == Op.Div && IsConst(g, n.A, 1) && g[n.B].Op == Op.Add)
+        {
+            var add = g[n.B];
+            int other = IsConst(g, add.A, 1) ? add.B : IsConst(g, add.B, 1) ? add.A : -1;
+            if (other >= 0 && g[other].Op == Op.Exp && g[g[other].A].Op == Op.Neg) { x = g[g[other].A].A; return true; }
+        }
+        return false;
+    }
+
+    /// <summary>Softmax(z, t) = e^(z[t] − LSE(z)), or the hand-written e^z[t] / Σ e^z.</summary>
+    private static bool MatchSoftmax(Graph g, int a, out int span, out int target)
+    {
+        span = target = -1;
+        var n = g[a];
+        if (n.Op == Op.Exp && g[n.A].Op == Op.Sub)
+        {
+            var sub = g[n.A];
+            if (g[sub.A].Op == Op.At && g[sub.B].Op == Op.ReduceLogSumExp && g[g[sub.B].A] is { Op: Op.Elem } e && e.Slot == g[sub.A].Slot)
+                return Target(g, sub.A, out span, out target);
+        }
+        if (n.Op == Op.Div && g[n.A].Op == Op.Exp && g[g[n.A].A].Op == Op.At && g[n.B].Op == Op.ReduceSum)
+        {
+            var body = g[g[n.B].A];
+            if (body.Op == Op.Exp && g[body.A] is { Op: Op.Elem } e && e.Slot == g[g[n.A].A].Slot)
+                return Target(g, g[n.A].A, out span, out target);
+        }
+        return false;
+    }
+
+    private static bool Target(Graph g, int at, out int span, out int target)
+    {
+        span = g[at].Slot;
+        target = g[g[at].A].Op == Op.Target ? g[g[at].A].Slot : -1;
+        return target >= 0;
+    }
+
+    // ------------------------------------------------------------------ fix arguments
+
+    /// <summary>Source text for node <paramref name="x"/> usable at <paramref name="site"/>, or null.</summary>
+    private static string? ArgumentText(MethodContext c, int x, ExpressionSyntax within, SyntaxNode site)
+    {
+        var leaf = c.Graph[x];
+        string? param = leaf.Op switch
+        {
+            Op.Input => c.ParameterName(ParameterKind.Input, leaf.Slot),
+            Op.Hyper => c.ParameterName(ParameterKind.Hyper, leaf.Slot),
+            _ => null,
+        };
+        if (param is not null) return param;
+        var inside = within.DescendantNodesAndSelf().OfType<ExpressionSyntax>().FirstOrDefault(e => c.NodeOf(e) == x);
+        if (inside is not null) return Strip(inside).ToString();
+        var elsewhere = c.SyntaxOf(x);
+        if (elsewhere is null) return null;
+        // Usable at the Log call only if it names nothing local to another lambda.
+        foreach (var id in elsewhere.DescendantNodesAndSelf().OfType<IdentifierNameSyntax>())
+        {
+            var s = c.SemanticModel.GetSymbolInfo(id, c.CancellationToken).Symbol;
+            if (s is IParameterSymbol p && !SymbolEqualityComparer.Default.Equals(p.ContainingSymbol, c.Method)) return null;
+            if (s is ILocalSymbol local && local.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() is { } decl && decl.SpanStart > site.SpanStart) return null;
+        }
+        return Strip(elsewhere).ToString();
+    }
+
+    private static ExpressionSyntax Strip(ExpressionSyntax e)
+    {
+        while (e is ParenthesizedExpressionSyntax p && p.Expression is IdentifierNameSyntax or InvocationExpressionSyntax or LiteralExpressionSyntax or ElementAccessExpressionSyntax or MemberAccessExpressionSyntax)
+            e = p.Expression;
+        return e;
+    }
+
+    private static string Negated(string text)
+    {
+        var e = SyntaxFactory.ParseExpression(text);
+        if (e is PrefixUnaryExpressionSyntax u && u.IsKind(SyntaxKind.UnaryMinusExpression)) return u.Operand.ToString();
+        if (e is IdentifierNameSyntax or InvocationExpressionSyntax or LiteralExpressionSyntax or ParenthesizedExpressionSyntax or ElementAccessExpressionSyntax or MemberAccessExpressionSyntax)
+            return "-" + text;
+        return "-(" + text + ")";
+    }
+
+    // ------------------------------------------------------------------ graph facts
+
+    /// <summary>Nodes the loss value reads (reduction bodies included).</summary>
+    private static bool[] Live(Graph g, int root)
+    {
+        var live = new bool[g.Count];
+        var stack = new Stack<int>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (i < 0 || live[i]) continue;
+            live[i] = true;
+            var n = g[i];
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        return live;
+    }
+
+    /// <summary>Whether each node depends on the prediction (the first data parameter).</summary>
+    private static bool[] DependsOnPrediction(Graph g, bool elementwise)
+    {
+        var dep = new bool[g.Count];
+        for (int i = 0; i < g.Count; i++)
+        {
+            var n = g[i];
+            if (elementwise ? n.Op == Op.Input && n.Slot == 0 : (n.Op is Op.Elem or Op.At) && n.Slot == 0) { dep[i] = true; continue; }
+            for (int k = 0; k < n.OperandCount; k++) dep[i] |= dep[n.Operand(k)];
+        }
+        return dep;
+    }
+
+    /// <summary>The leaf domains of a loss's task (docs/calibration.md, "Domains").</summary>
+    private static LeafDomains Domains(MethodContext c)
+    {
+        var sig = c.Model.Signature!;
+        var g = c.Graph;
+        var task = c.Task;
+        int inputs = sig.Parameters.Count(p => p.Kind == ParameterKind.Input), spans = sig.Parameters.Count(p => p.Kind == ParameterKind.Span);
+        var d = new LeafDomains
+        {
+            Hypers = sig.Parameters.Where(p => p.Kind == ParameterKind.Hyper).OrderBy(p => p.Slot).Select(p => p.Default).ToArray(),
+            Inputs = new Interval[inputs],
+            Spans = new Interval[spans],
+            MinLength = sig.Shape == Shape.ClassRow ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
+        };
+        bool binary = task is AnalysisTask.BinaryLogit or AnalysisTask.BinaryProbability;
+        for (int i = 0; i < inputs; i++)
+            d.Inputs[i] = i == 0 ? (task == AnalysisTask.BinaryProbability ? Interval.Unit : Interval.Real)
+                                 : (binary ? Interval.Unit : Interval.Real);
+        for (int s = 0; s < spans; s++)
+        {
+            if (task != AnalysisTask.Segmentation) d.Spans[s] = Interval.Real;
+            else if (s > 0) d.Spans[s] = Interval.Unit;
+            else d.Spans[s] = OnlyThroughSquashing(g, 0) ? Interval.Real : Interval.Unit;
+        }
+        return d;
+    }
+
+    /// <summary>Whether every use of span <paramref name="slot"/>'s elements goes through a squashing function (so they are logits).</summary>
+    private static bool OnlyThroughSquashing(Graph g, int slot)
+    {
+        bool any = false;
+        for (int i = 0; i < g.Count; i++)
+        {
+            var n = g[i];
+            for (int k = 0; k < n.OperandCount; k++)
+            {
+                var o = g[n.Operand(k)];
+                if ((o.Op is Op.Elem or Op.At) && o.Slot == slot && !(n.Op.IsReduction() && n.Op == Op.ReduceMax))
+                {
+                    any = true;
+                    if (n.Op is not (Op.Sigmoid or Op.Softplus or Op.LogSigmoid or Op.Exp or Op.Tanh)) return false;
+                }
+            }
+        }
+        return any;
+    }
+
+    private static string RangeText(MethodContext c, Interval[] range, int node, LeafDomains d)
+    {
+        var g = c.Graph;
+        var leaves = new SortedSet<string>(StringComparer.Ordinal);
+        var seen = new HashSet<int>();
+        var stack = new Stack<int>();
+        stack.Push(node);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (!seen.Add(i)) continue;
+            var n = g[i];
+            switch (n.Op)
+            {
+                case Op.Input when c.ParameterName(ParameterKind.Input, n.Slot) is { } name: leaves.Add($"{name} ∈ {range[i]}"); break;
+                case Op.Elem or Op.At when c.ParameterName(ParameterKind.Span, n.Slot) is { } name: leaves.Add($"{name}[i] ∈ {range[i]}"); break;
+                case Op.Hyper when c.ParameterName(ParameterKind.Hyper, n.Slot) is { } name: leaves.Add($"{name} = {range[i].Lo.ToString("G4", CultureInfo.InvariantCulture)}"); break;
+            }
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        string given = leaves.Count == 0 ? "" : " for " + string.Join(", ", leaves);
+        return $"its range is {range[node]}{given}";
+    }
+}
