@@ -58,6 +58,38 @@ public static class Harness
             .OrderBy(d => d.Location.SourceSpan.Start).ToImmutableArray();
     }
 
+    /// <summary>As <see cref="Analyze"/>, with severities from an .editorconfig applied as csc applies them.</summary>
+    public static ImmutableArray<Diagnostic> AnalyzeWithEditorConfig(string editorconfig, params string[] sources)
+    {
+        var set = AnalyzerConfigSet.Create(new[] { AnalyzerConfig.Parse(editorconfig, "/src/.editorconfig") });
+        var trees = sources.Select((s, i) => CSharpSyntaxTree.ParseText(s, ParseOptions, path: $"/src/Loss{i}.cs")).ToArray();
+        var provider = new EditorConfigOptions(trees.ToDictionary(t => t, t => set.GetOptionsForSourcePath(t.FilePath).TreeOptions));
+        var compilation = CSharpCompilation.Create("LossDslAnalyzerTests", trees, References.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary).WithSyntaxTreeOptionsProvider(provider));
+        var (output, _) = Generate(compilation);
+        return output.WithAnalyzers(ImmutableArray.Create<DiagnosticAnalyzer>(new LossAnalyzer()))
+            .GetAnalyzerDiagnosticsAsync().Result
+            .Where(d => d.Location.SourceTree is { } t && !t.FilePath.EndsWith(".g.cs", StringComparison.Ordinal))
+            .ToImmutableArray();
+    }
+
+    private sealed class EditorConfigOptions(Dictionary<SyntaxTree, ImmutableDictionary<string, ReportDiagnostic>> options) : SyntaxTreeOptionsProvider
+    {
+        public override GeneratedKind IsGenerated(SyntaxTree tree, CancellationToken cancellationToken) => GeneratedKind.Unknown;
+
+        public override bool TryGetDiagnosticValue(SyntaxTree tree, string diagnosticId, CancellationToken cancellationToken, out ReportDiagnostic severity)
+        {
+            severity = ReportDiagnostic.Default;
+            return options.TryGetValue(tree, out var o) && o.TryGetValue(diagnosticId, out severity);
+        }
+
+        public override bool TryGetGlobalDiagnosticValue(string diagnosticId, CancellationToken cancellationToken, out ReportDiagnostic severity)
+        {
+            severity = ReportDiagnostic.Default;
+            return false;
+        }
+    }
+
     /// <summary>The calibration verdict of every [Loss] method in the sources, with its time.</summary>
     public static IReadOnlyList<(string Name, CalibrationVerdict Verdict, IReadOnlyList<Diagnostic> Diagnostics)> Verdicts(params string[] sources)
     {

@@ -109,7 +109,7 @@ public static class IntervalAnalysis
                 if (g[n.B].Op == Op.ReduceLogSumExp && g[n.A].Op is (Op.Elem or Op.At) && g[g[n.B].A] is { Op: Op.Elem } e && e.Slot == g[n.A].Slot)
                     return new Interval(double.NegativeInfinity, 0, true, d.MinLength >= 2);
                 return Add(A(), Neg(Bv()));
-            case Op.Mul: return Mul(A(), Bv());
+            case Op.Mul: return n.A == n.B ? PowEven(Abs(A()), 2) : Mul(A(), Bv());   // x·x is a square, never negative
             case Op.Div: return Div(A(), Bv());
             case Op.Pow: return Pow(A(), Bv());
             case Op.Max: return MaxMin(A(), Bv(), max: true);

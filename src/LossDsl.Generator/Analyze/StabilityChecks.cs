@@ -229,8 +229,7 @@ internal static class StabilityChecks
 
     private static ExpressionSyntax Strip(ExpressionSyntax e)
     {
-        while (e is ParenthesizedExpressionSyntax p && p.Expression is IdentifierNameSyntax or InvocationExpressionSyntax or LiteralExpressionSyntax or ElementAccessExpressionSyntax or MemberAccessExpressionSyntax)
-            e = p.Expression;
+        while (e is ParenthesizedExpressionSyntax p) e = p.Expression;   // the text becomes a whole argument
         return e;
     }
 

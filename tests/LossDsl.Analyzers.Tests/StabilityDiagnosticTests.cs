@@ -1,0 +1,140 @@
+using System.Threading.Tasks;
+using Xunit;
+
+namespace LossDsl.Analyzers.Tests;
+
+/// <summary>LOSS0301–LOSS0305 and LOSS0401–LOSS0404, by ID, with Roslyn SDK markup.</summary>
+public class StabilityDiagnosticTests
+{
+    [Fact]
+    public Task LOSS0301_LogOfSigmoid() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.BinaryLogit)]
+            public static partial float {|LOSS0200:Bce|}(float x, float y) => -(y * {|LOSS0301:Log(Sigmoid(x))|} + (1 - y) * {|LOSS0301:Log(1 - Sigmoid(x))|});
+
+            [Loss(Task = LossTask.None)]
+            public static partial float ByHand(float x) => -{|LOSS0301:Log(1 / (1 + Exp(-x)))|};
+
+            [Loss(Task = LossTask.None)]
+            public static partial float ThroughALocal(float x)
+            {
+                float p = Sigmoid(x);
+                return -{|LOSS0301:Log(p)|};
+            }
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0302_LogOfSoftmax() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss] public static partial float {|LOSS0200:A|}(ReadOnlySpan<float> z, int t) => -{|LOSS0302:Log(Softmax(z, t))|};
+            [Loss] public static partial float {|LOSS0200:B|}(ReadOnlySpan<float> z, int t) => -{|LOSS0302:Log(Exp(z[t]) / Sum(z, e => Exp(e)))|};
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0303_LogOfAQuantityThatReachesZero() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.BinaryProbability)]
+            public static partial float {|LOSS0200:LogLoss|}(float q, float y) => -(y * {|LOSS0303:Log(q)|} + (1 - y) * {|LOSS0303:Log(1 - q)|});
+
+            [Loss(Task = LossTask.BinaryProbability)]
+            public static partial float {|LOSS0200:Clamped|}(float q, float y, float eps = 1e-7f)
+                => -(y * Log({|LOSS0402:Max(q, eps)|}) + (1 - y) * Log({|LOSS0402:Max(1 - q, eps)|}));
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0304_DivisionByAQuantityThatReachesZero() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Shape = LossShape.ChannelSet)]
+            public static partial float {|LOSS0203:Tversky|}(ReadOnlySpan<float> p, ReadOnlySpan<float> y, float alpha = 0.5f, float beta = 0.5f, float smooth = 0f)
+            {
+                float tp = Sum(p, y, (pi, yi) => pi * yi);
+                float fp = Sum(p, y, (pi, yi) => pi * (1 - yi));
+                float fn = Sum(p, y, (pi, yi) => (1 - pi) * yi);
+                return 1 - (tp + smooth) / {|LOSS0304:(tp + alpha * fp + beta * fn + smooth)|};
+            }
+
+            [Loss(Shape = LossShape.ChannelSet)]
+            public static partial float {|LOSS0203:Smoothed|}(ReadOnlySpan<float> p, ReadOnlySpan<float> y, float alpha = 0.5f, float beta = 0.5f, float smooth = 1f)
+            {
+                float tp = Sum(p, y, (pi, yi) => pi * yi);
+                float fp = Sum(p, y, (pi, yi) => pi * (1 - yi));
+                float fn = Sum(p, y, (pi, yi) => (1 - pi) * yi);
+                return 1 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth);
+            }
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0305_InfiniteDerivative() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.Regression)]
+            public static partial float Rmse(float prediction, float target) => {|LOSS0305:Sqrt(Square(prediction - target))|};
+
+            [Loss(Task = LossTask.Regression)]
+            public static partial float RootAbs(float prediction, float target) => {|LOSS0305:Pow({|LOSS0401:Abs(prediction - target)|}, 0.5f)|};
+
+            [Loss(Task = LossTask.Regression)]
+            public static partial float Charbonnier(float prediction, float target, float eps = 1e-3f) => Sqrt(Square(prediction - target) + eps * eps);
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0401_Abs() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.Regression)]
+            public static partial float L1(float prediction, float target) => {|LOSS0401:Abs(prediction - target)|};
+
+            [Loss(Task = LossTask.Regression)]
+            public static partial float OnlyHyper(float prediction, float target, float shift = -1f) => Square(prediction - target) * Abs(shift);
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0402_MaxMinClamp() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss] public static partial float {|LOSS0200:Hinge|}(float margin) => {|LOSS0402:Max(0, 1 - margin)|};
+
+            [Loss(Task = LossTask.Regression)]
+            public static partial float Clipped(float prediction, float target) => Square({|LOSS0402:Clamp(prediction, -1, 1)|} - target);
+
+            [Loss(Task = LossTask.Regression)]
+            public static partial float NoTie(float prediction, float target) => Square(prediction - target) + Max(Exp(prediction), -1);
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0403_MaxReduction() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.None)]
+            public static partial float MaxMargin(ReadOnlySpan<float> logits, int target) => {|LOSS0403:Max(logits)|} - logits[target];
+        }
+        """);
+
+    [Fact]
+    public Task LOSS0404_Branch() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss]
+            public static partial float Huber(float prediction, float target, float delta = 1f)
+            {
+                float r = prediction - target;
+                return {|LOSS0404:{|LOSS0401:Abs(r)|} <= delta ? 0.5f * r * r : delta * (Abs(r) - 0.5f * delta)|};
+            }
+
+            [Loss(Task = LossTask.BinaryLogit)]
+            public static partial float {|LOSS0200:OnHyperOnly|}(float logit, float target, float alpha = -1f)
+                => (alpha >= 0 ? alpha : 1f) * (Softplus(logit) - logit * target);
+        }
+        """);
+}
