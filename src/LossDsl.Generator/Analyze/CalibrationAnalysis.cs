@@ -335,7 +335,7 @@ public static class CalibrationAnalysis
                 }
                 double eta0 = 0.5 * (lo + hi);
                 return new(task, VerdictKind.ThresholdShifted, $"decision threshold at η ≈ {F(eta0, "0.##")}, not proper",
-                    $"the risk minimizer crosses ½ at η ≈ {F(eta0, "0.###")} instead of ½ (class weighting), so it is calibrated only for the cost-sensitive 0-1 loss with that threshold; {ccFail[0].Why}; {distortion}",
+                    $"the risk minimizer crosses ½ at η ≈ {F(eta0, "0.###")} instead of ½ (class weighting): it is calibrated only for the cost-sensitive 0-1 loss with that threshold; {distortion}",
                     method);
             }
             return new(task, VerdictKind.NotCalibrated, "not classification-calibrated", ccFail[0].Why, method);
