@@ -73,9 +73,26 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         var result = new List<Diagnostic>();
         try
         {
+            AnalyzeCore(syntax, method, attribute, semanticModel, budget, ct, result, out verdict);
+        }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception)
+        {
+            // An analyzer must not crash the build: an unexpected failure means no LossDsl analysis for this method.
+            // (The robustness test calls AnalyzeCore directly, so such a failure does not go unnoticed there.)
+        }
+        return result;
+    }
+
+    /// <summary>The analysis without the safety net: exceptions propagate (for tests).</summary>
+    public static void AnalyzeCore(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
+        SemanticModel semanticModel, long budget, CancellationToken ct, List<Diagnostic> result, out CalibrationVerdict? verdict)
+    {
+        verdict = null;
+        {
             var lowered = new List<(ExpressionSyntax Syntax, int Node)>();
             var model = LossParser.Parse(syntax, method, attribute, semanticModel, ct, (e, n) => lowered.Add((e, n)));
-            if (model.Signature is null || model.Forward is null || model.Root < 0) return result;
+            if (model.Signature is null || model.Forward is null || model.Root < 0) return;
 
             var declared = AnalysisTask.Auto;
             var required = Requirement.None;
@@ -92,12 +109,6 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             ReportCalibration(result, context, verdict, required);
             StabilityChecks.Run(context, result);
         }
-        catch (OperationCanceledException) { throw; }
-        catch (Exception)
-        {
-            // An analyzer must not crash the build: an unexpected failure means no LossDsl analysis for this method.
-        }
-        return result;
     }
 
     private static string Describe(Requirement r) => r == Requirement.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
