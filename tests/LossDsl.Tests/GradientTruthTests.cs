@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LossDsl.Runtime;
 using LossDsl.Samples;
 using TorchSharp;
 using Xunit;
@@ -10,7 +11,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace LossDsl.Tests;
 
 /// <summary>
-/// Gradient truth: every generated loss, through its TorchSharp autograd wrapper and <c>backward()</c>, agrees in
+/// Gradient truth, on both backends (the fast CPU path and the ILGPU kernels on ILGPU's CPU accelerator): every generated loss, through its TorchSharp autograd wrapper and <c>backward()</c>, agrees in
 /// value and gradient with (a) the same formula composed from TorchSharp ops and differentiated by TorchSharp
 /// autograd, and (b) float64 central finite differences of the generated forward.
 /// <para>
@@ -128,7 +129,8 @@ public class GradientTruthTests
             foreach (var dt in new[] { ScalarType.Float32, ScalarType.Float64 })
                 foreach (var reduction in new[] { nn.Reduction.None, nn.Reduction.Mean, nn.Reduction.Sum })
                     foreach (var extreme in new[] { false, true })
-                        yield return new object[] { c.Name, dt, reduction, extreme };
+                        foreach (var backend in new[] { Backend.Cpu, Backend.Ilgpu })
+                            yield return new object[] { c.Name, dt, reduction, extreme, backend };
     }
 
     private static Case Find(string name) => Cases.Single(c => c.Name == name);
@@ -142,8 +144,9 @@ public class GradientTruthTests
 
     [Theory]
     [MemberData(nameof(Matrix))]
-    public void MatchesTorchAutograd(string name, ScalarType dtype, nn.Reduction reduction, bool extreme)
+    public void MatchesTorchAutograd(string name, ScalarType dtype, nn.Reduction reduction, bool extreme, Backend backend)
     {
+        using var _ = LossBackend.Use(backend);
         var c = Find(name);
         var g = new Generator(seed: (ulong)(name.GetHashCode() & 0xffff) + (ulong)reduction * 7 + (extreme ? 1UL : 0UL));
         var inputs = c.Inputs(dtype, g, extreme);
@@ -171,12 +174,16 @@ public class GradientTruthTests
     }
 
     public static IEnumerable<object[]> FiniteDifferenceMatrix()
-        => Cases.SelectMany(c => new[] { new object[] { c.Name, false }, new object[] { c.Name, true } });
+        => from c in Cases
+           from extreme in new[] { false, true }
+           from backend in new[] { Backend.Cpu, Backend.Ilgpu }
+           select new object[] { c.Name, extreme, backend };
 
     [Theory]
     [MemberData(nameof(FiniteDifferenceMatrix))]
-    public void MatchesFloat64FiniteDifferences(string name, bool extreme)
+    public void MatchesFloat64FiniteDifferences(string name, bool extreme, Backend backend)
     {
+        using var _ = LossBackend.Use(backend);
         var c = Find(name);
         var g = new Generator(seed: 1234 + (ulong)(name.GetHashCode() & 0xff));
         var inputs = c.Inputs(ScalarType.Float64, g, extreme);

@@ -296,69 +296,11 @@ public sealed class KernelEmitter
     private MathPrinter? _printer;
     private MathPrinter Printer => _printer ??= new MathPrinter(_g, _sig);
 
-    /// <summary>Declares a local for every non-leaf node of the list, in order.</summary>
-    private void EmitNodes(EquatableArray<int> nodes)
-    {
-        foreach (int i in nodes)
-        {
-            var n = _g[i];
-            if (n.Op.IsLeaf() && n.Op != Op.At) continue;
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            string type = n.Op.KindOf() switch { ValueKind.Boolean => "bool", ValueKind.Integer => "long", _ => "double" };
-            _w.Line($"{type} {Local(i)} = {Expression(n)};");
-        }
-    }
+    private ScalarCode? _code;
+    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => $"inputs[{n.Slot} * shape.SpanSize + shape.Offset(s, {index})]");
 
-    private string Expression(Node n) => n.Op switch
-    {
-        Op.At => $"inputs[{n.Slot} * shape.SpanSize + shape.Offset(s, {Ref(n.A)})]",
-        Op.Neg => $"-{Ref(n.A)}",
-        Op.Not => $"!{Ref(n.A)}",
-        Op.Add => $"{Ref(n.A)} + {Ref(n.B)}",
-        Op.Sub => $"{Ref(n.A)} - {Ref(n.B)}",
-        Op.Mul => $"{Ref(n.A)} * {Ref(n.B)}",
-        Op.Div => $"{Ref(n.A)} / {Ref(n.B)}",
-        Op.Lt => $"{Ref(n.A)} < {Ref(n.B)}",
-        Op.Le => $"{Ref(n.A)} <= {Ref(n.B)}",
-        Op.Gt => $"{Ref(n.A)} > {Ref(n.B)}",
-        Op.Ge => $"{Ref(n.A)} >= {Ref(n.B)}",
-        Op.Eq => $"{Ref(n.A)} == {Ref(n.B)}",
-        Op.Ne => $"{Ref(n.A)} != {Ref(n.B)}",
-        Op.And => $"{Ref(n.A)} && {Ref(n.B)}",
-        Op.Or => $"{Ref(n.A)} || {Ref(n.B)}",
-        Op.Select => $"{Ref(n.A)} ? {Ref(n.B)} : {Ref(n.C)}",
-        Op.Pow or Op.Max or Op.Min => $"{n.Op}({Ref(n.A)}, {Ref(n.B)})",
-        _ => $"{n.Op}({Ref(n.A)})",
-    };
+    private void EmitNodes(EquatableArray<int> nodes) => Code.EmitNodes(_w, nodes);
 
-    private string Local(int i) => "v" + i.ToString(CultureInfo.InvariantCulture);
+    private string Ref(int i) => Code.Ref(i);
 
-    /// <summary>How code refers to a node's value.</summary>
-    private string Ref(int i)
-    {
-        var n = _g[i];
-        return n.Op switch
-        {
-            Op.Const => Literal(n.Value),
-            Op.Hyper => Printer.ParamName(ParameterKind.Hyper, n.Slot),
-            Op.Input => Printer.ParamName(ParameterKind.Input, n.Slot),
-            Op.Target => Printer.ParamName(ParameterKind.Target, n.Slot),
-            Op.Elem => Printer.ParamName(ParameterKind.Span, n.Slot) + "_j",
-            Op.ElemIndex => "j",
-            Op.Length => "n",
-            Op.ArgMax => MathPrinter.ReductionName(n.A) + "_arg",
-            _ when n.Op.IsReduction() => MathPrinter.ReductionName(i),
-            _ => Local(i),
-        };
-    }
-
-    public static string Literal(double v)
-    {
-        if (double.IsNaN(v)) return "double.NaN";
-        if (double.IsPositiveInfinity(v)) return "double.PositiveInfinity";
-        if (double.IsNegativeInfinity(v)) return "double.NegativeInfinity";
-        string s = v.ToString("R", CultureInfo.InvariantCulture);
-        if (!s.Contains(".") && !s.Contains("E")) s += ".0";
-        return v < 0 ? "(" + s + ")" : s;
-    }
 }

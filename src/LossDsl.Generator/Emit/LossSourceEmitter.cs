@@ -42,6 +42,9 @@ public static class LossSourceEmitter
         // The kernels live outside the user's class so that its members cannot capture the names they call.
         using (w.Block("namespace LossDsl.Generated"))
         {
+            w.Line("using System;");
+            w.Line("using System.Runtime.CompilerServices;");
+            w.Line("using System.Runtime.Intrinsics;");
             w.Line("using ILGPU;");
             w.Line("using LossDsl.Runtime;");
             w.Line("using static LossDsl.Runtime.LossKernelMath;");
@@ -87,7 +90,7 @@ public static class LossSourceEmitter
 
     private static string DefaultLiteral(LossParameter p)
     {
-        if (p.TypeText == "double") return KernelEmitter.Literal(p.Default).Trim('(', ')');
+        if (p.TypeText == "double") return ScalarCode.Literal(p.Default).Trim('(', ')');
         float f = (float)p.Default;
         if (float.IsNaN(f)) return "float.NaN";
         if (float.IsPositiveInfinity(f)) return "float.PositiveInfinity";
@@ -95,7 +98,7 @@ public static class LossSourceEmitter
         return f.ToString("R", CultureInfo.InvariantCulture) + "f";
     }
 
-    private static string Double(double v) => KernelEmitter.Literal(v).Trim('(', ')');
+    private static string Double(double v) => ScalarCode.Literal(v).Trim('(', ')');
 
     private static IEnumerable<LossParameter> Data(LossSignature sig) => sig.Parameters.Where(p => p.Kind != ParameterKind.Hyper);
 
@@ -207,10 +210,18 @@ public static class LossSourceEmitter
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
             w.Line($"    kernelsF32: new LossKernel<float>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F32"))} }},");
-            w.Line($"    kernelsF64: new LossKernel<double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }});");
+            w.Line($"    kernelsF64: new LossKernel<double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }},");
+            w.Line($"    cpuF32: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F32"))} }},");
+            w.Line($"    cpuF64: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F64"))} }});");
+            w.Line();
+            w.Line("// ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----");
             w.Line();
             foreach (var t in new[] { "float", "double" })
                 new KernelEmitter(plan, t, w).EmitAll();
+            w.Line("// ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----");
+            w.Line();
+            foreach (var t in new[] { "float", "double" })
+                new CpuEmitter(plan, t, w).EmitAll();
         }
     }
 
