@@ -92,7 +92,7 @@ public sealed class CpuEmitter
 
     private void EmitElementwise()
     {
-        _w.Line($"/// <summary>Fast CPU path: loss and gradient for elements [begin, end), {V} lanes plus a scalar tail.</summary>");
+        _w.Line($"/// <summary>Fast CPU path: loss and gradient for elements [begin, end), in 512-bit vectors plus a scalar tail.</summary>");
         using (_w.Block($"public static void CpuFused{Suffix}(CpuArgs a, int begin, int end)"))
         {
             EmitCommonHeader();
