@@ -5,7 +5,7 @@ using Microsoft.CodeAnalysis;
 namespace LossDsl.Generator.Diagnostics;
 
 /// <summary>
-/// Every diagnostic LossDsl reports. ID ranges: LOSS0001–0099 declarations, LOSS0100–0199 loss bodies.
+/// Every diagnostic LossDsl reports. ID ranges: LOSS0001–0099 declarations, LOSS0100–0199 loss bodies, LOSS0900 internal errors.
 /// Each ID has a page at docs/diagnostics/ID.md and an entry in AnalyzerReleases.*.md.
 /// </summary>
 public static class DiagnosticDescriptors
@@ -65,10 +65,15 @@ public static class DiagnosticDescriptors
         "Loss '{0}' needs a body: an expression body, or local declarations followed by one return statement",
         "LossDsl.Body", DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor InternalError = Make(
+        "LOSS0900", "LossDsl could not generate a loss",
+        "LossDsl could not generate code for loss '{0}' ({1}); please report this with the loss body",
+        "LossDsl.Internal", DiagnosticSeverity.Error);
+
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch,
-        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody,
+        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
     };
 
     private static readonly Dictionary<string, DiagnosticDescriptor> s_byId = All.ToDictionary(d => d.Id);

@@ -26,7 +26,16 @@ public static class LossParser
         var syntax = (MethodDeclarationSyntax)context.TargetNode;
         var method = (IMethodSymbol)context.TargetSymbol;
         var attribute = context.Attributes.FirstOrDefault();
-        return Parse(syntax, method, attribute, context.SemanticModel, ct);
+        try
+        {
+            return Parse(syntax, method, attribute, context.SemanticModel, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A parser bug must not become a generator exception (CS8785): report it at the method instead.
+            var error = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, syntax.Identifier.GetLocation(), method.Name, e.GetType().Name + ": " + e.Message);
+            return new LossModel(null, null, -1, new[] { error }.ToEquatableArray());
+        }
     }
 
     public static LossModel Parse(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel model, CancellationToken ct)
