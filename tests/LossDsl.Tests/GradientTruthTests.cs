@@ -121,6 +121,34 @@ public class GradientTruthTests
                 var logp = F.log_softmax(t[0] / 2.0, 1);
                 return 4.0 * (logq.exp() * (logq - logp)).sum(new long[] { 1 });
             }),
+        new("ZLossCE (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.ZLossCE(t[0], t[1], lambda: 0.01, reduction: r),
+            t =>
+            {
+                var lse = t[0].logsumexp(1);
+                return lse - t[0].gather(1, t[1].unsqueeze(1)).squeeze(1) + 0.01 * lse * lse;
+            }),
+        new("Squentropy (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.Squentropy(t[0], t[1], reduction: r),
+            t =>
+            {
+                var p = F.softmax(t[0], 1);
+                var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
+                return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 4.0;
+            }),
+        new("DualFocal (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
+            t =>
+            {
+                var logp = F.log_softmax(t[0], 1);
+                var logpt = logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
+                var masked = logp.scatter(1, t[1].unsqueeze(1), torch.full(new long[] { t[0].shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
+                var best = masked.max(1).values.exp();
+                return -(1 - logpt.exp() + best).pow(2.0) * logpt;
+            }),
     };
 
     public static IEnumerable<object[]> Matrix()
