@@ -228,11 +228,13 @@ public class DiagnosticTests
             Assert.DoesNotContain(errors, id => id is "CS0759" or "CS8795");
     }
 
+    /// <summary>Every diagnostic the parser reports (declarations LOSS0001–0099, bodies LOSS0100–0199) has a case.</summary>
     [Fact]
     public void CaseCoverage()
     {
         var ids = s_cases.Values.SelectMany(c => Markup.Parse(c.Markup).Expected).Select(e => e.Id).ToHashSet();
-        Assert.Equal(DiagnosticDescriptors.All.Select(d => d.Id).OrderBy(x => x), ids.OrderBy(x => x));
+        var parserIds = DiagnosticDescriptors.All.Select(d => d.Id).Where(id => string.CompareOrdinal(id, "LOSS0200") < 0);
+        Assert.Equal(parserIds.OrderBy(x => x), ids.OrderBy(x => x));
     }
 
     [Fact]
