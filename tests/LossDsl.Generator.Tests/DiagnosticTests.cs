@@ -70,6 +70,10 @@ public class DiagnosticTests
             [Loss(Shape = LossShape.Elementwise)]
             public static partial float {|LOSS0005:F|}(ReadOnlySpan<float> z) => Sum(z);
             """), ["CS0759"]),
+        ["DuplicateLossName"] = (InClass("""
+            [Loss] public static partial float {|LOSS0006:F|}(float x) => x;
+            [Loss] public static partial float {|LOSS0006:F|}(ReadOnlySpan<float> z) => Sum(z);
+            """), ["CS0759"]),
         ["ShapeNotALossShapeValue"] = (InClass("""
             [Loss(Shape = (LossShape)7)] public static partial float {|LOSS0005:F|}(float x) => x;
             """), ["CS0759"]),
@@ -189,7 +193,7 @@ public class DiagnosticTests
     private static readonly HashSet<string> s_declarationCases = new()
     {
         "MethodNotPartial", "MethodNotStatic", "TypeNotPartial", "OuterTypeNotPartial", "ReturnTypeNotFloat", "RefParameter",
-        "DoubleDataParameter", "DataParameterAfterHyperparameter", "ShapeMismatch", "ShapeNotALossShapeValue",
+        "DoubleDataParameter", "DataParameterAfterHyperparameter", "ShapeMismatch", "ShapeNotALossShapeValue", "DuplicateLossName",
         "DefiningDeclarationWithoutBody", "GenericMethod",
     };
 

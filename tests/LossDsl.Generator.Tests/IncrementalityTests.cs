@@ -50,9 +50,9 @@ public class IncrementalityTests
     private static string LossOf(object value) => value switch
     {
         LossModel m => m.Signature?.Name ?? "?",
-        DerivedLoss d => d.Signature.Name,
-        KernelPlan p => p.Loss.Signature.Name,
-        ValueTuple<string, string> emitted => emitted.Item1.Split('.')[^3],
+        Staged<DerivedLoss> d => d.Signature.Name,
+        Staged<KernelPlan> p => p.Signature.Name,
+        Staged<GeneratedFile> f => f.Signature.Name,
         _ => throw new InvalidOperationException($"Unexpected output of type {value.GetType()}"),
     };
 

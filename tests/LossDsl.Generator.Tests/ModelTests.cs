@@ -21,6 +21,7 @@ public class ModelTests
     {
         typeof(LossModel), typeof(LossSignature), typeof(LossParameter), typeof(DiagnosticInfo), typeof(LocationInfo),
         typeof(Graph), typeof(Node), typeof(DerivedLoss), typeof(Adjoint), typeof(KernelPlan), typeof(Pass),
+        typeof(Staged<DerivedLoss>), typeof(Staged<KernelPlan>), typeof(Staged<GeneratedFile>), typeof(GeneratedFile),
     };
 
     private static readonly Type[] Forbidden =

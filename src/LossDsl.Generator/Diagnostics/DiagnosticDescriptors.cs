@@ -40,6 +40,11 @@ public static class DiagnosticDescriptors
         "Loss '{0}' cannot have shape {1}: {2}",
         "LossDsl.Declaration", DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor DuplicateName = Make(
+        "LOSS0006", "Loss names must be unique in their type",
+        "Type '{1}' has more than one [Loss] method named '{0}'; the generated overloads, module and autograd function are named after the loss, so give each loss its own name",
+        "LossDsl.Declaration", DiagnosticSeverity.Error);
+
     public static readonly DiagnosticDescriptor UnsupportedSyntax = Make(
         "LOSS0101", "Unsupported syntax in a loss body",
         "{0} is not supported in a loss body: {1}",
@@ -72,7 +77,7 @@ public static class DiagnosticDescriptors
 
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
-        MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch,
+        MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
     };
 

@@ -58,7 +58,7 @@ public sealed class CpuEmitter
         }
     }
 
-    private string SpanRef(int slot) => _printer.ParamName(ParameterKind.Span, slot) + "_0";
+    private string SpanRef(int slot) => _printer.CodeName(ParameterKind.Span, slot) + "_0";
 
     private void EmitCommonHeader()
     {
@@ -67,9 +67,9 @@ public sealed class CpuEmitter
         {
             switch (p.Kind)
             {
-                case ParameterKind.Span: _w.Line($"ref {_t} {p.Name}_0 = ref a.Span<{_t}>({p.Slot});"); break;
-                case ParameterKind.Input when Elementwise: _w.Line($"ref {_t} {p.Name}_0 = ref a.Input<{_t}>({p.Slot});"); break;
-                case ParameterKind.Hyper when _g.Nodes.Contains(new Node(Op.Hyper, Slot: p.Slot)): _w.Line($"double {p.Name} = a.Hyper[{p.Slot}];"); break;
+                case ParameterKind.Span: _w.Line($"ref {_t} _{p.Name}_0 = ref a.Span<{_t}>({p.Slot});"); break;
+                case ParameterKind.Input when Elementwise: _w.Line($"ref {_t} _{p.Name}_0 = ref a.Input<{_t}>({p.Slot});"); break;
+                case ParameterKind.Hyper when _g.Nodes.Contains(new Node(Op.Hyper, Slot: p.Slot)): _w.Line($"double _{p.Name} = a.Hyper[{p.Slot}];"); break;
             }
         }
         _w.Line($"ref {_t} loss_0 = ref a.Loss<{_t}>();");
@@ -82,9 +82,9 @@ public sealed class CpuEmitter
     {
         foreach (var p in _sig.Parameters)
         {
-            if (p.Kind == ParameterKind.Target) _w.Line($"long {p.Name} = a.Target({p.Slot}, s);");
+            if (p.Kind == ParameterKind.Target) _w.Line($"long _{p.Name} = a.Target({p.Slot}, s);");
             if (p.Kind == ParameterKind.Input && _g.Nodes.Contains(new Node(Op.Input, Slot: p.Slot)))
-                _w.Line($"double {p.Name} = Unsafe.Add(ref a.Input<{_t}>({p.Slot}), s);");
+                _w.Line($"double _{p.Name} = Unsafe.Add(ref a.Input<{_t}>({p.Slot}), s);");
         }
     }
 
@@ -104,7 +104,7 @@ public sealed class CpuEmitter
             {
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Input))
                     if (_g.Nodes.Contains(new Node(Op.Input, Slot: p.Slot)))
-                        _w.Line($"var {p.Name}_v = Vector512.LoadUnsafe(ref {p.Name}_0, (nuint)s);");
+                        _w.Line($"var _{p.Name}_v = Vector512.LoadUnsafe(ref _{p.Name}_0, (nuint)s);");
                 EmitVectorNodes(nodes, elementwise: true);
                 _w.Line($"Vector512.StoreUnsafe({VRef(loss, true)}, ref loss_0, (nuint)s);");
                 _w.Line($"Vector512.StoreUnsafe({VRef(grad, true)} * scale_v, ref grad_0, (nuint)s);");
@@ -113,7 +113,7 @@ public sealed class CpuEmitter
             {
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Input))
                     if (_g.Nodes.Contains(new Node(Op.Input, Slot: p.Slot)))
-                        _w.Line($"double {p.Name} = Unsafe.Add(ref {p.Name}_0, s);");
+                        _w.Line($"double _{p.Name} = Unsafe.Add(ref _{p.Name}_0, s);");
                 _scalar.EmitNodes(_w, nodes);
                 _w.Line($"Unsafe.Add(ref loss_0, s) = ({_t}){_scalar.Ref(loss)};");
                 _w.Line($"Unsafe.Add(ref grad_0, s) = ({_t})({_scalar.Ref(grad)} * shape.GradScale);");
@@ -126,7 +126,7 @@ public sealed class CpuEmitter
 
     private void EmitFusedRows()
     {
-        _w.Line($"/// <summary>Fast CPU path: rows [begin, end), each in {_plan.Passes.Count} reduction pass(es) and one gradient pass.</summary>");
+        _w.Line($"/// <summary>Fast CPU path: rows [begin, end), each in {LossSourceEmitter.Passes(_plan.Passes.Count)} and one gradient pass.</summary>");
         using (_w.Block($"public static void CpuFused{Suffix}(CpuArgs a, int begin, int end)"))
         {
             EmitCommonHeader();
@@ -135,7 +135,7 @@ public sealed class CpuEmitter
                 EmitSegmentData();
                 var targets = _sig.Parameters.Where(p => p.Kind == ParameterKind.Target).ToList();
                 if (targets.Count > 0)
-                    using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"{t.Name} == shape.IgnoreIndex"))})"))
+                    using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"_{t.Name} == shape.IgnoreIndex"))})"))
                     {
                         _w.Line("Unsafe.Add(ref loss_0, s) = 0;");
                         _w.Line("for (long j = 0; j < shape.Length; j++) Unsafe.Add(ref grad_0, (nint)shape.Offset(s, j)) = 0;");
@@ -416,7 +416,7 @@ public sealed class CpuEmitter
             {
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"var {p.Name}_v = Vector512.LoadUnsafe(ref {p.Name}_0, (nuint)(off + k));");
+                        _w.Line($"var _{p.Name}_v = Vector512.LoadUnsafe(ref _{p.Name}_0, (nuint)(off + k));");
                 if (usesIndex) _w.Line($"var idx_v = Vector512.Create(({_t})(j0 + k)) + {V}.Indices;");
                 EmitVectorNodes(elements, elementwise: false);
                 vector();
@@ -426,7 +426,7 @@ public sealed class CpuEmitter
                 if (usesIndex || elements.Any(i => _g[i].Op == Op.ElemIndex)) _w.Line("long j = j0 + k;");
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"double {p.Name}_j = Unsafe.Add(ref {p.Name}_0, (nint)(off + k));");
+                        _w.Line($"double _{p.Name}_j = Unsafe.Add(ref _{p.Name}_0, (nint)(off + k));");
                 _scalar.EmitNodes(_w, elements);
                 scalar();
             }
@@ -499,9 +499,9 @@ public sealed class CpuEmitter
     {
         var n = _g[i];
         if (n.Op == Op.Const) return $"Vector512.Create(({_t}){ScalarCode.Literal(n.Value)})";
-        if (n.Op == Op.Elem) return _printer.ParamName(ParameterKind.Span, n.Slot) + "_v";
+        if (n.Op == Op.Elem) return _printer.CodeName(ParameterKind.Span, n.Slot) + "_v";
         if (n.Op == Op.ElemIndex) return "idx_v";
-        if (elementwise && n.Op == Op.Input) return _printer.ParamName(ParameterKind.Input, n.Slot) + "_v";
+        if (elementwise && n.Op == Op.Input) return _printer.CodeName(ParameterKind.Input, n.Slot) + "_v";
         return IsLane(i, elementwise) ? $"w{i}" : Broadcast(i);
     }
 

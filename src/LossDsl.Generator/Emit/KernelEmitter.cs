@@ -60,7 +60,7 @@ public sealed class KernelEmitter
         bool elementwise = _sig.Shape == Shape.Elementwise;
         _w.Line(elementwise
             ? $"/// <summary>Forward and backward fused, one thread per element.</summary>"
-            : $"/// <summary>Forward and backward fused, one thread per row: {_plan.Passes.Count} reduction pass(es), then the gradient pass.</summary>");
+            : $"/// <summary>Forward and backward fused, one thread per row: {LossSourceEmitter.Passes(_plan.Passes.Count)}, then the gradient pass.</summary>");
         using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
         {
             _w.Line("int s = index;");
@@ -154,13 +154,13 @@ public sealed class KernelEmitter
             switch (p.Kind)
             {
                 case ParameterKind.Hyper when used.Contains((Op.Hyper, p.Slot)):
-                    _w.Line($"double {p.Name} = hyper[{p.Slot}];");
+                    _w.Line($"double _{p.Name} = hyper[{p.Slot}];");
                     break;
                 case ParameterKind.Target:
-                    _w.Line($"long {p.Name} = targets[{p.Slot} * shape.Segments + s];");
+                    _w.Line($"long _{p.Name} = targets[{p.Slot} * shape.Segments + s];");
                     break;
                 case ParameterKind.Input when used.Contains((Op.Input, p.Slot)):
-                    _w.Line($"double {p.Name} = inputs[shape.InputBase + {p.Slot} * shape.Segments + s];");
+                    _w.Line($"double _{p.Name} = inputs[shape.InputBase + {p.Slot} * shape.Segments + s];");
                     break;
             }
         }
@@ -172,7 +172,7 @@ public sealed class KernelEmitter
     {
         var targets = _sig.Parameters.Where(p => p.Kind == ParameterKind.Target).ToList();
         if (targets.Count == 0 || range is null) return;
-        using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"{t.Name} == shape.IgnoreIndex"))})"))
+        using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"_{t.Name} == shape.IgnoreIndex"))})"))
         {
             _w.Line("loss[s] = 0;");
             _w.Line("for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;");
@@ -270,7 +270,7 @@ public sealed class KernelEmitter
             _w.Line("long o = shape.Offset(s, j);");
             foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                 if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                    _w.Line($"double {p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
+                    _w.Line($"double _{p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
             EmitNodes(elementNodes);
             body();
         }

@@ -7,7 +7,8 @@ namespace LossDsl.Generator.Emit;
 
 /// <summary>
 /// Renders IR nodes as scalar C# in double precision: one local per node (<c>v12</c>), leaves by their
-/// parameter names, reductions as <c>R7</c>. Shared by the ILGPU kernels and the CPU path's scalar parts.
+/// parameter names prefixed with '_' (generated names never start with '_', so they cannot collide), reductions
+/// as <c>R7</c>. Shared by the ILGPU kernels and the CPU path's scalar parts.
 /// </summary>
 public sealed class ScalarCode
 {
@@ -68,10 +69,10 @@ public sealed class ScalarCode
         return n.Op switch
         {
             Op.Const => Literal(n.Value),
-            Op.Hyper => _printer.ParamName(ParameterKind.Hyper, n.Slot),
-            Op.Input => _printer.ParamName(ParameterKind.Input, n.Slot),
-            Op.Target => _printer.ParamName(ParameterKind.Target, n.Slot),
-            Op.Elem => _printer.ParamName(ParameterKind.Span, n.Slot) + "_j",
+            Op.Hyper => _printer.CodeName(ParameterKind.Hyper, n.Slot),
+            Op.Input => _printer.CodeName(ParameterKind.Input, n.Slot),
+            Op.Target => _printer.CodeName(ParameterKind.Target, n.Slot),
+            Op.Elem => _printer.CodeName(ParameterKind.Span, n.Slot) + "_j",
             Op.ElemIndex => "j",
             Op.Length => "n",
             Op.ArgMax => MathPrinter.ReductionName(n.A) + "_arg",

@@ -58,6 +58,12 @@ public static class LossParser
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotPartial, syntax.Identifier.GetLocation(), method.Name));
             usable = false;
         }
+        if (method.ContainingType?.GetMembers(method.Name).OfType<IMethodSymbol>().Count(IsLoss) > 1)
+        {
+            // The generated overload, module, autograd function and kernels are named after the loss.
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateName, syntax.Identifier.GetLocation(), method.Name, method.ContainingType.Name));
+            usable = false;
+        }
         if (method.IsGenericMethod)
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedSyntax, syntax.TypeParameterList!, "A generic loss method", "losses are float math"));
@@ -94,7 +100,9 @@ public static class LossParser
             var pSyntax = p.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() ?? syntax;
             string? problem = null;
             ParameterKind kind = ParameterKind.Input;
-            if (p.RefKind != RefKind.None || p.IsParams)
+            if (p.Name is "reduction" or "ignoreIndex" || p.Name.StartsWith("__", StringComparison.Ordinal))
+                problem = "the names 'reduction' and 'ignoreIndex' (and names starting with '__') are taken by the generated overloads";
+            else if (p.RefKind != RefKind.None || p.IsParams)
                 problem = "ref, out, in and params parameters are not supported; pass values";
             else if (IsReadOnlySpanOfFloat(p.Type))
             {
@@ -170,6 +178,8 @@ public static class LossParser
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
         return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText);
     }
+
+    private static bool IsLoss(IMethodSymbol m) => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == AttributeName);
 
     private static string NormalizeWhitespace(string text)
         => string.Join(" ", text.Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));

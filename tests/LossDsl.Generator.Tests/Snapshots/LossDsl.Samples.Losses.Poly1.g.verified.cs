@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float Poly1(global::System.ReadOnlySpan<float> logits, int target, float epsilon = 1f);
 
         /// <summary>
-        /// Poly1 over tensors, differentiable with respect to <paramref name="logits"/>: forward and backward run
-        /// as one fused LossDsl kernel, and the gradient is saved for <c>backward()</c>.
+        /// Poly1 over tensors, differentiable with respect to <paramref name="logits"/>: the forward pass
+        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>-LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))</c>
         /// </summary>
         /// <param name="logits">[N, C] float32 or float64, class axis last</param>
@@ -61,6 +61,9 @@ namespace LossDsl.Samples
 
 namespace LossDsl.Generated
 {
+    using System;
+    using System.Runtime.CompilerServices;
+    using System.Runtime.Intrinsics;
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
@@ -73,9 +76,9 @@ namespace LossDsl.Generated
         //   R4 = LogSumExp_j logits_j   (pass 1)
         // Derived by symbolic reverse mode through the reductions:
         //   ∂L/∂logits[target] = −(epsilon·exp(logits[target] − R4)) − 1
-        //   ∂L/∂R4 = epsilon·exp(logits[target] − R4) − -1
-        //   ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (epsilon·exp(logits[target] − R4) − -1)·exp(logits_j − R4)
-        // Schedule: one launch, one thread per row: 1 reduction pass(es) over the row, then the gradient pass.
+        //   ∂L/∂R4 = 1 + epsilon·exp(logits[target] − R4)
+        //   ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
+        // Schedule: one launch, one thread per row: 1 reduction pass over the row, then the gradient pass.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Poly1",
             layout: LossLayout.ClassRow,
@@ -85,49 +88,53 @@ namespace LossDsl.Generated
             partialSlots: 2,
             chunked: false,
             kernelsF32: new LossKernel<float>[] { FusedF32 },
-            kernelsF64: new LossKernel<double>[] { FusedF64 });
+            kernelsF64: new LossKernel<double>[] { FusedF64 },
+            cpuF32: new CpuKernel[] { CpuFusedF32 },
+            cpuF64: new CpuKernel[] { CpuFusedF64 });
 
-        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass(es), then the gradient pass.</summary>
+        // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
+
+        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass, then the gradient pass.</summary>
         public static void FusedF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
         {
             int s = index;
-            long target = targets[0 * shape.Segments + s];
-            double epsilon = hyper[0];
-            if (target == shape.IgnoreIndex)
+            long _target = targets[0 * shape.Segments + s];
+            double _epsilon = hyper[0];
+            if (_target == shape.IgnoreIndex)
             {
                 loss[s] = 0;
                 for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;
                 return;
             }
-            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, target)];
+            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, _target)];
             // Pass 1: R4 = LogSumExp_j logits_j
             double R4_max = double.NegativeInfinity, R4_sum = 0;
             for (long j = 0; j < shape.Length; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                if (logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - logits_j) + 1; R4_max = logits_j; }
-                else R4_sum += Exp(logits_j - R4_max);
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
+                else R4_sum += Exp(_logits_j - R4_max);
             }
             double R4 = R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
-            double v10 = epsilon * v9;
+            double v10 = _epsilon * v9;
             double v11 = v10 - v5;
-            double v14 = epsilon * v8;
+            double v14 = _epsilon * v8;
             double v15 = -v14;
             double v16 = v15 - 1.0;
-            double v18 = v14 - (-1.0);
+            double v18 = 1.0 + v14;
             loss[s] = (float)v11;
-            // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (epsilon·exp(logits[target] − R4) − -1)·exp(logits_j − R4)
+            // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
             for (long j = 0; j < shape.Length; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double v19 = logits_j - R4;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double v19 = _logits_j - R4;
                 double v20 = Exp(v19);
-                bool v22 = target == j;
+                bool v22 = _target == j;
                 double v23 = v22 ? v16 : 0.0;
                 double v24 = v18 * v20;
                 double v25 = v23 + v24;
@@ -135,51 +142,301 @@ namespace LossDsl.Generated
             }
         }
 
-        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass(es), then the gradient pass.</summary>
+        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass, then the gradient pass.</summary>
         public static void FusedF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
         {
             int s = index;
-            long target = targets[0 * shape.Segments + s];
-            double epsilon = hyper[0];
-            if (target == shape.IgnoreIndex)
+            long _target = targets[0 * shape.Segments + s];
+            double _epsilon = hyper[0];
+            if (_target == shape.IgnoreIndex)
             {
                 loss[s] = 0;
                 for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;
                 return;
             }
-            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, target)];
+            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, _target)];
             // Pass 1: R4 = LogSumExp_j logits_j
             double R4_max = double.NegativeInfinity, R4_sum = 0;
             for (long j = 0; j < shape.Length; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                if (logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - logits_j) + 1; R4_max = logits_j; }
-                else R4_sum += Exp(logits_j - R4_max);
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
+                else R4_sum += Exp(_logits_j - R4_max);
             }
             double R4 = R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
-            double v10 = epsilon * v9;
+            double v10 = _epsilon * v9;
             double v11 = v10 - v5;
-            double v14 = epsilon * v8;
+            double v14 = _epsilon * v8;
             double v15 = -v14;
             double v16 = v15 - 1.0;
-            double v18 = v14 - (-1.0);
+            double v18 = 1.0 + v14;
             loss[s] = (double)v11;
-            // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (epsilon·exp(logits[target] − R4) − -1)·exp(logits_j − R4)
+            // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
             for (long j = 0; j < shape.Length; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double v19 = logits_j - R4;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double v19 = _logits_j - R4;
                 double v20 = Exp(v19);
-                bool v22 = target == j;
+                bool v22 = _target == j;
                 double v23 = v22 ? v16 : 0.0;
                 double v24 = v18 * v20;
                 double v25 = v23 + v24;
                 grad[o] = (double)(v25 * shape.GradScale);
+            }
+        }
+
+        // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----
+
+        /// <summary>Fast CPU path: rows [begin, end), each in 1 reduction pass and one gradient pass.</summary>
+        public static void CpuFusedF32(CpuArgs a, int begin, int end)
+        {
+            KernelShape shape = a.Shape;
+            ref float _logits_0 = ref a.Span<float>(0);
+            double _epsilon = a.Hyper[0];
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
+            for (int s = begin; s < end; s++)
+            {
+                long _target = a.Target(0, s);
+                if (_target == shape.IgnoreIndex)
+                {
+                    Unsafe.Add(ref loss_0, s) = 0;
+                    for (long j = 0; j < shape.Length; j++) Unsafe.Add(ref grad_0, (nint)shape.Offset(s, j)) = 0;
+                    continue;
+                }
+                double v2 = Unsafe.Add(ref _logits_0, (nint)shape.Offset(s, _target));
+                // Pass 1: R4 = LogSumExp_j logits_j
+                double R4_max = double.NegativeInfinity;
+                var R4_mv = Vector512.Create(float.NegativeInfinity);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            R4_mv = Vector512.Max(R4_mv, _logits_v);
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            R4_max = Math.Max(R4_max, _logits_j);
+                        }
+                        j0 += run;
+                    }
+                }
+                R4_max = Math.Max(R4_max, LossVectorMath.HorizontalMax(R4_mv));
+                var R4_maxv = Vector512.Create((float)R4_max);
+                double R4_sum = 0;
+                var R4_lo = Vector512<double>.Zero; var R4_hi = Vector512<double>.Zero;
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var R4_x = LossVectorMath.Exp(_logits_v - R4_maxv);
+                            R4_lo += Vector512.WidenLower(R4_x);
+                            R4_hi += Vector512.WidenUpper(R4_x);
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            R4_sum += Exp(_logits_j - R4_max);
+                        }
+                        j0 += run;
+                    }
+                }
+                R4_sum += Vector512.Sum(R4_lo) + Vector512.Sum(R4_hi);
+                double R4 = R4_max + Log(R4_sum);
+                double v5 = v2 - R4;
+                double v8 = Exp(v5);
+                double v9 = 1.0 - v8;
+                double v10 = _epsilon * v9;
+                double v11 = v10 - v5;
+                double v14 = _epsilon * v8;
+                double v15 = -v14;
+                double v16 = v15 - 1.0;
+                double v18 = 1.0 + v14;
+                Unsafe.Add(ref loss_0, s) = (float)v11;
+                // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
+                var scale_v = Vector512.Create((float)shape.GradScale);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    var bv0 = Vector512.Create((float)_target);
+                    var bv4 = Vector512.Create((float)R4);
+                    var bv16 = Vector512.Create((float)v16);
+                    var bv18 = Vector512.Create((float)v18);
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var idx_v = Vector512.Create((float)(j0 + k)) + Vector512<float>.Indices;
+                            var w19 = _logits_v - bv4;
+                            var w20 = LossVectorMath.Exp(w19);
+                            var w22 = Vector512.Equals(bv0, idx_v);
+                            var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((float)0.0));
+                            var w24 = bv18 * w20;
+                            var w25 = w23 + w24;
+                            Vector512.StoreUnsafe(w25 * scale_v, ref grad_0, (nuint)(off + k));
+                        }
+                        for (; k < run; k++)
+                        {
+                            long j = j0 + k;
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double v19 = _logits_j - R4;
+                            double v20 = Exp(v19);
+                            bool v22 = _target == j;
+                            double v23 = v22 ? v16 : 0.0;
+                            double v24 = v18 * v20;
+                            double v25 = v23 + v24;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v25 * shape.GradScale);
+                        }
+                        j0 += run;
+                    }
+                }
+            }
+        }
+
+        /// <summary>Fast CPU path: rows [begin, end), each in 1 reduction pass and one gradient pass.</summary>
+        public static void CpuFusedF64(CpuArgs a, int begin, int end)
+        {
+            KernelShape shape = a.Shape;
+            ref double _logits_0 = ref a.Span<double>(0);
+            double _epsilon = a.Hyper[0];
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
+            for (int s = begin; s < end; s++)
+            {
+                long _target = a.Target(0, s);
+                if (_target == shape.IgnoreIndex)
+                {
+                    Unsafe.Add(ref loss_0, s) = 0;
+                    for (long j = 0; j < shape.Length; j++) Unsafe.Add(ref grad_0, (nint)shape.Offset(s, j)) = 0;
+                    continue;
+                }
+                double v2 = Unsafe.Add(ref _logits_0, (nint)shape.Offset(s, _target));
+                // Pass 1: R4 = LogSumExp_j logits_j
+                double R4_max = double.NegativeInfinity;
+                var R4_mv = Vector512.Create(double.NegativeInfinity);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            R4_mv = Vector512.Max(R4_mv, _logits_v);
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            R4_max = Math.Max(R4_max, _logits_j);
+                        }
+                        j0 += run;
+                    }
+                }
+                R4_max = Math.Max(R4_max, LossVectorMath.HorizontalMax(R4_mv));
+                var R4_maxv = Vector512.Create((double)R4_max);
+                double R4_sum = 0;
+                var R4_v = Vector512<double>.Zero;
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            R4_v += LossVectorMath.Exp(_logits_v - R4_maxv);
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            R4_sum += Exp(_logits_j - R4_max);
+                        }
+                        j0 += run;
+                    }
+                }
+                R4_sum += Vector512.Sum(R4_v);
+                double R4 = R4_max + Log(R4_sum);
+                double v5 = v2 - R4;
+                double v8 = Exp(v5);
+                double v9 = 1.0 - v8;
+                double v10 = _epsilon * v9;
+                double v11 = v10 - v5;
+                double v14 = _epsilon * v8;
+                double v15 = -v14;
+                double v16 = v15 - 1.0;
+                double v18 = 1.0 + v14;
+                Unsafe.Add(ref loss_0, s) = (double)v11;
+                // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
+                var scale_v = Vector512.Create((double)shape.GradScale);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    var bv0 = Vector512.Create((double)_target);
+                    var bv4 = Vector512.Create((double)R4);
+                    var bv16 = Vector512.Create((double)v16);
+                    var bv18 = Vector512.Create((double)v18);
+                    for (long j0 = 0; j0 < shape.Length;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(shape.Length - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var idx_v = Vector512.Create((double)(j0 + k)) + Vector512<double>.Indices;
+                            var w19 = _logits_v - bv4;
+                            var w20 = LossVectorMath.Exp(w19);
+                            var w22 = Vector512.Equals(bv0, idx_v);
+                            var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((double)0.0));
+                            var w24 = bv18 * w20;
+                            var w25 = w23 + w24;
+                            Vector512.StoreUnsafe(w25 * scale_v, ref grad_0, (nuint)(off + k));
+                        }
+                        for (; k < run; k++)
+                        {
+                            long j = j0 + k;
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double v19 = _logits_j - R4;
+                            double v20 = Exp(v19);
+                            bool v22 = _target == j;
+                            double v23 = v22 ? v16 : 0.0;
+                            double v24 = v18 * v20;
+                            double v25 = v23 + v24;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v25 * shape.GradScale);
+                        }
+                        j0 += run;
+                    }
+                }
             }
         }
 

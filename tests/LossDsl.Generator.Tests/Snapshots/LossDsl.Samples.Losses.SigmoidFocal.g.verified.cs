@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, float gamma = 2f);
 
         /// <summary>
-        /// SigmoidFocal over tensors, differentiable with respect to <paramref name="logit"/>: forward and backward run
-        /// as one fused LossDsl kernel, and the gradient is saved for <c>backward()</c>.
+        /// SigmoidFocal over tensors, differentiable with respect to <paramref name="logit"/>: the forward pass
+        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>{ float p = Sigmoid(logit); float ce = Softplus(logit) - logit * target; float pt = p * target + (1 - p) * (1 - target); float at = alpha &gt;= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f; return at * ce * Pow(1 - pt, gamma); }</c>
         /// </summary>
         /// <param name="logit">any shape; every data tensor has the same shape</param>
@@ -61,6 +61,9 @@ namespace LossDsl.Samples
 
 namespace LossDsl.Generated
 {
+    using System;
+    using System.Runtime.CompilerServices;
+    using System.Runtime.Intrinsics;
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
@@ -70,8 +73,8 @@ namespace LossDsl.Generated
     {
         // Loss, as written:  { float p = Sigmoid(logit); float ce = Softplus(logit) - logit * target; float pt = p * target + (1 - p) * (1 - target); float at = alpha >= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f; return at * ce * Pow(1 - pt, gamma); }
         // Loss, as IR:       L = (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma
-        // Derived by symbolic reverse mode through the reductions:
-        //   ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) − (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1)
+        // Derived by symbolic differentiation:
+        //   ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
         // Schedule: one launch, one thread per element, loss and gradient together.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SigmoidFocal",
@@ -82,96 +85,308 @@ namespace LossDsl.Generated
             partialSlots: 0,
             chunked: false,
             kernelsF32: new LossKernel<float>[] { FusedF32 },
-            kernelsF64: new LossKernel<double>[] { FusedF64 });
+            kernelsF64: new LossKernel<double>[] { FusedF64 },
+            cpuF32: new CpuKernel[] { CpuFusedF32 },
+            cpuF64: new CpuKernel[] { CpuFusedF64 });
+
+        // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Forward and backward fused, one thread per element.</summary>
         public static void FusedF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
         {
             int s = index;
-            double logit = inputs[shape.InputBase + 0 * shape.Segments + s];
-            double target = inputs[shape.InputBase + 1 * shape.Segments + s];
-            double alpha = hyper[0];
-            double gamma = hyper[1];
-            double v4 = Sigmoid(logit);
-            double v5 = Softplus(logit);
-            double v6 = logit * target;
+            double _logit = inputs[shape.InputBase + 0 * shape.Segments + s];
+            double _target = inputs[shape.InputBase + 1 * shape.Segments + s];
+            double _alpha = hyper[0];
+            double _gamma = hyper[1];
+            double v4 = Sigmoid(_logit);
+            double v5 = Softplus(_logit);
+            double v6 = _logit * _target;
             double v7 = v5 - v6;
-            double v8 = target * v4;
+            double v8 = _target * v4;
             double v10 = 1.0 - v4;
-            double v11 = 1.0 - target;
+            double v11 = 1.0 - _target;
             double v12 = v10 * v11;
             double v13 = v8 + v12;
-            bool v15 = alpha >= 0.0;
-            double v16 = target * alpha;
-            double v17 = 1.0 - alpha;
+            bool v15 = _alpha >= 0.0;
+            double v16 = _target * _alpha;
+            double v17 = 1.0 - _alpha;
             double v18 = v11 * v17;
             double v19 = v16 + v18;
             double v20 = v15 ? v19 : 1.0;
             double v21 = v7 * v20;
             double v22 = 1.0 - v13;
-            double v23 = Pow(v22, gamma);
+            double v23 = Pow(v22, _gamma);
             double v24 = v21 * v23;
-            double v25 = v4 - target;
+            double v25 = v4 - _target;
             double v26 = v20 * v25;
             double v27 = v4 * v10;
-            double v28 = target * v27;
+            double v28 = _target * v27;
             double v30 = v11 * v27;
             double v32 = v28 - v30;
-            double v34 = gamma - 1.0;
+            double v34 = _gamma - 1.0;
             double v35 = Pow(v22, v34);
-            double v36 = gamma * v35;
+            double v36 = _gamma * v35;
             double v37 = v32 * v36;
-            double v39 = v23 * v26;
-            double v40 = v21 * v37;
-            double v42 = v39 - v40;
+            double v38 = -v37;
+            bool v39 = _gamma == 0.0;
+            double v40 = v39 ? 0.0 : v38;
+            double v41 = v23 * v26;
+            double v42 = v21 * v40;
+            double v43 = v41 + v42;
             loss[s] = (float)v24;
-            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) − (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1)
-            grad[s] = (float)(v42 * shape.GradScale);
+            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
+            grad[s] = (float)(v43 * shape.GradScale);
         }
 
         /// <summary>Forward and backward fused, one thread per element.</summary>
         public static void FusedF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
         {
             int s = index;
-            double logit = inputs[shape.InputBase + 0 * shape.Segments + s];
-            double target = inputs[shape.InputBase + 1 * shape.Segments + s];
-            double alpha = hyper[0];
-            double gamma = hyper[1];
-            double v4 = Sigmoid(logit);
-            double v5 = Softplus(logit);
-            double v6 = logit * target;
+            double _logit = inputs[shape.InputBase + 0 * shape.Segments + s];
+            double _target = inputs[shape.InputBase + 1 * shape.Segments + s];
+            double _alpha = hyper[0];
+            double _gamma = hyper[1];
+            double v4 = Sigmoid(_logit);
+            double v5 = Softplus(_logit);
+            double v6 = _logit * _target;
             double v7 = v5 - v6;
-            double v8 = target * v4;
+            double v8 = _target * v4;
             double v10 = 1.0 - v4;
-            double v11 = 1.0 - target;
+            double v11 = 1.0 - _target;
             double v12 = v10 * v11;
             double v13 = v8 + v12;
-            bool v15 = alpha >= 0.0;
-            double v16 = target * alpha;
-            double v17 = 1.0 - alpha;
+            bool v15 = _alpha >= 0.0;
+            double v16 = _target * _alpha;
+            double v17 = 1.0 - _alpha;
             double v18 = v11 * v17;
             double v19 = v16 + v18;
             double v20 = v15 ? v19 : 1.0;
             double v21 = v7 * v20;
             double v22 = 1.0 - v13;
-            double v23 = Pow(v22, gamma);
+            double v23 = Pow(v22, _gamma);
             double v24 = v21 * v23;
-            double v25 = v4 - target;
+            double v25 = v4 - _target;
             double v26 = v20 * v25;
             double v27 = v4 * v10;
-            double v28 = target * v27;
+            double v28 = _target * v27;
             double v30 = v11 * v27;
             double v32 = v28 - v30;
-            double v34 = gamma - 1.0;
+            double v34 = _gamma - 1.0;
             double v35 = Pow(v22, v34);
-            double v36 = gamma * v35;
+            double v36 = _gamma * v35;
             double v37 = v32 * v36;
-            double v39 = v23 * v26;
-            double v40 = v21 * v37;
-            double v42 = v39 - v40;
+            double v38 = -v37;
+            bool v39 = _gamma == 0.0;
+            double v40 = v39 ? 0.0 : v38;
+            double v41 = v23 * v26;
+            double v42 = v21 * v40;
+            double v43 = v41 + v42;
             loss[s] = (double)v24;
-            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) − (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1)
-            grad[s] = (double)(v42 * shape.GradScale);
+            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
+            grad[s] = (double)(v43 * shape.GradScale);
+        }
+
+        // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----
+
+        /// <summary>Fast CPU path: loss and gradient for elements [begin, end), in 512-bit vectors plus a scalar tail.</summary>
+        public static void CpuFusedF32(CpuArgs a, int begin, int end)
+        {
+            KernelShape shape = a.Shape;
+            ref float _logit_0 = ref a.Input<float>(0);
+            ref float _target_0 = ref a.Input<float>(1);
+            double _alpha = a.Hyper[0];
+            double _gamma = a.Hyper[1];
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
+            var bv2 = Vector512.Create((float)_alpha);
+            var bv3 = Vector512.Create((float)_gamma);
+            var scale_v = Vector512.Create((float)shape.GradScale);
+            int s = begin;
+            for (; s <= end - Vector512<float>.Count; s += Vector512<float>.Count)
+            {
+                var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
+                var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
+                var w4 = LossVectorMath.Sigmoid(_logit_v);
+                var w5 = LossVectorMath.Softplus(_logit_v);
+                var w6 = _logit_v * _target_v;
+                var w7 = w5 - w6;
+                var w8 = _target_v * w4;
+                var w10 = Vector512.Create((float)1.0) - w4;
+                var w11 = Vector512.Create((float)1.0) - _target_v;
+                var w12 = w10 * w11;
+                var w13 = w8 + w12;
+                var w15 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((float)0.0));
+                var w16 = _target_v * bv2;
+                var w17 = Vector512.Create((float)1.0) - bv2;
+                var w18 = w11 * w17;
+                var w19 = w16 + w18;
+                var w20 = Vector512.ConditionalSelect(w15, w19, Vector512.Create((float)1.0));
+                var w21 = w7 * w20;
+                var w22 = Vector512.Create((float)1.0) - w13;
+                var w23 = LossVectorMath.Pow(w22, bv3);
+                var w24 = w21 * w23;
+                var w25 = w4 - _target_v;
+                var w26 = w20 * w25;
+                var w27 = w4 * w10;
+                var w28 = _target_v * w27;
+                var w30 = w11 * w27;
+                var w32 = w28 - w30;
+                var w34 = bv3 - Vector512.Create((float)1.0);
+                var w35 = LossVectorMath.Pow(w22, w34);
+                var w36 = bv3 * w35;
+                var w37 = w32 * w36;
+                var w38 = -w37;
+                var w39 = Vector512.Equals(bv3, Vector512.Create((float)0.0));
+                var w40 = Vector512.ConditionalSelect(w39, Vector512.Create((float)0.0), w38);
+                var w41 = w23 * w26;
+                var w42 = w21 * w40;
+                var w43 = w41 + w42;
+                Vector512.StoreUnsafe(w24, ref loss_0, (nuint)s);
+                Vector512.StoreUnsafe(w43 * scale_v, ref grad_0, (nuint)s);
+            }
+            for (; s < end; s++)
+            {
+                double _logit = Unsafe.Add(ref _logit_0, s);
+                double _target = Unsafe.Add(ref _target_0, s);
+                double v4 = Sigmoid(_logit);
+                double v5 = Softplus(_logit);
+                double v6 = _logit * _target;
+                double v7 = v5 - v6;
+                double v8 = _target * v4;
+                double v10 = 1.0 - v4;
+                double v11 = 1.0 - _target;
+                double v12 = v10 * v11;
+                double v13 = v8 + v12;
+                bool v15 = _alpha >= 0.0;
+                double v16 = _target * _alpha;
+                double v17 = 1.0 - _alpha;
+                double v18 = v11 * v17;
+                double v19 = v16 + v18;
+                double v20 = v15 ? v19 : 1.0;
+                double v21 = v7 * v20;
+                double v22 = 1.0 - v13;
+                double v23 = Pow(v22, _gamma);
+                double v24 = v21 * v23;
+                double v25 = v4 - _target;
+                double v26 = v20 * v25;
+                double v27 = v4 * v10;
+                double v28 = _target * v27;
+                double v30 = v11 * v27;
+                double v32 = v28 - v30;
+                double v34 = _gamma - 1.0;
+                double v35 = Pow(v22, v34);
+                double v36 = _gamma * v35;
+                double v37 = v32 * v36;
+                double v38 = -v37;
+                bool v39 = _gamma == 0.0;
+                double v40 = v39 ? 0.0 : v38;
+                double v41 = v23 * v26;
+                double v42 = v21 * v40;
+                double v43 = v41 + v42;
+                Unsafe.Add(ref loss_0, s) = (float)v24;
+                Unsafe.Add(ref grad_0, s) = (float)(v43 * shape.GradScale);
+            }
+        }
+
+        /// <summary>Fast CPU path: loss and gradient for elements [begin, end), in 512-bit vectors plus a scalar tail.</summary>
+        public static void CpuFusedF64(CpuArgs a, int begin, int end)
+        {
+            KernelShape shape = a.Shape;
+            ref double _logit_0 = ref a.Input<double>(0);
+            ref double _target_0 = ref a.Input<double>(1);
+            double _alpha = a.Hyper[0];
+            double _gamma = a.Hyper[1];
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
+            var bv2 = Vector512.Create((double)_alpha);
+            var bv3 = Vector512.Create((double)_gamma);
+            var scale_v = Vector512.Create((double)shape.GradScale);
+            int s = begin;
+            for (; s <= end - Vector512<double>.Count; s += Vector512<double>.Count)
+            {
+                var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
+                var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
+                var w4 = LossVectorMath.Sigmoid(_logit_v);
+                var w5 = LossVectorMath.Softplus(_logit_v);
+                var w6 = _logit_v * _target_v;
+                var w7 = w5 - w6;
+                var w8 = _target_v * w4;
+                var w10 = Vector512.Create((double)1.0) - w4;
+                var w11 = Vector512.Create((double)1.0) - _target_v;
+                var w12 = w10 * w11;
+                var w13 = w8 + w12;
+                var w15 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((double)0.0));
+                var w16 = _target_v * bv2;
+                var w17 = Vector512.Create((double)1.0) - bv2;
+                var w18 = w11 * w17;
+                var w19 = w16 + w18;
+                var w20 = Vector512.ConditionalSelect(w15, w19, Vector512.Create((double)1.0));
+                var w21 = w7 * w20;
+                var w22 = Vector512.Create((double)1.0) - w13;
+                var w23 = LossVectorMath.Pow(w22, bv3);
+                var w24 = w21 * w23;
+                var w25 = w4 - _target_v;
+                var w26 = w20 * w25;
+                var w27 = w4 * w10;
+                var w28 = _target_v * w27;
+                var w30 = w11 * w27;
+                var w32 = w28 - w30;
+                var w34 = bv3 - Vector512.Create((double)1.0);
+                var w35 = LossVectorMath.Pow(w22, w34);
+                var w36 = bv3 * w35;
+                var w37 = w32 * w36;
+                var w38 = -w37;
+                var w39 = Vector512.Equals(bv3, Vector512.Create((double)0.0));
+                var w40 = Vector512.ConditionalSelect(w39, Vector512.Create((double)0.0), w38);
+                var w41 = w23 * w26;
+                var w42 = w21 * w40;
+                var w43 = w41 + w42;
+                Vector512.StoreUnsafe(w24, ref loss_0, (nuint)s);
+                Vector512.StoreUnsafe(w43 * scale_v, ref grad_0, (nuint)s);
+            }
+            for (; s < end; s++)
+            {
+                double _logit = Unsafe.Add(ref _logit_0, s);
+                double _target = Unsafe.Add(ref _target_0, s);
+                double v4 = Sigmoid(_logit);
+                double v5 = Softplus(_logit);
+                double v6 = _logit * _target;
+                double v7 = v5 - v6;
+                double v8 = _target * v4;
+                double v10 = 1.0 - v4;
+                double v11 = 1.0 - _target;
+                double v12 = v10 * v11;
+                double v13 = v8 + v12;
+                bool v15 = _alpha >= 0.0;
+                double v16 = _target * _alpha;
+                double v17 = 1.0 - _alpha;
+                double v18 = v11 * v17;
+                double v19 = v16 + v18;
+                double v20 = v15 ? v19 : 1.0;
+                double v21 = v7 * v20;
+                double v22 = 1.0 - v13;
+                double v23 = Pow(v22, _gamma);
+                double v24 = v21 * v23;
+                double v25 = v4 - _target;
+                double v26 = v20 * v25;
+                double v27 = v4 * v10;
+                double v28 = _target * v27;
+                double v30 = v11 * v27;
+                double v32 = v28 - v30;
+                double v34 = _gamma - 1.0;
+                double v35 = Pow(v22, v34);
+                double v36 = _gamma * v35;
+                double v37 = v32 * v36;
+                double v38 = -v37;
+                bool v39 = _gamma == 0.0;
+                double v40 = v39 ? 0.0 : v38;
+                double v41 = v23 * v26;
+                double v42 = v21 * v40;
+                double v43 = v41 + v42;
+                Unsafe.Add(ref loss_0, s) = (double)v24;
+                Unsafe.Add(ref grad_0, s) = (double)(v43 * shape.GradScale);
+            }
         }
 
     }

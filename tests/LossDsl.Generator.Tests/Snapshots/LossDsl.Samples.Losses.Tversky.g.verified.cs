@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float Tversky(global::System.ReadOnlySpan<float> logits, global::System.ReadOnlySpan<float> targets, float alpha = 0.5f, float beta = 0.5f, float smooth = 0f, float eps = 1E-07f);
 
         /// <summary>
-        /// Tversky over tensors, differentiable with respect to <paramref name="logits"/>: forward and backward run
-        /// as one fused LossDsl kernel, and the gradient is saved for <c>backward()</c>.
+        /// Tversky over tensors, differentiable with respect to <paramref name="logits"/>: the forward pass
+        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>{ float tp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) =&gt; (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }</c>
         /// </summary>
         /// <param name="logits">[N, C, *spatial] float32 or float64; one set per channel over batch and spatial positions</param>
@@ -19,9 +19,9 @@ namespace LossDsl.Samples
         /// <param name="alpha">Hyperparameter of the loss body; default 0.5.</param>
         /// <param name="beta">Hyperparameter of the loss body; default 0.5.</param>
         /// <param name="smooth">Hyperparameter of the loss body; default 0.0.</param>
-        /// <param name="eps">Hyperparameter of the loss body; default 1.0000000116860974E-07.</param>
+        /// <param name="eps">Hyperparameter of the loss body; default 1E-07.</param>
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
-        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1.0000000116860974E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
+        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
         {
             return TverskyFunction.apply(logits, targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue));
         }
@@ -29,7 +29,7 @@ namespace LossDsl.Samples
         /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class TverskyLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1.0000000116860974E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean) : base(nameof(TverskyLoss))
+            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean) : base(nameof(TverskyLoss))
             {
                 Alpha = alpha;
                 Beta = beta;
@@ -67,6 +67,9 @@ namespace LossDsl.Samples
 
 namespace LossDsl.Generated
 {
+    using System;
+    using System.Runtime.CompilerServices;
+    using System.Runtime.Intrinsics;
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
@@ -84,7 +87,7 @@ namespace LossDsl.Generated
         //   ∂L/∂R12 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
         //   ∂L/∂R15 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? beta : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
         //   ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
-        // Schedule: 1 reduction launch(es) over (set, chunk), then one launch that writes the gradient.
+        // Schedule: 1 reduction launch over (set, chunk), then one launch that writes the gradient.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Tversky",
             layout: LossLayout.ChannelSet,
@@ -94,7 +97,11 @@ namespace LossDsl.Generated
             partialSlots: 3,
             chunked: true,
             kernelsF32: new LossKernel<float>[] { Pass1F32, GradientF32 },
-            kernelsF64: new LossKernel<double>[] { Pass1F64, GradientF64 });
+            kernelsF64: new LossKernel<double>[] { Pass1F64, GradientF64 },
+            cpuF32: new CpuKernel[] { CpuPass1F32, CpuGradientF32 },
+            cpuF64: new CpuKernel[] { CpuPass1F64, CpuGradientF64 });
+
+        // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Reduction pass 1: one thread per (set, chunk) writes partial R8, R12, R15.</summary>
         public static void Pass1F32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
@@ -103,10 +110,10 @@ namespace LossDsl.Generated
             int chunk = index % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double alpha = hyper[0];
-            double beta = hyper[1];
-            double smooth = hyper[2];
-            double eps = hyper[3];
+            double _alpha = hyper[0];
+            double _beta = hyper[1];
+            double _smooth = hyper[2];
+            double _eps = hyper[3];
             // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
@@ -114,14 +121,14 @@ namespace LossDsl.Generated
             for (long j = begin; j < end; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(logits_j);
-                double v7 = targets_j * v6;
-                double v10 = 1.0 - targets_j;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double v6 = Sigmoid(_logits_j);
+                double v7 = _targets_j * v6;
+                double v10 = 1.0 - _targets_j;
                 double v11 = v6 * v10;
                 double v13 = 1.0 - v6;
-                double v14 = targets_j * v13;
+                double v14 = _targets_j * v13;
                 R8_acc += v7;
                 R12_acc += v11;
                 R15_acc += v14;
@@ -139,10 +146,10 @@ namespace LossDsl.Generated
             int chunk = index % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double alpha = hyper[0];
-            double beta = hyper[1];
-            double smooth = hyper[2];
-            double eps = hyper[3];
+            double _alpha = hyper[0];
+            double _beta = hyper[1];
+            double _smooth = hyper[2];
+            double _eps = hyper[3];
             // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
@@ -157,25 +164,25 @@ namespace LossDsl.Generated
             double R8 = R8_acc;
             double R12 = R12_acc;
             double R15 = R15_acc;
-            double v16 = smooth + R8;
-            double v17 = alpha * R12;
+            double v16 = _smooth + R8;
+            double v17 = _alpha * R12;
             double v18 = R8 + v17;
-            double v19 = beta * R15;
+            double v19 = _beta * R15;
             double v20 = v18 + v19;
-            double v21 = smooth + v20;
-            double v22 = Max(v21, eps);
+            double v21 = _smooth + v20;
+            double v22 = Max(v21, _eps);
             double v23 = v16 / v22;
             double v24 = 1.0 - v23;
-            bool v26 = v21 >= eps;
+            bool v26 = v21 >= _eps;
             double v27 = v26 ? 1.0 : 0.0;
             double v28 = 1.0 / v22;
             double v29 = v27 / v22;
             double v30 = v23 * v29;
             double v31 = v28 - v30;
-            double v33 = v26 ? alpha : 0.0;
+            double v33 = v26 ? _alpha : 0.0;
             double v34 = v33 / v22;
             double v35 = v23 * v34;
-            double v37 = v26 ? beta : 0.0;
+            double v37 = v26 ? _beta : 0.0;
             double v38 = v37 / v22;
             double v39 = v23 * v38;
             if (chunk == 0)
@@ -186,13 +193,13 @@ namespace LossDsl.Generated
             for (long j = begin; j < end; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(logits_j);
-                double v10 = 1.0 - targets_j;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double v6 = Sigmoid(_logits_j);
+                double v10 = 1.0 - _targets_j;
                 double v13 = 1.0 - v6;
                 double v41 = v6 * v13;
-                double v42 = targets_j * v41;
+                double v42 = _targets_j * v41;
                 double v43 = v31 * v42;
                 double v45 = v10 * v41;
                 double v46 = v35 * v45;
@@ -210,10 +217,10 @@ namespace LossDsl.Generated
             int chunk = index % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double alpha = hyper[0];
-            double beta = hyper[1];
-            double smooth = hyper[2];
-            double eps = hyper[3];
+            double _alpha = hyper[0];
+            double _beta = hyper[1];
+            double _smooth = hyper[2];
+            double _eps = hyper[3];
             // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
@@ -221,14 +228,14 @@ namespace LossDsl.Generated
             for (long j = begin; j < end; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(logits_j);
-                double v7 = targets_j * v6;
-                double v10 = 1.0 - targets_j;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double v6 = Sigmoid(_logits_j);
+                double v7 = _targets_j * v6;
+                double v10 = 1.0 - _targets_j;
                 double v11 = v6 * v10;
                 double v13 = 1.0 - v6;
-                double v14 = targets_j * v13;
+                double v14 = _targets_j * v13;
                 R8_acc += v7;
                 R12_acc += v11;
                 R15_acc += v14;
@@ -246,10 +253,10 @@ namespace LossDsl.Generated
             int chunk = index % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double alpha = hyper[0];
-            double beta = hyper[1];
-            double smooth = hyper[2];
-            double eps = hyper[3];
+            double _alpha = hyper[0];
+            double _beta = hyper[1];
+            double _smooth = hyper[2];
+            double _eps = hyper[3];
             // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
@@ -264,25 +271,25 @@ namespace LossDsl.Generated
             double R8 = R8_acc;
             double R12 = R12_acc;
             double R15 = R15_acc;
-            double v16 = smooth + R8;
-            double v17 = alpha * R12;
+            double v16 = _smooth + R8;
+            double v17 = _alpha * R12;
             double v18 = R8 + v17;
-            double v19 = beta * R15;
+            double v19 = _beta * R15;
             double v20 = v18 + v19;
-            double v21 = smooth + v20;
-            double v22 = Max(v21, eps);
+            double v21 = _smooth + v20;
+            double v22 = Max(v21, _eps);
             double v23 = v16 / v22;
             double v24 = 1.0 - v23;
-            bool v26 = v21 >= eps;
+            bool v26 = v21 >= _eps;
             double v27 = v26 ? 1.0 : 0.0;
             double v28 = 1.0 / v22;
             double v29 = v27 / v22;
             double v30 = v23 * v29;
             double v31 = v28 - v30;
-            double v33 = v26 ? alpha : 0.0;
+            double v33 = v26 ? _alpha : 0.0;
             double v34 = v33 / v22;
             double v35 = v23 * v34;
-            double v37 = v26 ? beta : 0.0;
+            double v37 = v26 ? _beta : 0.0;
             double v38 = v37 / v22;
             double v39 = v23 * v38;
             if (chunk == 0)
@@ -293,13 +300,13 @@ namespace LossDsl.Generated
             for (long j = begin; j < end; j++)
             {
                 long o = shape.Offset(s, j);
-                double logits_j = inputs[0 * shape.SpanSize + o];
-                double targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(logits_j);
-                double v10 = 1.0 - targets_j;
+                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double v6 = Sigmoid(_logits_j);
+                double v10 = 1.0 - _targets_j;
                 double v13 = 1.0 - v6;
                 double v41 = v6 * v13;
-                double v42 = targets_j * v41;
+                double v42 = _targets_j * v41;
                 double v43 = v31 * v42;
                 double v45 = v10 * v41;
                 double v46 = v35 * v45;
@@ -307,6 +314,374 @@ namespace LossDsl.Generated
                 double v50 = v39 * v42;
                 double v52 = v47 - v50;
                 grad[o] = (double)(v52 * shape.GradScale);
+            }
+        }
+
+        // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----
+
+        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R15 of work items (set, chunk) [first, last).</summary>
+        public static void CpuPass1F32(CpuArgs a, int first, int last)
+        {
+            KernelShape shape = a.Shape;
+            ref float _logits_0 = ref a.Span<float>(0);
+            ref float _targets_0 = ref a.Span<float>(1);
+            double _alpha = a.Hyper[0];
+            double _beta = a.Hyper[1];
+            double _smooth = a.Hyper[2];
+            double _eps = a.Hyper[3];
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
+            for (int item = first; item < last; item++)
+            {
+                int s = item / shape.Chunks;
+                int chunk = item % shape.Chunks;
+                long begin = chunk * shape.ChunkLength;
+                long end = Math.Min(begin + shape.ChunkLength, shape.Length);
+                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                double R8_acc = 0;
+                var R8_lo = Vector512<double>.Zero; var R8_hi = Vector512<double>.Zero;
+                double R12_acc = 0;
+                var R12_lo = Vector512<double>.Zero; var R12_hi = Vector512<double>.Zero;
+                double R15_acc = 0;
+                var R15_lo = Vector512<double>.Zero; var R15_hi = Vector512<double>.Zero;
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = begin; j0 < end;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(end - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Sigmoid(_logits_v);
+                            var w7 = _targets_v * w6;
+                            var w10 = Vector512.Create((float)1.0) - _targets_v;
+                            var w11 = w6 * w10;
+                            var w13 = Vector512.Create((float)1.0) - w6;
+                            var w14 = _targets_v * w13;
+                            var R8_x = w7;
+                            R8_lo += Vector512.WidenLower(R8_x);
+                            R8_hi += Vector512.WidenUpper(R8_x);
+                            var R12_x = w11;
+                            R12_lo += Vector512.WidenLower(R12_x);
+                            R12_hi += Vector512.WidenUpper(R12_x);
+                            var R15_x = w14;
+                            R15_lo += Vector512.WidenLower(R15_x);
+                            R15_hi += Vector512.WidenUpper(R15_x);
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
+                            double v6 = Sigmoid(_logits_j);
+                            double v7 = _targets_j * v6;
+                            double v10 = 1.0 - _targets_j;
+                            double v11 = v6 * v10;
+                            double v13 = 1.0 - v6;
+                            double v14 = _targets_j * v13;
+                            R8_acc += v7;
+                            R12_acc += v11;
+                            R15_acc += v14;
+                        }
+                        j0 += run;
+                    }
+                }
+                R8_acc += Vector512.Sum(R8_lo) + Vector512.Sum(R8_hi);
+                R12_acc += Vector512.Sum(R12_lo) + Vector512.Sum(R12_hi);
+                R15_acc += Vector512.Sum(R15_lo) + Vector512.Sum(R15_hi);
+                long slot = (long)item * shape.PartialSlots;
+                a.Partials[slot + 0] = R8_acc;
+                a.Partials[slot + 1] = R12_acc;
+                a.Partials[slot + 2] = R15_acc;
+            }
+        }
+
+        /// <summary>Fast CPU path, final pass: combines the partials, computes the loss and writes the gradient of work items [first, last).</summary>
+        public static void CpuGradientF32(CpuArgs a, int first, int last)
+        {
+            KernelShape shape = a.Shape;
+            ref float _logits_0 = ref a.Span<float>(0);
+            ref float _targets_0 = ref a.Span<float>(1);
+            double _alpha = a.Hyper[0];
+            double _beta = a.Hyper[1];
+            double _smooth = a.Hyper[2];
+            double _eps = a.Hyper[3];
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
+            for (int item = first; item < last; item++)
+            {
+                int s = item / shape.Chunks;
+                int chunk = item % shape.Chunks;
+                long begin = chunk * shape.ChunkLength;
+                long end = Math.Min(begin + shape.ChunkLength, shape.Length);
+                double R8_acc = 0;
+                double R12_acc = 0;
+                double R15_acc = 0;
+                for (int c = 0; c < shape.Chunks; c++)
+                {
+                    long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
+                    R8_acc += a.Partials[slot + 0];
+                    R12_acc += a.Partials[slot + 1];
+                    R15_acc += a.Partials[slot + 2];
+                }
+                double R8 = R8_acc;
+                double R12 = R12_acc;
+                double R15 = R15_acc;
+                double v16 = _smooth + R8;
+                double v17 = _alpha * R12;
+                double v18 = R8 + v17;
+                double v19 = _beta * R15;
+                double v20 = v18 + v19;
+                double v21 = _smooth + v20;
+                double v22 = Max(v21, _eps);
+                double v23 = v16 / v22;
+                double v24 = 1.0 - v23;
+                bool v26 = v21 >= _eps;
+                double v27 = v26 ? 1.0 : 0.0;
+                double v28 = 1.0 / v22;
+                double v29 = v27 / v22;
+                double v30 = v23 * v29;
+                double v31 = v28 - v30;
+                double v33 = v26 ? _alpha : 0.0;
+                double v34 = v33 / v22;
+                double v35 = v23 * v34;
+                double v37 = v26 ? _beta : 0.0;
+                double v38 = v37 / v22;
+                double v39 = v23 * v38;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (float)v24;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+                var scale_v = Vector512.Create((float)shape.GradScale);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    var bv31 = Vector512.Create((float)v31);
+                    var bv35 = Vector512.Create((float)v35);
+                    var bv39 = Vector512.Create((float)v39);
+                    for (long j0 = begin; j0 < end;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(end - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Sigmoid(_logits_v);
+                            var w10 = Vector512.Create((float)1.0) - _targets_v;
+                            var w13 = Vector512.Create((float)1.0) - w6;
+                            var w41 = w6 * w13;
+                            var w42 = _targets_v * w41;
+                            var w43 = bv31 * w42;
+                            var w45 = w10 * w41;
+                            var w46 = bv35 * w45;
+                            var w47 = w46 - w43;
+                            var w50 = bv39 * w42;
+                            var w52 = w47 - w50;
+                            Vector512.StoreUnsafe(w52 * scale_v, ref grad_0, (nuint)(off + k));
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
+                            double v6 = Sigmoid(_logits_j);
+                            double v10 = 1.0 - _targets_j;
+                            double v13 = 1.0 - v6;
+                            double v41 = v6 * v13;
+                            double v42 = _targets_j * v41;
+                            double v43 = v31 * v42;
+                            double v45 = v10 * v41;
+                            double v46 = v35 * v45;
+                            double v47 = v46 - v43;
+                            double v50 = v39 * v42;
+                            double v52 = v47 - v50;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v52 * shape.GradScale);
+                        }
+                        j0 += run;
+                    }
+                }
+            }
+        }
+
+        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R15 of work items (set, chunk) [first, last).</summary>
+        public static void CpuPass1F64(CpuArgs a, int first, int last)
+        {
+            KernelShape shape = a.Shape;
+            ref double _logits_0 = ref a.Span<double>(0);
+            ref double _targets_0 = ref a.Span<double>(1);
+            double _alpha = a.Hyper[0];
+            double _beta = a.Hyper[1];
+            double _smooth = a.Hyper[2];
+            double _eps = a.Hyper[3];
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
+            for (int item = first; item < last; item++)
+            {
+                int s = item / shape.Chunks;
+                int chunk = item % shape.Chunks;
+                long begin = chunk * shape.ChunkLength;
+                long end = Math.Min(begin + shape.ChunkLength, shape.Length);
+                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                double R8_acc = 0;
+                var R8_v = Vector512<double>.Zero;
+                double R12_acc = 0;
+                var R12_v = Vector512<double>.Zero;
+                double R15_acc = 0;
+                var R15_v = Vector512<double>.Zero;
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    for (long j0 = begin; j0 < end;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(end - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Sigmoid(_logits_v);
+                            var w7 = _targets_v * w6;
+                            var w10 = Vector512.Create((double)1.0) - _targets_v;
+                            var w11 = w6 * w10;
+                            var w13 = Vector512.Create((double)1.0) - w6;
+                            var w14 = _targets_v * w13;
+                            R8_v += w7;
+                            R12_v += w11;
+                            R15_v += w14;
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
+                            double v6 = Sigmoid(_logits_j);
+                            double v7 = _targets_j * v6;
+                            double v10 = 1.0 - _targets_j;
+                            double v11 = v6 * v10;
+                            double v13 = 1.0 - v6;
+                            double v14 = _targets_j * v13;
+                            R8_acc += v7;
+                            R12_acc += v11;
+                            R15_acc += v14;
+                        }
+                        j0 += run;
+                    }
+                }
+                R8_acc += Vector512.Sum(R8_v);
+                R12_acc += Vector512.Sum(R12_v);
+                R15_acc += Vector512.Sum(R15_v);
+                long slot = (long)item * shape.PartialSlots;
+                a.Partials[slot + 0] = R8_acc;
+                a.Partials[slot + 1] = R12_acc;
+                a.Partials[slot + 2] = R15_acc;
+            }
+        }
+
+        /// <summary>Fast CPU path, final pass: combines the partials, computes the loss and writes the gradient of work items [first, last).</summary>
+        public static void CpuGradientF64(CpuArgs a, int first, int last)
+        {
+            KernelShape shape = a.Shape;
+            ref double _logits_0 = ref a.Span<double>(0);
+            ref double _targets_0 = ref a.Span<double>(1);
+            double _alpha = a.Hyper[0];
+            double _beta = a.Hyper[1];
+            double _smooth = a.Hyper[2];
+            double _eps = a.Hyper[3];
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
+            for (int item = first; item < last; item++)
+            {
+                int s = item / shape.Chunks;
+                int chunk = item % shape.Chunks;
+                long begin = chunk * shape.ChunkLength;
+                long end = Math.Min(begin + shape.ChunkLength, shape.Length);
+                double R8_acc = 0;
+                double R12_acc = 0;
+                double R15_acc = 0;
+                for (int c = 0; c < shape.Chunks; c++)
+                {
+                    long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
+                    R8_acc += a.Partials[slot + 0];
+                    R12_acc += a.Partials[slot + 1];
+                    R15_acc += a.Partials[slot + 2];
+                }
+                double R8 = R8_acc;
+                double R12 = R12_acc;
+                double R15 = R15_acc;
+                double v16 = _smooth + R8;
+                double v17 = _alpha * R12;
+                double v18 = R8 + v17;
+                double v19 = _beta * R15;
+                double v20 = v18 + v19;
+                double v21 = _smooth + v20;
+                double v22 = Max(v21, _eps);
+                double v23 = v16 / v22;
+                double v24 = 1.0 - v23;
+                bool v26 = v21 >= _eps;
+                double v27 = v26 ? 1.0 : 0.0;
+                double v28 = 1.0 / v22;
+                double v29 = v27 / v22;
+                double v30 = v23 * v29;
+                double v31 = v28 - v30;
+                double v33 = v26 ? _alpha : 0.0;
+                double v34 = v33 / v22;
+                double v35 = v23 * v34;
+                double v37 = v26 ? _beta : 0.0;
+                double v38 = v37 / v22;
+                double v39 = v23 * v38;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (double)v24;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+                var scale_v = Vector512.Create((double)shape.GradScale);
+                // Sweep: runs of contiguous elements, vectors then a scalar tail.
+                {
+                    var bv31 = Vector512.Create((double)v31);
+                    var bv35 = Vector512.Create((double)v35);
+                    var bv39 = Vector512.Create((double)v39);
+                    for (long j0 = begin; j0 < end;)
+                    {
+                        long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
+                        long run = Math.Min(end - j0, shape.Inner - i0);
+                        long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
+                        long k = 0;
+                        for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
+                        {
+                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
+                            var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Sigmoid(_logits_v);
+                            var w10 = Vector512.Create((double)1.0) - _targets_v;
+                            var w13 = Vector512.Create((double)1.0) - w6;
+                            var w41 = w6 * w13;
+                            var w42 = _targets_v * w41;
+                            var w43 = bv31 * w42;
+                            var w45 = w10 * w41;
+                            var w46 = bv35 * w45;
+                            var w47 = w46 - w43;
+                            var w50 = bv39 * w42;
+                            var w52 = w47 - w50;
+                            Vector512.StoreUnsafe(w52 * scale_v, ref grad_0, (nuint)(off + k));
+                        }
+                        for (; k < run; k++)
+                        {
+                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
+                            double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
+                            double v6 = Sigmoid(_logits_j);
+                            double v10 = 1.0 - _targets_j;
+                            double v13 = 1.0 - v6;
+                            double v41 = v6 * v13;
+                            double v42 = _targets_j * v41;
+                            double v43 = v31 * v42;
+                            double v45 = v10 * v41;
+                            double v46 = v35 * v45;
+                            double v47 = v46 - v43;
+                            double v50 = v39 * v42;
+                            double v52 = v47 - v50;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v52 * shape.GradScale);
+                        }
+                        j0 += run;
+                    }
+                }
             }
         }
 
