@@ -91,37 +91,11 @@ public static class Differentiator
     };
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
-    private static IEnumerable<int> Reachable(GraphBuilder b, int root)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!seen.Add(i)) continue;
-            var n = b[i];
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i);
-    }
+    private static List<int> Reachable(GraphBuilder b, int root)
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.ArgMax);
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
-    private static List<int> Transitive(GraphBuilder b, int root)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!seen.Add(i)) continue;
-            var n = b[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i).ToList();
-    }
+    private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
 
     /// <summary>Memoized symbolic partial derivatives that treat reductions, row entries and leaves as variables.</summary>
     private sealed class Partials

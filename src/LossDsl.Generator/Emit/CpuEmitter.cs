@@ -182,25 +182,7 @@ public sealed class CpuEmitter
                 }
                 EmitPassSweeps(pass, "begin", "end");
                 _w.Line("long slot = (long)item * shape.PartialSlots;");
-                for (int k = 0; k < pass.Reductions.Count; k++)
-                {
-                    int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                    string name = MathPrinter.ReductionName(r);
-                    switch (_g[r].Op)
-                    {
-                        case Op.ReduceSum:
-                            _w.Line($"a.Partials[slot + {off}] = {name}_acc;");
-                            break;
-                        case Op.ReduceMax:
-                            _w.Line($"a.Partials[slot + {off}] = {name}_acc;");
-                            _w.Line($"a.Partials[slot + {off + 1}] = {name}_arg;");
-                            break;
-                        default:
-                            _w.Line($"a.Partials[slot + {off}] = {name}_max;");
-                            _w.Line($"a.Partials[slot + {off + 1}] = {name}_sum;");
-                            break;
-                    }
-                }
+                PartialsCode.Write(_w, _g, pass, "a.Partials");
             }
         }
         _w.Line();
@@ -228,43 +210,7 @@ public sealed class CpuEmitter
         _w.Line();
     }
 
-    private void EmitCombine(Pass pass)
-    {
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            _w.Line(_g[r].Op switch
-            {
-                Op.ReduceSum => $"double {name}_acc = 0;",
-                Op.ReduceMax => $"double {name}_acc = double.NegativeInfinity; long {name}_arg = -1;",
-                _ => $"double {name}_max = double.NegativeInfinity, {name}_sum = 0;",
-            });
-        }
-        using (_w.Block("for (int c = 0; c < shape.Chunks; c++)"))
-        {
-            _w.Line("long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;");
-            for (int k = 0; k < pass.Reductions.Count; k++)
-            {
-                int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                string name = MathPrinter.ReductionName(r);
-                switch (_g[r].Op)
-                {
-                    case Op.ReduceSum:
-                        _w.Line($"{name}_acc += a.Partials[slot + {off}];");
-                        break;
-                    case Op.ReduceMax:
-                        _w.Line($"if (a.Partials[slot + {off}] > {name}_acc) {{ {name}_acc = a.Partials[slot + {off}]; {name}_arg = (long)a.Partials[slot + {off + 1}]; }}");
-                        break;
-                    default:
-                        _w.Line($"double {name}_m = a.Partials[slot + {off}], {name}_s = a.Partials[slot + {off + 1}];");
-                        _w.Line($"if ({name}_s > 0 && {name}_m > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {name}_m) + {name}_s; {name}_max = {name}_m; }}");
-                        _w.Line($"else if ({name}_s > 0) {name}_sum += {name}_s * Exp({name}_m - {name}_max);");
-                        break;
-                }
-            }
-        }
-        EmitFinalize(pass);
-    }
+    private void EmitCombine(Pass pass) => PartialsCode.Combine(_w, _g, pass, "a.Partials");
 
     // ---------------------------------------------------------------- sweeps
 
@@ -375,16 +321,7 @@ public sealed class CpuEmitter
 
     private string VectorTotal(string name) => Widen ? $"Vector512.Sum({name}_lo) + Vector512.Sum({name}_hi)" : $"Vector512.Sum({name}_v)";
 
-    private void EmitFinalize(Pass pass)
-    {
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            _w.Line(_g[r].Op == Op.ReduceLogSumExp
-                ? $"double {name} = {name}_max + Log({name}_sum);"
-                : $"double {name} = {name}_acc;");
-        }
-    }
+    private void EmitFinalize(Pass pass) => PartialsCode.Finalize(_w, _g, pass);
 
     private void EmitGradientSweep(string from, string to)
     {
@@ -402,7 +339,7 @@ public sealed class CpuEmitter
     /// </summary>
     private void EmitSweep(string from, string to, List<int> roots, Action vector, Action scalar, bool needIndex = false)
     {
-        var elements = ElementNodes(roots);
+        var elements = GraphWalk.ElementNodes(_g, roots, _scope).ToEquatableArray();
         using var sweep = _w.Block("// Sweep: runs of contiguous elements, vectors then a scalar tail.");
         EmitBroadcasts(elements, roots, elementwise: false);
         bool usesIndex = needIndex || elements.Any(i => _g[i].Op == Op.ElemIndex);
@@ -432,20 +369,6 @@ public sealed class CpuEmitter
             }
             _w.Line("j0 += run;");
         }
-    }
-
-    private EquatableArray<int> ElementNodes(List<int> roots)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>(roots);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!_scope[i] || !seen.Add(i)) continue;
-            var n = _g[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i).ToEquatableArray();
     }
 
     // ---------------------------------------------------------------- vector dialect

@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
@@ -95,25 +94,7 @@ public sealed class KernelEmitter
             EmitAccumulators(pass);
             EmitLoop(pass.ElementNodes, "begin", "end", () => EmitAccumulate(pass));
             _w.Line("long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;");
-            for (int k = 0; k < pass.Reductions.Count; k++)
-            {
-                int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                string name = MathPrinter.ReductionName(r);
-                switch (_g[r].Op)
-                {
-                    case Op.ReduceSum:
-                        _w.Line($"partials[slot + {off}] = {name}_acc;");
-                        break;
-                    case Op.ReduceMax:
-                        _w.Line($"partials[slot + {off}] = {name}_acc;");
-                        _w.Line($"partials[slot + {off + 1}] = {name}_arg;");
-                        break;
-                    default:
-                        _w.Line($"partials[slot + {off}] = {name}_max;");
-                        _w.Line($"partials[slot + {off + 1}] = {name}_sum;");
-                        break;
-                }
-            }
+            PartialsCode.Write(_w, _g, pass, "partials");
         }
         _w.Line();
     }
@@ -202,65 +183,19 @@ public sealed class KernelEmitter
         }
     }
 
-    private void EmitFinalize(Pass pass)
-    {
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            switch (_g[r].Op)
-            {
-                case Op.ReduceSum: _w.Line($"double {name} = {name}_acc;"); break;
-                case Op.ReduceMax: _w.Line($"double {name} = {name}_acc;"); break;
-                default: _w.Line($"double {name} = {name}_max + Log({name}_sum);"); break;
-            }
-        }
-    }
+    private void EmitFinalize(Pass pass) => PartialsCode.Finalize(_w, _g, pass);
 
     /// <summary>Combines the per-chunk partials of a pass into the set's reductions.</summary>
     private void EmitCombine(Pass pass)
     {
         _w.Comment($"Pass {pass.Level}, combined over chunks: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        EmitAccumulators(pass, comment: false);
-        using (_w.Block("for (int c = 0; c < shape.Chunks; c++)"))
-        {
-            _w.Line("long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;");
-            for (int k = 0; k < pass.Reductions.Count; k++)
-            {
-                int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                string name = MathPrinter.ReductionName(r);
-                switch (_g[r].Op)
-                {
-                    case Op.ReduceSum:
-                        _w.Line($"{name}_acc += partials[slot + {off}];");
-                        break;
-                    case Op.ReduceMax:
-                        _w.Line($"if (partials[slot + {off}] > {name}_acc) {{ {name}_acc = partials[slot + {off}]; {name}_arg = (long)partials[slot + {off + 1}]; }}");
-                        break;
-                    default:
-                        _w.Line($"double {name}_m = partials[slot + {off}], {name}_s = partials[slot + {off + 1}];");
-                        _w.Line($"if ({name}_s > 0 && {name}_m > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {name}_m) + {name}_s; {name}_max = {name}_m; }}");
-                        _w.Line($"else if ({name}_s > 0) {name}_sum += {name}_s * Exp({name}_m - {name}_max);");
-                        break;
-                }
-            }
-        }
-        EmitFinalize(pass);
+        PartialsCode.Combine(_w, _g, pass, "partials");
     }
 
-    private void EmitAccumulators(Pass pass, bool comment = true)
+    private void EmitAccumulators(Pass pass)
     {
-        if (comment)
-            _w.Comment($"Pass {pass.Level}: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            switch (_g[r].Op)
-            {
-                case Op.ReduceSum: _w.Line($"double {name}_acc = 0;"); break;
-                case Op.ReduceMax: _w.Line($"double {name}_acc = double.NegativeInfinity; long {name}_arg = -1;"); break;
-                default: _w.Line($"double {name}_max = double.NegativeInfinity, {name}_sum = 0;"); break;
-            }
-        }
+        _w.Comment($"Pass {pass.Level}: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
+        PartialsCode.DeclareAccumulators(_w, _g, pass);
     }
 
     private void EmitLoop(EquatableArray<int> elementNodes, string from, string to, System.Action body)
