@@ -99,6 +99,15 @@ namespace LossDsl
             return m;
         }
 
+        /// <summary>The largest value of <paramref name="f"/>(element, index); the backward sends the gradient to the first maximal element.</summary>
+        public static float Max(ReadOnlySpan<float> a, Func<float, int, float> f)
+        {
+            if (a.Length == 0) throw new ArgumentException("Max of an empty row or set.", nameof(a));
+            float m = f(a[0], 0);
+            for (int i = 1; i < a.Length; i++) m = Math.Max(m, f(a[i], i));
+            return m;
+        }
+
         /// <summary>log Σ e^x over the elements, computed with the max shifted out.</summary>
         public static float LogSumExp(ReadOnlySpan<float> a) => LogSumExp(a, x => x);
 

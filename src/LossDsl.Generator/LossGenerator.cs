@@ -1,4 +1,6 @@
+using System;
 using System.Linq;
+using LossDsl.Generator.Diagnostics;
 using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.Emit;
 using LossDsl.Generator.Model;
@@ -43,12 +45,45 @@ public sealed class LossGenerator : IIncrementalGenerator
         var broken = models.Where(static m => m.Signature is not null && m.Forward is null).Select(static (m, _) => m.Signature!);
         context.RegisterSourceOutput(broken, static (spc, sig) => spc.AddSource(LossSourceEmitter.HintName(sig), LossSourceEmitter.DeclarationOnly(sig)));
 
-        var sources = models
+        var plans = models
             .Where(static m => m.Forward is not null)
-            .Select(static (m, _) => Differentiator.Run(m)).WithTrackingName(Steps.Differentiate)
-            .Select(static (d, _) => Scheduler.Run(d)).WithTrackingName(Steps.Schedule)
-            .Select(static (p, _) => (Hint: LossSourceEmitter.HintName(p.Loss.Signature), Source: LossSourceEmitter.Emit(p))).WithTrackingName(Steps.Emit);
+            .Select(static (m, _) => Staged<DerivedLoss>.Run(m.Signature!, () => Differentiator.Run(m))).WithTrackingName(Steps.Differentiate)
+            .Select(static (d, _) => d.Then(Scheduler.Run)).WithTrackingName(Steps.Schedule)
+            .Select(static (p, _) => p.Then(plan => new GeneratedFile(LossSourceEmitter.HintName(plan.Loss.Signature), LossSourceEmitter.Emit(plan)))).WithTrackingName(Steps.Emit);
 
-        context.RegisterSourceOutput(sources, static (spc, s) => spc.AddSource(s.Hint, s.Source));
+        context.RegisterSourceOutput(plans, static (spc, result) =>
+        {
+            if (result.Value is { } file) spc.AddSource(file.HintName, file.Source);
+            else
+            {
+                // Never a generator exception (CS8785): an internal failure is a diagnostic, and the defining
+                // declaration is still emitted so that the user's code keeps compiling.
+                spc.ReportDiagnostic(result.Error!.ToDiagnostic());
+                spc.AddSource(LossSourceEmitter.HintName(result.Signature), LossSourceEmitter.DeclarationOnly(result.Signature));
+            }
+        });
+    }
+}
+
+/// <summary>A generated source file.</summary>
+public sealed record GeneratedFile(string HintName, string Source);
+
+/// <summary>A pipeline stage's result: its value, or the internal error that stopped it (as data).</summary>
+public sealed record Staged<T>(LossSignature Signature, T? Value, DiagnosticInfo? Error) where T : class
+{
+    public Staged<TNext> Then<TNext>(Func<T, TNext> next) where TNext : class
+        => Value is null ? new Staged<TNext>(Signature, null, Error) : Staged<TNext>.Run(Signature, () => next(Value));
+
+    public static Staged<T> Run(LossSignature signature, Func<T> run)
+    {
+        try
+        {
+            return new Staged<T>(signature, run(), null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return new Staged<T>(signature, null, new DiagnosticInfo(DiagnosticDescriptors.InternalError.Id, null,
+                new[] { signature.Name, e.GetType().Name + ": " + e.Message }.ToEquatableArray()));
+        }
     }
 }

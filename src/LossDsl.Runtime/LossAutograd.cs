@@ -21,7 +21,7 @@ public static class LossAutograd
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
         var call = LossCall.Bind(def, vars);
-        var (loss, grad) = KernelLauncher.Run(call);
+        var (loss, grad) = LossBackend.Current == Backend.Ilgpu ? KernelLauncher.Run(call) : CpuLauncher.Run(call);
 
         Tensor result;
         double count = call.ReductionCount;

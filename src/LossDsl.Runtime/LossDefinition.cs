@@ -27,7 +27,8 @@ public delegate void LossKernel<T>(
 public sealed class LossDefinition
 {
     public LossDefinition(string name, LossLayout layout, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
-        int partialSlots, bool chunked, LossKernel<float>[] kernelsF32, LossKernel<double>[] kernelsF64)
+        int partialSlots, bool chunked, LossKernel<float>[] kernelsF32, LossKernel<double>[] kernelsF64,
+        CpuKernel[] cpuF32, CpuKernel[] cpuF64)
     {
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
         Name = name;
@@ -39,6 +40,8 @@ public sealed class LossDefinition
         Chunked = chunked;
         KernelsF32 = kernelsF32;
         KernelsF64 = kernelsF64;
+        CpuF32 = cpuF32;
+        CpuF64 = cpuF64;
     }
 
     public string Name { get; }
@@ -50,6 +53,10 @@ public sealed class LossDefinition
     public bool Chunked { get; }
     public LossKernel<float>[] KernelsF32 { get; }
     public LossKernel<double>[] KernelsF64 { get; }
+
+    /// <summary>The fast CPU path's kernels, in launch order, for float32 and float64 tensors.</summary>
+    public CpuKernel[] CpuF32 { get; }
+    public CpuKernel[] CpuF64 { get; }
 }
 
 /// <summary>The non-tensor arguments of one loss call.</summary>

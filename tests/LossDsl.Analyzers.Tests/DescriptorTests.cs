@@ -37,7 +37,8 @@ public class DescriptorTests
                 < 200 => "LossDsl.Body",
                 < 300 => "LossDsl.Calibration",
                 < 400 => "LossDsl.Stability",
-                _ => "LossDsl.Differentiability",
+                < 500 => "LossDsl.Differentiability",
+                _ => "LossDsl.Internal",
             };
             Assert.Equal(expected, d.Category);
         }

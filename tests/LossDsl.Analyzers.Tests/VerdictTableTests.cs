@@ -35,6 +35,9 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.Huber"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.Distill"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.ZLossCE"] = (VerdictKind.Proper, null),
+        ["TestLosses.Squentropy"] = (VerdictKind.CalibratedNotProper, "under-confident"),
+        ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),
@@ -42,7 +45,7 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["ClassRow.SoftmaxFocal"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.GeneralizedCE"] = (VerdictKind.CalibratedNotProper, null),
         ["ClassRow.MeanAbsoluteError"] = (VerdictKind.CalibratedNotProper, null),
-        ["ClassRow.NormalizedCE"] = (VerdictKind.NotCalibrated, null),
+        ["ClassRow.NormalizedCE"] = (VerdictKind.CalibratedNotProper, null),   // "to be measured": minimizer on the simplex boundary
         ["ClassRow.ReverseCE"] = (VerdictKind.CalibratedNotProper, null),
         ["ClassRow.Squentropy"] = (VerdictKind.CalibratedNotProper, null),
         ["ClassRow.ZLoss"] = (VerdictKind.Proper, null),

@@ -1,5 +1,5 @@
-using System.IO;
 using System.Linq;
+using Microsoft.CodeAnalysis;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -10,10 +10,9 @@ public class SmokeTests(ITestOutputHelper output)
     [Fact]
     public void SamplesCompileWithoutErrors()
     {
-        string src = File.ReadAllText(Path.Combine(Paths.Root, "samples/LossDsl.Samples/Losses.cs"));
-        var result = GeneratorHarness.Run(src);
+        var result = SampleLosses.Result;
         foreach (var s in result.Run.Results.SelectMany(r => r.GeneratedSources)) output.WriteLine(s.SourceText.ToString());
         Assert.Empty(result.GeneratorDiagnostics);
-        Assert.Empty(result.CompilerDiagnostics.Where(d => d.Severity >= Microsoft.CodeAnalysis.DiagnosticSeverity.Warning));
+        Assert.Empty(result.CompilerDiagnostics.Where(d => d.Severity >= DiagnosticSeverity.Warning));
     }
 }

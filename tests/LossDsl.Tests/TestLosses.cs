@@ -35,4 +35,31 @@ public static partial class TestLosses
         float lt = LogSumExp(teacher, t => t / temperature);
         return temperature * temperature * Sum(student, teacher, (s, t) => Exp(t / temperature - lt) * (t / temperature - lt - (s / temperature - ls)));
     }
+
+    /// <summary>Cross-entropy plus the PaLM z-loss λ·(log Σ e^z)².</summary>
+    [Loss]
+    public static partial float ZLossCE(ReadOnlySpan<float> logits, int target, float lambda = 1e-2f)
+    {
+        float lse = LogSumExp(logits);
+        return lse - logits[target] + lambda * lse * lse;
+    }
+
+    /// <summary>Squentropy: −log p_t + (1/(C−1)) Σ_{c≠t} p_c² (an element function that reads its index).</summary>
+    [Loss]
+    public static partial float Squentropy(ReadOnlySpan<float> logits, int target)
+    {
+        float lse = LogSumExp(logits);
+        float others = Sum(logits, (z, j) => j == target ? 0f : Square(Exp(z - lse)));
+        return lse - logits[target] + others / (logits.Length - 1);
+    }
+
+    /// <summary>Dual focal loss: −(1 − p_t + p_j*)^γ log p_t, p_j* the largest non-target probability (a Max reduction).</summary>
+    [Loss]
+    public static partial float DualFocal(ReadOnlySpan<float> logits, int target, float gamma = 2f)
+    {
+        float lse = LogSumExp(logits);
+        float logpt = logits[target] - lse;
+        float best = Max(logits, (z, j) => j == target ? float.NegativeInfinity : z);
+        return -Pow(1 - Exp(logpt) + Exp(best - lse), gamma) * logpt;
+    }
 }

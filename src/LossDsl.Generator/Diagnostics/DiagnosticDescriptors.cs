@@ -6,7 +6,7 @@ namespace LossDsl.Generator.Diagnostics;
 
 /// <summary>
 /// Every diagnostic LossDsl reports. ID ranges: LOSS0001–0099 declarations, LOSS0100–0199 loss bodies,
-/// LOSS0200–0299 calibration, LOSS0300–0399 numerical stability, LOSS0400–0499 differentiability.
+/// LOSS0200–0299 calibration, LOSS0300–0399 numerical stability, LOSS0400–0499 differentiability, LOSS0900 internal errors.
 /// Each ID has a page at docs/diagnostics/ID.md and an entry in AnalyzerReleases.*.md.
 /// </summary>
 public static class DiagnosticDescriptors
@@ -41,6 +41,11 @@ public static class DiagnosticDescriptors
         "Loss '{0}' cannot have shape {1}: {2}",
         "LossDsl.Declaration", DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor DuplicateName = Make(
+        "LOSS0006", "Loss names must be unique in their type",
+        "Type '{1}' has more than one [Loss] method named '{0}'; the generated overloads, module and autograd function are named after the loss, so give each loss its own name",
+        "LossDsl.Declaration", DiagnosticSeverity.Error);
+
     public static readonly DiagnosticDescriptor UnsupportedSyntax = Make(
         "LOSS0101", "Unsupported syntax in a loss body",
         "{0} is not supported in a loss body: {1}",
@@ -65,6 +70,11 @@ public static class DiagnosticDescriptors
         "LOSS0105", "A loss body must end in a return",
         "Loss '{0}' needs a body: an expression body, or local declarations followed by one return statement",
         "LossDsl.Body", DiagnosticSeverity.Error);
+
+    public static readonly DiagnosticDescriptor InternalError = Make(
+        "LOSS0900", "LossDsl could not generate a loss",
+        "LossDsl could not generate code for loss '{0}' ({1}); please report this with the loss body",
+        "LossDsl.Internal", DiagnosticSeverity.Error);
 
     // ---- Calibration (LOSS0200–0299), reported by LossDsl.Generator.Analyze.LossAnalyzer; see docs/calibration.md.
 
@@ -159,8 +169,8 @@ public static class DiagnosticDescriptors
 
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
-        MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch,
-        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody,
+        MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
+        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
         CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet,
         CalibrationInconclusive, RequirementUncheckable, ThresholdShifted,
         LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,

@@ -91,37 +91,11 @@ public static class Differentiator
     };
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
-    private static IEnumerable<int> Reachable(GraphBuilder b, int root)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!seen.Add(i)) continue;
-            var n = b[i];
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i);
-    }
+    private static List<int> Reachable(GraphBuilder b, int root)
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.ArgMax);
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
-    private static List<int> Transitive(GraphBuilder b, int root)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>();
-        stack.Push(root);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!seen.Add(i)) continue;
-            var n = b[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i).ToList();
-    }
+    private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
 
     /// <summary>Memoized symbolic partial derivatives that treat reductions, row entries and leaves as variables.</summary>
     private sealed class Partials
@@ -172,8 +146,12 @@ public static class Differentiator
                 case Op.Min: return b.Select(b.Binary(Op.Le, a, c), da, dc);
                 case Op.Pow:
                     // An exponent that does not depend on v: c·a^(c−1)·a', finite at a = 0 for c ≥ 1.
+                    // A runtime exponent may be 0, where the derivative is 0 (not 0·a^−1 = NaN at a = 0).
                     if (b.IsConst(dc, out var dcv) && dcv == 0)
-                        return b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
+                    {
+                        int power = b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
+                        return b.IsConst(c, out _) ? power : b.Select(b.Binary(Op.Eq, c, b.Const(0)), b.Const(0), power);
+                    }
                     // d(a^c) = a^c (c' ln a + c a'/a)
                     return b.Mul(i, b.Add(b.Mul(dc, b.Unary(Op.Log, a)), b.Div(b.Mul(c, da), a)));
             }

@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
@@ -60,7 +59,7 @@ public sealed class KernelEmitter
         bool elementwise = _sig.Shape == Shape.Elementwise;
         _w.Line(elementwise
             ? $"/// <summary>Forward and backward fused, one thread per element.</summary>"
-            : $"/// <summary>Forward and backward fused, one thread per row: {_plan.Passes.Count} reduction pass(es), then the gradient pass.</summary>");
+            : $"/// <summary>Forward and backward fused, one thread per row: {LossSourceEmitter.Passes(_plan.Passes.Count)}, then the gradient pass.</summary>");
         using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
         {
             _w.Line("int s = index;");
@@ -95,25 +94,7 @@ public sealed class KernelEmitter
             EmitAccumulators(pass);
             EmitLoop(pass.ElementNodes, "begin", "end", () => EmitAccumulate(pass));
             _w.Line("long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;");
-            for (int k = 0; k < pass.Reductions.Count; k++)
-            {
-                int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                string name = MathPrinter.ReductionName(r);
-                switch (_g[r].Op)
-                {
-                    case Op.ReduceSum:
-                        _w.Line($"partials[slot + {off}] = {name}_acc;");
-                        break;
-                    case Op.ReduceMax:
-                        _w.Line($"partials[slot + {off}] = {name}_acc;");
-                        _w.Line($"partials[slot + {off + 1}] = {name}_arg;");
-                        break;
-                    default:
-                        _w.Line($"partials[slot + {off}] = {name}_max;");
-                        _w.Line($"partials[slot + {off + 1}] = {name}_sum;");
-                        break;
-                }
-            }
+            PartialsCode.Write(_w, _g, pass, "partials");
         }
         _w.Line();
     }
@@ -154,13 +135,13 @@ public sealed class KernelEmitter
             switch (p.Kind)
             {
                 case ParameterKind.Hyper when used.Contains((Op.Hyper, p.Slot)):
-                    _w.Line($"double {p.Name} = hyper[{p.Slot}];");
+                    _w.Line($"double _{p.Name} = hyper[{p.Slot}];");
                     break;
                 case ParameterKind.Target:
-                    _w.Line($"long {p.Name} = targets[{p.Slot} * shape.Segments + s];");
+                    _w.Line($"long _{p.Name} = targets[{p.Slot} * shape.Segments + s];");
                     break;
                 case ParameterKind.Input when used.Contains((Op.Input, p.Slot)):
-                    _w.Line($"double {p.Name} = inputs[shape.InputBase + {p.Slot} * shape.Segments + s];");
+                    _w.Line($"double _{p.Name} = inputs[shape.InputBase + {p.Slot} * shape.Segments + s];");
                     break;
             }
         }
@@ -172,7 +153,7 @@ public sealed class KernelEmitter
     {
         var targets = _sig.Parameters.Where(p => p.Kind == ParameterKind.Target).ToList();
         if (targets.Count == 0 || range is null) return;
-        using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"{t.Name} == shape.IgnoreIndex"))})"))
+        using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"_{t.Name} == shape.IgnoreIndex"))})"))
         {
             _w.Line("loss[s] = 0;");
             _w.Line("for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;");
@@ -202,65 +183,19 @@ public sealed class KernelEmitter
         }
     }
 
-    private void EmitFinalize(Pass pass)
-    {
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            switch (_g[r].Op)
-            {
-                case Op.ReduceSum: _w.Line($"double {name} = {name}_acc;"); break;
-                case Op.ReduceMax: _w.Line($"double {name} = {name}_acc;"); break;
-                default: _w.Line($"double {name} = {name}_max + Log({name}_sum);"); break;
-            }
-        }
-    }
+    private void EmitFinalize(Pass pass) => PartialsCode.Finalize(_w, _g, pass);
 
     /// <summary>Combines the per-chunk partials of a pass into the set's reductions.</summary>
     private void EmitCombine(Pass pass)
     {
         _w.Comment($"Pass {pass.Level}, combined over chunks: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        EmitAccumulators(pass, comment: false);
-        using (_w.Block("for (int c = 0; c < shape.Chunks; c++)"))
-        {
-            _w.Line("long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;");
-            for (int k = 0; k < pass.Reductions.Count; k++)
-            {
-                int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-                string name = MathPrinter.ReductionName(r);
-                switch (_g[r].Op)
-                {
-                    case Op.ReduceSum:
-                        _w.Line($"{name}_acc += partials[slot + {off}];");
-                        break;
-                    case Op.ReduceMax:
-                        _w.Line($"if (partials[slot + {off}] > {name}_acc) {{ {name}_acc = partials[slot + {off}]; {name}_arg = (long)partials[slot + {off + 1}]; }}");
-                        break;
-                    default:
-                        _w.Line($"double {name}_m = partials[slot + {off}], {name}_s = partials[slot + {off + 1}];");
-                        _w.Line($"if ({name}_s > 0 && {name}_m > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {name}_m) + {name}_s; {name}_max = {name}_m; }}");
-                        _w.Line($"else if ({name}_s > 0) {name}_sum += {name}_s * Exp({name}_m - {name}_max);");
-                        break;
-                }
-            }
-        }
-        EmitFinalize(pass);
+        PartialsCode.Combine(_w, _g, pass, "partials");
     }
 
-    private void EmitAccumulators(Pass pass, bool comment = true)
+    private void EmitAccumulators(Pass pass)
     {
-        if (comment)
-            _w.Comment($"Pass {pass.Level}: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        foreach (int r in pass.Reductions)
-        {
-            string name = MathPrinter.ReductionName(r);
-            switch (_g[r].Op)
-            {
-                case Op.ReduceSum: _w.Line($"double {name}_acc = 0;"); break;
-                case Op.ReduceMax: _w.Line($"double {name}_acc = double.NegativeInfinity; long {name}_arg = -1;"); break;
-                default: _w.Line($"double {name}_max = double.NegativeInfinity, {name}_sum = 0;"); break;
-            }
-        }
+        _w.Comment($"Pass {pass.Level}: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
+        PartialsCode.DeclareAccumulators(_w, _g, pass);
     }
 
     private void EmitLoop(EquatableArray<int> elementNodes, string from, string to, System.Action body)
@@ -270,7 +205,7 @@ public sealed class KernelEmitter
             _w.Line("long o = shape.Offset(s, j);");
             foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                 if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                    _w.Line($"double {p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
+                    _w.Line($"double _{p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
             EmitNodes(elementNodes);
             body();
         }
@@ -296,69 +231,11 @@ public sealed class KernelEmitter
     private MathPrinter? _printer;
     private MathPrinter Printer => _printer ??= new MathPrinter(_g, _sig);
 
-    /// <summary>Declares a local for every non-leaf node of the list, in order.</summary>
-    private void EmitNodes(EquatableArray<int> nodes)
-    {
-        foreach (int i in nodes)
-        {
-            var n = _g[i];
-            if (n.Op.IsLeaf() && n.Op != Op.At) continue;
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            string type = n.Op.KindOf() switch { ValueKind.Boolean => "bool", ValueKind.Integer => "long", _ => "double" };
-            _w.Line($"{type} {Local(i)} = {Expression(n)};");
-        }
-    }
+    private ScalarCode? _code;
+    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => $"inputs[{n.Slot} * shape.SpanSize + shape.Offset(s, {index})]");
 
-    private string Expression(Node n) => n.Op switch
-    {
-        Op.At => $"inputs[{n.Slot} * shape.SpanSize + shape.Offset(s, {Ref(n.A)})]",
-        Op.Neg => $"-{Ref(n.A)}",
-        Op.Not => $"!{Ref(n.A)}",
-        Op.Add => $"{Ref(n.A)} + {Ref(n.B)}",
-        Op.Sub => $"{Ref(n.A)} - {Ref(n.B)}",
-        Op.Mul => $"{Ref(n.A)} * {Ref(n.B)}",
-        Op.Div => $"{Ref(n.A)} / {Ref(n.B)}",
-        Op.Lt => $"{Ref(n.A)} < {Ref(n.B)}",
-        Op.Le => $"{Ref(n.A)} <= {Ref(n.B)}",
-        Op.Gt => $"{Ref(n.A)} > {Ref(n.B)}",
-        Op.Ge => $"{Ref(n.A)} >= {Ref(n.B)}",
-        Op.Eq => $"{Ref(n.A)} == {Ref(n.B)}",
-        Op.Ne => $"{Ref(n.A)} != {Ref(n.B)}",
-        Op.And => $"{Ref(n.A)} && {Ref(n.B)}",
-        Op.Or => $"{Ref(n.A)} || {Ref(n.B)}",
-        Op.Select => $"{Ref(n.A)} ? {Ref(n.B)} : {Ref(n.C)}",
-        Op.Pow or Op.Max or Op.Min => $"{n.Op}({Ref(n.A)}, {Ref(n.B)})",
-        _ => $"{n.Op}({Ref(n.A)})",
-    };
+    private void EmitNodes(EquatableArray<int> nodes) => Code.EmitNodes(_w, nodes);
 
-    private string Local(int i) => "v" + i.ToString(CultureInfo.InvariantCulture);
+    private string Ref(int i) => Code.Ref(i);
 
-    /// <summary>How code refers to a node's value.</summary>
-    private string Ref(int i)
-    {
-        var n = _g[i];
-        return n.Op switch
-        {
-            Op.Const => Literal(n.Value),
-            Op.Hyper => Printer.ParamName(ParameterKind.Hyper, n.Slot),
-            Op.Input => Printer.ParamName(ParameterKind.Input, n.Slot),
-            Op.Target => Printer.ParamName(ParameterKind.Target, n.Slot),
-            Op.Elem => Printer.ParamName(ParameterKind.Span, n.Slot) + "_j",
-            Op.ElemIndex => "j",
-            Op.Length => "n",
-            Op.ArgMax => MathPrinter.ReductionName(n.A) + "_arg",
-            _ when n.Op.IsReduction() => MathPrinter.ReductionName(i),
-            _ => Local(i),
-        };
-    }
-
-    public static string Literal(double v)
-    {
-        if (double.IsNaN(v)) return "double.NaN";
-        if (double.IsPositiveInfinity(v)) return "double.PositiveInfinity";
-        if (double.IsNegativeInfinity(v)) return "double.NegativeInfinity";
-        string s = v.ToString("R", CultureInfo.InvariantCulture);
-        if (!s.Contains(".") && !s.Contains("E")) s += ".0";
-        return v < 0 ? "(" + s + ")" : s;
-    }
 }

@@ -42,6 +42,9 @@ public static class LossSourceEmitter
         // The kernels live outside the user's class so that its members cannot capture the names they call.
         using (w.Block("namespace LossDsl.Generated"))
         {
+            w.Line("using System;");
+            w.Line("using System.Runtime.CompilerServices;");
+            w.Line("using System.Runtime.Intrinsics;");
             w.Line("using ILGPU;");
             w.Line("using LossDsl.Runtime;");
             w.Line("using static LossDsl.Runtime.LossKernelMath;");
@@ -78,8 +81,8 @@ public static class LossSourceEmitter
     private static void EmitDeclaration(IndentedWriter w, LossSignature sig)
     {
         var ps = sig.Parameters.Select(p => p.Kind == ParameterKind.Hyper
-            ? $"{TypeText(p)} {p.Name} = {DefaultLiteral(p)}"
-            : $"{TypeText(p)} {p.Name}");
+            ? $"{TypeText(p)} {Id(p.Name)} = {DefaultLiteral(p)}"
+            : $"{TypeText(p)} {Id(p.Name)}");
         w.Line($"{sig.Modifiers} float {sig.Name}({string.Join(", ", ps)});");
     }
 
@@ -87,7 +90,7 @@ public static class LossSourceEmitter
 
     private static string DefaultLiteral(LossParameter p)
     {
-        if (p.TypeText == "double") return KernelEmitter.Literal(p.Default).Trim('(', ')');
+        if (p.TypeText == "double") return ScalarCode.Literal(p.Default).Trim('(', ')');
         float f = (float)p.Default;
         if (float.IsNaN(f)) return "float.NaN";
         if (float.IsPositiveInfinity(f)) return "float.PositiveInfinity";
@@ -95,7 +98,14 @@ public static class LossSourceEmitter
         return f.ToString("R", CultureInfo.InvariantCulture) + "f";
     }
 
-    private static string Double(double v) => KernelEmitter.Literal(v).Trim('(', ')');
+    /// <summary>A hyperparameter's default as a double literal, written as the user wrote it (1e-7f stays 1E-07).</summary>
+    private static string HyperDefault(LossParameter p)
+    {
+        double v = p.TypeText == "float" && !double.IsNaN(p.Default) && !double.IsInfinity(p.Default)
+            ? double.Parse(((float)p.Default).ToString("R", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture)
+            : p.Default;
+        return ScalarCode.Literal(v).Trim('(', ')');
+    }
 
     private static IEnumerable<LossParameter> Data(LossSignature sig) => sig.Parameters.Where(p => p.Kind != ParameterKind.Hyper);
 
@@ -106,7 +116,7 @@ public static class LossSourceEmitter
     /// <summary>Hyperparameters, reduction and ignore_index as C# optional parameters.</summary>
     private static IEnumerable<string> OptionParameters(LossSignature sig)
     {
-        foreach (var h in Hypers(sig)) yield return $"double {h.Name} = {Double(h.Default)}";
+        foreach (var h in Hypers(sig)) yield return $"double {Id(h.Name)} = {HyperDefault(h)}";
         yield return "global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean";
         if (HasTargets(sig)) yield return "long ignoreIndex = -100";
     }
@@ -123,20 +133,20 @@ public static class LossSourceEmitter
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
     {
         w.Line($"/// <summary>");
-        w.Line($"/// {sig.Name} over tensors, differentiable with respect to <paramref name=\"{sig.Parameters[0].Name}\"/>: forward and backward run");
-        w.Line($"/// as one fused LossDsl kernel, and the gradient is saved for <c>backward()</c>.");
+        w.Line($"/// {sig.Name} over tensors, differentiable with respect to <paramref name=\"{sig.Parameters[0].Name}\"/>: the forward pass");
+        w.Line($"/// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.");
         w.Line($"/// Loss: <c>{Xml(sig.BodyText)}</c>");
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
-        foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {Double(h.Default)}.</param>");
+        foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
         w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { Shape.Elementwise => "element", Shape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
-        var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + p.Name).Concat(OptionParameters(sig));
+        var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));
         using (w.Block($"public static global::TorchSharp.torch.Tensor {sig.Name}({string.Join(", ", args)})"))
         {
-            string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => h.Name))} }}";
+            string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
-            string tensors = string.Join(", ", Data(sig).Select(p => p.Name));
+            string tensors = string.Join(", ", Data(sig).Select(p => Id(p.Name)));
             w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}));");
         }
     }
@@ -151,7 +161,7 @@ public static class LossSourceEmitter
         {
             using (w.Block($"public {sig.Name}Loss({string.Join(", ", OptionParameters(sig))}) : base(nameof({sig.Name}Loss))"))
             {
-                foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {h.Name};");
+                foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
                 w.Line("Reduction = reduction;");
                 if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
             }
@@ -160,8 +170,8 @@ public static class LossSourceEmitter
             w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
             if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
             w.Line();
-            var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + p.Name);
-            var call = data.Select(p => p.Name).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
+            var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
+            var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig)) call = call.Append("IgnoreIndex");
             w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {sig.Name}({string.Join(", ", call)});");
         }
@@ -207,10 +217,18 @@ public static class LossSourceEmitter
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
             w.Line($"    kernelsF32: new LossKernel<float>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F32"))} }},");
-            w.Line($"    kernelsF64: new LossKernel<double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }});");
+            w.Line($"    kernelsF64: new LossKernel<double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }},");
+            w.Line($"    cpuF32: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F32"))} }},");
+            w.Line($"    cpuF64: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F64"))} }});");
+            w.Line();
+            w.Line("// ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----");
             w.Line();
             foreach (var t in new[] { "float", "double" })
                 new KernelEmitter(plan, t, w).EmitAll();
+            w.Line("// ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----");
+            w.Line();
+            foreach (var t in new[] { "float", "double" })
+                new CpuEmitter(plan, t, w).EmitAll();
         }
     }
 
@@ -223,7 +241,7 @@ public static class LossSourceEmitter
         w.Comment($"Loss, as IR:       L = {printer.Print(d.Loss)}");
         var reductions = plan.Passes.SelectMany(p => p.Reductions).ToList();
         foreach (var r in reductions) w.Comment($"  {MathPrinter.ReductionName(r)} = {printer.DescribeReduction(r)}   (pass {plan.Passes.First(p => p.Reductions.Contains(r)).Level})");
-        w.Comment("Derived by symbolic reverse mode through the reductions:");
+        w.Comment(d.Adjoints.Count > 0 ? "Derived by symbolic reverse mode through the reductions:" : "Derived by symbolic differentiation:");
         foreach (var a in d.Adjoints)
         {
             string v = g[a.Variable].Op == IR.Op.At ? printer.Print(a.Variable) : MathPrinter.ReductionName(a.Variable);
@@ -234,11 +252,19 @@ public static class LossSourceEmitter
             ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
             : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
         w.Comment(plan.Chunked
-            ? $"Schedule: {plan.Passes.Count} reduction launch(es) over (set, chunk), then one launch that writes the gradient."
+            ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk), then one launch that writes the gradient."
             : sig.Shape == Shape.Elementwise
                 ? "Schedule: one launch, one thread per element, loss and gradient together."
-                : $"Schedule: one launch, one thread per row: {plan.Passes.Count} reduction pass(es) over the row, then the gradient pass.");
+                : $"Schedule: one launch, one thread per row: {Passes(plan.Passes.Count)} over the row, then the gradient pass.");
     }
+
+    internal static string Passes(int n) => Plural(n, "reduction pass", "reduction passes");
+
+    private static string Plural(int n, string one, string many) => $"{n} {(n == 1 ? one : many)}";
+
+    /// <summary>A parameter name as a C# identifier (a keyword gets '@').</summary>
+    private static string Id(string name)
+        => Microsoft.CodeAnalysis.CSharp.SyntaxFacts.GetKeywordKind(name) == Microsoft.CodeAnalysis.CSharp.SyntaxKind.None ? name : "@" + name;
 
     private static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);
 

@@ -38,6 +38,9 @@ public sealed class MathPrinter
     public string ParamName(ParameterKind kind, int slot)
         => _sig.Parameters.First(p => p.Kind == kind && p.Slot == slot).Name;
 
+    /// <summary>A parameter's name in generated code: '_' + name, which no generated local uses.</summary>
+    public string CodeName(ParameterKind kind, int slot) => "_" + ParamName(kind, slot);
+
     private string Render(int i, int parent)
     {
         var n = _g[i];

@@ -95,6 +95,8 @@ public sealed class GraphBuilder
             case Op.Add:
                 if (IsConst(a, 0)) return b;
                 if (IsConst(b, 0)) return a;
+                if (IsConst(b, out var nb) && nb < 0) return Binary(Op.Sub, a, Const(-nb));   // a + (−c) = a − c
+                if (IsConst(a, out var na) && na < 0) return Binary(Op.Sub, b, Const(-na));
                 if (_nodes[b].Op == Op.Neg) return Binary(Op.Sub, a, _nodes[b].A);
                 if (_nodes[a].Op == Op.Neg) return Binary(Op.Sub, b, _nodes[a].A);
                 break;
@@ -102,6 +104,7 @@ public sealed class GraphBuilder
                 if (IsConst(b, 0)) return a;
                 if (IsConst(a, 0)) return Unary(Op.Neg, b);
                 if (a == b) return Const(0);
+                if (IsConst(b, out var sb) && sb < 0) return Binary(Op.Add, a, Const(-sb));   // a − (−c) = a + c
                 if (_nodes[b].Op == Op.Neg) return Binary(Op.Add, a, _nodes[b].A);
                 break;
             case Op.Mul:

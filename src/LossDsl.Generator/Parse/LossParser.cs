@@ -26,7 +26,16 @@ public static class LossParser
         var syntax = (MethodDeclarationSyntax)context.TargetNode;
         var method = (IMethodSymbol)context.TargetSymbol;
         var attribute = context.Attributes.FirstOrDefault();
-        return Parse(syntax, method, attribute, context.SemanticModel, ct);
+        try
+        {
+            return Parse(syntax, method, attribute, context.SemanticModel, ct);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A parser bug must not become a generator exception (CS8785): report it at the method instead.
+            var error = DiagnosticInfo.Create(DiagnosticDescriptors.InternalError, syntax.Identifier.GetLocation(), method.Name, e.GetType().Name + ": " + e.Message);
+            return new LossModel(null, null, -1, new[] { error }.ToEquatableArray());
+        }
     }
 
     public static LossModel Parse(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel model, CancellationToken ct)
@@ -56,6 +65,12 @@ public static class LossParser
         if (!method.IsStatic || !syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
         {
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MethodNotPartial, syntax.Identifier.GetLocation(), method.Name));
+            usable = false;
+        }
+        if (method.ContainingType?.GetMembers(method.Name).OfType<IMethodSymbol>().Count(IsLoss) > 1)
+        {
+            // The generated overload, module, autograd function and kernels are named after the loss.
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.DuplicateName, syntax.Identifier.GetLocation(), method.Name, method.ContainingType.Name));
             usable = false;
         }
         if (method.IsGenericMethod)
@@ -94,7 +109,9 @@ public static class LossParser
             var pSyntax = p.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() ?? syntax;
             string? problem = null;
             ParameterKind kind = ParameterKind.Input;
-            if (p.RefKind != RefKind.None || p.IsParams)
+            if (p.Name is "reduction" or "ignoreIndex" || p.Name.StartsWith("__", StringComparison.Ordinal))
+                problem = "the names 'reduction' and 'ignoreIndex' (and names starting with '__') are taken by the generated overloads";
+            else if (p.RefKind != RefKind.None || p.IsParams)
                 problem = "ref, out, in and params parameters are not supported; pass values";
             else if (IsReadOnlySpanOfFloat(p.Type))
             {
@@ -139,6 +156,7 @@ public static class LossParser
         var shape = requested == Shape.Auto ? (spans == 0 ? Shape.Elementwise : Shape.ClassRow) : requested;
         string? shapeProblem = shape switch
         {
+            _ when !Enum.IsDefined(typeof(Shape), shape) => "it is not a LossShape value",
             _ when spans + inputs + targets == 0 => "it has no data parameter",
             Shape.Elementwise when spans > 0 => "an elementwise loss takes float values, not spans",
             Shape.Elementwise when targets > 0 => "an elementwise loss takes float labels, not int class indices",
@@ -154,6 +172,13 @@ public static class LossParser
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.ShapeMismatch, syntax.Identifier.GetLocation(), method.Name, shape.ToString(), shapeProblem));
             usable = false;
         }
+        if (usable && syntax.Body is null && syntax.ExpressionBody is null)
+        {
+            // The user wrote a defining declaration: there is nothing to implement, and generating a second
+            // defining declaration would only add compiler errors (CS0756, CS0111) to ours.
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingBody, syntax.Identifier.GetLocation(), method.Name));
+            usable = false;
+        }
         if (!usable) return null;
 
         string ns = method.ContainingNamespace.IsGlobalNamespace ? "" : method.ContainingNamespace.ToDisplayString();
@@ -162,6 +187,8 @@ public static class LossParser
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
         return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText);
     }
+
+    private static bool IsLoss(IMethodSymbol m) => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == AttributeName);
 
     private static string NormalizeWhitespace(string text)
         => string.Join(" ", text.Split(new[] { ' ', '\t', '\r', '\n' }, StringSplitOptions.RemoveEmptyEntries));
@@ -179,6 +206,8 @@ public static class LossParser
         private readonly CancellationToken _ct;
         private readonly Dictionary<ISymbol, int> _values = new(SymbolEqualityComparer.Default);
         private readonly Dictionary<ISymbol, int> _spans = new(SymbolEqualityComparer.Default);
+        /// <summary>Locals whose declaration was already reported: their uses are not reported again.</summary>
+        private readonly HashSet<ISymbol> _poisoned = new(SymbolEqualityComparer.Default);
         private int _lambdaDepth;
 
         public GraphBuilder Builder { get; } = new();
@@ -213,7 +242,7 @@ public static class LossParser
         public int ParseBody(MethodDeclarationSyntax syntax)
         {
             if (syntax.ExpressionBody is { } arrow) return Expr(arrow.Expression);
-            if (syntax.Body is null) return Error(DiagnosticDescriptors.MissingBody, syntax.Identifier.Parent ?? syntax, _signature.Name);
+            if (syntax.Body is null) return -1; // reported by Parse
 
             int result = -1;
             bool returned = false;
@@ -251,15 +280,18 @@ public static class LossParser
                 if (symbol.Type.SpecialType is not (SpecialType.System_Single or SpecialType.System_Double))
                 {
                     Error(DiagnosticDescriptors.UnsupportedLocalType, v, symbol.Name, symbol.Type.ToDisplayString());
+                    _poisoned.Add(symbol);
                     continue;
                 }
                 if (v.Initializer is null)
                 {
                     Unsupported(v, "A local without an initializer", "give every local its value where it is declared");
+                    _poisoned.Add(symbol);
                     continue;
                 }
                 int value = Expr(v.Initializer.Value);
                 if (value >= 0) _values[symbol] = value;
+                else _poisoned.Add(symbol); // its initializer was reported; using it is not a second error
             }
         }
 
@@ -322,9 +354,11 @@ public static class LossParser
 
         private int Identifier(IdentifierNameSyntax id)
         {
+            if (id.IsMissing) return -1; // a syntax error, which the compiler reports
             var symbol = _model.GetSymbolInfo(id, _ct).Symbol;
             if (symbol is null) return Error(DiagnosticDescriptors.InvalidUse, id, $"'{id.Identifier.ValueText}' cannot be resolved");
             if (_values.TryGetValue(symbol, out int node)) return node;
+            if (_poisoned.Contains(symbol)) return -1;
             if (_spans.ContainsKey(symbol))
                 return Error(DiagnosticDescriptors.InvalidUse, id, $"span '{symbol.Name}' can be used only in a reduction (Sum, Mean, Max, LogSumExp, Softmax, LogSoftmax), indexed by a class index, or as '{symbol.Name}.Length'");
             if (symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv })
@@ -486,9 +520,16 @@ public static class LossParser
             string kind = node.Kind().ToString();
             foreach (var suffix in new[] { "Statement", "Expression" })
                 if (kind.EndsWith(suffix, StringComparison.Ordinal) && kind.Length > suffix.Length)
-                    return $"A '{Split(kind.Substring(0, kind.Length - suffix.Length))}' {suffix.ToLowerInvariant()}";
+                {
+                    string what = Split(kind.Substring(0, kind.Length - suffix.Length));
+                    return $"{Article(what)} '{what}' {suffix.ToLowerInvariant()}";
+                }
             return $"The construct '{Split(kind)}'";
         }
+
+        /// <summary>"An 'if' statement", "An 'unsafe' statement", but "A 'using' statement".</summary>
+        private static string Article(string word)
+            => word.Length > 0 && ("aeio".IndexOf(word[0]) >= 0 || word.StartsWith("un", StringComparison.Ordinal)) ? "An" : "A";
 
         private static string Split(string pascal)
             => string.Concat(pascal.Select((c, i) => i > 0 && char.IsUpper(c) ? " " + char.ToLowerInvariant(c) : char.ToLowerInvariant(c).ToString()));

@@ -18,7 +18,8 @@ public static class Scheduler
     {
         var g = loss.Graph;
         var scope = g.ElementScope();
-        var needed = Needed(g, loss.Loss, loss.Gradient);
+        var needed = new bool[g.Count];
+        foreach (int i in GraphWalk.Reach(j => g[j], new[] { loss.Loss, loss.Gradient }, _ => true)) needed[i] = true;
 
         // Levels of outer nodes, in topological (index) order.
         var level = new int[g.Count];
@@ -27,7 +28,7 @@ public static class Scheduler
             if (scope[i]) continue;
             var n = g[i];
             if (n.Op.IsReduction())
-                level[i] = 1 + OuterReads(g, n.A, scope).Select(j => level[j]).DefaultIfEmpty(0).Max();
+                level[i] = 1 + GraphWalk.Reach(j => g[j], new[] { n.A }, j => scope[j]).Where(j => !scope[j]).Select(j => level[j]).DefaultIfEmpty(0).Max();
             else if (n.Op == Op.ArgMax)
                 level[i] = level[n.A];
             else
@@ -49,61 +50,14 @@ public static class Scheduler
                 offsets.Add(slots);
                 slots += g[r].Op == Op.ReduceSum ? 1 : 2;
             }
-            var elements = ElementNodes(g, reductions.Select(r => g[r].A), scope);
+            var elements = GraphWalk.ElementNodes(g, reductions.Select(r => g[r].A), scope).ToEquatableArray();
             var epilogue = outer.Where(i => level[i] == p && !g[i].Op.IsReduction()).ToEquatableArray();
             passes.Add(new Pass(p, reductions.ToEquatableArray(), offsets.ToEquatableArray(), elements, epilogue));
         }
 
         bool elementwise = loss.Signature.Shape == Shape.Elementwise;
-        var gradientElements = elementwise ? EquatableArray<int>.Empty : ElementNodes(g, new[] { loss.Gradient }, scope);
+        var gradientElements = elementwise ? EquatableArray<int>.Empty : GraphWalk.ElementNodes(g, new[] { loss.Gradient }, scope).ToEquatableArray();
         bool chunked = loss.Signature.Shape == Shape.ChannelSet;
         return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked);
-    }
-
-    /// <summary>Outer-scope nodes read by an element function, without entering nested reduction bodies.</summary>
-    private static IEnumerable<int> OuterReads(Graph g, int body, bool[] scope)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>();
-        stack.Push(body);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!seen.Add(i)) continue;
-            if (!scope[i]) { yield return i; continue; }
-            var n = g[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-    }
-
-    /// <summary>The element-scope nodes needed to evaluate the given roots, in evaluation order.</summary>
-    private static EquatableArray<int> ElementNodes(Graph g, IEnumerable<int> roots, bool[] scope)
-    {
-        var seen = new HashSet<int>();
-        var stack = new Stack<int>(roots);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (!scope[i] || !seen.Add(i)) continue;
-            var n = g[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return seen.OrderBy(i => i).ToEquatableArray();
-    }
-
-    /// <summary>Every node the outputs depend on, through reduction bodies.</summary>
-    private static bool[] Needed(Graph g, params int[] roots)
-    {
-        var needed = new bool[g.Count];
-        var stack = new Stack<int>(roots);
-        while (stack.Count > 0)
-        {
-            int i = stack.Pop();
-            if (needed[i]) continue;
-            needed[i] = true;
-            var n = g[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
-        }
-        return needed;
     }
 }

@@ -1,0 +1,69 @@
+using System;
+using System.Linq;
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// Runs a loss call's generated CPU kernels directly on the tensors' memory: the loss and the gradient are
+/// written in place, and the only allocations besides the gradient tensor are the per-segment loss and the
+/// per-(set, chunk) partials. Work is split over the thread pool by rows, elements or (set, chunk) items.
+/// </summary>
+internal static class CpuLauncher
+{
+    /// <summary>Elements one work item should cover at least, so that scheduling overhead stays small.</summary>
+    private const long MinElementsPerItem = 16 * 1024;
+
+    public static (Tensor Loss, Tensor Grad) Run(LossCall call)
+    {
+        var def = call.Definition;
+        var kernels = call.DType == ScalarType.Float32 ? def.CpuF32 : def.CpuF64;
+        var shape = call.Shape;
+        var x = call.Prediction;
+
+        var loss = torch.empty(shape.Segments, dtype: call.DType);
+        var grad = torch.empty_like(x);
+        if (shape.Segments == 0 || x.numel() == 0) return (loss, grad);
+
+        int workers = Environment.ProcessorCount;
+        if (def.Chunked)
+        {
+            // Enough (set, chunk) items for every core, none shorter than MinElementsPerItem.
+            long maxChunks = Math.Max(1, shape.Length / MinElementsPerItem);
+            shape.Chunks = (int)Math.Clamp((4L * workers + shape.Segments - 1) / shape.Segments, 1, Math.Min(maxChunks, 4096));
+            shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
+        }
+        var partials = new double[Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots))];
+        var args = new CpuArgs(shape,
+            Pointers(call, TensorRole.Span), Pointers(call, TensorRole.Input), Pointers(call, TensorRole.Target),
+            call.Arguments.Hyper, Pointer(loss), Pointer(grad), partials);
+
+        int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
+        long elementsPerItem = def.Layout == LossLayout.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
+        foreach (var kernel in kernels) Launch(kernel, args, items, elementsPerItem, workers);
+        return (loss, grad);
+    }
+
+    private static void Launch(CpuKernel kernel, CpuArgs args, int items, long elementsPerItem, int workers)
+    {
+        long total = items * elementsPerItem;
+        int blocks = (int)Math.Clamp(total / MinElementsPerItem, 1, Math.Min(items, 8L * workers));
+        if (blocks == 1)
+        {
+            kernel(args, 0, items);
+            return;
+        }
+        Parallel.For(0, blocks, b =>
+        {
+            int begin = (int)((long)items * b / blocks), end = (int)((long)items * (b + 1) / blocks);
+            kernel(args, begin, end);
+        });
+    }
+
+    private static nint[] Pointers(LossCall call, TensorRole role) => call.WithRole(role).Select(Pointer).ToArray();
+
+    private static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+}

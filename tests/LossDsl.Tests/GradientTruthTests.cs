@@ -1,0 +1,241 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using LossDsl.Runtime;
+using LossDsl.Samples;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace LossDsl.Tests;
+
+/// <summary>
+/// Gradient truth, on both backends (the fast CPU path and the ILGPU kernels on ILGPU's CPU accelerator): every generated loss, through its TorchSharp autograd wrapper and <c>backward()</c>, agrees in
+/// value and gradient with (a) the same formula composed from TorchSharp ops and differentiated by TorchSharp
+/// autograd, and (b) float64 central finite differences of the generated forward.
+/// <para>
+/// Tolerances. float64 runs: value and gradient within rtol 1e-7 of autograd (both compute in double; the gap
+/// is rounding in a different association order). float32 runs: the kernels compute in double and round once
+/// on store, so rtol 2e-5 plus 2e-6 × max|expected| of the float64 autograd reference.
+/// Finite differences (float64 only, step 1e-6): rtol 1e-5 plus 1e-7 × max|gradient|.
+/// </para>
+/// </summary>
+public class GradientTruthTests
+{
+    /// <summary>A loss under test: how to make its inputs, call the generated wrapper, and compose the reference.</summary>
+    public sealed record Case(
+        string Name,
+        Func<ScalarType, Generator, bool, Tensor[]> Inputs,
+        Func<Tensor[], nn.Reduction, Tensor> Generated,
+        Func<Tensor[], Tensor> Reference)
+    {
+        public override string ToString() => Name;
+    }
+
+    private static Tensor Randn(Generator g, ScalarType dt, bool extreme, params long[] shape)
+    {
+        var x = torch.randn(shape, dtype: ScalarType.Float64, generator: g);
+        if (extreme) x = x.sign() * 50 + x;   // logits near ±50: saturated sigmoids and softmaxes
+        return x.to(dt);
+    }
+
+    private static Tensor Bernoulli(Generator g, ScalarType dt, double p, params long[] shape)
+        => (torch.rand(shape, dtype: ScalarType.Float64, generator: g) < p).to(dt);
+
+    private static Tensor Classes(Generator g, long n, long c) => torch.randint(0, c, new[] { n }, generator: g);
+
+    private static Tensor TverskyReference(Tensor x, Tensor y, double alpha, double beta, double smooth, double eps = 1e-7)
+    {
+        var p = torch.sigmoid(x);
+        long[] dims = new long[] { 0 }.Concat(Enumerable.Range(2, (int)x.dim() - 2).Select(i => (long)i)).ToArray();
+        var tp = (p * y).sum(dims);
+        var fp = (p * (1 - y)).sum(dims);
+        var fn = ((1 - p) * y).sum(dims);
+        return 1 - (tp + smooth) / (tp + alpha * fp + beta * fn + smooth).clamp_min(eps);
+    }
+
+    private static Tensor FocalReference(Tensor x, Tensor y, double alpha, double gamma)
+    {
+        // torchvision.ops.sigmoid_focal_loss, reduction none.
+        var p = torch.sigmoid(x);
+        var ce = F.binary_cross_entropy_with_logits(x, y, reduction: nn.Reduction.None);
+        var pt = p * y + (1 - p) * (1 - y);
+        var loss = ce * (1 - pt).pow(gamma);
+        return alpha >= 0 ? (alpha * y + (1 - alpha) * (1 - y)) * loss : loss;
+    }
+
+    public static readonly Case[] Cases =
+    {
+        new("Poly1",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 16, 7), Classes(g, 16, 7) },
+            (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
+            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp + 1.0 * (1 - logp.exp()); }),
+        new("Poly1(epsilon=-0.5)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 9, 4), Classes(g, 9, 4) },
+            (t, r) => Losses.Poly1(t[0], t[1], epsilon: -0.5, reduction: r),
+            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp - 0.5 * (1 - logp.exp()); }),
+        new("Tversky",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 3, 4, 5), Bernoulli(g, dt, 0.3, 2, 3, 4, 5) },
+            (t, r) => Losses.Tversky(t[0], t[1], reduction: r),
+            t => TverskyReference(t[0], t[1], 0.5, 0.5, 0.0)),
+        new("Tversky(alpha=0.3,beta=0.7,smooth=1)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 2, 7), Bernoulli(g, dt, 0.5, 3, 2, 7) },
+            (t, r) => Losses.Tversky(t[0], t[1], alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: r),
+            t => TverskyReference(t[0], t[1], 0.3, 0.7, 1.0)),
+        new("Tversky(all-zero targets)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 3, 4, 4), torch.zeros(new long[] { 2, 3, 4, 4 }, dtype: dt) },
+            (t, r) => Losses.Tversky(t[0], t[1], smooth: 1.0, reduction: r),
+            t => TverskyReference(t[0], t[1], 0.5, 0.5, 1.0)),
+        new("Tversky(large set, chunked)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 2, 96, 96), Bernoulli(g, dt, 0.2, 2, 2, 96, 96) },
+            (t, r) => Losses.Tversky(t[0], t[1], alpha: 0.7, beta: 0.3, reduction: r),
+            t => TverskyReference(t[0], t[1], 0.7, 0.3, 0.0)),
+        new("SigmoidFocal",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 6), Bernoulli(g, dt, 0.4, 5, 6) },
+            (t, r) => Losses.SigmoidFocal(t[0], t[1], reduction: r),
+            t => FocalReference(t[0], t[1], 0.25, 2.0)),
+        new("SigmoidFocal(alpha=-1,gamma=1.5)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 11), Bernoulli(g, dt, 0.5, 11) },
+            (t, r) => Losses.SigmoidFocal(t[0], t[1], alpha: -1, gamma: 1.5, reduction: r),
+            t => FocalReference(t[0], t[1], -1, 1.5)),
+        new("SigmoidFocal(gamma=0, runtime exponent 0)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 4), Bernoulli(g, dt, 0.5, 3, 4) },
+            (t, r) => Losses.SigmoidFocal(t[0], t[1], alpha: 0.25, gamma: 0, reduction: r),
+            t => FocalReference(t[0], t[1], 0.25, 0.0)),
+        new("Huber (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 5), Randn(g, dt, false, 4, 5) },
+            (t, r) => TestLosses.Huber(t[0], t[1], delta: 1.0, reduction: r),
+            t => { var d = t[0] - t[1]; return torch.where(d.abs() <= 1.0, 0.5 * d * d, 1.0 * (d.abs() - 0.5)); }),
+        new("LabelSmoothedCE (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 8, 6), Classes(g, 8, 6) },
+            (t, r) => TestLosses.LabelSmoothedCE(t[0], t[1], smoothing: 0.1, reduction: r),
+            t =>
+            {
+                var logp = F.log_softmax(t[0], 1);
+                var nll = -logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
+                return 0.9 * nll + 0.1 * -logp.mean(new long[] { 1 });
+            }),
+        new("Distill (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 5), Randn(g, dt, false, 6, 5) },
+            (t, r) => TestLosses.Distill(t[0], t[1], temperature: 2.0, reduction: r),
+            t =>
+            {
+                var logq = F.log_softmax(t[1] / 2.0, 1);
+                var logp = F.log_softmax(t[0] / 2.0, 1);
+                return 4.0 * (logq.exp() * (logq - logp)).sum(new long[] { 1 });
+            }),
+        new("ZLossCE (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.ZLossCE(t[0], t[1], lambda: 0.01, reduction: r),
+            t =>
+            {
+                var lse = t[0].logsumexp(1);
+                return lse - t[0].gather(1, t[1].unsqueeze(1)).squeeze(1) + 0.01 * lse * lse;
+            }),
+        new("Squentropy (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.Squentropy(t[0], t[1], reduction: r),
+            t =>
+            {
+                var p = F.softmax(t[0], 1);
+                var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
+                return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 4.0;
+            }),
+        new("DualFocal (test-defined)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
+            (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
+            t =>
+            {
+                var logp = F.log_softmax(t[0], 1);
+                var logpt = logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
+                var masked = logp.scatter(1, t[1].unsqueeze(1), torch.full(new long[] { t[0].shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
+                var best = masked.max(1).values.exp();
+                return -(1 - logpt.exp() + best).pow(2.0) * logpt;
+            }),
+    };
+
+    public static IEnumerable<object[]> Matrix()
+    {
+        foreach (var c in Cases)
+            foreach (var dt in new[] { ScalarType.Float32, ScalarType.Float64 })
+                foreach (var reduction in new[] { nn.Reduction.None, nn.Reduction.Mean, nn.Reduction.Sum })
+                    foreach (var extreme in new[] { false, true })
+                        foreach (var backend in new[] { Backend.Cpu, Backend.Ilgpu })
+                            yield return new object[] { c.Name, dt, reduction, extreme, backend };
+    }
+
+    private static Case Find(string name) => Cases.Single(c => c.Name == name);
+
+    private static Tensor Reduce(Tensor perSegment, nn.Reduction r) => r switch
+    {
+        nn.Reduction.None => perSegment,
+        nn.Reduction.Sum => perSegment.sum(),
+        _ => perSegment.mean(),
+    };
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public void MatchesTorchAutograd(string name, ScalarType dtype, nn.Reduction reduction, bool extreme, Backend backend)
+    {
+        using var _ = LossBackend.Use(backend);
+        var c = Find(name);
+        var g = new Generator(seed: (ulong)(name.GetHashCode() & 0xffff) + (ulong)reduction * 7 + (extreme ? 1UL : 0UL));
+        var inputs = c.Inputs(dtype, g, extreme);
+
+        // Reference: the composed formula in float64, differentiated by TorchSharp autograd.
+        var ref64 = inputs.Select(t => t.is_floating_point() ? t.to(ScalarType.Float64) : t).ToArray();
+        var upstream = reduction == nn.Reduction.None
+            ? torch.rand(c.Reference(ref64).shape, dtype: ScalarType.Float64, generator: g) * 2 - 0.5
+            : null;
+        var (refValue, refGrad) = Reference.Autograd(x => Reduce(c.Reference(new[] { x }.Concat(ref64.Skip(1)).ToArray()), reduction), ref64[0], upstream);
+
+        // Generated: the LossDsl wrapper, backward() through the saved fused gradient.
+        var x = inputs[0].detach().clone().requires_grad_(true);
+        var value = c.Generated(new[] { x }.Concat(inputs.Skip(1)).ToArray(), reduction);
+        Assert.Equal(dtype, value.dtype);
+        if (upstream is null) value.backward();
+        else value.backward(new[] { upstream.to(dtype) });
+
+        double rtol = dtype == ScalarType.Float64 ? 1e-7 : 2e-5;
+        double scale = dtype == ScalarType.Float64 ? 1e-12 : 2e-6;
+        Reference.Close(refValue, value.detach(), rtol, scale * MaxAbs(refValue) + 1e-300, $"{name} value");
+        Reference.Close(refGrad, x.grad!, rtol, scale * MaxAbs(refGrad) + 1e-300, $"{name} gradient");
+        Assert.False(value.detach().isnan().any().item<bool>(), "no NaN in the loss");
+        Assert.False(x.grad!.isnan().any().item<bool>(), "no NaN in the gradient");
+    }
+
+    public static IEnumerable<object[]> FiniteDifferenceMatrix()
+        => from c in Cases
+           from extreme in new[] { false, true }
+           from backend in new[] { Backend.Cpu, Backend.Ilgpu }
+           select new object[] { c.Name, extreme, backend };
+
+    [Theory]
+    [MemberData(nameof(FiniteDifferenceMatrix))]
+    public void MatchesFloat64FiniteDifferences(string name, bool extreme, Backend backend)
+    {
+        using var _ = LossBackend.Use(backend);
+        var c = Find(name);
+        var g = new Generator(seed: 1234 + (ulong)(name.GetHashCode() & 0xff));
+        var inputs = c.Inputs(ScalarType.Float64, g, extreme);
+        Tensor PerSegment(Tensor x) => c.Generated(new[] { x }.Concat(inputs.Skip(1)).ToArray(), nn.Reduction.None);
+
+        // J(x) = Σ w ⊙ loss(x), with a random upstream w: covers reduction none with a non-uniform upstream gradient.
+        var w = torch.rand(PerSegment(inputs[0]).shape, dtype: ScalarType.Float64, generator: g) + 0.5;
+        var x = inputs[0].detach().clone().requires_grad_(true);
+        PerSegment(x).backward(new[] { w });
+        var grad = x.grad!.view(-1);
+
+        var (index, fd) = Reference.FiniteDifferences(PerSegment, inputs[0], w, coordinates: 12, seed: 7);
+        double tol = 1e-7 * MaxAbs(x.grad!) + 1e-9;
+        for (int k = 0; k < index.Length; k++)
+        {
+            double analytic = grad[index[k]].item<double>();
+            Assert.True(Math.Abs(analytic - fd[k]) <= tol + 1e-5 * Math.Abs(fd[k]),
+                $"{name}: ∂J/∂x[{index[k]}] = {analytic:R} by backward(), {fd[k]:R} by central differences.");
+        }
+    }
+
+    private static double MaxAbs(Tensor t) => t.abs().max().to(ScalarType.Float64).item<double>();
+}

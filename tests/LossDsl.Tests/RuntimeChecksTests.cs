@@ -1,0 +1,149 @@
+using System;
+using LossDsl.Samples;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace LossDsl.Tests;
+
+/// <summary>Bad tensors raise a clear .NET exception naming the argument; layout details are handled.</summary>
+public class RuntimeChecksTests
+{
+    [Fact]
+    public void TargetOfWrongLengthNamesTheTarget()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4, 3), torch.zeros(5, dtype: ScalarType.Int64)));
+        Assert.Equal("target", e.ParamName);
+        Assert.Contains("[5]", e.Message);
+    }
+
+    [Fact]
+    public void LogitsThatAreNotRowsAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4, 3, 2), torch.zeros(4, dtype: ScalarType.Int64)));
+        Assert.Equal("logits", e.ParamName);
+    }
+
+    [Fact]
+    public void SetTensorsMustHaveTheSameShape()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Tversky(torch.randn(2, 3, 4), torch.zeros(2, 3, 5)));
+        Assert.Equal("targets", e.ParamName);
+    }
+
+    [Fact]
+    public void IntegerLogitsAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.zeros(4, 3, dtype: ScalarType.Int32), torch.zeros(4, dtype: ScalarType.Int64)));
+        Assert.Equal("logits", e.ParamName);
+        Assert.Contains("float32 and float64", e.Message);
+    }
+
+    [Fact]
+    public void MixedFloatDtypesAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.SigmoidFocal(torch.randn(5), torch.zeros(5, dtype: ScalarType.Float64)));
+        Assert.Equal("target", e.ParamName);
+    }
+
+    [Fact]
+    public void FloatClassIndicesAreRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4, 3), torch.zeros(4)));
+        Assert.Equal("target", e.ParamName);
+    }
+
+    [Theory]
+    [InlineData(3L)]
+    [InlineData(-1L)]
+    public void TargetOutOfRangeNamesRowAndValue(long bad)
+    {
+        var t = torch.tensor(new long[] { 0, 1, bad, 2 });
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Losses.Poly1(torch.randn(4, 3), t));
+        Assert.Equal("target", e.ParamName);
+        Assert.Contains($"'target'[2] = {bad}", e.Message);
+    }
+
+    [Fact]
+    public void UnsupportedDeviceIsRejected()
+    {
+        var meta = torch.empty(new long[] { 4, 3 }, device: torch.META);
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(meta, torch.zeros(4, dtype: ScalarType.Int64)));
+        Assert.Equal("logits", e.ParamName);
+        Assert.Contains("meta", e.Message);
+    }
+
+    [Fact]
+    public void TargetThatRequiresGradIsRejected()
+    {
+        var y = torch.rand(2, 3, 4).requires_grad_(true);
+        var e = Assert.Throws<ArgumentException>(() => Losses.Tversky(torch.randn(2, 3, 4), y));
+        Assert.Equal("targets", e.ParamName);
+    }
+
+    [Fact]
+    public void IgnoredRowsHaveNoLossNoGradientAndLeaveTheMean()
+    {
+        var x = torch.randn(6, 4, dtype: ScalarType.Float64).requires_grad_(true);
+        var t = torch.tensor(new long[] { 1, -100, 3, 0, -100, 2 });
+        var loss = Losses.Poly1(x, t);
+        loss.backward();
+
+        var keep = t != -100;
+        var (refValue, refGrad) = Reference.Autograd(z =>
+        {
+            var logp = F.log_softmax(z[keep], 1).gather(1, t[keep].unsqueeze(1)).squeeze(1);
+            return (-logp + (1 - logp.exp())).mean();
+        }, x);
+        Reference.Close(refValue, loss.detach(), 1e-9, 1e-12, "value");
+        Reference.Close(refGrad[keep], x.grad![keep], 1e-9, 1e-12, "kept rows");
+        Assert.Equal(0.0, x.grad![~keep].abs().sum().item<double>());
+
+        var none = Losses.Poly1(x.detach(), t, reduction: nn.Reduction.None);
+        Assert.Equal(0.0, none[1].item<double>());
+    }
+
+    [Fact]
+    public void NonContiguousInputsGiveTheContiguousResult()
+    {
+        var xt = torch.randn(5, 8, dtype: ScalarType.Float64);   // [C, N], transposed below to a strided [N, C]
+        var t = torch.randint(0, 5, new long[] { 8 });
+        var strided = xt.t();
+        Assert.False(strided.is_contiguous());
+        var a = Losses.Poly1(strided, t, reduction: nn.Reduction.None);
+        var b = Losses.Poly1(strided.contiguous(), t, reduction: nn.Reduction.None);
+        Reference.Close(b, a, 0, 0, "strided vs contiguous");
+    }
+
+    [Fact]
+    public void HyperparametersAreRuntimeArguments()
+    {
+        var x = torch.randn(6, 4, dtype: ScalarType.Float64);
+        var t = torch.randint(0, 4, new long[] { 6 });
+        var ce = -F.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1).mean();
+        Reference.Close(ce, Losses.Poly1(x, t, epsilon: 0), 1e-9, 1e-12, "Poly-1 at ε = 0 is cross-entropy");
+        Assert.NotEqual(Losses.Poly1(x, t, epsilon: 0).item<double>(), Losses.Poly1(x, t, epsilon: 2).item<double>());
+    }
+
+    [Fact]
+    public void ModuleDropsIntoATrainingStep()
+    {
+        var model = nn.Linear(3, 4);
+        var criterion = new Losses.Poly1Loss(epsilon: 1.0);
+        var optimizer = optim.SGD(model.parameters(), 0.5);
+        var x = torch.randn(32, 3, generator: new Generator(3));
+        var t = x.argmax(1);   // a learnable target
+        double first = 0, last = 0;
+        for (int step = 0; step < 30; step++)
+        {
+            optimizer.zero_grad();
+            var loss = criterion.call(model.call(x), t);
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        Assert.True(last < 0.7 * first, $"loss fell from {first} to {last}");
+    }
+}
