@@ -54,6 +54,12 @@ public static partial class TestLosses
     }
 
     /// <summary>Dual focal loss: −(1 − p_t + p_j*)^γ log p_t, p_j* the largest non-target probability (a Max reduction).</summary>
+    /// <remarks>
+    /// LOSSES.md lists its calibration verdict as "to be measured". The analyzer measured it: at γ = 2 it is not
+    /// classification-calibrated (LOSS0201; at η = (0.4, 0.35, 0.25) the risk minimizer is the uniform softmax).
+    /// The loss stays here for its gradient tests; the finding is recorded in docs/calibration.md.
+    /// </remarks>
+#pragma warning disable LOSS0201
     [Loss]
     public static partial float DualFocal(ReadOnlySpan<float> logits, int target, float gamma = 2f)
     {
@@ -62,4 +68,5 @@ public static partial class TestLosses
         float best = Max(logits, (z, j) => j == target ? float.NegativeInfinity : z);
         return -Pow(1 - Exp(logpt) + Exp(best - lse), gamma) * logpt;
     }
+#pragma warning restore LOSS0201
 }
