@@ -74,6 +74,25 @@ public class DiagnosticTests
             [Loss] public static partial float {|LOSS0006:F|}(float x) => x;
             [Loss] public static partial float {|LOSS0006:F|}(ReadOnlySpan<float> z) => Sum(z);
             """), ["CS0759"]),
+        ["ClassRowStartsWithFloat"] = (InClass("""
+            [Loss] public static partial float {|LOSS0005:F|}(float w, ReadOnlySpan<float> z) => w * LogSumExp(z);
+            """), ["CS0759"]),
+        ["HyperparameterPropertyClash"] = (InClass("""
+            [Loss] public static partial float {|LOSS0004:F|}(float x, float gamma = 1f, float Gamma = 2f) => x * gamma * Gamma;
+            """), ["CS0759"]),
+        ["SpanElementNameClash"] = (InClass("""
+            [Loss] public static partial float {|LOSS0004:F|}(ReadOnlySpan<float> z, float z_j) => Sum(z) * z_j;
+            """), ["CS0759"]),
+        ["FileLocalType"] = ("""
+            namespace Tests;
+            file static partial class M
+            {
+                [Loss] public static partial float {|LOSS0002:F|}(float x) => x;
+            }
+            """, ["CS0759"]),
+        ["IntegerDivision"] = (InClass("""
+            [Loss] public static partial float F(float x) => {|LOSS0104:1 / 2|} * x * x;
+            """), []),
         ["ShapeNotALossShapeValue"] = (InClass("""
             [Loss(Shape = (LossShape)7)] public static partial float {|LOSS0005:F|}(float x) => x;
             """), ["CS0759"]),
@@ -194,6 +213,7 @@ public class DiagnosticTests
     {
         "MethodNotPartial", "MethodNotStatic", "TypeNotPartial", "OuterTypeNotPartial", "ReturnTypeNotFloat", "RefParameter",
         "DoubleDataParameter", "DataParameterAfterHyperparameter", "ShapeMismatch", "ShapeNotALossShapeValue", "DuplicateLossName",
+        "ClassRowStartsWithFloat", "HyperparameterPropertyClash", "SpanElementNameClash", "FileLocalType",
         "DefiningDeclarationWithoutBody", "GenericMethod",
     };
 

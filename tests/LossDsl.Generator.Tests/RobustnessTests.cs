@@ -38,6 +38,7 @@ public class RobustnessTests
     [InlineData("[Loss(Shape = LossShape.ChannelSet)] public static partial float F(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => Sum(a, b, (x, y) => x * y) / Max(Sum(a), 1f) + Max(a, x => x * x);")]
     [InlineData("public partial record struct R { [Loss] public static partial float F(float x) => x; }")]
     [InlineData("public partial interface I { [Loss] public static partial float F(float x) => x; }")]
+    [InlineData("public partial class @event { [Loss] public static partial float @float(float @in, float x = 1f) => @in * x; }")]
     public void UnusualValidLossesCompileCleanly(string members)
     {
         var result = Run(members);
@@ -89,5 +90,28 @@ public class RobustnessTests
     {
         var result = Run(members);
         Assert.Contains(result.GeneratorDiagnostics, d => d.Id == "LOSS0006");
+    }
+
+    /// <summary>A chain of locals that share subexpressions is a DAG whose tree form is exponential; printing it must not be.</summary>
+    [Fact]
+    public void DeepSharedExpressionsGenerateQuickly()
+    {
+        var locals = string.Join(" ", Enumerable.Range(1, 40).Select(i => $"float a{i} = a{i - 1} * a{i - 1} + 1f;"));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var result = Run($"[Loss] public static partial float F(float x) {{ float a0 = x; {locals} return a40; }}");
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.Errors);
+        Assert.True(watch.Elapsed < System.TimeSpan.FromSeconds(30), $"took {watch.Elapsed}");
+    }
+
+    /// <summary>Kernel classes of A.B.C.F and A.B_C.F live in one namespace and must not collide.</summary>
+    [Fact]
+    public void LossesWhoseFlattenedNamesMatchDoNotCollide()
+    {
+        var result = GeneratorHarness.Run(
+            GeneratorHarness.Usings + "namespace A.B { public static partial class C { [Loss] public static partial float F(float x) => x; } }",
+            GeneratorHarness.Usings + "namespace A { public static partial class B_C { [Loss] public static partial float F(float x) => x; } }");
+        Assert.Empty(result.GeneratorDiagnostics);
+        Assert.Empty(result.Errors);
     }
 }

@@ -23,7 +23,7 @@ public static class DiagnosticDescriptors
 
     public static readonly DiagnosticDescriptor TypeNotPartial = Make(
         "LOSS0002", "The type containing a [Loss] method must be partial",
-        "Type '{0}' must be 'partial' (and not generic) to hold the generated members of loss '{1}'",
+        "Type '{0}' must be 'partial' (and neither generic nor file-local) to hold the generated members of loss '{1}'",
         "LossDsl.Declaration", DiagnosticSeverity.Error);
 
     public static readonly DiagnosticDescriptor UnsupportedReturnType = Make(

@@ -267,7 +267,7 @@ public sealed class CpuEmitter
                     switch (_g[r].Op)
                     {
                         case Op.ReduceMax:
-                            _w.Line($"var {name}_gt = Vector512.GreaterThan({body}, {name}_mv);");
+                            _w.Line($"var {name}_gt = Vector512.GreaterThan({body}, {name}_mv) | (~Vector512.Equals({body}, {body}) & Vector512.Equals({name}_mv, {name}_mv));");
                             _w.Line($"{name}_mv = Vector512.ConditionalSelect({name}_gt, {body}, {name}_mv);");
                             _w.Line($"{name}_iv = Vector512.ConditionalSelect({name}_gt, idx_v, {name}_iv);");
                             break;
@@ -287,7 +287,7 @@ public sealed class CpuEmitter
                     string name = MathPrinter.ReductionName(r), body = _scalar.Ref(_g[r].A);
                     _w.Line(_g[r].Op switch
                     {
-                        Op.ReduceMax => $"if ({body} > {name}_acc || ({body} == {name}_acc && j < {name}_arg)) {{ {name}_acc = {body}; {name}_arg = j; }}",
+                        Op.ReduceMax => $"if ({body} > {name}_acc || ({body} == {name}_acc && j < {name}_arg) || (double.IsNaN({body}) && !double.IsNaN({name}_acc))) {{ {name}_acc = {body}; {name}_arg = j; }}",
                         Op.ReduceSum => $"{name}_acc += {body};",
                         _ => $"{name}_sum += Exp({body} - {name}_max);",
                     });
@@ -349,7 +349,9 @@ public sealed class CpuEmitter
             _w.Line($"long run = Math.Min({to} - j0, shape.Inner - i0);");
             _w.Line("long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;");
             _w.Line("long k = 0;");
-            using (_w.Block($"for (; k <= run - {V}.Count; k += {V}.Count)"))
+            // Float lanes hold element indices exactly only below 2^24; past that, index code runs scalar.
+            string exact = usesIndex && _t == "float" ? " && shape.Length <= (1L << 24)" : "";
+            using (_w.Block($"for (; k <= run - {V}.Count{exact}; k += {V}.Count)"))
             {
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
@@ -360,7 +362,7 @@ public sealed class CpuEmitter
             }
             using (_w.Block("for (; k < run; k++)"))
             {
-                if (usesIndex || elements.Any(i => _g[i].Op == Op.ElemIndex)) _w.Line("long j = j0 + k;");
+                if (usesIndex) _w.Line("long j = j0 + k;");
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
                         _w.Line($"double _{p.Name}_j = Unsafe.Add(ref _{p.Name}_0, (nint)(off + k));");

@@ -172,12 +172,14 @@ public sealed class KernelEmitter
                     _w.Line($"{name}_acc += {body};");
                     break;
                 case Op.ReduceMax:
-                    _w.Line($"if ({body} > {name}_acc) {{ {name}_acc = {body}; {name}_arg = j; }}");
+                    // A NaN element wins and stays, as Math.Max does.
+                    _w.Line($"if ({body} > {name}_acc || (double.IsNaN({body}) && !double.IsNaN({name}_acc))) {{ {name}_acc = {body}; {name}_arg = j; }}");
                     break;
                 default:
-                    // Online log-sum-exp: rescale the running sum whenever the running max grows.
+                    // Online log-sum-exp: rescale the running sum whenever the running max grows; elements at −∞
+                    // (masked logits) add e^−∞ = 0 and are skipped, so that −∞ − (−∞) never makes a NaN.
                     _w.Line($"if ({body} > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {body}) + 1; {name}_max = {body}; }}");
-                    _w.Line($"else {name}_sum += Exp({body} - {name}_max);");
+                    _w.Line($"else if ({body} != double.NegativeInfinity) {name}_sum += Exp({body} - {name}_max);");
                     break;
             }
         }

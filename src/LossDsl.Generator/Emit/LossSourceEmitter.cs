@@ -15,7 +15,7 @@ namespace LossDsl.Generator.Emit;
 public static class LossSourceEmitter
 {
     public static string HintName(LossSignature sig)
-        => string.Join(".", new[] { sig.Namespace }.Concat(sig.ContainingTypes.Select(t => t.Split(' ').Last())).Append(sig.Name).Where(s => s.Length > 0)) + ".g.cs";
+        => string.Join(".", new[] { sig.Namespace }.Concat(sig.ContainingTypes.Select(t => t.Split(' ').Last().TrimStart('@'))).Append(sig.Name).Where(s => s.Length > 0)) + ".g.cs";
 
     /// <summary>Only the defining declaration, for a loss whose body has errors (keeps the user's code compiling).</summary>
     public static string DeclarationOnly(LossSignature sig)
@@ -55,8 +55,14 @@ public static class LossSourceEmitter
     }
 
     /// <summary>The generated class holding a loss's kernels, unique per loss.</summary>
+    /// <remarks>Readable parts plus a hash of the full name, so that A.B.C and A.B_C cannot collide.</remarks>
     public static string KernelsClass(LossSignature sig)
-        => string.Join("_", new[] { sig.Namespace.Replace('.', '_') }.Concat(sig.ContainingTypes.Select(t => t.Split(' ').Last())).Append(sig.Name).Where(s => s.Length > 0)) + "_Kernels";
+    {
+        var parts = new[] { sig.Namespace }.Concat(sig.ContainingTypes.Select(t => t.Split(' ').Last().TrimStart('@'))).Append(sig.Name).Where(s => s.Length > 0).ToList();
+        uint hash = 2166136261;   // FNV-1a over the dotted full name
+        foreach (char c in string.Join(".", parts)) hash = (hash ^ c) * 16777619;
+        return string.Join("_", parts.Select(p => p.Replace('.', '_'))) + "_Kernels_" + hash.ToString("x8", CultureInfo.InvariantCulture);
+    }
 
     private sealed class Scopes : System.IDisposable
     {
@@ -83,7 +89,7 @@ public static class LossSourceEmitter
         var ps = sig.Parameters.Select(p => p.Kind == ParameterKind.Hyper
             ? $"{TypeText(p)} {Id(p.Name)} = {DefaultLiteral(p)}"
             : $"{TypeText(p)} {Id(p.Name)}");
-        w.Line($"{sig.Modifiers} float {sig.Name}({string.Join(", ", ps)});");
+        w.Line($"{sig.Modifiers} float {Id(sig.Name)}({string.Join(", ", ps)});");
     }
 
     private static string TypeText(LossParameter p) => p.Kind == ParameterKind.Span ? "global::System.ReadOnlySpan<float>" : p.TypeText;
@@ -142,7 +148,7 @@ public static class LossSourceEmitter
         w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { Shape.Elementwise => "element", Shape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));
-        using (w.Block($"public static global::TorchSharp.torch.Tensor {sig.Name}({string.Join(", ", args)})"))
+        using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
         {
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
@@ -173,7 +179,7 @@ public static class LossSourceEmitter
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
             var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig)) call = call.Append("IgnoreIndex");
-            w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {sig.Name}({string.Join(", ", call)});");
+            w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", call)});");
         }
         w.Line();
     }
@@ -263,8 +269,7 @@ public static class LossSourceEmitter
     private static string Plural(int n, string one, string many) => $"{n} {(n == 1 ? one : many)}";
 
     /// <summary>A parameter name as a C# identifier (a keyword gets '@').</summary>
-    private static string Id(string name)
-        => Microsoft.CodeAnalysis.CSharp.SyntaxFacts.GetKeywordKind(name) == Microsoft.CodeAnalysis.CSharp.SyntaxKind.None ? name : "@" + name;
+    private static string Id(string name) => Parse.LossParser.Identifier(name);
 
     private static string Pascal(string name) => name.Length == 0 ? name : char.ToUpperInvariant(name[0]) + name.Substring(1);
 

@@ -21,10 +21,26 @@ public sealed class MathPrinter
     /// <summary>The name a reduction has in comments and code, e.g. R4.</summary>
     public static string ReductionName(int i) => "R" + i.ToString(CultureInfo.InvariantCulture);
 
+    private readonly System.Collections.Generic.Dictionary<(int, int), string> _memo = new();
+
     public string Print(int i)
     {
         string text = Render(i, 0);
         return text.Length <= MaxLength ? text : text.Substring(0, MaxLength) + " …";
+    }
+
+    /// <summary>
+    /// Renders node i for a context of precedence <paramref name="parent"/>. A DAG printed as a tree can grow
+    /// exponentially, so results are memoized and cut at <see cref="MaxLength"/> + 1 characters: every
+    /// intermediate string stays short, and Print adds the ellipsis.
+    /// </summary>
+    private string Render(int i, int parent)
+    {
+        if (_memo.TryGetValue((i, parent), out var done)) return done;
+        string text = RenderCore(i, parent);
+        if (text.Length > MaxLength + 1) text = text.Substring(0, MaxLength + 1);
+        _memo[(i, parent)] = text;
+        return text;
     }
 
     /// <summary>E.g. "LogSumExp_j(logits_j)".</summary>
@@ -41,7 +57,7 @@ public sealed class MathPrinter
     /// <summary>A parameter's name in generated code: '_' + name, which no generated local uses.</summary>
     public string CodeName(ParameterKind kind, int slot) => "_" + ParamName(kind, slot);
 
-    private string Render(int i, int parent)
+    private string RenderCore(int i, int parent)
     {
         var n = _g[i];
         (string text, int prec) = n.Op switch

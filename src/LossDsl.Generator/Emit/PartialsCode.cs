@@ -59,8 +59,8 @@ internal static class PartialsCode
                         w.Line($"{name}_acc += {partials}[slot + {off}];");
                         break;
                     case Op.ReduceMax:
-                        // Strictly greater: on ties the earlier chunk, so the first maximal element, wins.
-                        w.Line($"if ({partials}[slot + {off}] > {name}_acc) {{ {name}_acc = {partials}[slot + {off}]; {name}_arg = (long){partials}[slot + {off + 1}]; }}");
+                        // Strictly greater: on ties the earlier chunk, so the first maximal element, wins; a NaN wins and stays.
+                        w.Line($"if ({partials}[slot + {off}] > {name}_acc || (double.IsNaN({partials}[slot + {off}]) && !double.IsNaN({name}_acc))) {{ {name}_acc = {partials}[slot + {off}]; {name}_arg = (long){partials}[slot + {off + 1}]; }}");
                         break;
                     default:
                         w.Line($"double {name}_m = {partials}[slot + {off}], {name}_s = {partials}[slot + {off + 1}];");

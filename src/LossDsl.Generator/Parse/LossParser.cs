@@ -83,7 +83,7 @@ public static class LossParser
         for (var type = method.ContainingType; type is not null; type = type.ContainingType)
         {
             var typeSyntax = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>().FirstOrDefault();
-            if (typeSyntax is null || !typeSyntax.Modifiers.Any(SyntaxKind.PartialKeyword) || type.IsGenericType)
+            if (typeSyntax is null || !typeSyntax.Modifiers.Any(SyntaxKind.PartialKeyword) || type.IsGenericType || type.IsFileLocal)
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TypeNotPartial, syntax.Identifier.GetLocation(), type.Name, method.Name));
                 usable = false;
@@ -93,7 +93,7 @@ public static class LossParser
                 ? "record " + (record.ClassOrStructKeyword.IsKind(SyntaxKind.StructKeyword) ? "struct" : "class")
                 : typeSyntax.Keyword.ValueText;
             string typeModifiers = type.IsStatic ? "static partial" : "partial";
-            containing.Insert(0, $"{typeModifiers} {keyword} {type.Name}");
+            containing.Insert(0, $"{typeModifiers} {keyword} {Identifier(type.Name)}");
         }
 
         if (method.ReturnType.SpecialType != SpecialType.System_Single)
@@ -148,6 +148,12 @@ public static class LossParser
             parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt));
         }
 
+        foreach (var clash in NameClashes(parameters))
+        {
+            diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, syntax.Identifier.GetLocation(), clash.Name, clash.Problem));
+            usable = false;
+        }
+
         var requested = Shape.Auto;
         foreach (var named in attribute?.NamedArguments ?? Enumerable.Empty<KeyValuePair<string, TypedConstant>>())
             if (named.Key == "Shape" && named.Value.Value is int s) requested = (Shape)s;
@@ -163,7 +169,7 @@ public static class LossParser
             Shape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
             Shape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
             Shape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
-            _ when parameters.Count > 0 && parameters[0].Kind is ParameterKind.Target or ParameterKind.Hyper
+            _ when parameters.Count > 0 && (shape == Shape.Elementwise ? parameters[0].Kind != ParameterKind.Input : parameters[0].Kind != ParameterKind.Span)
                 => "the first parameter must be the prediction that the gradient is taken for (a span, or a float for elementwise losses)",
             _ => null,
         };
@@ -187,6 +193,25 @@ public static class LossParser
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
         return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText);
     }
+
+    /// <summary>
+    /// Parameters whose generated names would collide: module properties are PascalCase hyperparameter names next
+    /// to Reduction and IgnoreIndex, and kernels name a span's element, vector and base "z_j", "z_v" and "z_0".
+    /// </summary>
+    private static IEnumerable<(string Name, string Problem)> NameClashes(List<LossParameter> parameters)
+    {
+        var properties = new HashSet<string>(StringComparer.Ordinal) { "Reduction", "IgnoreIndex" };
+        foreach (var h in parameters.Where(p => p.Kind == ParameterKind.Hyper))
+            if (!properties.Add(char.ToUpperInvariant(h.Name[0]) + h.Name.Substring(1)))
+                yield return (h.Name, "its module property name (PascalCase) is taken by another hyperparameter, Reduction or IgnoreIndex");
+        var derived = new HashSet<string>(parameters.Where(p => p.Kind == ParameterKind.Span).SelectMany(p => new[] { p.Name + "_j", p.Name + "_v", p.Name + "_0" }), StringComparer.Ordinal);
+        foreach (var p in parameters.Where(p => derived.Contains(p.Name)))
+            yield return (p.Name, "the generated kernels use this name for an element of a span parameter; rename it");
+    }
+
+    /// <summary>A name as a C# identifier: a keyword gets '@'.</summary>
+    internal static string Identifier(string name)
+        => SyntaxFacts.GetKeywordKind(name) == SyntaxKind.None && SyntaxFacts.GetContextualKeywordKind(name) is SyntaxKind.None ? name : "@" + name;
 
     private static bool IsLoss(IMethodSymbol m) => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == AttributeName);
 
@@ -385,6 +410,8 @@ public static class LossParser
                 _ => null,
             };
             if (op is null) return Unsupported(b, $"The operator '{b.OperatorToken.ValueText}'", "use + - * / comparisons && || and the LossMath intrinsics");
+            if (op == Op.Div && _model.GetTypeInfo(b, _ct).Type?.SpecialType is SpecialType.System_Int32 or SpecialType.System_Int64)
+                return Error(DiagnosticDescriptors.InvalidUse, b, $"'{b}' is an integer division, which C# truncates; write it with a float literal (e.g. 1f / 2)");
             int l = Expr(b.Left), r = Expr(b.Right);
             if (l < 0 || r < 0) return -1;
             return Builder.Binary(op.Value, l, r);

@@ -51,7 +51,7 @@ namespace LossDsl.Samples
             public override string Name => "Poly1";
 
             public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.autograd.AutogradContext ctx, object[] vars)
-                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_Poly1_Kernels.Definition, vars);
+                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2.Definition, vars);
 
             public override global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor> backward(global::TorchSharp.torch.autograd.AutogradContext ctx, global::TorchSharp.torch.Tensor grad_output)
                 => global::LossDsl.Runtime.LossAutograd.Backward(ctx, grad_output);
@@ -69,7 +69,7 @@ namespace LossDsl.Generated
     using static LossDsl.Runtime.LossKernelMath;
 
     /// <summary>The ILGPU kernels of Poly1 and the description LossDsl.Runtime launches them from.</summary>
-    internal static class LossDsl_Samples_Losses_Poly1_Kernels
+    internal static class LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2
     {
         // Loss, as written:  -LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))
         // Loss, as IR:       L = epsilon·(1 − exp(logits[target] − R4)) − (logits[target] − R4)
@@ -114,7 +114,7 @@ namespace LossDsl.Generated
                 long o = shape.Offset(s, j);
                 double _logits_j = inputs[0 * shape.SpanSize + o];
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
-                else R4_sum += Exp(_logits_j - R4_max);
+                else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
             double R4 = R4_max + Log(R4_sum);
             double v5 = v2 - R4;
@@ -162,7 +162,7 @@ namespace LossDsl.Generated
                 long o = shape.Offset(s, j);
                 double _logits_j = inputs[0 * shape.SpanSize + o];
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
-                else R4_sum += Exp(_logits_j - R4_max);
+                else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
             double R4 = R4_max + Log(R4_sum);
             double v5 = v2 - R4;
@@ -287,7 +287,7 @@ namespace LossDsl.Generated
                         long run = Math.Min(shape.Length - j0, shape.Inner - i0);
                         long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;
                         long k = 0;
-                        for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
+                        for (; k <= run - Vector512<float>.Count && shape.Length <= (1L << 24); k += Vector512<float>.Count)
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var idx_v = Vector512.Create((float)(j0 + k)) + Vector512<float>.Indices;

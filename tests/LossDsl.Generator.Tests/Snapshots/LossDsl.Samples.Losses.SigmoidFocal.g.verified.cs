@@ -51,7 +51,7 @@ namespace LossDsl.Samples
             public override string Name => "SigmoidFocal";
 
             public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.autograd.AutogradContext ctx, object[] vars)
-                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_SigmoidFocal_Kernels.Definition, vars);
+                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_SigmoidFocal_Kernels_51fdd544.Definition, vars);
 
             public override global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor> backward(global::TorchSharp.torch.autograd.AutogradContext ctx, global::TorchSharp.torch.Tensor grad_output)
                 => global::LossDsl.Runtime.LossAutograd.Backward(ctx, grad_output);
@@ -69,7 +69,7 @@ namespace LossDsl.Generated
     using static LossDsl.Runtime.LossKernelMath;
 
     /// <summary>The ILGPU kernels of SigmoidFocal and the description LossDsl.Runtime launches them from.</summary>
-    internal static class LossDsl_Samples_Losses_SigmoidFocal_Kernels
+    internal static class LossDsl_Samples_Losses_SigmoidFocal_Kernels_51fdd544
     {
         // Loss, as written:  { float p = Sigmoid(logit); float ce = Softplus(logit) - logit * target; float pt = p * target + (1 - p) * (1 - target); float at = alpha >= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f; return at * ce * Pow(1 - pt, gamma); }
         // Loss, as IR:       L = (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma

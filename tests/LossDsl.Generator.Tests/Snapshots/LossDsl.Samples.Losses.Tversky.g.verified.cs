@@ -57,7 +57,7 @@ namespace LossDsl.Samples
             public override string Name => "Tversky";
 
             public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.autograd.AutogradContext ctx, object[] vars)
-                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_Tversky_Kernels.Definition, vars);
+                => global::LossDsl.Runtime.LossAutograd.Forward(ctx, global::LossDsl.Generated.LossDsl_Samples_Losses_Tversky_Kernels_9937aba9.Definition, vars);
 
             public override global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor> backward(global::TorchSharp.torch.autograd.AutogradContext ctx, global::TorchSharp.torch.Tensor grad_output)
                 => global::LossDsl.Runtime.LossAutograd.Backward(ctx, grad_output);
@@ -75,7 +75,7 @@ namespace LossDsl.Generated
     using static LossDsl.Runtime.LossKernelMath;
 
     /// <summary>The ILGPU kernels of Tversky and the description LossDsl.Runtime launches them from.</summary>
-    internal static class LossDsl_Samples_Losses_Tversky_Kernels
+    internal static class LossDsl_Samples_Losses_Tversky_Kernels_9937aba9
     {
         // Loss, as written:  { float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) => (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }
         // Loss, as IR:       L = 1 − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)
