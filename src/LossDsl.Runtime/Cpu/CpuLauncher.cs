@@ -27,6 +27,8 @@ internal static class CpuLauncher
         var loss = torch.empty(shape.Segments, dtype: call.DType);
         var grad = torch.empty_like(x);
         if (shape.Segments == 0 || x.numel() == 0) return (loss, grad);
+        HugePages.Advise(Pointer(loss), loss.numel() * loss.element_size());
+        HugePages.Advise(Pointer(grad), grad.numel() * grad.element_size());
 
         int workers = Environment.ProcessorCount;
         if (def.Chunked)
