@@ -34,8 +34,8 @@ public static class LossAutograd
                 result = loss.sum();
                 break;
             default:
-                // Accumulate in float64 without materializing a float64 copy of the per-segment losses.
-                result = (loss.sum(ScalarType.Float64) / count).to(loss.dtype);
+                // Accumulate in float64, in place (no float64 copy of the per-segment losses).
+                result = torch.tensor(LossSum.Sum(loss) / count, dtype: loss.dtype);
                 break;
         }
         ctx.save_for_backward(new List<Tensor> { grad });

@@ -101,3 +101,36 @@ public class VectorMathTests
         Assert.True(Ulps(LossVectorMath.Log(Vector512.Create(float.Epsilon))[0], Math.Log(float.Epsilon)) <= 2);
     }
 }
+
+/// <summary>Pow with a whole-number exponent shared by all lanes (focal's γ = 2) takes the multiplication path.</summary>
+public class VectorPowTests
+{
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(1f)]
+    [InlineData(2f)]
+    [InlineData(3f)]
+    [InlineData(4f)]
+    [InlineData(2.5f)]
+    public void PowMatchesMathPow(float exponent)
+    {
+        var bases = new float[] { 0f, 1e-30f, 0.3f, 0.999f, 1f, 1.7f, 20f, -0.5f, -3f, float.NaN, 1e-8f, 0.5f, 2f, 7f, 0.01f, 100f };
+        var y = LossVectorMath.Pow(System.Runtime.Intrinsics.Vector512.Create(bases), System.Runtime.Intrinsics.Vector512.Create(exponent));
+        for (int i = 0; i < bases.Length; i++)
+        {
+            double exact = Math.Pow(bases[i], exponent);
+            if (double.IsNaN(exact)) { Assert.True(float.IsNaN(y[i]), $"{bases[i]}^{exponent}: {y[i]}"); continue; }
+            Assert.True(Math.Abs(y[i] - exact) <= 4e-7 * Math.Abs(exact) + 1e-45, $"{bases[i]}^{exponent}: {y[i]} vs {exact}");
+        }
+    }
+
+    [Fact]
+    public void PowWithDifferentExponentsPerLaneStillWorks()
+    {
+        var a = System.Runtime.Intrinsics.Vector512.Create(1.5f);
+        var b = System.Runtime.Intrinsics.Vector512.Create(2f).WithElement(3, 0.5f);
+        var y = LossVectorMath.Pow(a, b);
+        Assert.Equal(2.25f, y[0], 5);
+        Assert.Equal(MathF.Sqrt(1.5f), y[3], 5);
+    }
+}

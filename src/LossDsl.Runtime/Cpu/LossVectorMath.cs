@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace LossDsl.Runtime;
@@ -18,6 +19,7 @@ public static class LossVectorMath
     /// two factors 2^⌊n/2⌋·2^(n−⌊n/2⌋) so that results near overflow stay finite and tiny results underflow
     /// gradually. Overflow gives +∞, x ≤ −104 gives 0, NaN stays NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Exp(Vector512<float> x)
     {
         // Beyond these bounds e^x is +∞ (overflow) or rounds to 0; clamping keeps n in [−150, 128].
@@ -47,6 +49,7 @@ public static class LossVectorMath
     /// <see cref="Vector512.Log(Vector512{float})"/>). x = m·2^e with m in [√½, √2), Cephes' logf polynomial in
     /// m − 1; subnormal x is scaled by 2^23 first. ln 0 = −∞, ln x&lt;0 = NaN, ln +∞ = +∞, NaN stays NaN.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Log(Vector512<float> x)
     {
         var subnormal = Vector512.LessThan(x, Vector512.Create(1.17549435e-38f));
@@ -120,15 +123,39 @@ public static class LossVectorMath
     public static Vector512<float> Tanh(Vector512<float> x) => Vector512.Create(Lanes(x, MathF.Tanh));
     public static Vector512<double> Tanh(Vector512<double> x) => Vector512.Create(Lanes(x, Math.Tanh));
 
+    /// <summary>
+    /// a^b. An exponent that is the same small whole number 0..4 in every lane (a hyperparameter such as focal's
+    /// γ = 2, or γ − 1) is done by multiplication: exact for 0, 1 and 2, and for any sign of a. Otherwise
+    /// e^(b·ln a), with scalar lanes where a base is not positive.
+    /// </summary>
     public static Vector512<float> Pow(Vector512<float> a, Vector512<float> b)
-        => !Vector512.GreaterThanAll(a, Vector512<float>.Zero)
+    {
+        float b0 = b.ToScalar();
+        if (b0 is 0f or 1f or 2f or 3f or 4f && Vector512.EqualsAll(b, Vector512.Create(b0)))
+            return SmallPower(a, (int)b0);
+        return !Vector512.GreaterThanAll(a, Vector512<float>.Zero)
             ? Vector512.Create(Lanes(a, b, MathF.Pow))
             : Exp(b * Log(a));
+    }
 
     public static Vector512<double> Pow(Vector512<double> a, Vector512<double> b)
-        => !Vector512.GreaterThanAll(a, Vector512<double>.Zero)
+    {
+        double b0 = b.ToScalar();
+        if (b0 is 0d or 1d or 2d or 3d or 4d && Vector512.EqualsAll(b, Vector512.Create(b0)))
+            return SmallPower(a, (int)b0);
+        return !Vector512.GreaterThanAll(a, Vector512<double>.Zero)
             ? Vector512.Create(Lanes(a, b, Math.Pow))
             : Vector512.Exp(b * Vector512.Log(a));
+    }
+
+    private static Vector512<T> SmallPower<T>(Vector512<T> a, int n) => n switch
+    {
+        0 => Vector512<T>.One,   // as Math.Pow: x^0 = 1 for every x, NaN included
+        1 => a,
+        2 => a * a,
+        3 => a * a * a,
+        _ => (a * a) * (a * a),
+    };
 
     /// <summary>The largest lane.</summary>
     public static double HorizontalMax<T>(Vector512<T> v) where T : unmanaged, IConvertible
