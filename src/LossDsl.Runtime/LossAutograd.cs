@@ -34,7 +34,8 @@ public static class LossAutograd
                 result = loss.sum();
                 break;
             default:
-                result = (loss.to(ScalarType.Float64).sum() / count).to(loss.dtype);
+                // Accumulate in float64, in place (no float64 copy of the per-segment losses).
+                result = torch.tensor(LossSum.Sum(loss) / count, dtype: loss.dtype);
                 break;
         }
         ctx.save_for_backward(new List<Tensor> { grad });

@@ -27,6 +27,8 @@ internal static class CpuLauncher
         var loss = torch.empty(shape.Segments, dtype: call.DType);
         var grad = torch.empty_like(x);
         if (shape.Segments == 0 || x.numel() == 0) return (loss, grad);
+        HugePages.Advise(Pointer(loss), loss.numel() * loss.element_size());
+        HugePages.Advise(Pointer(grad), grad.numel() * grad.element_size());
 
         int workers = Environment.ProcessorCount;
         if (def.Chunked)
@@ -36,7 +38,11 @@ internal static class CpuLauncher
             shape.Chunks = (int)Math.Clamp((4L * workers + shape.Segments - 1) / shape.Segments, 1, Math.Min(maxChunks, 4096));
             shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
         }
-        var partials = new double[Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots))];
+        // Only the chunked (set) kernels exchange partial reductions through CpuArgs.Partials; row and elementwise
+        // kernels keep theirs in locals, so they need no buffer (for an elementwise loss it would be 8 bytes per element).
+        var partials = def.Chunked
+            ? new double[Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots))]
+            : Array.Empty<double>();
         var args = new CpuArgs(shape,
             Pointers(call, TensorRole.Span), Pointers(call, TensorRole.Input), Pointers(call, TensorRole.Target),
             call.Arguments.Hyper, Pointer(loss), Pointer(grad), partials);

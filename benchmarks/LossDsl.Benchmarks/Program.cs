@@ -1,0 +1,20 @@
+// LossDsl benchmarks.
+//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --quick            ratio table in under a minute
+//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --profile          where LossDsl's step time goes
+//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --filter '*'       BenchmarkDotNet, for the record
+// Quick/profile options: --rounds N, --case NAME[,NAME] (substring: Poly1, CE, Tversky, Focal), --no-ilgpu,
+// --markdown FILE (quick: write the table as Markdown), --verbose.
+// Environment switches for libtorch, set before it loads (any mode): --thp sets THP_MEM_ALLOC_ENABLE=1 (libtorch's
+// CPU allocator asks for transparent huge pages), --omp-passive sets OMP_WAIT_POLICY=PASSIVE (libgomp workers sleep
+// instead of spinning after a parallel op).
+
+using System;
+using System.Linq;
+using BenchmarkDotNet.Running;
+using LossDsl.Benchmarks;
+
+args = NativeEnvironment.Apply(args);
+if (args.Contains("--quick")) return QuickRunner.Run(Options.Parse(args));
+if (args.Contains("--profile")) return Profiler.Run(Options.Parse(args));
+BenchmarkSwitcher.FromAssembly(typeof(BenchCase).Assembly).Run(args, BdnConfig.Create());
+return 0;
