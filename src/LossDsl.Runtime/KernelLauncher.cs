@@ -18,28 +18,27 @@ internal static class KernelLauncher
             ? Run<float>(call, call.Definition.KernelsF32)
             : Run<double>(call, call.Definition.KernelsF64);
 
-    /// <summary>The memory of a contiguous CPU tensor, without a copy.</summary>
-    private static Span<T> Elements<T>(Tensor t) where T : unmanaged
-        => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, T>(t.bytes);
-
     private static (Tensor, Tensor) Run<T>(LossCall call, LossKernel<T>[] kernels) where T : unmanaged
     {
         var shape = call.Shape;
-        var floats = call.Tensors.Where((_, i) => call.Definition.Roles[i] != TensorRole.Target).ToArray();
+        // The kernels expect spans first, then per-row inputs, whatever the declaration order.
+        var floats = call.WithRole(TensorRole.Span).Concat(call.WithRole(TensorRole.Input)).ToArray();
+        if (floats.Sum(t => t.numel()) > Array.MaxLength)
+            throw new NotSupportedException($"{call.Definition.Name}: the ILGPU path stages all inputs in one buffer of at most {Array.MaxLength} elements. Use the CPU backend for larger tensors.");
         var targets = call.WithRole(TensorRole.Target).ToArray();
 
         var packed = new T[Math.Max(1, floats.Sum(t => t.numel()))];
         long at = 0;
         foreach (var t in floats)
         {
-            Elements<T>(t).CopyTo(packed.AsSpan(checked((int)at)));
+            TensorMemory.Span<T>(t, call.Definition.Name).CopyTo(packed.AsSpan(checked((int)at)));
             at += t.numel();
         }
         var packedTargets = new long[Math.Max(1, targets.Sum(t => t.numel()))];
         at = 0;
         foreach (var t in targets)
         {
-            Elements<long>(t).CopyTo(packedTargets.AsSpan(checked((int)at)));
+            TensorMemory.Span<long>(t, call.Definition.Name).CopyTo(packedTargets.AsSpan(checked((int)at)));
             at += t.numel();
         }
 
@@ -64,8 +63,8 @@ internal static class KernelLauncher
                     LossAccelerator.Load(kernel)(acc.DefaultStream, threads, shape, inputs.View.AsContiguous(), targetBuffer.View.AsContiguous(), hyper.View.AsContiguous(), lossBuffer.View.AsContiguous(), gradBuffer.View.AsContiguous(), partials.View.AsContiguous());
                 acc.Synchronize();
             }
-            if (shape.Segments > 0) lossBuffer.View.AsContiguous().SubView(0, shape.Segments).CopyToCPU(Elements<T>(loss));
-            if (call.Prediction.numel() > 0) gradBuffer.View.AsContiguous().SubView(0, call.Prediction.numel()).CopyToCPU(Elements<T>(grad));
+            if (shape.Segments > 0) lossBuffer.View.AsContiguous().SubView(0, shape.Segments).CopyToCPU(TensorMemory.Span<T>(loss, call.Definition.Name));
+            if (call.Prediction.numel() > 0) gradBuffer.View.AsContiguous().SubView(0, call.Prediction.numel()).CopyToCPU(TensorMemory.Span<T>(grad, call.Definition.Name));
         }
         return (loss, grad);
     }

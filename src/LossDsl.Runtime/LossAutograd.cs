@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Threading;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -17,10 +18,19 @@ public static class LossAutograd
     private const string SavedReduction = "lossdsl.reduction";
     private const string SavedLayout = "lossdsl.layout";
     private const string SavedArgumentCount = "lossdsl.arguments";
+    private static int s_warnedDoubleBackward;
+
+    /// <summary>
+    /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
+    /// TorchSharp keeps a .NET handle on the gradient a custom function returns, so for a leaf autograd would
+    /// copy it into <c>.grad</c>; through a view, the gradient flows on without that copy.
+    /// </summary>
+    public static Tensor Prediction(Tensor prediction)
+        => prediction is { IsInvalid: false, requires_grad: true, is_leaf: true } ? prediction.view(prediction.shape) : prediction;
 
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
-        var call = LossCall.Bind(def, vars);
+        using var call = LossCall.Bind(def, vars);
         var (loss, grad) = LossBackend.Current == Backend.Ilgpu ? KernelLauncher.Run(call) : CpuLauncher.Run(call);
 
         Tensor result;
@@ -47,6 +57,11 @@ public static class LossAutograd
 
     public static List<Tensor> Backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        // The saved gradient has no graph of its own, so second derivatives through it are zero. An exception here
+        // would be thrown inside libtorch's autograd engine and end the process, so say it once, loudly, instead.
+        if (torch.is_grad_enabled() && Interlocked.Exchange(ref s_warnedDoubleBackward, 1) == 0)
+            Console.Error.WriteLine("LossDsl: backward(create_graph: true) through a LossDsl loss: the first derivative is exact, " +
+                                    "but the loss is differentiable once, so second derivatives through it are zero.");
         var grad = ctx.get_saved_variables()[0];
         var reduction = (Reduction)ctx.get_data(SavedReduction);
         Tensor result;

@@ -10,7 +10,7 @@ namespace LossDsl.Runtime;
 /// One validated loss call: contiguous tensors by role, the element type, the kernel shape and what the
 /// reduction divides by. Every check names the offending argument.
 /// </summary>
-internal sealed class LossCall
+internal sealed class LossCall : IDisposable
 {
     private LossCall(LossDefinition def, LossArguments args, Tensor[] tensors, ScalarType dtype)
     {
@@ -41,6 +41,14 @@ internal sealed class LossCall
     public Tensor Prediction => Tensors[0];
 
     public IEnumerable<Tensor> WithRole(TensorRole role) => Tensors.Where((_, i) => Definition.Roles[i] == role);
+
+    /// <summary>Copies this call made (contiguous or int64 versions of the caller's tensors).</summary>
+    private readonly List<Tensor> _temporaries = new();
+
+    public void Dispose()
+    {
+        foreach (var t in _temporaries) t.Dispose();
+    }
 
     public static LossCall Bind(LossDefinition def, object[] vars)
     {
@@ -88,6 +96,8 @@ internal sealed class LossCall
         }
 
         var call = new LossCall(def, args, tensors, dtype);
+        for (int i = 0; i < n; i++)
+            if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         call.Lay();
         return call;
     }

@@ -35,6 +35,7 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.Huber"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.Distill"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.WeightedAgreement"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.ZLossCE"] = (VerdictKind.Proper, null),
         ["TestLosses.Squentropy"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured

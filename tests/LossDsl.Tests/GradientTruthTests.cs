@@ -103,6 +103,20 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 4), Bernoulli(g, dt, 0.5, 3, 4) },
             (t, r) => Losses.SigmoidFocal(t[0], t[1], alpha: 0.25, gamma: 0, reduction: r),
             t => FocalReference(t[0], t[1], 0.25, 0.0)),
+        // Wide enough for the vectorized CPU sweeps (16 float lanes) with scalar tails, and for several CPU
+        // work items and chunks: the small cases above only exercise the scalar tails.
+        new("Poly1(wide rows)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 67), Classes(g, 6, 67) },
+            (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
+            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp + 1.0 * (1 - logp.exp()); }),
+        new("Tversky(several chunks per set)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 2, 160, 161), Bernoulli(g, dt, 0.3, 2, 2, 160, 161) },
+            (t, r) => Losses.Tversky(t[0], t[1], alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: r),
+            t => TverskyReference(t[0], t[1], 0.3, 0.7, 1.0)),
+        new("SigmoidFocal(several blocks)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 10001), Bernoulli(g, dt, 0.4, 7, 10001) },
+            (t, r) => Losses.SigmoidFocal(t[0], t[1], reduction: r),
+            t => FocalReference(t[0], t[1], 0.25, 2.0)),
         new("Huber (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 5), Randn(g, dt, false, 4, 5) },
             (t, r) => TestLosses.Huber(t[0], t[1], delta: 1.0, reduction: r),
@@ -142,6 +156,29 @@ public class GradientTruthTests
                 var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
                 return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 4.0;
             }),
+        new("Squentropy(wide rows)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 45), Classes(g, 5, 45) },
+            (t, r) => TestLosses.Squentropy(t[0], t[1], reduction: r),
+            t =>
+            {
+                var p = F.softmax(t[0], 1);
+                var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
+                return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 44.0;
+            }),
+        new("DualFocal(wide rows)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 45), Classes(g, 5, 45) },
+            (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
+            t =>
+            {
+                var logp = F.log_softmax(t[0], 1);
+                var logpt = logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
+                var masked = logp.scatter(1, t[1].unsqueeze(1), torch.full(new long[] { t[0].shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
+                return -(1 - logpt.exp() + masked.max(1).values.exp()).pow(2.0) * logpt;
+            }),
+        new("WeightedAgreement (test-defined, a float between two spans)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 19), Randn(g, dt, false, 4), Randn(g, dt, false, 4, 19) },
+            (t, r) => TestLosses.WeightedAgreement(t[0], t[1], t[2], reduction: r),
+            t => t[1] * (t[0] * t[2]).sum(new long[] { 1 })),
         new("DualFocal (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),

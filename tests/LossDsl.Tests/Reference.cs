@@ -21,7 +21,7 @@ public static class Reference
     }
 
     /// <summary>
-    /// Central differences in float64 of the scalar J(x) = Σ w ⊙ f(x) at <paramref name="coordinates"/>
+    /// Central differences in float64 of the scalar J(x) = Σ w ⊙ f(x) (per-segment differences first) at <paramref name="coordinates"/>
     /// random coordinates (f evaluated without autograd).
     /// </summary>
     public static (long[] Index, double[] Derivative) FiniteDifferences(Func<Tensor, Tensor> f, Tensor x, Tensor? weight, int coordinates, int seed, double h = 1e-6)
@@ -30,22 +30,24 @@ public static class Reference
         var flat = x64.view(-1);
         var rng = new Random(seed);
         var index = Enumerable.Range(0, coordinates).Select(_ => (long)rng.Next((int)flat.numel())).Distinct().ToArray();
-        double J()
+        Tensor Y()
         {
             using var _ = torch.no_grad();
-            var y = f(x64).to(ScalarType.Float64);
-            return (weight is null ? y.sum() : (y * weight.to(ScalarType.Float64)).sum()).item<double>();
+            return f(x64).to(ScalarType.Float64);
         }
         var result = new double[index.Length];
         for (int k = 0; k < index.Length; k++)
         {
             double orig = flat[index[k]].item<double>();
             flat[index[k]] = orig + h;
-            double plus = J();
+            var plus = Y();
             flat[index[k]] = orig - h;
-            double minus = J();
+            var minus = Y();
             flat[index[k]] = orig;
-            result[k] = (plus - minus) / (2 * h);
+            // Difference the per-segment losses before summing: only the perturbed segments change, so the
+            // difference is not lost in the rounding of a large total.
+            var diff = plus - minus;
+            result[k] = (weight is null ? diff.sum() : (diff * weight.to(ScalarType.Float64)).sum()).item<double>() / (2 * h);
         }
         return (index, result);
     }

@@ -69,4 +69,9 @@ public static partial class TestLosses
         return -Pow(1 - Exp(logpt) + Exp(best - lse), gamma) * logpt;
     }
 #pragma warning restore LOSS0201
+
+    /// <summary>A per-row weight declared between two spans: the layout must not depend on declaration order.</summary>
+    [Loss]
+    public static partial float WeightedAgreement(ReadOnlySpan<float> z, float w, ReadOnlySpan<float> t)
+        => w * Sum(z, t, (a, b) => a * b);
 }

@@ -152,7 +152,7 @@ public static class LossSourceEmitter
         {
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
-            string tensors = string.Join(", ", Data(sig).Select(p => Id(p.Name)));
+            string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({Id(p.Name)})" : Id(p.Name)));
             w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}));");
         }
     }

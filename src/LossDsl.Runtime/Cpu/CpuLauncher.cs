@@ -1,6 +1,5 @@
 using System;
 using System.Linq;
-using System.Runtime.CompilerServices;
 using System.Threading.Tasks;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,9 +25,10 @@ internal static class CpuLauncher
 
         var loss = torch.empty(shape.Segments, dtype: call.DType);
         var grad = torch.empty_like(x);
-        if (shape.Segments == 0 || x.numel() == 0) return (loss, grad);
-        HugePages.Advise(Pointer(loss), loss.numel() * loss.element_size());
-        HugePages.Advise(Pointer(grad), grad.numel() * grad.element_size());
+        // An empty input can still have segments (a channel set over batch 0): the kernels then see empty sweeps.
+        if (shape.Segments == 0) return (loss, grad);
+        HugePages.Advise(TensorMemory.Pointer(loss), loss.numel() * loss.element_size());
+        HugePages.Advise(TensorMemory.Pointer(grad), grad.numel() * grad.element_size());
 
         int workers = Environment.ProcessorCount;
         if (def.Chunked)
@@ -45,11 +45,12 @@ internal static class CpuLauncher
             : Array.Empty<double>();
         var args = new CpuArgs(shape,
             Pointers(call, TensorRole.Span), Pointers(call, TensorRole.Input), Pointers(call, TensorRole.Target),
-            call.Arguments.Hyper, Pointer(loss), Pointer(grad), partials);
+            call.Arguments.Hyper, TensorMemory.Pointer(loss), TensorMemory.Pointer(grad), partials);
 
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
         long elementsPerItem = def.Layout == LossLayout.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
         foreach (var kernel in kernels) Launch(kernel, args, items, elementsPerItem, workers);
+        GC.KeepAlive(call);   // the kernels read the call's tensors through raw pointers
         return (loss, grad);
     }
 
@@ -69,7 +70,5 @@ internal static class CpuLauncher
         });
     }
 
-    private static nint[] Pointers(LossCall call, TensorRole role) => call.WithRole(role).Select(Pointer).ToArray();
-
-    private static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(t.bytes));
+    private static nint[] Pointers(LossCall call, TensorRole role) => call.WithRole(role).Select(TensorMemory.Pointer).ToArray();
 }

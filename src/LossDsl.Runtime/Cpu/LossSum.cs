@@ -25,7 +25,7 @@ internal static class LossSum
         if (n == 0) return 0;
         if (!loss.is_contiguous() || loss.device_type != DeviceType.CPU || loss.dtype is not (ScalarType.Float32 or ScalarType.Float64))
             return loss.sum(ScalarType.Float64).item<double>();
-        nint p = Pointer(loss);
+        nint p = TensorMemory.Pointer(loss);
         bool f32 = loss.dtype == ScalarType.Float32;
         long blocks = (n + Block - 1) / Block;
         if (blocks == 1) return f32 ? SumF32(p, 0, n) : SumF64(p, 0, n);
@@ -69,5 +69,4 @@ internal static class LossSum
         return s;
     }
 
-    private static unsafe nint Pointer(Tensor t) => (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(t.bytes));
 }

@@ -120,8 +120,8 @@ public static class LossVectorMath
     public static Vector512<float> LogSigmoid(Vector512<float> x) => -Softplus(-x);
     public static Vector512<double> LogSigmoid(Vector512<double> x) => -Softplus(-x);
 
-    public static Vector512<float> Tanh(Vector512<float> x) => Vector512.Create(Lanes(x, MathF.Tanh));
-    public static Vector512<double> Tanh(Vector512<double> x) => Vector512.Create(Lanes(x, Math.Tanh));
+    public static Vector512<float> Tanh(Vector512<float> x) => Lanes(x, MathF.Tanh);
+    public static Vector512<double> Tanh(Vector512<double> x) => Lanes(x, Math.Tanh);
 
     /// <summary>
     /// a^b. An exponent that is the same small whole number 0..4 in every lane (a hyperparameter such as focal's
@@ -134,7 +134,7 @@ public static class LossVectorMath
         if (b0 is 0f or 1f or 2f or 3f or 4f && Vector512.EqualsAll(b, Vector512.Create(b0)))
             return SmallPower(a, (int)b0);
         return !Vector512.GreaterThanAll(a, Vector512<float>.Zero)
-            ? Vector512.Create(Lanes(a, b, MathF.Pow))
+            ? Lanes(a, b, MathF.Pow)
             : Exp(b * Log(a));
     }
 
@@ -144,7 +144,7 @@ public static class LossVectorMath
         if (b0 is 0d or 1d or 2d or 3d or 4d && Vector512.EqualsAll(b, Vector512.Create(b0)))
             return SmallPower(a, (int)b0);
         return !Vector512.GreaterThanAll(a, Vector512<double>.Zero)
-            ? Vector512.Create(Lanes(a, b, Math.Pow))
+            ? Lanes(a, b, Math.Pow)
             : Vector512.Exp(b * Vector512.Log(a));
     }
 
@@ -172,7 +172,8 @@ public static class LossVectorMath
         {
             double v = values[i].ToDouble(null);
             long j = (long)indices[i].ToDouble(null);
-            if (v > max || (v == max && j < arg)) { max = v; arg = j; }
+            // The first maximal element wins; a NaN wins and stays, as in the scalar code.
+            if (v > max || (v == max && j < arg) || (double.IsNaN(v) && !double.IsNaN(max))) { max = v; arg = j; }
         }
     }
 
@@ -194,17 +195,18 @@ public static class LossVectorMath
         return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<double>.Zero), u, Vector512.Log(w) * u / d);
     }
 
-    private static T[] Lanes<T>(Vector512<T> x, Func<T, T> f)
+    /// <summary>f applied lane by lane (no allocation: the lanes are staged on the stack).</summary>
+    private static Vector512<T> Lanes<T>(Vector512<T> x, Func<T, T> f) where T : unmanaged
     {
-        var r = new T[Vector512<T>.Count];
+        Span<T> r = stackalloc T[Vector512<T>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = f(x[i]);
-        return r;
+        return Vector512.Create<T>(r);
     }
 
-    private static T[] Lanes<T>(Vector512<T> a, Vector512<T> b, Func<T, T, T> f)
+    private static Vector512<T> Lanes<T>(Vector512<T> a, Vector512<T> b, Func<T, T, T> f) where T : unmanaged
     {
-        var r = new T[Vector512<T>.Count];
+        Span<T> r = stackalloc T[Vector512<T>.Count];
         for (int i = 0; i < r.Length; i++) r[i] = f(a[i], b[i]);
-        return r;
+        return Vector512.Create<T>(r);
     }
 }

@@ -21,7 +21,7 @@ namespace LossDsl.Samples
         /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
         public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100)
         {
-            return Poly1Function.apply(logits, target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex));
+            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex));
         }
 
         /// <summary>Poly1 as a TorchSharp module, a drop-in criterion for a training loop.</summary>

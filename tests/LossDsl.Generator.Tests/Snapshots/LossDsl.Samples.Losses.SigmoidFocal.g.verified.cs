@@ -21,7 +21,7 @@ namespace LossDsl.Samples
         /// <param name="reduction">None: one loss per element; Mean or Sum over them.</param>
         public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
         {
-            return SigmoidFocalFunction.apply(logit, target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue));
+            return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue));
         }
 
         /// <summary>SigmoidFocal as a TorchSharp module, a drop-in criterion for a training loop.</summary>

@@ -23,7 +23,7 @@ namespace LossDsl.Samples
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
         public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
         {
-            return TverskyFunction.apply(logits, targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue));
+            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue));
         }
 
         /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
