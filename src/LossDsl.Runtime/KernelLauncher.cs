@@ -21,6 +21,12 @@ internal static class KernelLauncher
     private static (Tensor, Tensor) Run<T>(LossCall call, LossKernel<T>[] kernels) where T : unmanaged
     {
         var shape = call.Shape;
+        if (call.Definition.Chunked)
+        {
+            // Enough chunks per set to occupy a GPU, each long enough to amortize the combine.
+            shape.Chunks = (int)Math.Max(1, Math.Min(256, shape.Length / 8192));
+            shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
+        }
         // The kernels expect spans first, then per-row inputs, whatever the declaration order.
         var floats = call.WithRole(TensorRole.Span).Concat(call.WithRole(TensorRole.Input)).ToArray();
         if (floats.Sum(t => t.numel()) > Array.MaxLength)

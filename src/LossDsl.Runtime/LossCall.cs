@@ -168,9 +168,8 @@ internal sealed class LossCall : IDisposable
                 Shape.SegmentStride = inner;
                 Shape.SpanSize = x.numel();
                 Shape.InputBase = spans * Shape.SpanSize;
-                // Enough chunks per set to occupy the accelerator, each long enough to amortize the combine.
-                Shape.Chunks = (int)Math.Max(1, Math.Min(256, Shape.Length / 8192));
-                Shape.ChunkLength = (Shape.Length + Shape.Chunks - 1) / Shape.Chunks;
+                // Each launcher splits sets into chunks for its own hardware; one chunk until it does.
+                Shape.ChunkLength = Shape.Length;
                 LossShape = new[] { channels };
                 GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
                 ReductionCount = channels;

@@ -16,8 +16,9 @@ namespace LossDsl.Tests;
 /// autograd, and (b) float64 central finite differences of the generated forward.
 /// <para>
 /// Tolerances. float64 runs: value and gradient within rtol 1e-7 of autograd (both compute in double; the gap
-/// is rounding in a different association order). float32 runs: the kernels compute in double and round once
-/// on store, so rtol 2e-5 plus 2e-6 × max|expected| of the float64 autograd reference.
+/// is rounding in a different association order). float32 runs: the ILGPU kernels compute in double and round
+/// once on store; the CPU path computes element math in float (with double accumulators), so rtol 2e-5 plus
+/// 2e-6 × max|expected| of the float64 autograd reference covers both.
 /// Finite differences (float64 only, step 1e-6): rtol 1e-5 plus 1e-7 × max|gradient|.
 /// </para>
 /// </summary>
