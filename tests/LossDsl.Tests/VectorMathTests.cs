@@ -84,7 +84,6 @@ public class VectorMathTests
 
     [Theory]
     [InlineData(0f, float.NegativeInfinity)]
-    [InlineData(-0f, float.NegativeInfinity)]
     [InlineData(-1f, float.NaN)]
     [InlineData(float.NegativeInfinity, float.NaN)]
     [InlineData(float.PositiveInfinity, float.PositiveInfinity)]
@@ -92,6 +91,11 @@ public class VectorMathTests
     [InlineData(float.NaN, float.NaN)]
     public void LogSpecialValues(float x, float expected)
         => Assert.Equal(expected, LossVectorMath.Log(Vector512.Create(x))[3]);
+
+    /// <summary>xunit treats 0f and −0f as the same InlineData, so negative zero has its own test.</summary>
+    [Fact]
+    public void LogOfNegativeZeroIsMinusInfinity()
+        => Assert.Equal(float.NegativeInfinity, LossVectorMath.Log(Vector512.Create(-0f))[3]);
 
     [Fact]
     public void ExpAndLogAgreeWithTheScalarVersionsOnSubnormals()
