@@ -66,16 +66,37 @@ public class GradientTruthTests
         return alpha >= 0 ? (alpha * y + (1 - alpha) * (1 - y)) * loss : loss;
     }
 
+    private static Tensor Poly1Reference(Tensor x, Tensor t, double epsilon)
+    {
+        var logp = F.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1);
+        return -logp + epsilon * (1 - logp.exp());
+    }
+
+    private static Tensor SquentropyReference(Tensor x, Tensor t)
+    {
+        var p = F.softmax(x, 1);
+        var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t.unsqueeze(1)).squeeze(1);
+        return -F.log_softmax(x, 1).gather(1, t.unsqueeze(1)).squeeze(1) + others / (x.shape[1] - 1);
+    }
+
+    private static Tensor DualFocalReference(Tensor x, Tensor t, double gamma)
+    {
+        var logp = F.log_softmax(x, 1);
+        var logpt = logp.gather(1, t.unsqueeze(1)).squeeze(1);
+        var masked = logp.scatter(1, t.unsqueeze(1), torch.full(new long[] { x.shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
+        return -(1 - logpt.exp() + masked.max(1).values.exp()).pow(gamma) * logpt;
+    }
+
     public static readonly Case[] Cases =
     {
         new("Poly1",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 16, 7), Classes(g, 16, 7) },
             (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
-            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp + 1.0 * (1 - logp.exp()); }),
+            t => Poly1Reference(t[0], t[1], 1.0)),
         new("Poly1(epsilon=-0.5)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 9, 4), Classes(g, 9, 4) },
             (t, r) => Losses.Poly1(t[0], t[1], epsilon: -0.5, reduction: r),
-            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp - 0.5 * (1 - logp.exp()); }),
+            t => Poly1Reference(t[0], t[1], -0.5)),
         new("Tversky",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 3, 4, 5), Bernoulli(g, dt, 0.3, 2, 3, 4, 5) },
             (t, r) => Losses.Tversky(t[0], t[1], reduction: r),
@@ -109,7 +130,7 @@ public class GradientTruthTests
         new("Poly1(wide rows)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 67), Classes(g, 6, 67) },
             (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
-            t => { var logp = F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1); return -logp + 1.0 * (1 - logp.exp()); }),
+            t => Poly1Reference(t[0], t[1], 1.0)),
         new("Tversky(several chunks per set)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 2, 160, 161), Bernoulli(g, dt, 0.3, 2, 2, 160, 161) },
             (t, r) => Losses.Tversky(t[0], t[1], alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: r),
@@ -151,31 +172,15 @@ public class GradientTruthTests
         new("Squentropy (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.Squentropy(t[0], t[1], reduction: r),
-            t =>
-            {
-                var p = F.softmax(t[0], 1);
-                var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
-                return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 4.0;
-            }),
+            t => SquentropyReference(t[0], t[1])),
         new("Squentropy(wide rows)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 45), Classes(g, 5, 45) },
             (t, r) => TestLosses.Squentropy(t[0], t[1], reduction: r),
-            t =>
-            {
-                var p = F.softmax(t[0], 1);
-                var others = (p * p).sum(new long[] { 1 }) - (p * p).gather(1, t[1].unsqueeze(1)).squeeze(1);
-                return -F.log_softmax(t[0], 1).gather(1, t[1].unsqueeze(1)).squeeze(1) + others / 44.0;
-            }),
+            t => SquentropyReference(t[0], t[1])),
         new("DualFocal(wide rows)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 45), Classes(g, 5, 45) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
-            t =>
-            {
-                var logp = F.log_softmax(t[0], 1);
-                var logpt = logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
-                var masked = logp.scatter(1, t[1].unsqueeze(1), torch.full(new long[] { t[0].shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
-                return -(1 - logpt.exp() + masked.max(1).values.exp()).pow(2.0) * logpt;
-            }),
+            t => DualFocalReference(t[0], t[1], 2.0)),
         new("WeightedAgreement (test-defined, a float between two spans)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 19), Randn(g, dt, false, 4), Randn(g, dt, false, 4, 19) },
             (t, r) => TestLosses.WeightedAgreement(t[0], t[1], t[2], reduction: r),
@@ -183,14 +188,7 @@ public class GradientTruthTests
         new("DualFocal (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
-            t =>
-            {
-                var logp = F.log_softmax(t[0], 1);
-                var logpt = logp.gather(1, t[1].unsqueeze(1)).squeeze(1);
-                var masked = logp.scatter(1, t[1].unsqueeze(1), torch.full(new long[] { t[0].shape[0], 1 }, double.NegativeInfinity, dtype: logp.dtype));
-                var best = masked.max(1).values.exp();
-                return -(1 - logpt.exp() + best).pow(2.0) * logpt;
-            }),
+            t => DualFocalReference(t[0], t[1], 2.0)),
     };
 
     public static IEnumerable<object[]> Matrix()
