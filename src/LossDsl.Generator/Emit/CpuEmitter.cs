@@ -35,6 +35,27 @@ public sealed class CpuEmitter
         _printer = new MathPrinter(_g, _sig);
         _scalar = new ScalarCode(_g, _printer, (n, index) => $"Unsafe.Add(ref {SpanRef(n.Slot)}, (nint)shape.Offset(s, {index}))");
         _scope = _g.ElementScope();
+        _cached = FindCachedWeight(plan);
+    }
+
+    /// <summary>
+    /// In a fused row kernel, the softmax weight e^(f_j − R) of one LogSumExp R that the gradient reads: R's sum
+    /// sweep computes e^(f_j − max) anyway and parks it in the gradient buffer, and the gradient sweep reads it back
+    /// times 1/Σ instead of computing another exp (e^(f_j − R) = e^(f_j − max) / Σ). The buffer is free until the
+    /// gradient sweep overwrites the same elements.
+    /// </summary>
+    private readonly (int Reduction, int Weight)? _cached;
+
+    private static (int, int)? FindCachedWeight(KernelPlan plan)
+    {
+        if (plan.Chunked || plan.Loss.Signature.Shape != Shape.ClassRow) return null;
+        var g = plan.Loss.Graph;
+        foreach (var pass in plan.Passes)
+            foreach (int r in pass.Reductions.Where(r => g[r].Op == Op.ReduceLogSumExp))
+                foreach (int w in plan.GradientElements)
+                    if (g[w].Op == Op.Exp && g[g[w].A] is { Op: Op.Sub } d && d.A == g[r].A && d.B == r)
+                        return (r, w);
+        return null;
     }
 
     private string Suffix => _t == "float" ? "F32" : "F64";
@@ -275,7 +296,13 @@ public sealed class CpuEmitter
                             EmitVectorAdd(name, body);
                             break;
                         default:
-                            EmitVectorAdd(name, $"LossVectorMath.Exp({body} - {name}_maxv)");
+                            if (_cached?.Reduction == r)
+                            {
+                                _w.Line($"var {name}_e = LossVectorMath.Exp({body} - {name}_maxv);");
+                                _w.Line($"Vector512.StoreUnsafe({name}_e, ref grad_0, (nuint)(off + k));   // parked for the gradient sweep");
+                                EmitVectorAdd(name, $"{name}_e");
+                            }
+                            else EmitVectorAdd(name, $"LossVectorMath.Exp({body} - {name}_maxv)");
                             break;
                     }
                 }
@@ -285,6 +312,13 @@ public sealed class CpuEmitter
                 foreach (int r in pass.Reductions)
                 {
                     string name = MathPrinter.ReductionName(r), body = _scalar.Ref(_g[r].A);
+                    if (_cached?.Reduction == r)
+                    {
+                        _w.Line($"double {name}_e = Exp({body} - {name}_max);");
+                        _w.Line($"Unsafe.Add(ref grad_0, (nint)(off + k)) = ({_t}){name}_e;");
+                        _w.Line($"{name}_sum += {name}_e;");
+                        continue;
+                    }
                     _w.Line(_g[r].Op switch
                     {
                         Op.ReduceMax => $"if ({body} > {name}_acc || ({body} == {name}_acc && j < {name}_arg) || (double.IsNaN({body}) && !double.IsNaN({name}_acc))) {{ {name}_acc = {body}; {name}_arg = j; }}",
@@ -328,18 +362,32 @@ public sealed class CpuEmitter
         int grad = _plan.Loss.Gradient;
         _w.Comment($"Gradient pass: ∂L/∂{_sig.Parameters[0].Name}_j = {_printer.Print(grad)}");
         _w.Line($"var scale_v = Vector512.Create(({_t})shape.GradScale);");
+        Func<int, bool, string?>? parked = null;
+        if (_cached is var (r, weight))
+        {
+            string name = MathPrinter.ReductionName(r);
+            _w.Line($"double {name}_inv = 1.0 / {name}_sum;");
+            _w.Line($"var {name}_inv_v = Vector512.Create(({_t}){name}_inv);");
+            parked = (i, vector) => i != weight ? null
+                : vector ? $"Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * {name}_inv_v"
+                : $"Unsafe.Add(ref grad_0, (nint)(off + k)) * {name}_inv";
+        }
         EmitSweep(from, to, new List<int> { grad },
             vector: () => _w.Line($"Vector512.StoreUnsafe({VRef(grad, false)} * scale_v, ref grad_0, (nuint)(off + k));"),
-            scalar: () => _w.Line($"Unsafe.Add(ref grad_0, (nint)(off + k)) = ({_t})({_scalar.Ref(grad)} * shape.GradScale);"));
+            scalar: () => _w.Line($"Unsafe.Add(ref grad_0, (nint)(off + k)) = ({_t})({_scalar.Ref(grad)} * shape.GradScale);"),
+            replace: parked);
     }
 
     /// <summary>
     /// One sweep over elements [from, to) of segment s: contiguous runs (a row, or one batch item's pixels of a
     /// channel set), each in vectors plus a scalar tail. Outer values the element code reads are broadcast first.
     /// </summary>
-    private void EmitSweep(string from, string to, List<int> roots, Action vector, Action scalar, bool needIndex = false)
+    /// <param name="replace">For a node and the dialect (vector or not), an expression to use instead of its own.</param>
+    private void EmitSweep(string from, string to, List<int> roots, Action vector, Action scalar, bool needIndex = false, Func<int, bool, string?>? replace = null)
     {
-        var elements = GraphWalk.ElementNodes(_g, roots, _scope).ToEquatableArray();
+        // A replaced node's operands are not needed (unless something else reads them).
+        var elements = GraphWalk.Reach(i => _g[i], roots, i => _scope[i] && replace?.Invoke(i, true) is null)
+            .Where(i => _scope[i]).ToEquatableArray();
         using var sweep = _w.Block("// Sweep: runs of contiguous elements, vectors then a scalar tail.");
         EmitBroadcasts(elements, roots, elementwise: false);
         bool usesIndex = needIndex || elements.Any(i => _g[i].Op == Op.ElemIndex);
@@ -357,7 +405,7 @@ public sealed class CpuEmitter
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
                         _w.Line($"var _{p.Name}_v = Vector512.LoadUnsafe(ref _{p.Name}_0, (nuint)(off + k));");
                 if (usesIndex) _w.Line($"var idx_v = Vector512.Create(({_t})(j0 + k)) + {V}.Indices;");
-                EmitVectorNodes(elements, elementwise: false);
+                EmitVectorNodes(elements, elementwise: false, replace is null ? null : i => replace(i, true));
                 vector();
             }
             using (_w.Block("for (; k < run; k++)"))
@@ -366,7 +414,7 @@ public sealed class CpuEmitter
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
                         _w.Line($"double _{p.Name}_j = Unsafe.Add(ref _{p.Name}_0, (nint)(off + k));");
-                _scalar.EmitNodes(_w, elements);
+                _scalar.EmitNodes(_w, elements, replace is null ? null : i => replace(i, false));
                 scalar();
             }
             _w.Line("j0 += run;");
@@ -410,13 +458,13 @@ public sealed class CpuEmitter
 
     private static string Broadcast(int i) => "b" + ScalarCode.Local(i);
 
-    private void EmitVectorNodes(EquatableArray<int> nodes, bool elementwise)
+    private void EmitVectorNodes(EquatableArray<int> nodes, bool elementwise, Func<int, string?>? replace = null)
     {
         foreach (int i in nodes)
         {
             var n = _g[i];
             if (!IsLane(i, elementwise) || n.Op.IsLeaf()) continue;
-            _w.Line($"var w{i} = {VExpression(n, elementwise)};");
+            _w.Line($"var w{i} = {replace?.Invoke(i) ?? VExpression(n, elementwise)};");
         }
     }
 

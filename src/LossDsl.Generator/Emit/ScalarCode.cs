@@ -25,14 +25,15 @@ public sealed class ScalarCode
     }
 
     /// <summary>Declares a local for every non-leaf node of the list, in order.</summary>
-    public void EmitNodes(IndentedWriter w, EquatableArray<int> nodes)
+    /// <param name="replace">An expression to use instead of a node's own, or null to keep it.</param>
+    public void EmitNodes(IndentedWriter w, EquatableArray<int> nodes, Func<int, string?>? replace = null)
     {
         foreach (int i in nodes)
         {
             var n = _g[i];
             if (n.Op.IsLeaf() && n.Op != Op.At) continue;
             if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            w.Line($"{TypeOf(n.Op)} {Local(i)} = {Expression(n)};");
+            w.Line($"{TypeOf(n.Op)} {Local(i)} = {replace?.Invoke(i) ?? Expression(n)};");
         }
     }
 

@@ -249,14 +249,18 @@ namespace LossDsl.Generated
                         for (; k <= run - Vector512<float>.Count; k += Vector512<float>.Count)
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
-                            var R4_x = LossVectorMath.Exp(_logits_v - R4_maxv);
+                            var R4_e = LossVectorMath.Exp(_logits_v - R4_maxv);
+                            Vector512.StoreUnsafe(R4_e, ref grad_0, (nuint)(off + k));   // parked for the gradient sweep
+                            var R4_x = R4_e;
                             R4_lo += Vector512.WidenLower(R4_x);
                             R4_hi += Vector512.WidenUpper(R4_x);
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
-                            R4_sum += Exp(_logits_j - R4_max);
+                            double R4_e = Exp(_logits_j - R4_max);
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)R4_e;
+                            R4_sum += R4_e;
                         }
                         j0 += run;
                     }
@@ -275,10 +279,11 @@ namespace LossDsl.Generated
                 Unsafe.Add(ref loss_0, s) = (float)v11;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((float)shape.GradScale);
+                double R4_inv = 1.0 / R4_sum;
+                var R4_inv_v = Vector512.Create((float)R4_inv);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     var bv0 = Vector512.Create((float)_target);
-                    var bv4 = Vector512.Create((float)R4);
                     var bv16 = Vector512.Create((float)v16);
                     var bv18 = Vector512.Create((float)v18);
                     for (long j0 = 0; j0 < shape.Length;)
@@ -289,10 +294,8 @@ namespace LossDsl.Generated
                         long k = 0;
                         for (; k <= run - Vector512<float>.Count && shape.Length <= (1L << 24); k += Vector512<float>.Count)
                         {
-                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var idx_v = Vector512.Create((float)(j0 + k)) + Vector512<float>.Indices;
-                            var w19 = _logits_v - bv4;
-                            var w20 = LossVectorMath.Exp(w19);
+                            var w20 = Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * R4_inv_v;
                             var w22 = Vector512.Equals(bv0, idx_v);
                             var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((float)0.0));
                             var w24 = bv18 * w20;
@@ -302,9 +305,7 @@ namespace LossDsl.Generated
                         for (; k < run; k++)
                         {
                             long j = j0 + k;
-                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
-                            double v19 = _logits_j - R4;
-                            double v20 = Exp(v19);
+                            double v20 = Unsafe.Add(ref grad_0, (nint)(off + k)) * R4_inv;
                             bool v22 = _target == j;
                             double v23 = v22 ? v16 : 0.0;
                             double v24 = v18 * v20;
@@ -374,12 +375,16 @@ namespace LossDsl.Generated
                         for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
-                            R4_v += LossVectorMath.Exp(_logits_v - R4_maxv);
+                            var R4_e = LossVectorMath.Exp(_logits_v - R4_maxv);
+                            Vector512.StoreUnsafe(R4_e, ref grad_0, (nuint)(off + k));   // parked for the gradient sweep
+                            R4_v += R4_e;
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
-                            R4_sum += Exp(_logits_j - R4_max);
+                            double R4_e = Exp(_logits_j - R4_max);
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)R4_e;
+                            R4_sum += R4_e;
                         }
                         j0 += run;
                     }
@@ -398,10 +403,11 @@ namespace LossDsl.Generated
                 Unsafe.Add(ref loss_0, s) = (double)v11;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((double)shape.GradScale);
+                double R4_inv = 1.0 / R4_sum;
+                var R4_inv_v = Vector512.Create((double)R4_inv);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     var bv0 = Vector512.Create((double)_target);
-                    var bv4 = Vector512.Create((double)R4);
                     var bv16 = Vector512.Create((double)v16);
                     var bv18 = Vector512.Create((double)v18);
                     for (long j0 = 0; j0 < shape.Length;)
@@ -412,10 +418,8 @@ namespace LossDsl.Generated
                         long k = 0;
                         for (; k <= run - Vector512<double>.Count; k += Vector512<double>.Count)
                         {
-                            var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var idx_v = Vector512.Create((double)(j0 + k)) + Vector512<double>.Indices;
-                            var w19 = _logits_v - bv4;
-                            var w20 = LossVectorMath.Exp(w19);
+                            var w20 = Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * R4_inv_v;
                             var w22 = Vector512.Equals(bv0, idx_v);
                             var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((double)0.0));
                             var w24 = bv18 * w20;
@@ -425,9 +429,7 @@ namespace LossDsl.Generated
                         for (; k < run; k++)
                         {
                             long j = j0 + k;
-                            double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
-                            double v19 = _logits_j - R4;
-                            double v20 = Exp(v19);
+                            double v20 = Unsafe.Add(ref grad_0, (nint)(off + k)) * R4_inv;
                             bool v22 = _target == j;
                             double v23 = v22 ? v16 : 0.0;
                             double v24 = v18 * v20;
