@@ -440,7 +440,12 @@ public static class LossParser
 
         private int Invocation(InvocationExpressionSyntax call)
         {
-            var symbol = _model.GetSymbolInfo(call, _ct).Symbol as IMethodSymbol;
+            var info = _model.GetSymbolInfo(call, _ct);
+            var symbol = info.Symbol as IMethodSymbol;
+            // The compiler could not bind a call to an intrinsic (e.g. CS9108: a lambda that captures a span): its own
+            // error says why, and "not an intrinsic" would mislead.
+            if (symbol is null && info.CandidateSymbols.OfType<IMethodSymbol>().Any(m => m.ContainingType?.ToDisplayString() is "LossDsl.LossMath" or "System.Math" or "System.MathF"))
+                return -1;
             string containing = symbol?.ContainingType?.ToDisplayString() ?? "";
             bool intrinsic = containing == "LossDsl.LossMath";
             bool math = containing is "System.Math" or "System.MathF";
