@@ -37,10 +37,6 @@ public static class OpFacts
 
     public static bool IsReduction(this Op op) => op is Op.ReduceSum or Op.ReduceMax or Op.ReduceLogSumExp;
 
-    public static bool IsUnary(this Op op) => op is >= Op.Neg and <= Op.LogSigmoid || op == Op.Not;
-
-    public static bool IsBinary(this Op op) => op is >= Op.Add and <= Op.Or;
-
     public static bool IsPredicate(this Op op) => op is >= Op.Lt and <= Op.Not;
 
     public static bool IsCommutative(this Op op) => op is Op.Add or Op.Mul or Op.Eq or Op.Ne or Op.And or Op.Or;
