@@ -184,11 +184,8 @@ public sealed class IrEvaluator
 
     private static double B(bool b) => b ? 1 : 0;
 
-    private double At(double[] array, int slot, double index)
-    {
-        if (slot < 0 || slot >= array.Length) return double.NaN;
-        return array[slot];
-    }
+    /// <summary>Parameter value <paramref name="slot"/>, NaN when the probe supplied none.</summary>
+    private static double Slot(double[] array, int slot) => slot >= 0 && slot < array.Length ? array[slot] : double.NaN;
 
     private double Compute(int i, Node n)
     {
@@ -198,9 +195,9 @@ public sealed class IrEvaluator
         switch (n.Op)
         {
             case Op.Const: return n.Value;
-            case Op.Hyper: return At(Hypers, n.Slot, 0);
-            case Op.Input: return At(Inputs, n.Slot, 0);
-            case Op.Target: return At(Targets, n.Slot, 0);
+            case Op.Hyper: return Slot(Hypers, n.Slot);
+            case Op.Input: return Slot(Inputs, n.Slot);
+            case Op.Target: return Slot(Targets, n.Slot);
             case Op.Elem:
                 {
                     if (n.Slot < 0 || n.Slot >= Spans.Length) return double.NaN;
