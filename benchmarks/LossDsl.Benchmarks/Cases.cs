@@ -113,6 +113,14 @@ public sealed class BenchCase : IDisposable
             return Backward(loss(xi.view(x.shape)), xi);
         }, "input = leaf.view(shape): no copy of the gradient into .grad");
 
+    /// <summary>(d): the roofline pass into its preallocated output.</summary>
+    private static Variant RooflineInto(RooflinePass roof, string op)
+        => new(VariantKind.Roofline, $"Roofline ({op})", () => { roof.Run(); return (null, null); });
+
+    /// <summary>The same pass into a fresh output every step.</summary>
+    private static Variant RooflineFresh(RooflinePass roof)
+        => new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); });
+
     private static Variant Ilgpu(Func<(Tensor?, Tensor?)> step, string note = "generated ILGPU kernels, ILGPU CPU accelerator")
         => new(VariantKind.Ilgpu, "ILGPU CPU accel.", () =>
         {
@@ -153,8 +161,8 @@ public sealed class BenchCase : IDisposable
                     return Backward((ce + eps * (1 - (-ce).exp())).mean(), xi);
                 }, "the paper's form on the built-in: ce = cross_entropy(x, y, none); ce + ε(1 − e^−ce)"),
                 Ilgpu(ours),
-                new(VariantKind.Roofline, "Roofline (copy)", () => { roof.Run(); return (null, null); }),
-                new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); }),
+                RooflineInto(roof, "copy"),
+                RooflineFresh(roof),
             },
         };
     }
@@ -189,8 +197,8 @@ public sealed class BenchCase : IDisposable
                     return Backward(F.cross_entropy(xi, y), xi);
                 }, "cross_entropy"),
                 Ilgpu(ours),
-                new(VariantKind.Roofline, "Roofline (copy)", () => { roof.Run(); return (null, null); }),
-                new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); }),
+                RooflineInto(roof, "copy"),
+                RooflineFresh(roof),
             },
         };
     }
@@ -228,8 +236,8 @@ public sealed class BenchCase : IDisposable
                     return Backward((1 - score).mean(), xi);
                 }, "sigmoid, 3 masked sums over (N, H, W), clamp_min, mean (smp's form)"),
                 Ilgpu(ours),
-                new(VariantKind.Roofline, "Roofline (add)", () => { roof.Run(); return (null, null); }),
-                new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); }),
+                RooflineInto(roof, "add"),
+                RooflineFresh(roof),
             },
         };
     }
@@ -271,8 +279,8 @@ public sealed class BenchCase : IDisposable
                     return Backward(F.binary_cross_entropy_with_logits(xi, t), xi);
                 }, "binary_cross_entropy_with_logits: the closest built-in, plain BCE without the focal term (less work)"),
                 Ilgpu(ours),
-                new(VariantKind.Roofline, "Roofline (add)", () => { roof.Run(); return (null, null); }),
-                new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); }),
+                RooflineInto(roof, "add"),
+                RooflineFresh(roof),
             },
         };
     }
