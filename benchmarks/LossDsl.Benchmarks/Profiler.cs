@@ -87,11 +87,12 @@ public static class Profiler
         nint[] Ptrs(TensorRole role) => tensors.Where((_, i) => def.Roles[i] == role).Select(t => role == TensorRole.Target ? Ptr(t.to(ScalarType.Int64).contiguous()) : Ptr(t)).ToArray();
         var args = (CpuArgs)CpuArgsCtor.Invoke(new object[] { shape, Ptrs(TensorRole.Span), Ptrs(TensorRole.Input), Ptrs(TensorRole.Target), hyper, Ptr(lossBuf), Ptr(gradBuf), partials });
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
-        long perItem = def.Layout == LossLayout.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
+        long perItem = def.Shape == LossDsl.LossShape.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
 
-        var kernelPhases = def.CpuF32.Select((k, i) => new Phase
+        var cpuKernels = def.KernelsFor<CpuKernel>(Backend.Cpu, ScalarType.Float32)!;
+        var kernelPhases = cpuKernels.Select((k, i) => new Phase
         {
-            Name = $"  kernel {i + 1}/{def.CpuF32.Length}: {k.Method.Name}",
+            Name = $"  kernel {i + 1}/{cpuKernels.Length}: {k.Method.Name}",
             Body = () => LauncherLaunch.Invoke(null, new object[] { k, args, items, perItem, workers }),
         }).ToList();
 
@@ -126,7 +127,7 @@ public static class Profiler
             }
 
         var alloc = StepMeter.Allocations(ours, c);
-        Console.WriteLine($"== {c.Name}: LossDsl {def.CpuF32.Length} kernel(s), {(def.Chunked ? $"chunked: {shape.Segments} sets × {shape.Chunks} chunks" : $"{items} work items")}");
+        Console.WriteLine($"== {c.Name}: LossDsl {cpuKernels.Length} kernel(s), {(def.Chunked ? $"chunked: {shape.Segments} sets × {shape.Chunks} chunks" : $"{items} work items")}");
         // Minimum: the uncontended cost of deterministic work on a shared machine; median: what a step typically sees.
         double full = phases[0].Times.Min(), fwd = phases[1].Times.Min();
         Console.WriteLine($"   {"phase",-52} {"min ms",8} {"median",8}   share of the full step (by min)");

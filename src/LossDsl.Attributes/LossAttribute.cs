@@ -39,24 +39,4 @@ namespace LossDsl
         /// </summary>
         public Calibration Require { get; set; } = Calibration.None;
     }
-
-    /// <summary>How a loss's parameters map onto tensor axes.</summary>
-    public enum LossShape
-    {
-        /// <summary>Elementwise when no parameter is a span; class row otherwise.</summary>
-        Auto = 0,
-
-        /// <summary>Every data parameter is a <c>float</c>: one evaluation per element of same-shape tensors.</summary>
-        Elementwise = 1,
-
-        /// <summary>Spans are rows of <c>[N, C]</c> tensors (class axis last); <c>int</c> parameters are <c>[N]</c> int64 targets.</summary>
-        ClassRow = 2,
-
-        /// <summary>
-        /// Spans are sets: for <c>[N, C, *spatial]</c> tensors, one set per channel <c>c</c> over batch and spatial
-        /// positions (segmentation_models_pytorch binary/multilabel mode). Per-channel losses are averaged by
-        /// <c>Reduction.Mean</c>.
-        /// </summary>
-        ChannelSet = 3,
-    }
 }

@@ -15,8 +15,8 @@ internal static class KernelLauncher
 {
     public static (Tensor Loss, Tensor Grad) Run(LossCall call)
         => call.DType == ScalarType.Float32
-            ? Run<float>(call, call.Definition.KernelsF32)
-            : Run<double>(call, call.Definition.KernelsF64);
+            ? Run(call, call.Definition.KernelsFor<LossKernel<float>>(Backend.Ilgpu, ScalarType.Float32)!)
+            : Run(call, call.Definition.KernelsFor<LossKernel<double>>(Backend.Ilgpu, ScalarType.Float64)!);
 
     private static (Tensor, Tensor) Run<T>(LossCall call, LossKernel<T>[] kernels) where T : unmanaged
     {

@@ -1,7 +1,6 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Threading;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -9,16 +8,16 @@ using static TorchSharp.torch.nn;
 namespace LossDsl.Runtime;
 
 /// <summary>
-/// The shared body of every generated torch.autograd function. Forward validates the tensors, runs the
-/// generated kernels once (loss and gradient together) and saves the gradient; backward scales it by the
-/// upstream gradient.
+/// The shared body of every generated torch.autograd function. Forward validates the tensors, lets
+/// <see cref="LossBackend"/> choose a backend, runs it once (loss and gradient together) and saves the gradient;
+/// backward scales it by the upstream gradient. Under <c>backward(create_graph: true)</c>, backward instead
+/// recomputes the derived gradient from the saved inputs as differentiable torch ops, so second derivatives are exact.
 /// </summary>
 public static class LossAutograd
 {
-    private const string SavedReduction = "lossdsl.reduction";
+    private const string SavedDefinition = "lossdsl.definition";
+    private const string SavedArguments = "lossdsl.arguments";
     private const string SavedLayout = "lossdsl.layout";
-    private const string SavedArgumentCount = "lossdsl.arguments";
-    private static int s_warnedDoubleBackward;
 
     /// <summary>
     /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
@@ -31,55 +30,65 @@ public static class LossAutograd
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
         using var call = LossCall.Bind(def, vars);
-        var (loss, grad) = LossBackend.Current == Backend.Ilgpu ? KernelLauncher.Run(call) : CpuLauncher.Run(call);
+        var (loss, grad) = LossBackend.Choose(call).Run(call);
+        if (grad.dtype != call.PredictionType) grad = grad.to(call.PredictionType);
 
         Tensor result;
-        double count = call.ReductionCount;
         switch (call.Arguments.Reduction)
         {
             case Reduction.None:
-                result = loss.reshape(call.LossShape);
+                result = loss.reshape(call.PerSegmentShape);
                 break;
             case Reduction.Sum:
                 result = loss.sum();
                 break;
             default:
                 // Accumulate in float64, in place (no float64 copy of the per-segment losses).
-                result = torch.tensor(LossSum.Sum(loss) / count, dtype: loss.dtype);
+                result = torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: loss.dtype, device: loss.device);
                 break;
         }
-        ctx.save_for_backward(new List<Tensor> { grad });
-        ctx.save_data(SavedReduction, call.Arguments.Reduction);
+        // The inputs are saved too: backward(create_graph: true) recomputes the gradient from them.
+        ctx.save_for_backward(new List<Tensor> { grad }.Concat(vars.Take(def.TensorNames.Length).Cast<Tensor>()).ToList());
+        ctx.save_data(SavedDefinition, def);
+        ctx.save_data(SavedArguments, vars[^1]);
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
-        ctx.save_data(SavedArgumentCount, vars.Length);
         return result;
     }
 
     public static List<Tensor> Backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
-        // The saved gradient has no graph of its own, so second derivatives through it are zero. An exception here
-        // would be thrown inside libtorch's autograd engine and end the process, so say it once, loudly, instead.
-        if (torch.is_grad_enabled() && Interlocked.Exchange(ref s_warnedDoubleBackward, 1) == 0)
-            Console.Error.WriteLine("LossDsl: backward(create_graph: true) through a LossDsl loss: the first derivative is exact, " +
-                                    "but the loss is differentiable once, so second derivatives through it are zero.");
-        var grad = ctx.get_saved_variables()[0];
-        var reduction = (Reduction)ctx.get_data(SavedReduction);
+        var saved = ctx.get_saved_variables();
+        var def = (LossDefinition)ctx.get_data(SavedDefinition);
+        var args = (LossArguments)ctx.get_data(SavedArguments);
+        // Grad mode is on in backward only when the caller asked for create_graph: then the gradient must itself be
+        // differentiable, so it is recomputed from the inputs by the torch-ops form under grad mode.
+        var grad = torch.is_grad_enabled() ? DifferentiableGradient(def, args, saved) : saved[0];
         Tensor result;
-        if (reduction == Reduction.None)
+        if (args.Reduction == Reduction.None)
         {
             // One upstream value per row, set or element: broadcast it over that segment's gradient.
             var shape = (long[])ctx.get_data(SavedLayout);
             result = grad * gradOutput.to(grad.dtype).reshape(shape);
         }
+        else if (torch.is_grad_enabled() || gradOutput.requires_grad)
+            result = grad * gradOutput.to(grad.dtype);
         else
         {
-            // The kernel already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
+            // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
             var g = gradOutput.to(ScalarType.Float64).item<double>();
             result = g == 1.0 ? grad : grad * g;
         }
         // One entry per forward argument: the prediction's gradient, nothing for targets and options.
         var grads = new List<Tensor> { result };
-        for (int i = 1; i < (int)ctx.get_data(SavedArgumentCount); i++) grads.Add(null!);
+        for (int i = 0; i < def.TensorNames.Length; i++) grads.Add(null!);
         return grads;
+    }
+
+    private static Tensor DifferentiableGradient(LossDefinition def, LossArguments args, IList<Tensor> saved)
+    {
+        var vars = saved.Skip(1).Cast<object>().Append(args).ToArray();
+        using var call = LossCall.Bind(def, vars);
+        var (_, grad) = TorchOpsBackend.Instance.Run(call, createGraph: true);
+        return grad.dtype == call.PredictionType ? grad : grad.to(call.PredictionType);
     }
 }

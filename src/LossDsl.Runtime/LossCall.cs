@@ -26,14 +26,24 @@ internal sealed class LossCall : IDisposable
     /// <summary>The data tensors in declaration order, contiguous; targets as int64.</summary>
     public Tensor[] Tensors { get; }
 
+    /// <summary>The dtype the loss is computed in: float64 for float64 predictions, float32 otherwise.</summary>
     public ScalarType DType { get; }
+
+    /// <summary>The prediction's own dtype, which its gradient is returned in.</summary>
+    public ScalarType PredictionType { get; private init; }
+
+    /// <summary>The device the call's tensors are on, as backend choice sees it.</summary>
+    public DeviceType Device => LossBackend.DeviceOf(Prediction);
     public KernelShape Shape;
 
     /// <summary>The shape of the per-segment loss for Reduction.None.</summary>
-    public long[] LossShape { get; private set; } = Array.Empty<long>();
+    public long[] PerSegmentShape { get; private set; } = Array.Empty<long>();
 
     /// <summary>The shape an upstream per-segment gradient is viewed as to broadcast over the input gradient.</summary>
     public long[] GradientBroadcastShape { get; private set; } = Array.Empty<long>();
+
+    /// <summary>Whether some rows have a target equal to ignoreIndex.</summary>
+    public bool HasIgnoredRows { get; private set; }
 
     /// <summary>What Mean divides by: segments, less ignored rows.</summary>
     public double ReductionCount { get; private set; }
@@ -66,18 +76,20 @@ internal sealed class LossCall : IDisposable
             string name = def.TensorNames[i];
             if (vars[i] is not Tensor t || t.IsInvalid)
                 throw new ArgumentNullException(name, $"{def.Name}: '{name}' must be a tensor.");
-            if (t.device_type != DeviceType.CPU)
-                throw new ArgumentException(
-                    $"{def.Name}: '{name}' is on {t.device}; this build of LossDsl runs CPU tensors (TorchSharp-cpu). Move it with .cpu().", name);
             if (i > 0 && t.requires_grad)
                 throw new ArgumentException(
                     $"{def.Name}: '{name}' requires grad, but the loss is differentiated only with respect to '{def.TensorNames[0]}'. Pass '{name}'.detach().", name);
+            if (i > 0 && (t.device_type != tensors[0].device_type || t.device_index != tensors[0].device_index))
+                throw new ArgumentException(
+                    $"{def.Name}: '{name}' is on {t.device} but '{def.TensorNames[0]}' is on {tensors[0].device}; put every tensor of a loss call on one device.", name);
             tensors[i] = t;
         }
 
         var dtype = tensors[0].dtype;
-        if (dtype is not (ScalarType.Float32 or ScalarType.Float64))
-            throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32 and float64 are supported.", def.TensorNames[0]);
+        if (dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32, float64, float16 and bfloat16 are supported.", def.TensorNames[0]);
+        // Half precision computes in float32, as PyTorch's autocast does for losses.
+        var compute = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
         for (int i = 0; i < n; i++)
         {
             string name = def.TensorNames[i];
@@ -89,13 +101,13 @@ internal sealed class LossCall : IDisposable
             }
             else
             {
-                if (tensors[i].dtype != dtype)
-                    throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype} but '{def.TensorNames[0]}' has {dtype}; use one float dtype.", name);
-                tensors[i] = tensors[i].contiguous();
+                if (!tensors[i].is_floating_point())
+                    throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype}; it must be a float tensor.", name);
+                tensors[i] = tensors[i].to(compute).contiguous();
             }
         }
 
-        var call = new LossCall(def, args, tensors, dtype);
+        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         call.Lay();
@@ -120,9 +132,9 @@ internal sealed class LossCall : IDisposable
         int spans = def.Roles.Count(r => r == TensorRole.Span);
         Shape.IgnoreIndex = Arguments.IgnoreIndex;
         Shape.Chunks = 1;
-        switch (def.Layout)
+        switch (def.Shape)
         {
-            case LossLayout.Elementwise:
+            case LossShape.Elementwise:
             {
                 for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
                 long count = x.numel();
@@ -131,12 +143,12 @@ internal sealed class LossCall : IDisposable
                 Shape.Length = 1;
                 Shape.Inner = 1;
                 Shape.SegmentStride = 1;
-                LossShape = x.shape;
+                PerSegmentShape = x.shape;
                 GradientBroadcastShape = x.shape;
                 ReductionCount = count;
                 break;
             }
-            case LossLayout.ClassRow:
+            case LossShape.ClassRow:
             {
                 if (x.dim() != 2 || x.shape[1] == 0)
                     throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C] with C ≥ 1.", Name(0));
@@ -149,9 +161,11 @@ internal sealed class LossCall : IDisposable
                 Shape.SegmentStride = classes;
                 Shape.SpanSize = x.numel();
                 Shape.InputBase = spans * Shape.SpanSize;
-                LossShape = new[] { rows };
+                PerSegmentShape = new[] { rows };
                 GradientBroadcastShape = new[] { rows, 1L };
-                ReductionCount = rows - CheckTargets(classes);
+                long ignored = CheckTargets(classes);
+                HasIgnoredRows = ignored > 0;
+                ReductionCount = rows - ignored;
                 break;
             }
             default:
@@ -170,7 +184,7 @@ internal sealed class LossCall : IDisposable
                 Shape.InputBase = spans * Shape.SpanSize;
                 // Each launcher splits sets into chunks for its own hardware; one chunk until it does.
                 Shape.ChunkLength = Shape.Length;
-                LossShape = new[] { channels };
+                PerSegmentShape = new[] { channels };
                 GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
                 ReductionCount = channels;
                 break;
@@ -183,20 +197,36 @@ internal sealed class LossCall : IDisposable
     /// <summary>Checks that every class index is in [0, C) or equals ignoreIndex; returns the number of ignored rows.</summary>
     private long CheckTargets(long classes)
     {
-        var ignored = new bool[Shape.Segments];
+        var ignored = torch.zeros(Shape.Segments, ScalarType.Bool, device: Prediction.device);
         for (int i = 0; i < Tensors.Length; i++)
         {
             if (Definition.Roles[i] != TensorRole.Target) continue;
-            long row = 0;
-            foreach (long v in Tensors[i].data<long>())
+            var t = Tensors[i];
+            if (t.device_type == DeviceType.CPU)
             {
-                if (v == Arguments.IgnoreIndex) ignored[row] = true;
-                else if (v < 0 || v >= classes)
-                    throw new ArgumentOutOfRangeException(Name(i), v,
-                        $"{Definition.Name}: '{Name(i)}'[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
-                row++;
+                // On host memory a loop is cheaper than a chain of tensor ops, and finds the first bad row at once.
+                long row = 0;
+                foreach (long v in t.data<long>())
+                {
+                    if (v != Arguments.IgnoreIndex && (v < 0 || v >= classes)) throw BadTarget(i, row, v, classes);
+                    row++;
+                }
             }
+            else
+            {
+                using var bad = t.ne(Arguments.IgnoreIndex).logical_and(t.lt(0).logical_or(t.ge(classes)));
+                if (bad.any().item<bool>())
+                {
+                    long row = bad.nonzero()[0, 0].item<long>();
+                    throw BadTarget(i, row, t[row].item<long>(), classes);
+                }
+            }
+            using var isIgnored = t.eq(Arguments.IgnoreIndex);
+            ignored.logical_or_(isIgnored);
         }
-        return ignored.LongCount(b => b);
+        using (ignored) return ignored.sum().item<long>();
     }
+
+    private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)
+        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
 }

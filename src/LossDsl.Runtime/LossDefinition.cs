@@ -1,11 +1,11 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using ILGPU;
+using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
 
 namespace LossDsl.Runtime;
-
-/// <summary>How a loss's tensors map onto segments; mirrors LossDsl.LossShape.</summary>
-public enum LossLayout { Elementwise = 1, ClassRow = 2, ChannelSet = 3 }
 
 /// <summary>What a data tensor is to the loss.</summary>
 public enum TensorRole
@@ -23,53 +23,78 @@ public delegate void LossKernel<T>(
     Index1D index, KernelShape shape, ArrayView<T> inputs, ArrayView<long> targets, ArrayView<double> hyper,
     ArrayView<T> loss, ArrayView<T> grad, ArrayView<double> partials) where T : unmanaged;
 
-/// <summary>Everything the runtime needs to validate, lay out and launch one generated loss.</summary>
+/// <summary>
+/// What one backend needs to run a loss for one compute dtype: its generated entry points, in launch order.
+/// <paramref name="DType"/> is null when the entry points serve every dtype (the torch-ops form).
+/// </summary>
+public sealed record BackendKernels(Backend Backend, ScalarType? DType, params Delegate[] Kernels);
+
+/// <summary>
+/// Everything the runtime needs to validate, lay out and run one generated loss: its tensors and
+/// hyperparameters, and a table of what each backend needs, keyed by backend and compute dtype. A backend
+/// whose entry is missing cannot run the loss, and says so; adding a backend adds rows, not parameters.
+/// </summary>
 public sealed class LossDefinition
 {
-    public LossDefinition(string name, LossLayout layout, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
-        int partialSlots, bool chunked, LossKernel<float>[] kernelsF32, LossKernel<double>[] kernelsF64,
-        CpuKernel[] cpuF32, CpuKernel[] cpuF64)
+    private readonly BackendKernels[] _kernels;
+
+    public LossDefinition(string name, LossShape shape, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
+        int partialSlots, bool chunked, BackendKernels[] kernels)
     {
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
+        if (shape is not (LossShape.Elementwise or LossShape.ClassRow or LossShape.ChannelSet))
+            throw new ArgumentOutOfRangeException(nameof(shape), shape, "A generated loss has a concrete shape.");
         Name = name;
-        Layout = layout;
+        Shape = shape;
         TensorNames = tensorNames;
         Roles = roles;
         HyperNames = hyperNames;
         PartialSlots = partialSlots;
         Chunked = chunked;
-        KernelsF32 = kernelsF32;
-        KernelsF64 = kernelsF64;
-        CpuF32 = cpuF32;
-        CpuF64 = cpuF64;
+        _kernels = kernels;
     }
 
     public string Name { get; }
-    public LossLayout Layout { get; }
+    public LossShape Shape { get; }
     public string[] TensorNames { get; }
     public TensorRole[] Roles { get; }
     public string[] HyperNames { get; }
-    public int PartialSlots { get; }
-    public bool Chunked { get; }
-    public LossKernel<float>[] KernelsF32 { get; }
-    public LossKernel<double>[] KernelsF64 { get; }
 
-    /// <summary>The fast CPU path's kernels, in launch order, for float32 and float64 tensors.</summary>
-    public CpuKernel[] CpuF32 { get; }
-    public CpuKernel[] CpuF64 { get; }
+    /// <summary>Partial reductions per (set, chunk) in the fused set kernels.</summary>
+    public int PartialSlots { get; }
+
+    /// <summary>Whether the fused kernels split a row or set over several work items (set losses).</summary>
+    public bool Chunked { get; }
+
+    /// <summary>The backends this loss was generated for.</summary>
+    public IEnumerable<BackendKernels> Kernels => _kernels;
+
+    /// <summary>Whether this loss has entry points for <paramref name="backend"/> at compute dtype <paramref name="dtype"/>.</summary>
+    public bool Supports(Backend backend, ScalarType dtype) => Find(backend, dtype) is not null;
+
+    private BackendKernels? Find(Backend backend, ScalarType dtype)
+        => _kernels.FirstOrDefault(k => k.Backend == backend && (k.DType is null || k.DType == dtype));
+
+    /// <summary>The entry points <paramref name="backend"/> needs for <paramref name="dtype"/>, or null when there are none.</summary>
+    public TKernel[]? KernelsFor<TKernel>(Backend backend, ScalarType dtype) where TKernel : Delegate
+        => Find(backend, dtype)?.Kernels.Cast<TKernel>().ToArray();
 }
 
 /// <summary>The non-tensor arguments of one loss call.</summary>
 public sealed class LossArguments
 {
-    public LossArguments(double[] hyper, Reduction reduction, long ignoreIndex)
+    public LossArguments(double[] hyper, Reduction reduction, long ignoreIndex, Backend backend = Backend.Auto)
     {
         Hyper = hyper;
         Reduction = reduction;
         IgnoreIndex = ignoreIndex;
+        Backend = backend;
     }
 
     public double[] Hyper { get; }
     public Reduction Reduction { get; }
     public long IgnoreIndex { get; }
+
+    /// <summary>The backend this call must run on, or <see cref="Backend.Auto"/> to let the runtime choose.</summary>
+    public Backend Backend { get; }
 }

@@ -11,7 +11,7 @@ namespace LossDsl.Tests;
 /// <summary>Edge inputs on both backends, against TorchSharp references.</summary>
 public class EdgeCaseTests
 {
-    public static IEnumerable<object[]> Backends() => new[] { new object[] { Backend.Cpu }, new object[] { Backend.Ilgpu } };
+    public static IEnumerable<object[]> Backends() => new[] { new object[] { Backend.Cpu }, new object[] { Backend.Ilgpu }, new object[] { Backend.TorchOps } };
 
     /// <summary>Masked logits (−∞) are common: they take no probability and no gradient, and nothing becomes NaN.</summary>
     [Theory]

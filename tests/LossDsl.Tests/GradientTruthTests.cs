@@ -197,7 +197,7 @@ public class GradientTruthTests
             foreach (var dt in new[] { ScalarType.Float32, ScalarType.Float64 })
                 foreach (var reduction in new[] { nn.Reduction.None, nn.Reduction.Mean, nn.Reduction.Sum })
                     foreach (var extreme in new[] { false, true })
-                        foreach (var backend in new[] { Backend.Cpu, Backend.Ilgpu })
+                        foreach (var backend in new[] { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps })
                             yield return new object[] { c.Name, dt, reduction, extreme, backend };
     }
 
@@ -244,7 +244,7 @@ public class GradientTruthTests
     public static IEnumerable<object[]> FiniteDifferenceMatrix()
         => from c in Cases
            from extreme in new[] { false, true }
-           from backend in new[] { Backend.Cpu, Backend.Ilgpu }
+           from backend in new[] { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps }
            select new object[] { c.Name, extreme, backend };
 
     [Theory]

@@ -37,14 +37,18 @@ public class RuntimeChecksTests
     {
         var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.zeros(4, 3, dtype: ScalarType.Int32), torch.zeros(4, dtype: ScalarType.Int64)));
         Assert.Equal("logits", e.ParamName);
-        Assert.Contains("float32 and float64", e.Message);
+        Assert.Contains("float32, float64, float16 and bfloat16", e.Message);
     }
 
     [Fact]
-    public void MixedFloatDtypesAreRejected()
+    public void FloatTargetsOfAnotherDtypeAreConvertedToTheComputeDtype()
     {
-        var e = Assert.Throws<ArgumentException>(() => Losses.SigmoidFocal(torch.randn(5), torch.zeros(5, dtype: ScalarType.Float64)));
-        Assert.Equal("target", e.ParamName);
+        var x = torch.randn(5);
+        var y = torch.tensor(new double[] { 0, 1, 1, 0, 1 });
+        var mixed = Losses.SigmoidFocal(x, y);
+        var same = Losses.SigmoidFocal(x, y.to(ScalarType.Float32));
+        Assert.Equal(ScalarType.Float32, mixed.dtype);
+        Assert.Equal(same.item<float>(), mixed.item<float>());
     }
 
     [Fact]
@@ -66,12 +70,12 @@ public class RuntimeChecksTests
     }
 
     [Fact]
-    public void UnsupportedDeviceIsRejected()
+    public void TensorsOnDifferentDevicesAreRejected()
     {
         var meta = torch.empty(new long[] { 4, 3 }, device: torch.META);
         var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(meta, torch.zeros(4, dtype: ScalarType.Int64)));
-        Assert.Equal("logits", e.ParamName);
-        Assert.Contains("meta", e.Message);
+        Assert.Equal("target", e.ParamName);
+        Assert.Contains("one device", e.Message);
     }
 
     [Fact]

@@ -70,9 +70,9 @@ public static class CalibrationAnalysis
         int spans = ps.Count(p => p.Kind == ParameterKind.Span), targets = ps.Count(p => p.Kind == ParameterKind.Target), inputs = ps.Count(p => p.Kind == ParameterKind.Input);
         return signature.Shape switch
         {
-            Shape.ClassRow when spans == 1 && targets == 1 && inputs == 0 => AnalysisTask.Multiclass,
-            Shape.ChannelSet => AnalysisTask.Segmentation,
-            Shape.Elementwise when inputs == 1 => AnalysisTask.Margin,
+            LossShape.ClassRow when spans == 1 && targets == 1 && inputs == 0 => AnalysisTask.Multiclass,
+            LossShape.ChannelSet => AnalysisTask.Segmentation,
+            LossShape.Elementwise when inputs == 1 => AnalysisTask.Margin,
             _ => AnalysisTask.None,
         };
     }
@@ -106,7 +106,7 @@ public static class CalibrationAnalysis
     private static bool Shapes(LossSignature s, AnalysisTask task)
     {
         var ps = s.Parameters;
-        bool elementwise = s.Shape == Shape.Elementwise, row = s.Shape == Shape.ClassRow;
+        bool elementwise = s.Shape == LossShape.Elementwise, row = s.Shape == LossShape.ClassRow;
         return task switch
         {
             AnalysisTask.Margin => elementwise && ps.Any(p => p.Kind == ParameterKind.Input),

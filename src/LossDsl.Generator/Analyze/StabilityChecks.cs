@@ -23,7 +23,7 @@ internal static class StabilityChecks
     {
         var g = c.Graph;
         var live = Live(g, c.Model.Root);
-        var dep = DependsOnPrediction(g, c.Model.Signature!.Shape == Shape.Elementwise);
+        var dep = DependsOnPrediction(g, c.Model.Signature!.Shape == LossShape.Elementwise);
         var domains = Domains(c);
         var range = IntervalAnalysis.Run(g, domains);
         var reported = new HashSet<(string, TextSpan)>();
@@ -286,7 +286,7 @@ internal static class StabilityChecks
             Hypers = sig.Parameters.Where(p => p.Kind == ParameterKind.Hyper).OrderBy(p => p.Slot).Select(p => p.Default).ToArray(),
             Inputs = new Interval[inputs],
             Spans = new Interval[spans],
-            MinLength = sig.Shape == Shape.ClassRow ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
+            MinLength = sig.Shape == LossShape.ClassRow ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
         };
         bool binary = task is AnalysisTask.BinaryLogit or AnalysisTask.BinaryProbability;
         for (int i = 0; i < inputs; i++)

@@ -48,7 +48,7 @@ public sealed class CpuEmitter
 
     private static (int, int)? FindCachedWeight(KernelPlan plan)
     {
-        if (plan.Chunked || plan.Loss.Signature.Shape != Shape.ClassRow) return null;
+        if (plan.Chunked || plan.Loss.Signature.Shape != LossShape.ClassRow) return null;
         var g = plan.Loss.Graph;
         foreach (var pass in plan.Passes)
             foreach (int r in pass.Reductions.Where(r => g[r].Op == Op.ReduceLogSumExp))
@@ -61,7 +61,7 @@ public sealed class CpuEmitter
     private string Suffix => _t == "float" ? "F32" : "F64";
     private string V => $"Vector512<{_t}>";
     private bool Widen => _t == "float";
-    private bool Elementwise => _sig.Shape == Shape.Elementwise;
+    private bool Elementwise => _sig.Shape == LossShape.Elementwise;
 
     public static IEnumerable<string> KernelNames(KernelPlan plan, string suffix)
         => plan.Chunked

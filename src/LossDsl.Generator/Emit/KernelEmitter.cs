@@ -56,7 +56,7 @@ public sealed class KernelEmitter
 
     private void EmitFused()
     {
-        bool elementwise = _sig.Shape == Shape.Elementwise;
+        bool elementwise = _sig.Shape == LossShape.Elementwise;
         _w.Line(elementwise
             ? $"/// <summary>Forward and backward fused, one thread per element.</summary>"
             : $"/// <summary>Forward and backward fused, one thread per row: {LossSourceEmitter.Passes(_plan.Passes.Count)}, then the gradient pass.</summary>");

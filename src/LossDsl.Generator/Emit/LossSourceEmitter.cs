@@ -48,6 +48,7 @@ public static class LossSourceEmitter
             w.Line("using ILGPU;");
             w.Line("using LossDsl.Runtime;");
             w.Line("using static LossDsl.Runtime.LossKernelMath;");
+            w.Line("using Tensor = global::TorchSharp.torch.Tensor;");
             w.Line();
             EmitKernels(w, plan);
         }
@@ -125,15 +126,16 @@ public static class LossSourceEmitter
         foreach (var h in Hypers(sig)) yield return $"double {Id(h.Name)} = {HyperDefault(h)}";
         yield return "global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean";
         if (HasTargets(sig)) yield return "long ignoreIndex = -100";
+        yield return "global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto";
     }
 
     private static string TensorDescription(LossSignature sig, LossParameter p) => (sig.Shape, p.Kind) switch
     {
-        (Shape.Elementwise, _) => "any shape; every data tensor has the same shape",
-        (Shape.ClassRow, ParameterKind.Span) => "[N, C] float32 or float64, class axis last",
-        (Shape.ClassRow, ParameterKind.Target) => "[N] int64 class indices in [0, C), or ignoreIndex",
-        (Shape.ClassRow, _) => "[N] float, one value per row",
-        _ => "[N, C, *spatial] float32 or float64; one set per channel over batch and spatial positions",
+        (LossShape.Elementwise, _) => "any shape; every data tensor has the same shape",
+        (LossShape.ClassRow, ParameterKind.Span) => "[N, C] float (float32, float64, float16 or bfloat16), class axis last",
+        (LossShape.ClassRow, ParameterKind.Target) => "[N] int64 class indices in [0, C), or ignoreIndex",
+        (LossShape.ClassRow, _) => "[N] float, one value per row",
+        _ => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions",
     };
 
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
@@ -145,15 +147,16 @@ public static class LossSourceEmitter
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
-        w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { Shape.Elementwise => "element", Shape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
+        w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
+        w.Line("/// <param name=\"backend\">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
         var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));
         using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
         {
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
             string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({Id(p.Name)})" : Id(p.Name)));
-            w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}));");
+            w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend));");
         }
     }
 
@@ -170,15 +173,18 @@ public static class LossSourceEmitter
                 foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
                 w.Line("Reduction = reduction;");
                 if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
+                w.Line("Backend = backend;");
             }
             w.Line();
             foreach (var h in Hypers(sig)) w.Line($"public double {Pascal(h.Name)} {{ get; set; }}");
             w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
             if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
+            w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
             w.Line();
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
             var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig)) call = call.Append("IgnoreIndex");
+            call = call.Append("Backend");
             w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", call)});");
         }
         w.Line();
@@ -187,9 +193,10 @@ public static class LossSourceEmitter
     private static void EmitFunction(IndentedWriter w, LossSignature sig)
     {
         w.Line($"/// <summary>");
-        w.Line($"/// The torch.autograd function of {sig.Name}. Forward runs the fused kernel, which writes the loss and");
+        w.Line($"/// The torch.autograd function of {sig.Name}. Forward runs the chosen backend, which computes the loss and");
         w.Line($"/// ∂loss/∂{sig.Parameters[0].Name} together, and saves the gradient; backward scales it by the upstream gradient");
-        w.Line($"/// (per {(sig.Shape switch { Shape.Elementwise => "element", Shape.ClassRow => "row", _ => "channel" })} for reduction None).");
+        w.Line($"/// (per {(sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row", _ => "channel" })} for reduction None). Under <c>create_graph</c>, backward recomputes");
+        w.Line($"/// the gradient with the torch-ops form under grad mode, so second derivatives are exact.");
         w.Line($"/// </summary>");
         using (w.Block($"public sealed class {sig.Name}Function : global::TorchSharp.torch.autograd.SingleTensorFunction<{sig.Name}Function>"))
         {
@@ -211,21 +218,21 @@ public static class LossSourceEmitter
         using (w.Block($"internal static class {KernelsClass(sig)}"))
         {
             EmitDerivation(w, plan, printer);
-            string layout = sig.Shape switch { Shape.Elementwise => "Elementwise", Shape.ClassRow => "ClassRow", _ => "ChannelSet" };
             string Names(ParameterKind? kind) => string.Join(", ", sig.Parameters.Where(p => kind is null ? p.Kind != ParameterKind.Hyper : p.Kind == kind).Select(p => $"\"{p.Name}\""));
             string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + p.Kind));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
-            w.Line($"    layout: LossLayout.{layout},");
+            w.Line($"    shape: global::LossDsl.LossShape.{sig.Shape},");
             w.Line($"    tensorNames: new[] {{ {Names(null)} }},");
             w.Line($"    roles: new[] {{ {roles} }},");
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
-            w.Line($"    kernelsF32: new LossKernel<float>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F32"))} }},");
-            w.Line($"    kernelsF64: new LossKernel<double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }},");
-            w.Line($"    cpuF32: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F32"))} }},");
-            w.Line($"    cpuF64: new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, "F64"))} }});");
+            w.Line("    kernels: new BackendKernels[]");
+            w.Line("    {");
+            foreach (var (backend, dtype, kernels) in BackendRows(plan))
+                w.Line($"        new BackendKernels(Backend.{backend}, {dtype}, {kernels}),");
+            w.Line("    });");
             w.Line();
             w.Line("// ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----");
             w.Line();
@@ -235,7 +242,24 @@ public static class LossSourceEmitter
             w.Line();
             foreach (var t in new[] { "float", "double" })
                 new CpuEmitter(plan, t, w).EmitAll();
+            w.Line("// ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----");
+            w.Line();
+            new TorchOpsEmitter(plan, w).Emit();
         }
+    }
+
+    /// <summary>
+    /// The rows of a loss's backend table: which backend runs which generated entry points, per compute dtype. Each
+    /// backend contributes its own rows, so adding a backend leaves the others' code as it is.
+    /// </summary>
+    private static IEnumerable<(string Backend, string DType, string Kernels)> BackendRows(KernelPlan plan)
+    {
+        const string ScalarType = "global::TorchSharp.torch.ScalarType.";
+        foreach (var (suffix, dtype) in new[] { ("F32", "Float32"), ("F64", "Float64") })
+            yield return ("Cpu", ScalarType + dtype, $"new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, suffix))} }}");
+        foreach (var (suffix, dtype, t) in new[] { ("F32", "Float32", "float"), ("F64", "Float64", "double") })
+            yield return ("Ilgpu", ScalarType + dtype, $"new LossKernel<{t}>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, suffix))} }}");
+        yield return ("TorchOps", "null", $"new TorchOpsKernel({TorchOpsEmitter.MethodName})");
     }
 
     private static void EmitDerivation(IndentedWriter w, KernelPlan plan, MathPrinter printer)
@@ -254,12 +278,12 @@ public static class LossSourceEmitter
             w.Comment($"  ∂L/∂{v} = {printer.Print(a.Value)}");
         }
         string x = sig.Parameters[0].Name;
-        w.Comment(sig.Shape == Shape.Elementwise
+        w.Comment(sig.Shape == LossShape.Elementwise
             ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
             : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
         w.Comment(plan.Chunked
             ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk), then one launch that writes the gradient."
-            : sig.Shape == Shape.Elementwise
+            : sig.Shape == LossShape.Elementwise
                 ? "Schedule: one launch, one thread per element, loss and gradient together."
                 : $"Schedule: one launch, one thread per row: {Passes(plan.Passes.Count)} over the row, then the gradient pass.");
     }

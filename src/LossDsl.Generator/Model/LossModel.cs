@@ -15,9 +15,6 @@ public enum ParameterKind
     Hyper,
 }
 
-/// <summary>Mirrors LossDsl.LossShape (the generator does not reference the attributes assembly).</summary>
-public enum Shape { Auto = 0, Elementwise = 1, ClassRow = 2, ChannelSet = 3 }
-
 /// <param name="Name">The C# parameter name.</param>
 /// <param name="Kind">How it enters the loss.</param>
 /// <param name="Slot">Index among the parameters of the same kind.</param>
@@ -36,7 +33,7 @@ public sealed record LossSignature(
     string Name,
     string Modifiers,
     EquatableArray<LossParameter> Parameters,
-    Shape Shape,
+    LossShape Shape,
     string BodyText);
 
 /// <summary>The parse result of one [Loss] method: its signature, its forward IR, and its diagnostics.</summary>

@@ -154,22 +154,22 @@ public static class LossParser
             usable = false;
         }
 
-        var requested = Shape.Auto;
+        var requested = LossShape.Auto;
         foreach (var named in attribute?.NamedArguments ?? Enumerable.Empty<KeyValuePair<string, TypedConstant>>())
-            if (named.Key == "Shape" && named.Value.Value is int s) requested = (Shape)s;
+            if (named.Key == "Shape" && named.Value.Value is int s) requested = (LossShape)s;
 
         int spans = counts[(int)ParameterKind.Span], targets = counts[(int)ParameterKind.Target], inputs = counts[(int)ParameterKind.Input];
-        var shape = requested == Shape.Auto ? (spans == 0 ? Shape.Elementwise : Shape.ClassRow) : requested;
+        var shape = requested == LossShape.Auto ? (spans == 0 ? LossShape.Elementwise : LossShape.ClassRow) : requested;
         string? shapeProblem = shape switch
         {
-            _ when !Enum.IsDefined(typeof(Shape), shape) => "it is not a LossShape value",
+            _ when !Enum.IsDefined(typeof(LossShape), shape) => "it is not a LossShape value",
             _ when spans + inputs + targets == 0 => "it has no data parameter",
-            Shape.Elementwise when spans > 0 => "an elementwise loss takes float values, not spans",
-            Shape.Elementwise when targets > 0 => "an elementwise loss takes float labels, not int class indices",
-            Shape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
-            Shape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
-            Shape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
-            _ when parameters.Count > 0 && (shape == Shape.Elementwise ? parameters[0].Kind != ParameterKind.Input : parameters[0].Kind != ParameterKind.Span)
+            LossShape.Elementwise when spans > 0 => "an elementwise loss takes float values, not spans",
+            LossShape.Elementwise when targets > 0 => "an elementwise loss takes float labels, not int class indices",
+            LossShape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
+            LossShape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
+            LossShape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
+            _ when parameters.Count > 0 && (shape == LossShape.Elementwise ? parameters[0].Kind != ParameterKind.Input : parameters[0].Kind != ParameterKind.Span)
                 => "the first parameter must be the prediction that the gradient is taken for (a span, or a float for elementwise losses)",
             _ => null,
         };

@@ -55,9 +55,9 @@ public static class Scheduler
             passes.Add(new Pass(p, reductions.ToEquatableArray(), offsets.ToEquatableArray(), elements, epilogue));
         }
 
-        bool elementwise = loss.Signature.Shape == Shape.Elementwise;
+        bool elementwise = loss.Signature.Shape == LossShape.Elementwise;
         var gradientElements = elementwise ? EquatableArray<int>.Empty : GraphWalk.ElementNodes(g, new[] { loss.Gradient }, scope).ToEquatableArray();
-        bool chunked = loss.Signature.Shape == Shape.ChannelSet;
+        bool chunked = loss.Signature.Shape == LossShape.ChannelSet;
         return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked);
     }
 }

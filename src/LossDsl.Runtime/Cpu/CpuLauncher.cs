@@ -19,7 +19,7 @@ internal static class CpuLauncher
     public static (Tensor Loss, Tensor Grad) Run(LossCall call)
     {
         var def = call.Definition;
-        var kernels = call.DType == ScalarType.Float32 ? def.CpuF32 : def.CpuF64;
+        var kernels = def.KernelsFor<CpuKernel>(Backend.Cpu, call.DType)!;
         var shape = call.Shape;
         var x = call.Prediction;
 
@@ -48,7 +48,7 @@ internal static class CpuLauncher
             call.Arguments.Hyper, TensorMemory.Pointer(loss), TensorMemory.Pointer(grad), partials);
 
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
-        long elementsPerItem = def.Layout == LossLayout.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
+        long elementsPerItem = def.Shape == LossShape.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
         foreach (var kernel in kernels) Launch(kernel, args, items, elementsPerItem, workers);
         GC.KeepAlive(call);   // the kernels read the call's tensors through raw pointers
         return (loss, grad);

@@ -14,37 +14,41 @@ namespace LossDsl.Samples
         /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>-LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))</c>
         /// </summary>
-        /// <param name="logits">[N, C] float32 or float64, class axis last</param>
+        /// <param name="logits">[N, C] float (float32, float64, float16 or bfloat16), class axis last</param>
         /// <param name="target">[N] int64 class indices in [0, C), or ignoreIndex</param>
         /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
         /// <param name="reduction">None: one loss per row; Mean or Sum over them.</param>
         /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
-        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100)
+        /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
+        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex));
+            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend));
         }
 
         /// <summary>Poly1 as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class Poly1Loss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public Poly1Loss(double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100) : base(nameof(Poly1Loss))
+            public Poly1Loss(double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1Loss))
             {
                 Epsilon = epsilon;
                 Reduction = reduction;
                 IgnoreIndex = ignoreIndex;
+                Backend = backend;
             }
 
             public double Epsilon { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
             public long IgnoreIndex { get; set; }
+            public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, Epsilon, Reduction, IgnoreIndex);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, Epsilon, Reduction, IgnoreIndex, Backend);
         }
 
         /// <summary>
-        /// The torch.autograd function of Poly1. Forward runs the fused kernel, which writes the loss and
+        /// The torch.autograd function of Poly1. Forward runs the chosen backend, which computes the loss and
         /// ∂loss/∂logits together, and saves the gradient; backward scales it by the upstream gradient
-        /// (per row for reduction None).
+        /// (per row for reduction None). Under <c>create_graph</c>, backward recomputes
+        /// the gradient with the torch-ops form under grad mode, so second derivatives are exact.
         /// </summary>
         public sealed class Poly1Function : global::TorchSharp.torch.autograd.SingleTensorFunction<Poly1Function>
         {
@@ -67,6 +71,7 @@ namespace LossDsl.Generated
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
+    using Tensor = global::TorchSharp.torch.Tensor;
 
     /// <summary>The ILGPU kernels of Poly1 and the description LossDsl.Runtime launches them from.</summary>
     internal static class LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2
@@ -81,16 +86,20 @@ namespace LossDsl.Generated
         // Schedule: one launch, one thread per row: 1 reduction pass over the row, then the gradient pass.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Poly1",
-            layout: LossLayout.ClassRow,
+            shape: global::LossDsl.LossShape.ClassRow,
             tensorNames: new[] { "logits", "target" },
             roles: new[] { TensorRole.Span, TensorRole.Target },
             hyperNames: new string[] { "epsilon" },
             partialSlots: 2,
             chunked: false,
-            kernelsF32: new LossKernel<float>[] { FusedF32 },
-            kernelsF64: new LossKernel<double>[] { FusedF64 },
-            cpuF32: new CpuKernel[] { CpuFusedF32 },
-            cpuF64: new CpuKernel[] { CpuFusedF64 });
+            kernels: new BackendKernels[]
+            {
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { FusedF32 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { FusedF64 }),
+                new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
+            });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
@@ -442,5 +451,36 @@ namespace LossDsl.Generated
             }
         }
 
+        // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
+
+        /// <summary>
+        /// Poly1 and ∂L/∂logits as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
+        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// </summary>
+        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        {
+            Tensor _target = f.Target(0);
+            double _epsilon = f.Hyper(0);
+            Tensor v2 = f.At(f.Span(0), _target);
+            Tensor _logits_j = f.Span(0);
+            Tensor R4 = f.LogSumExp(_logits_j);   // R4 = LogSumExp_j logits_j
+            Tensor v5 = v2 - R4;
+            Tensor v8 = v5.exp();
+            Tensor v9 = 1.0 - v8;
+            Tensor v10 = _epsilon * v9;
+            Tensor v11 = v10 - v5;   // L
+            Tensor v14 = _epsilon * v8;
+            Tensor v15 = v14.neg();
+            Tensor v16 = v15 - 1.0;   // ∂L/∂logits[target]
+            Tensor v18 = 1.0 + v14;   // ∂L/∂R4
+            Tensor v19 = _logits_j - R4;
+            Tensor v20 = v19.exp();
+            Tensor j = f.Index;
+            Tensor v22 = _target.eq(j);
+            Tensor v23 = f.Where(v22, v16, 0.0);
+            Tensor v24 = v18 * v20;
+            Tensor v25 = v23 + v24;   // ∂L/∂logits_j
+            return (f.Loss(v11), f.Gradient(v25));
+        }
     }
 }

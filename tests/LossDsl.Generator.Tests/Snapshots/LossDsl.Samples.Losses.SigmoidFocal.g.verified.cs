@@ -19,32 +19,36 @@ namespace LossDsl.Samples
         /// <param name="alpha">Hyperparameter of the loss body; default 0.25.</param>
         /// <param name="gamma">Hyperparameter of the loss body; default 2.0.</param>
         /// <param name="reduction">None: one loss per element; Mean or Sum over them.</param>
-        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
+        /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
+        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue));
+            return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend));
         }
 
         /// <summary>SigmoidFocal as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class SigmoidFocalLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public SigmoidFocalLoss(double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean) : base(nameof(SigmoidFocalLoss))
+            public SigmoidFocalLoss(double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(SigmoidFocalLoss))
             {
                 Alpha = alpha;
                 Gamma = gamma;
                 Reduction = reduction;
+                Backend = backend;
             }
 
             public double Alpha { get; set; }
             public double Gamma { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
+            public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, Alpha, Gamma, Reduction);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, Alpha, Gamma, Reduction, Backend);
         }
 
         /// <summary>
-        /// The torch.autograd function of SigmoidFocal. Forward runs the fused kernel, which writes the loss and
+        /// The torch.autograd function of SigmoidFocal. Forward runs the chosen backend, which computes the loss and
         /// ∂loss/∂logit together, and saves the gradient; backward scales it by the upstream gradient
-        /// (per element for reduction None).
+        /// (per element for reduction None). Under <c>create_graph</c>, backward recomputes
+        /// the gradient with the torch-ops form under grad mode, so second derivatives are exact.
         /// </summary>
         public sealed class SigmoidFocalFunction : global::TorchSharp.torch.autograd.SingleTensorFunction<SigmoidFocalFunction>
         {
@@ -67,6 +71,7 @@ namespace LossDsl.Generated
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
+    using Tensor = global::TorchSharp.torch.Tensor;
 
     /// <summary>The ILGPU kernels of SigmoidFocal and the description LossDsl.Runtime launches them from.</summary>
     internal static class LossDsl_Samples_Losses_SigmoidFocal_Kernels_51fdd544
@@ -78,16 +83,20 @@ namespace LossDsl.Generated
         // Schedule: one launch, one thread per element, loss and gradient together.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SigmoidFocal",
-            layout: LossLayout.Elementwise,
+            shape: global::LossDsl.LossShape.Elementwise,
             tensorNames: new[] { "logit", "target" },
             roles: new[] { TensorRole.Input, TensorRole.Input },
             hyperNames: new string[] { "alpha", "gamma" },
             partialSlots: 0,
             chunked: false,
-            kernelsF32: new LossKernel<float>[] { FusedF32 },
-            kernelsF64: new LossKernel<double>[] { FusedF64 },
-            cpuF32: new CpuKernel[] { CpuFusedF32 },
-            cpuF64: new CpuKernel[] { CpuFusedF64 });
+            kernels: new BackendKernels[]
+            {
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { FusedF32 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { FusedF64 }),
+                new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
+            });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
@@ -389,5 +398,54 @@ namespace LossDsl.Generated
             }
         }
 
+        // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
+
+        /// <summary>
+        /// SigmoidFocal and ∂L/∂logit as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
+        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// </summary>
+        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        {
+            Tensor _logit = f.Input(0);
+            Tensor _target = f.Input(1);
+            double _alpha = f.Hyper(0);
+            double _gamma = f.Hyper(1);
+            Tensor v4 = _logit.sigmoid();
+            Tensor v5 = global::TorchSharp.torch.nn.functional.softplus(_logit);
+            Tensor v6 = _logit * _target;
+            Tensor v7 = v5 - v6;
+            Tensor v8 = _target * v4;
+            Tensor v10 = 1.0 - v4;
+            Tensor v11 = 1.0 - _target;
+            Tensor v12 = v10 * v11;
+            Tensor v13 = v8 + v12;
+            bool v15 = _alpha >= 0.0;
+            Tensor v16 = _target * _alpha;
+            double v17 = 1.0 - _alpha;
+            Tensor v18 = v11 * v17;
+            Tensor v19 = v16 + v18;
+            Tensor v20 = v15 ? v19 : f.Constant(1.0);
+            Tensor v21 = v7 * v20;
+            Tensor v22 = 1.0 - v13;
+            Tensor v23 = v22.pow(_gamma);
+            Tensor v24 = v21 * v23;   // L
+            Tensor v25 = v4 - _target;
+            Tensor v26 = v20 * v25;
+            Tensor v27 = v4 * v10;
+            Tensor v28 = _target * v27;
+            Tensor v30 = v11 * v27;
+            Tensor v32 = v28 - v30;
+            double v34 = _gamma - 1.0;
+            Tensor v35 = v22.pow(v34);
+            Tensor v36 = _gamma * v35;
+            Tensor v37 = v32 * v36;
+            Tensor v38 = v37.neg();
+            bool v39 = _gamma == 0.0;
+            Tensor v40 = v39 ? f.Constant(0.0) : v38;
+            Tensor v41 = v23 * v26;
+            Tensor v42 = v21 * v40;
+            Tensor v43 = v41 + v42;   // ∂L/∂logit
+            return (f.Loss(v24), f.Gradient(v43));
+        }
     }
 }

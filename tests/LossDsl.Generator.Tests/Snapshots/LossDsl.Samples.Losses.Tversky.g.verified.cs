@@ -14,28 +14,30 @@ namespace LossDsl.Samples
         /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>{ float tp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) =&gt; (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }</c>
         /// </summary>
-        /// <param name="logits">[N, C, *spatial] float32 or float64; one set per channel over batch and spatial positions</param>
-        /// <param name="targets">[N, C, *spatial] float32 or float64; one set per channel over batch and spatial positions</param>
+        /// <param name="logits">[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions</param>
+        /// <param name="targets">[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions</param>
         /// <param name="alpha">Hyperparameter of the loss body; default 0.5.</param>
         /// <param name="beta">Hyperparameter of the loss body; default 0.5.</param>
         /// <param name="smooth">Hyperparameter of the loss body; default 0.0.</param>
         /// <param name="eps">Hyperparameter of the loss body; default 1E-07.</param>
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
-        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean)
+        /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
+        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue));
+            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue, backend));
         }
 
         /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class TverskyLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean) : base(nameof(TverskyLoss))
+            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(TverskyLoss))
             {
                 Alpha = alpha;
                 Beta = beta;
                 Smooth = smooth;
                 Eps = eps;
                 Reduction = reduction;
+                Backend = backend;
             }
 
             public double Alpha { get; set; }
@@ -43,14 +45,16 @@ namespace LossDsl.Samples
             public double Smooth { get; set; }
             public double Eps { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
+            public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, Alpha, Beta, Smooth, Eps, Reduction);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, Alpha, Beta, Smooth, Eps, Reduction, Backend);
         }
 
         /// <summary>
-        /// The torch.autograd function of Tversky. Forward runs the fused kernel, which writes the loss and
+        /// The torch.autograd function of Tversky. Forward runs the chosen backend, which computes the loss and
         /// ∂loss/∂logits together, and saves the gradient; backward scales it by the upstream gradient
-        /// (per channel for reduction None).
+        /// (per channel for reduction None). Under <c>create_graph</c>, backward recomputes
+        /// the gradient with the torch-ops form under grad mode, so second derivatives are exact.
         /// </summary>
         public sealed class TverskyFunction : global::TorchSharp.torch.autograd.SingleTensorFunction<TverskyFunction>
         {
@@ -73,6 +77,7 @@ namespace LossDsl.Generated
     using ILGPU;
     using LossDsl.Runtime;
     using static LossDsl.Runtime.LossKernelMath;
+    using Tensor = global::TorchSharp.torch.Tensor;
 
     /// <summary>The ILGPU kernels of Tversky and the description LossDsl.Runtime launches them from.</summary>
     internal static class LossDsl_Samples_Losses_Tversky_Kernels_9937aba9
@@ -90,16 +95,20 @@ namespace LossDsl.Generated
         // Schedule: 1 reduction launch over (set, chunk), then one launch that writes the gradient.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Tversky",
-            layout: LossLayout.ChannelSet,
+            shape: global::LossDsl.LossShape.ChannelSet,
             tensorNames: new[] { "logits", "targets" },
             roles: new[] { TensorRole.Span, TensorRole.Span },
             hyperNames: new string[] { "alpha", "beta", "smooth", "eps" },
             partialSlots: 3,
             chunked: true,
-            kernelsF32: new LossKernel<float>[] { Pass1F32, GradientF32 },
-            kernelsF64: new LossKernel<double>[] { Pass1F64, GradientF64 },
-            cpuF32: new CpuKernel[] { CpuPass1F32, CpuGradientF32 },
-            cpuF64: new CpuKernel[] { CpuPass1F64, CpuGradientF64 });
+            kernels: new BackendKernels[]
+            {
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { Pass1F32, GradientF32 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { Pass1F64, GradientF64 }),
+                new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
+            });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
@@ -685,5 +694,59 @@ namespace LossDsl.Generated
             }
         }
 
+        // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
+
+        /// <summary>
+        /// Tversky and ∂L/∂logits as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
+        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// </summary>
+        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        {
+            double _alpha = f.Hyper(0);
+            double _beta = f.Hyper(1);
+            double _smooth = f.Hyper(2);
+            double _eps = f.Hyper(3);
+            Tensor _logits_j = f.Span(0);
+            Tensor _targets_j = f.Span(1);
+            Tensor v6 = _logits_j.sigmoid();
+            Tensor v7 = _targets_j * v6;
+            Tensor R8 = f.Sum(v7);   // R8 = Σ_j (targets_j·σ(logits_j))
+            Tensor v10 = 1.0 - _targets_j;
+            Tensor v11 = v6 * v10;
+            Tensor R12 = f.Sum(v11);   // R12 = Σ_j (σ(logits_j)·(1 − targets_j))
+            Tensor v13 = 1.0 - v6;
+            Tensor v14 = _targets_j * v13;
+            Tensor R15 = f.Sum(v14);   // R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            Tensor v16 = _smooth + R8;
+            Tensor v17 = _alpha * R12;
+            Tensor v18 = R8 + v17;
+            Tensor v19 = _beta * R15;
+            Tensor v20 = v18 + v19;
+            Tensor v21 = _smooth + v20;
+            Tensor v22 = v21.clamp_min(_eps);
+            Tensor v23 = v16 / v22;
+            Tensor v24 = 1.0 - v23;   // L
+            Tensor v26 = v21 >= _eps;
+            Tensor v27 = f.Where(v26, 1.0, 0.0);
+            Tensor v28 = 1.0 / v22;
+            Tensor v29 = v27 / v22;
+            Tensor v30 = v23 * v29;
+            Tensor v31 = v28 - v30;
+            Tensor v33 = f.Where(v26, _alpha, 0.0);
+            Tensor v34 = v33 / v22;
+            Tensor v35 = v23 * v34;   // ∂L/∂R12
+            Tensor v37 = f.Where(v26, _beta, 0.0);
+            Tensor v38 = v37 / v22;
+            Tensor v39 = v23 * v38;   // ∂L/∂R15
+            Tensor v41 = v6 * v13;
+            Tensor v42 = _targets_j * v41;
+            Tensor v43 = v31 * v42;
+            Tensor v45 = v10 * v41;
+            Tensor v46 = v35 * v45;
+            Tensor v47 = v46 - v43;
+            Tensor v50 = v39 * v42;
+            Tensor v52 = v47 - v50;   // ∂L/∂logits_j
+            return (f.Loss(v24), f.Gradient(v52));
+        }
     }
 }

@@ -1,0 +1,30 @@
+// One definition of the loss shapes, compiled into two assemblies: the attributes (public, LossDsl.LossShape,
+// what users write in [Loss(Shape = ...)] and what LossDsl.Runtime lays tensors out by) and the generator (its
+// model, LossDsl.Generator.Model.LossShape; the generator cannot load the attributes assembly). The numeric values
+// are the contract between [Loss] attributes, the generator and the generated LossDefinition.
+#if LOSSDSL_GENERATOR
+namespace LossDsl.Generator.Model
+#else
+namespace LossDsl
+#endif
+{
+    /// <summary>How a loss's parameters map onto tensor axes.</summary>
+    public enum LossShape
+    {
+        /// <summary>Elementwise when no parameter is a span; class row otherwise.</summary>
+        Auto = 0,
+
+        /// <summary>Every data parameter is a <c>float</c>: one evaluation per element of same-shape tensors.</summary>
+        Elementwise = 1,
+
+        /// <summary>Spans are rows of <c>[N, C]</c> tensors (class axis last); <c>int</c> parameters are <c>[N]</c> int64 targets.</summary>
+        ClassRow = 2,
+
+        /// <summary>
+        /// Spans are sets: for <c>[N, C, *spatial]</c> tensors, one set per channel <c>c</c> over batch and spatial
+        /// positions (segmentation_models_pytorch binary/multilabel mode). Per-channel losses are averaged by
+        /// <c>Reduction.Mean</c>.
+        /// </summary>
+        ChannelSet = 3,
+    }
+}

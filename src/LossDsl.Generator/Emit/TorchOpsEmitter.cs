@@ -1,0 +1,178 @@
+using System.Collections.Generic;
+using System.Linq;
+using LossDsl.Generator.IR;
+using LossDsl.Generator.Model;
+using LossDsl.Generator.Schedule;
+
+namespace LossDsl.Generator.Emit;
+
+/// <summary>
+/// Emits a loss's torch-ops form: the loss and its derived gradient as TorchSharp tensor operations, from the
+/// same derived IR the kernels come from. Every node becomes one statement. A node that depends on the data is a
+/// tensor on the element axes (inside a reduction body) or the segment axes (one value per row or set, kept as
+/// size-1 dimensions); a node that depends only on constants and hyperparameters stays a C# scalar.
+/// <list type="bullet">
+/// <item>Reductions are <c>sum</c>/<c>amax</c>/<c>logsumexp</c> over the element axes with keepdim
+/// (<c>LossDsl.Runtime.TorchFrame</c> knows the axes of each shape).</item>
+/// <item><c>row[target]</c> is <c>gather</c>; a condition is <c>where</c>; the index <c>j</c> is an <c>arange</c>;
+/// the argmax of a <c>Max</c> is an <c>argmax</c>, compared with <c>j</c> to make the mask.</item>
+/// </list>
+/// The code runs on any device and dtype, and under grad mode it is differentiable again, which is how every
+/// backend answers <c>backward(create_graph: true)</c>.
+/// </summary>
+public sealed class TorchOpsEmitter
+{
+    public const string MethodName = "TorchOps";
+
+    private readonly KernelPlan _plan;
+    private readonly Graph _g;
+    private readonly MathPrinter _printer;
+    private readonly ScalarCode _scalar;
+    private readonly bool[] _tensor;
+    private readonly IndentedWriter _w;
+
+    public TorchOpsEmitter(KernelPlan plan, IndentedWriter w)
+    {
+        _plan = plan;
+        _g = plan.Loss.Graph;
+        _w = w;
+        _printer = new MathPrinter(_g, plan.Loss.Signature);
+        _scalar = new ScalarCode(_g, _printer, at: (_, _) => "");
+        _tensor = new bool[_g.Count];
+        for (int i = 0; i < _g.Count; i++)
+        {
+            var n = _g[i];
+            _tensor[i] = n.Op switch
+            {
+                Op.Const or Op.Hyper or Op.Length => false,
+                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At => true,
+                Op.ArgMax => _tensor[_g[n.A].A],
+                _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
+            };
+        }
+    }
+
+    public void Emit()
+    {
+        var d = _plan.Loss;
+        var sig = d.Signature;
+        var needed = Needed(new[] { d.Loss, d.Gradient });
+        var adjointOf = d.Adjoints.ToLookup(a => a.Value, a => a.Variable);
+        string x = sig.Parameters[0].Name;
+
+        _w.Line($"/// <summary>");
+        _w.Line($"/// {sig.Name} and ∂L/∂{x} as TorchSharp ops on the loss's axes (see <see cref=\"TorchFrame\"/>): the torch-ops");
+        _w.Line($"/// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.");
+        _w.Line($"/// </summary>");
+        using (_w.Block($"public static (Tensor Loss, Tensor Gradient) {MethodName}(TorchFrame f)"))
+        {
+            foreach (int i in needed)
+            {
+                var n = _g[i];
+                string comment = Comment(i, n, adjointOf);
+                string? leaf = n.Op switch
+                {
+                    Op.Hyper => $"double {Ref(i)} = f.Hyper({n.Slot});",
+                    Op.Input => $"Tensor {Ref(i)} = f.Input({n.Slot});",
+                    Op.Target => $"Tensor {Ref(i)} = f.Target({n.Slot});",
+                    Op.Elem => $"Tensor {Ref(i)} = f.Span({n.Slot});",
+                    Op.ElemIndex => $"Tensor {Ref(i)} = f.Index;",
+                    Op.Length => $"double {Ref(i)} = f.Length;",
+                    Op.Const => null,
+                    _ => $"{TypeOf(i)} {Ref(i)} = {Expression(i, n)};",
+                };
+                if (leaf is null) continue;
+                _w.Line(comment.Length > 0 ? $"{leaf}   // {comment}" : leaf);
+            }
+            _w.Line($"return (f.Loss({Ref(d.Loss)}), f.Gradient({Ref(d.Gradient)}));");
+        }
+    }
+
+    /// <summary>The nodes the loss and the gradient depend on, in topological (index) order.</summary>
+    private List<int> Needed(IEnumerable<int> roots)
+    {
+        var seen = new bool[_g.Count];
+        var stack = new Stack<int>(roots);
+        while (stack.Count > 0)
+        {
+            int i = stack.Pop();
+            if (i < 0 || seen[i]) continue;
+            seen[i] = true;
+            var n = _g[i];
+            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+        }
+        return Enumerable.Range(0, _g.Count).Where(i => seen[i]).ToList();
+    }
+
+    private string Comment(int i, Node n, ILookup<int, int> adjointOf)
+    {
+        var d = _plan.Loss;
+        var notes = new List<string>();
+        if (n.Op.IsReduction()) notes.Add($"{MathPrinter.ReductionName(i)} = {_printer.DescribeReduction(i)}");
+        if (i == d.Loss) notes.Add("L");
+        foreach (int v in adjointOf[i])
+            notes.Add("∂L/∂" + (_g[v].Op == Op.At ? _printer.Print(v) : MathPrinter.ReductionName(v)));
+        if (i == d.Gradient)
+            notes.Add($"∂L/∂{d.Signature.Parameters[0].Name}" + (d.Signature.Shape == LossShape.Elementwise ? "" : "_j"));
+        return string.Join("; ", notes);
+    }
+
+    private string TypeOf(int i)
+        => _tensor[i] ? "Tensor" : ScalarCode.TypeOf(_g[i].Op);
+
+    private string Ref(int i) => _scalar.Ref(i);
+
+    /// <summary>An operand in a real-valued tensor op: integer tensors (positions, class indices) become the compute dtype.</summary>
+    private string Real(int i) => _tensor[i] && _g[i].Op.KindOf() == ValueKind.Integer ? $"f.Real({Ref(i)})" : Ref(i);
+
+    /// <summary>An operand where a tensor is required.</summary>
+    private string AsTensor(int i) => _tensor[i] ? Ref(i) : $"f.Constant({Ref(i)})";
+
+    private string Expression(int i, Node n)
+    {
+        if (!_tensor[i])
+        {
+            // Constants and hyperparameters only: plain C# scalars (reductions of them are closed forms).
+            return n.Op switch
+            {
+                Op.ReduceSum => $"{Ref(n.A)} * f.Length",
+                Op.ReduceMax => Ref(n.A),
+                Op.ReduceLogSumExp => $"{Ref(n.A)} + Log(f.Length)",
+                Op.ArgMax => "0L",
+                _ => _scalar.Expression(n),
+            };
+        }
+        string a = n.A >= 0 ? Ref(n.A) : "", b = n.B >= 0 ? Ref(n.B) : "";
+        bool ta = n.A >= 0 && _tensor[n.A], tb = n.B >= 0 && _tensor[n.B];
+        return n.Op switch
+        {
+            Op.Neg => $"{a}.neg()",
+            Op.Exp or Op.Log or Op.Sqrt or Op.Abs or Op.Tanh or Op.Sigmoid => $"{a}.{n.Op.ToString().ToLowerInvariant()}()",
+            Op.Softplus => $"global::TorchSharp.torch.nn.functional.softplus({a})",
+            Op.LogSigmoid => $"global::TorchSharp.torch.nn.functional.logsigmoid({a})",
+            Op.Add => $"{Real(n.A)} + {Real(n.B)}",
+            Op.Sub => $"{Real(n.A)} - {Real(n.B)}",
+            Op.Mul => $"{Real(n.A)} * {Real(n.B)}",
+            Op.Div => $"{Real(n.A)} / {Real(n.B)}",
+            Op.Pow => ta ? $"{Real(n.A)}.pow({Real(n.B)})" : $"f.Pow({a}, {Real(n.B)})",
+            Op.Max => ta && tb ? $"global::TorchSharp.torch.maximum({Real(n.A)}, {Real(n.B)})" : ta ? $"{Real(n.A)}.clamp_min({b})" : $"{Real(n.B)}.clamp_min({a})",
+            Op.Min => ta && tb ? $"global::TorchSharp.torch.minimum({Real(n.A)}, {Real(n.B)})" : ta ? $"{Real(n.A)}.clamp_max({b})" : $"{Real(n.B)}.clamp_max({a})",
+            Op.Lt => $"{a} < {b}",
+            Op.Le => $"{a} <= {b}",
+            Op.Gt => $"{a} > {b}",
+            Op.Ge => $"{a} >= {b}",
+            Op.Eq => ta ? $"{a}.eq({b})" : $"{b}.eq({a})",
+            Op.Ne => ta ? $"{a}.ne({b})" : $"{b}.ne({a})",
+            Op.And => ta && tb ? $"{a}.logical_and({b})" : ta ? $"f.And({b}, {a})" : $"f.And({a}, {b})",
+            Op.Or => ta && tb ? $"{a}.logical_or({b})" : ta ? $"f.Or({b}, {a})" : $"f.Or({a}, {b})",
+            Op.Not => $"{a}.logical_not()",
+            Op.Select => ta ? $"f.Where({a}, {Ref(n.B)}, {Ref(n.C)})" : $"{a} ? {AsTensor(n.B)} : {AsTensor(n.C)}",
+            Op.At => $"f.At(f.Span({n.Slot}), {a})",
+            Op.ReduceSum => $"f.Sum({a})",
+            Op.ReduceMax => $"f.Max({a})",
+            Op.ReduceLogSumExp => $"f.LogSumExp({a})",
+            Op.ArgMax => $"f.ArgMax({Ref(_g[n.A].A)})",
+            _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
+        };
+    }
+}

@@ -1,0 +1,109 @@
+using System;
+using System.Linq;
+using System.Threading;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>Where a loss call runs.</summary>
+public enum Backend
+{
+    /// <summary>Let the runtime choose: the first of <see cref="Cpu"/> and <see cref="TorchOps"/> that can run the call.</summary>
+    Auto,
+    /// <summary>The fused CPU kernels: vectorized, multi-threaded, in place on host memory. CPU tensors of every float dtype
+    /// (float16 and bfloat16 are computed in float32).</summary>
+    Cpu,
+    /// <summary>The fused ILGPU kernels on <see cref="LossAccelerator.Current"/>; inputs are staged through host memory, so
+    /// CPU tensors only. Never chosen automatically (on a CPU, ILGPU's accelerator simulates GPU threads and is slow).</summary>
+    Ilgpu,
+    /// <summary>The loss and its derived gradient as TorchSharp tensor operations: every device and float dtype.</summary>
+    TorchOps,
+}
+
+/// <summary>
+/// Chooses the backend of each loss call. A call's own <see cref="LossArguments.Backend"/> wins, then the innermost
+/// <see cref="Use"/> scope, then <see cref="Default"/> (process-wide; the environment variable
+/// LOSSDSL_BACKEND=auto|cpu|ilgpu|torchops sets its initial value). <see cref="Backend.Auto"/> picks the first of
+/// <see cref="Backend.Cpu"/> and <see cref="Backend.TorchOps"/> that can run the call; a forced backend that cannot
+/// run it raises <see cref="NotSupportedException"/> saying why.
+/// </summary>
+public static class LossBackend
+{
+    private static readonly AsyncLocal<Backend?> s_override = new();
+
+    /// <summary>The process-wide choice, used when neither the call nor a <see cref="Use"/> scope names a backend.</summary>
+    public static Backend Default { get; set; } = Parse(Environment.GetEnvironmentVariable("LOSSDSL_BACKEND"));
+
+    /// <summary>The choice in effect here, before a call's own argument.</summary>
+    public static Backend Current => s_override.Value ?? Default;
+
+    /// <summary>Runs loss calls in the current async flow on <paramref name="backend"/> until the returned scope is disposed.</summary>
+    public static IDisposable Use(Backend backend)
+    {
+        var previous = s_override.Value;
+        s_override.Value = backend;
+        return new Scope(() => s_override.Value = previous);
+    }
+
+    /// <summary>The backends in the order <see cref="Backend.Auto"/> tries them.</summary>
+    private static readonly ILossBackend[] s_auto = { CpuBackend.Instance, TorchOpsBackend.Instance };
+
+    private static readonly ILossBackend[] s_all = { CpuBackend.Instance, IlgpuBackend.Instance, TorchOpsBackend.Instance };
+
+    /// <summary>The device a tensor is on, as the choice sees it. Tests replace it to route CPU tensors as if they were on another device.</summary>
+    internal static Func<Tensor, DeviceType> DeviceOf { get; set; } = t => t.device_type;
+
+    internal static ILossBackend Choose(LossCall call)
+    {
+        var requested = call.Arguments.Backend != Backend.Auto ? call.Arguments.Backend : Current;
+        if (requested == Backend.Auto)
+        {
+            foreach (var b in s_auto)
+                if (b.WhyNot(call) is null) return b;
+            throw new NotSupportedException($"{call.Definition.Name}: no LossDsl backend can run this call: " +
+                string.Join("; ", s_auto.Select(b => $"{b.Kind}: {b.WhyNot(call)}")) + ".");
+        }
+        var chosen = s_all.Single(b => b.Kind == requested);
+        if (chosen.WhyNot(call) is { } why)
+        {
+            string how = call.Arguments.Backend != Backend.Auto ? "by the call's backend argument"
+                : s_override.Value is not null ? "by LossBackend.Use" : "by LossBackend.Default (or LOSSDSL_BACKEND)";
+            var others = s_all.Where(b => b != chosen && b.WhyNot(call) is null).Select(b => b.Kind.ToString()).ToList();
+            throw new NotSupportedException(
+                $"{call.Definition.Name}: the {requested} backend was forced {how}, but it cannot run this call: {why}. " +
+                (others.Count > 0 ? $"Backends that can: {string.Join(", ", others)} (or Backend.Auto)." : "No other backend can either."));
+        }
+        return chosen;
+    }
+
+    private static Backend Parse(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value)) return Backend.Auto;
+        return Enum.TryParse<Backend>(value.Trim().Replace("-", "").Replace("_", ""), ignoreCase: true, out var b) && Enum.IsDefined(b)
+            ? b
+            : throw new ArgumentException($"LOSSDSL_BACKEND='{value}' is not a LossDsl backend; use auto, cpu, ilgpu or torchops.");
+    }
+
+    private sealed class Scope : IDisposable
+    {
+        private Action? _restore;
+        public Scope(Action restore) => _restore = restore;
+        public void Dispose() { _restore?.Invoke(); _restore = null; }
+    }
+}
+
+/// <summary>One way of running a loss call. Each backend says whether it can run a call before it is asked to.</summary>
+internal interface ILossBackend
+{
+    Backend Kind { get; }
+
+    /// <summary>Null when this backend can run <paramref name="call"/>; otherwise why not, in words.</summary>
+    string? WhyNot(LossCall call);
+
+    /// <summary>
+    /// Runs the call: the per-segment loss ([segments], compute dtype) and ∂loss/∂prediction (the prediction's shape,
+    /// compute dtype), already scaled by 1/count for Mean and zero on ignored rows.
+    /// </summary>
+    (Tensor Loss, Tensor Gradient) Run(LossCall call);
+}

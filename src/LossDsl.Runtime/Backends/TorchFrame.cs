@@ -1,0 +1,189 @@
+using System;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>The signature of a loss's generated torch-ops form: the per-segment loss and ∂loss/∂prediction.</summary>
+public delegate (Tensor Loss, Tensor Gradient) TorchOpsKernel(TorchFrame f);
+
+/// <summary>
+/// What a loss's generated torch-ops form sees of one call: its tensors laid out on the loss's axes, and the
+/// reductions over them. A value lives on the <b>element</b> axes (a whole row or set) or on the <b>segment</b>
+/// axes (one value per row, set or element, kept as size-1 dimensions so that it broadcasts over the elements):
+/// <list type="bullet">
+/// <item>class rows: elements [N, C], segments [N, 1]; reductions over dim 1;</item>
+/// <item>channel sets: elements [N, C, S] (S the flattened spatial axes), segments [1, C, 1]; reductions over dims 0 and 2;</item>
+/// <item>elementwise: elements and segments are the tensors' own shape; there are no reductions.</item>
+/// </list>
+/// The same generated code therefore serves every shape, device and dtype.
+/// </summary>
+public sealed class TorchFrame
+{
+    private readonly LossCall _call;
+    private readonly Tensor[] _spans, _targets, _inputs;
+    private readonly long[] _elementShape, _segmentShape, _reduce;
+    private Tensor? _index;
+
+    internal TorchFrame(LossCall call)
+    {
+        _call = call;
+        var x = call.Prediction;
+        switch (call.Definition.Shape)
+        {
+            case LossShape.ClassRow:
+                _elementShape = x.shape;
+                _segmentShape = new[] { x.shape[0], 1L };
+                _reduce = new[] { 1L };
+                break;
+            case LossShape.ChannelSet:
+                long n = x.shape[0], c = x.shape[1], s = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+                _elementShape = new[] { n, c, s };
+                _segmentShape = new[] { 1L, c, 1L };
+                _reduce = new[] { 0L, 2L };
+                break;
+            default:
+                _elementShape = x.shape;
+                _segmentShape = x.shape;
+                _reduce = Array.Empty<long>();
+                break;
+        }
+        _spans = call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
+        _inputs = call.WithRole(TensorRole.Input).Select(t => t.view(_segmentShape)).ToArray();
+        _targets = call.WithRole(TensorRole.Target).Select(t =>
+        {
+            var rows = t.view(_segmentShape);
+            // An ignored row reads class 0; its loss and gradient are zeroed afterwards.
+            return call.HasIgnoredRows ? rows.masked_fill(rows.eq(call.Arguments.IgnoreIndex), 0) : rows;
+        }).ToArray();
+    }
+
+    private ScalarType DType => _call.DType;
+
+    private Device Device => _call.Prediction.device;
+
+    /// <summary>Hyperparameter <paramref name="slot"/>.</summary>
+    public double Hyper(int slot) => _call.Arguments.Hyper[slot];
+
+    /// <summary>Span <paramref name="slot"/>, on the element axes.</summary>
+    public Tensor Span(int slot) => _spans[slot];
+
+    /// <summary>Float input <paramref name="slot"/>, one value per segment.</summary>
+    public Tensor Input(int slot) => _inputs[slot];
+
+    /// <summary>Class-index tensor <paramref name="slot"/> (int64), one per row; ignored rows read class 0.</summary>
+    public Tensor Target(int slot) => _targets[slot];
+
+    /// <summary>The number of elements of a row or set.</summary>
+    public double Length => _call.Shape.Length;
+
+    /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
+    public Tensor Index => _index ??= _call.Definition.Shape == LossShape.ChannelSet
+        ? (torch.arange(_elementShape[0], ScalarType.Int64, Device) * _elementShape[2]).view(_elementShape[0], 1, 1)
+          + torch.arange(_elementShape[2], ScalarType.Int64, Device).view(1, 1, _elementShape[2])
+        : torch.arange(_elementShape[^1], ScalarType.Int64, Device).view(1, _elementShape[^1]);
+
+    /// <summary>A constant as a 0-dimensional tensor of the compute dtype, for ops that take no scalar.</summary>
+    public Tensor Constant(double value) => torch.tensor(value, DType, Device);
+
+    /// <summary>An integer tensor (a class index or a position) as a value of the compute dtype.</summary>
+    public Tensor Real(Tensor integer) => integer.to(DType);
+
+    /// <summary>Σ over the row or set.</summary>
+    public Tensor Sum(Tensor body) => Elements(body).sum(_reduce, keepdim: true);
+
+    /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
+    public Tensor Max(Tensor body) => Elements(body).amax(_reduce, keepdim: true);
+
+    /// <summary>log Σ exp over the row or set, stable for ±∞ elements.</summary>
+    public Tensor LogSumExp(Tensor body)
+    {
+        body = Elements(body);
+        if (_reduce.Length == 1) return body.logsumexp(_reduce[0], keepdim: true);
+        var max = body.amax(_reduce, keepdim: true);
+        var shift = torch.where(max.isfinite(), max, Constant(0)).detach();
+        return (body - shift).exp().sum(_reduce, keepdim: true).log() + shift;
+    }
+
+    /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>
+    public Tensor ArgMax(Tensor body)
+    {
+        body = Elements(body);
+        if (_reduce.Length == 1) return body.argmax(_reduce[0], keepdim: true);
+        // A set's positions run over batch, then spatial: put the channel first and flatten the rest.
+        return body.permute(1, 0, 2).reshape(_elementShape[1], -1).argmax(1).view(_segmentShape);
+    }
+
+    /// <summary>span[index]: one element of each row, at a per-row index.</summary>
+    public Tensor At(Tensor span, Tensor index) => span.gather(_reduce[0], index);
+
+    /// <summary>span[index] at a constant index.</summary>
+    public Tensor At(Tensor span, double index) => span.narrow(_reduce[0], (long)index, 1);
+
+    /// <summary>cond ? a : b, elementwise.</summary>
+    public Tensor Where(Tensor cond, Tensor a, Tensor b) => torch.where(cond, a, b);
+    public Tensor Where(Tensor cond, Tensor a, double b) => torch.where(cond, a, Constant(b));
+    public Tensor Where(Tensor cond, double a, Tensor b) => torch.where(cond, Constant(a), b);
+    public Tensor Where(Tensor cond, double a, double b) => torch.where(cond, Constant(a), Constant(b));
+
+    /// <summary>A constant condition with a tensor one.</summary>
+    public Tensor And(bool a, Tensor b) => a ? b : torch.zeros_like(b);
+    public Tensor Or(bool a, Tensor b) => a ? torch.ones_like(b) : b;
+
+    /// <summary>A constant base raised to a tensor power.</summary>
+    public Tensor Pow(double a, Tensor b) => Constant(a).pow(b);
+
+    /// <summary>The loss per segment: [rows], [channels] or the elementwise shape.</summary>
+    public Tensor Loss(Tensor perSegment) => perSegment.expand(_segmentShape).reshape(_call.PerSegmentShape);
+    public Tensor Loss(double perSegment) => torch.full(_call.PerSegmentShape, perSegment, DType, Device);
+
+    /// <summary>∂loss/∂prediction, in the prediction's shape.</summary>
+    public Tensor Gradient(Tensor perElement) => perElement.expand(_elementShape).reshape(_call.Prediction.shape);
+    public Tensor Gradient(double perElement) => torch.full(_call.Prediction.shape, perElement, DType, Device);
+
+    /// <summary>Rows whose targets are not ignoreIndex, as a segment-shaped mask.</summary>
+    internal Tensor ValidRows()
+    {
+        var valid = torch.ones(_segmentShape, ScalarType.Bool, Device);
+        foreach (var t in _call.WithRole(TensorRole.Target)) valid = valid.logical_and(t.view(_segmentShape).ne(_call.Arguments.IgnoreIndex));
+        return valid;
+    }
+
+    /// <summary>A value on the segment axes broadcast over the elements, so that it can be reduced.</summary>
+    private Tensor Elements(Tensor body) => body.shape.SequenceEqual(_elementShape) ? body : body.expand(_elementShape);
+}
+
+/// <summary>
+/// The torch-ops backend: runs a loss's generated torch-ops form, on any device and float dtype TorchSharp supports.
+/// With <c>createGraph</c> it runs under grad mode, so that the gradient it returns is itself differentiable: that is
+/// how every backend's backward answers <c>backward(create_graph: true)</c>.
+/// </summary>
+internal sealed class TorchOpsBackend : ILossBackend
+{
+    public static readonly TorchOpsBackend Instance = new();
+
+    public Backend Kind => Backend.TorchOps;
+
+    public string? WhyNot(LossCall call)
+        => call.Definition.Supports(Backend.TorchOps, call.DType) ? null : $"{call.Definition.Name} was generated without a torch-ops form";
+
+    public (Tensor Loss, Tensor Gradient) Run(LossCall call) => Run(call, createGraph: false);
+
+    public (Tensor Loss, Tensor Gradient) Run(LossCall call, bool createGraph)
+    {
+        var kernel = call.Definition.KernelsFor<TorchOpsKernel>(Backend.TorchOps, call.DType)![0];
+        using var scope = torch.NewDisposeScope();
+        using var mode = createGraph ? torch.enable_grad() : torch.no_grad();
+        var frame = new TorchFrame(call);
+        var (loss, grad) = kernel(frame);
+        if (call.HasIgnoredRows)
+        {
+            var valid = frame.ValidRows();
+            loss = torch.where(valid.view(call.PerSegmentShape), loss, frame.Constant(0));
+            grad = torch.where(valid, grad, frame.Constant(0));
+        }
+        if (call.Shape.GradScale != 1.0) grad = grad * call.Shape.GradScale;
+        return (loss.MoveToOuterDisposeScope(), grad.MoveToOuterDisposeScope());
+    }
+}
