@@ -30,8 +30,9 @@ public static class LossAutograd
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
         using var call = LossCall.Bind(def, vars);
+        // The gradient stays in the compute dtype until backward has applied the upstream gradient, so a half-precision
+        // prediction's gradient is rounded once, as under PyTorch's autocast.
         var (loss, grad) = LossBackend.Choose(call).Run(call);
-        if (grad.dtype != call.PredictionType) grad = grad.to(call.PredictionType);
 
         Tensor result;
         switch (call.Arguments.Reduction)
@@ -78,6 +79,8 @@ public static class LossAutograd
             var g = gradOutput.to(ScalarType.Float64).item<double>();
             result = g == 1.0 ? grad : grad * g;
         }
+        var prediction = saved[1];
+        if (result.dtype != prediction.dtype) result = result.to(prediction.dtype);
         // One entry per forward argument: the prediction's gradient, nothing for targets and options.
         var grads = new List<Tensor> { result };
         for (int i = 0; i < def.TensorNames.Length; i++) grads.Add(null!);
@@ -88,7 +91,6 @@ public static class LossAutograd
     {
         var vars = saved.Skip(1).Cast<object>().Append(args).ToArray();
         using var call = LossCall.Bind(def, vars);
-        var (_, grad) = TorchOpsBackend.Instance.Run(call, createGraph: true);
-        return grad.dtype == call.PredictionType ? grad : grad.to(call.PredictionType);
+        return TorchOpsBackend.Instance.Run(call, createGraph: true).Gradient;
     }
 }

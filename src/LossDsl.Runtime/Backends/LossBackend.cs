@@ -51,8 +51,21 @@ public static class LossBackend
 
     private static readonly ILossBackend[] s_all = { CpuBackend.Instance, IlgpuBackend.Instance, TorchOpsBackend.Instance };
 
-    /// <summary>The device a tensor is on, as the choice sees it. Tests replace it to route CPU tensors as if they were on another device.</summary>
-    internal static Func<Tensor, DeviceType> DeviceOf { get; set; } = t => t.device_type;
+    private static readonly AsyncLocal<DeviceType?> s_fakeDevice = new();
+
+    /// <summary>The device a tensor is on, as the choice sees it.</summary>
+    internal static DeviceType DeviceOf(Tensor t) => s_fakeDevice.Value ?? t.device_type;
+
+    /// <summary>
+    /// Test hook: until disposed, backend choice in this async flow sees every tensor as on <paramref name="device"/>,
+    /// so a machine without that device can test the routing (the chosen backend still runs for real, on the CPU tensors).
+    /// </summary>
+    internal static IDisposable PretendDevice(DeviceType device)
+    {
+        var previous = s_fakeDevice.Value;
+        s_fakeDevice.Value = device;
+        return new Scope(() => s_fakeDevice.Value = previous);
+    }
 
     internal static ILossBackend Choose(LossCall call)
     {
