@@ -3,15 +3,44 @@
 // Everything else is plain TorchSharp; swapping the loss in is a one-line change (see "criterion" below).
 //
 // Run:  dotnet run --project samples/MlpTraining -c Release
+//       [-- --dtype float32|float16|bfloat16] [--backend auto|cpu|ilgpu|torchops]
+//
+// --dtype float16 or bfloat16 trains the whole model in that dtype on the CPU: the loss computes in float32 and
+// returns its gradient in the model's dtype, as under PyTorch's autocast. --backend forces where the loss runs
+// (docs/backends.md); the default lets LossDsl choose.
 
 using System;
 using System.Diagnostics;
+using LossDsl.Runtime;
 using LossDsl.Samples;
 using TorchSharp;
 using static TorchSharp.torch;
 
 const int Classes = 3, PointsPerClass = 1500, Epochs = 15, BatchSize = 128;
 const double LearningRate = 0.005;
+
+var dtype = ScalarType.Float32;
+var backend = Backend.Auto;
+for (int i = 0; i + 1 < args.Length; i += 2)
+{
+    switch (args[i])
+    {
+        case "--dtype" when args[i + 1] is "float32" or "float16" or "bfloat16":
+            dtype = args[i + 1] switch { "float16" => ScalarType.Float16, "bfloat16" => ScalarType.BFloat16, _ => ScalarType.Float32 };
+            break;
+        case "--backend" when Enum.TryParse<Backend>(args[i + 1], ignoreCase: true, out var b):
+            backend = b;
+            break;
+        default:
+            Console.Error.WriteLine($"Unknown option {args[i]} {args[i + 1]}; use --dtype float32|float16|bfloat16 and --backend auto|cpu|ilgpu|torchops.");
+            return 2;
+    }
+}
+if (args.Length % 2 == 1)
+{
+    Console.Error.WriteLine($"Option {args[^1]} needs a value.");
+    return 2;
+}
 
 var clock = Stopwatch.StartNew();
 
@@ -25,7 +54,7 @@ torch.set_num_threads(1);
 // ---- Data: three interleaved 2-D spirals with noise, shuffled, then split 80% train / 20% test. ----
 var (points, labels) = MakeSpirals(Classes, PointsPerClass, noise: 0.3, rng);
 int nTrain = points.GetLength(0) * 4 / 5;
-var allX = torch.tensor(points);                       // [N, 2] float32
+var allX = torch.tensor(points).to(dtype);             // [N, 2] in the training dtype
 var allY = torch.tensor(labels);                       // [N]    int64 class indices
 var (trainX, trainY) = (allX[..nTrain], allY[..nTrain]);
 var (testX, testY) = (allX[nTrain..], allY[nTrain..]);
@@ -35,13 +64,15 @@ var model = nn.Sequential(
     nn.Linear(2, 64), nn.ReLU(),
     nn.Linear(64, 64), nn.ReLU(),
     nn.Linear(64, Classes));
-var optimizer = optim.Adam(model.parameters(), lr: LearningRate);
+model.to(dtype);
+// float16 cannot hold Adam's default eps (1e-8 underflows to 0); 1e-4 is the usual half-precision choice.
+var optimizer = optim.Adam(model.parameters(), lr: LearningRate, eps: dtype == ScalarType.Float16 ? 1e-4 : 1e-8);
 
 // LossDsl: the one changed line (was: var criterion = nn.CrossEntropyLoss();)
-var criterion = new Losses.Poly1Loss(epsilon: 1.0);
+var criterion = new Losses.Poly1Loss(epsilon: 1.0, backend: backend);
 
 Console.WriteLine($"Spirals: {Classes} classes, {trainX.shape[0]} train / {testX.shape[0]} test points; "
-                + $"MLP 2-64-64-{Classes}, Adam lr={LearningRate}, batch {BatchSize}, loss Poly-1 (LossDsl)");
+                + $"MLP 2-64-64-{Classes} in {dtype}, Adam lr={LearningRate}, batch {BatchSize}, loss Poly-1 (LossDsl, backend {backend})");
 Console.WriteLine();
 Console.WriteLine($"{"epoch",5}  {"train loss",10}  {"train acc",9}  {"test acc",9}");
 Console.WriteLine($"{new string('-', 5)}  {new string('-', 10)}  {new string('-', 9)}  {new string('-', 9)}");

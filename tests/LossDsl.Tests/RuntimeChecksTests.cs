@@ -130,13 +130,17 @@ public class RuntimeChecksTests
         Assert.NotEqual(Losses.Poly1(x, t, epsilon: 0).item<double>(), Losses.Poly1(x, t, epsilon: 2).item<double>());
     }
 
-    [Fact]
-    public void ModuleDropsIntoATrainingStep()
+    [Theory]
+    [InlineData(ScalarType.Float32)]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    public void ModuleDropsIntoATrainingStep(ScalarType dtype)
     {
         var model = nn.Linear(3, 4);
+        model.to(dtype);
         var criterion = new Losses.Poly1Loss(epsilon: 1.0);
         var optimizer = optim.SGD(model.parameters(), 0.5);
-        var x = torch.randn(32, 3, generator: new Generator(3));
+        var x = torch.randn(32, 3, generator: new Generator(3)).to(dtype);
         var t = x.argmax(1);   // a learnable target
         double first = 0, last = 0;
         for (int step = 0; step < 30; step++)
