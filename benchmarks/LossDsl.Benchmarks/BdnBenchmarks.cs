@@ -58,6 +58,9 @@ public abstract class CaseBenchmarks
     [Benchmark(Description = "ILGPU CPU accelerator")]
     public void Ilgpu() => Run(VariantKind.Ilgpu);
 
+    [Benchmark(Description = "LossDsl torch-ops")]
+    public void TorchOps() => Run(VariantKind.TorchOps);
+
     [Benchmark(Description = "LossDsl, non-leaf input")]
     public void LossDslNonLeaf() => Run(VariantKind.LossDslNonLeaf);
 

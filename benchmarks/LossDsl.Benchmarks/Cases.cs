@@ -26,6 +26,9 @@ public enum VariantKind
     TorchBuiltIn,
     /// <summary>(c) The generated ILGPU kernels on ILGPU's CPU accelerator.</summary>
     Ilgpu,
+    /// <summary>(c′) The generated TorchSharp-ops form of the loss and its derived gradient: the backend for devices
+    /// without fused kernels, forced here onto CPU tensors. Its backward scales the saved derived gradient, as the fused paths do.</summary>
+    TorchOps,
     /// <summary>(d) One multi-threaded vectorized pass: read every float input once, write one prediction-sized output.</summary>
     Roofline,
     /// <summary>(d′) The same pass into a freshly allocated output tensor, as a loss step's new gradient tensor is:
@@ -121,10 +124,15 @@ public sealed class BenchCase : IDisposable
     private static Variant RooflineFresh(RooflinePass roof)
         => new(VariantKind.RooflineFresh, "Roofline, fresh output", () => { roof.RunFresh(); return (null, null); });
 
-    private static Variant Ilgpu(Func<(Tensor?, Tensor?)> step, string note = "generated ILGPU kernels, ILGPU CPU accelerator")
-        => new(VariantKind.Ilgpu, "ILGPU CPU accel.", () =>
+    private static Variant Ilgpu(Func<(Tensor?, Tensor?)> step) => On(Backend.Ilgpu, VariantKind.Ilgpu, "ILGPU CPU accel.", step, "generated ILGPU kernels, ILGPU CPU accelerator");
+
+    private static Variant TorchOps(Func<(Tensor?, Tensor?)> step) => On(Backend.TorchOps, VariantKind.TorchOps, "LossDsl torch-ops", step, "generated TorchSharp ops of the loss and its derived gradient");
+
+    /// <summary>The generated loss forced onto one backend.</summary>
+    private static Variant On(Backend backend, VariantKind kind, string label, Func<(Tensor?, Tensor?)> step, string note)
+        => new(kind, label, () =>
         {
-            using var _ = LossBackend.Use(Backend.Ilgpu);
+            using var _ = LossBackend.Use(backend);
             return step();
         }, note);
 
@@ -161,6 +169,7 @@ public sealed class BenchCase : IDisposable
                     return Backward((ce + eps * (1 - (-ce).exp())).mean(), xi);
                 }, "the paper's form on the built-in: ce = cross_entropy(x, y, none); ce + ε(1 − e^−ce)"),
                 Ilgpu(ours),
+                TorchOps(ours),
                 RooflineInto(roof, "copy"),
                 RooflineFresh(roof),
             },
@@ -197,6 +206,7 @@ public sealed class BenchCase : IDisposable
                     return Backward(F.cross_entropy(xi, y), xi);
                 }, "cross_entropy"),
                 Ilgpu(ours),
+                TorchOps(ours),
                 RooflineInto(roof, "copy"),
                 RooflineFresh(roof),
             },
@@ -236,6 +246,7 @@ public sealed class BenchCase : IDisposable
                     return Backward((1 - score).mean(), xi);
                 }, "sigmoid, 3 masked sums over (N, H, W), clamp_min, mean (smp's form)"),
                 Ilgpu(ours),
+                TorchOps(ours),
                 RooflineInto(roof, "add"),
                 RooflineFresh(roof),
             },
@@ -279,6 +290,7 @@ public sealed class BenchCase : IDisposable
                     return Backward(F.binary_cross_entropy_with_logits(xi, t), xi);
                 }, "binary_cross_entropy_with_logits: the closest built-in, plain BCE without the focal term (less work)"),
                 Ilgpu(ours),
+                TorchOps(ours),
                 RooflineInto(roof, "add"),
                 RooflineFresh(roof),
             },

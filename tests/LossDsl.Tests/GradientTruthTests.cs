@@ -131,6 +131,11 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 67), Classes(g, 6, 67) },
             (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
             t => Poly1Reference(t[0], t[1], 1.0)),
+        // Rows of 40,000 classes: the torch-ops backend reduces such rows in blocks of a few rows.
+        new("Poly1(rows reduced in blocks)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 9, 40000), Classes(g, 9, 40000) },
+            (t, r) => Losses.Poly1(t[0], t[1], epsilon: 1.0, reduction: r),
+            t => Poly1Reference(t[0], t[1], 1.0)),
         new("Tversky(several chunks per set)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 2, 160, 161), Bernoulli(g, dt, 0.3, 2, 2, 160, 161) },
             (t, r) => Losses.Tversky(t[0], t[1], alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: r),

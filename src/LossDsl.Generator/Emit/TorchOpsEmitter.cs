@@ -31,6 +31,15 @@ public sealed class TorchOpsEmitter
     private readonly bool[] _tensor;
     private readonly IndentedWriter _w;
 
+    /// <summary>Whether a node is evaluated per element (its tensor is on the element axes) rather than per segment.</summary>
+    private readonly bool[] _element;
+
+    /// <summary>Whether a node's tensor certainly has the full shape of its axes (so an op on it in place keeps the result's shape).</summary>
+    private readonly bool[] _exact;
+
+    /// <summary>Whether a node's tensor is a float temporary that this method made, so that its last reader may overwrite it.</summary>
+    private readonly bool[] _owned;
+
     public TorchOpsEmitter(KernelPlan plan, IndentedWriter w)
     {
         _plan = plan;
@@ -50,13 +59,35 @@ public sealed class TorchOpsEmitter
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
             };
         }
+        _element = _g.ElementScope();
+        _exact = new bool[_g.Count];
+        _owned = new bool[_g.Count];
+        for (int i = 0; i < _g.Count; i++)
+        {
+            var n = _g[i];
+            bool scalarChoice = n.Op == Op.Select && !_tensor[n.A];   // c ? a : b with a constant condition may alias a or b
+            _exact[i] = _tensor[i] && !scalarChoice && n.Op switch
+            {
+                Op.ElemIndex => false,   // an arange that broadcasts over the other element axes
+                Op.Input or Op.Target or Op.Elem or Op.At or Op.ArgMax => true,
+                _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
+                _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
+            };
+            _owned[i] = _exact[i] && n.Op.KindOf() == ValueKind.Real && !n.Op.IsLeaf() && !scalarChoice || n.Op == Op.At;
+        }
     }
 
     public void Emit()
     {
         var d = _plan.Loss;
         var sig = d.Signature;
-        var needed = Needed(new[] { d.Loss, d.Gradient });
+        var roots = new[] { d.Loss, d.Gradient };
+        _oneHotAdds = OneHotAdds(Needed(roots), roots);
+        var needed = Needed(roots);
+        var lastUse = new Dictionary<int, int> { [d.Loss] = int.MaxValue, [d.Gradient] = int.MaxValue };
+        foreach (int i in needed)
+            foreach (int k in Operands(i))
+                if (!lastUse.TryGetValue(k, out int last) || last < i) lastUse[k] = i;
         var adjointOf = d.Adjoints.ToLookup(a => a.Value, a => a.Variable);
         string x = sig.Parameters[0].Name;
 
@@ -79,12 +110,15 @@ public sealed class TorchOpsEmitter
                     Op.ElemIndex => $"Tensor {Ref(i)} = f.Index;",
                     Op.Length => $"double {Ref(i)} = f.Length;",
                     Op.Const => null,
-                    _ => $"{TypeOf(i)} {Ref(i)} = {Expression(i, n)};",
+                    _ => $"{TypeOf(i)} {Ref(i)} = {WithReuse(i, n, lastUse)};",
                 };
                 if (leaf is null) continue;
                 _w.Line(comment.Length > 0 ? $"{leaf}   // {comment}" : leaf);
             }
-            _w.Line($"return (f.Loss({Ref(d.Loss)}), f.Gradient({Ref(d.Gradient)}));");
+            string gradient = _tensor[d.Gradient]
+                ? $"f.Gradient({Ref(d.Gradient)}, temporary: {(_owned[d.Gradient] && d.Gradient != d.Loss ? "true" : "false")})"
+                : $"f.Gradient({Ref(d.Gradient)})";
+            _w.Line($"return (f.Loss({Ref(d.Loss)}), {gradient});");
         }
     }
 
@@ -98,16 +132,71 @@ public sealed class TorchOpsEmitter
             int i = stack.Pop();
             if (i < 0 || seen[i]) continue;
             seen[i] = true;
-            var n = _g[i];
-            for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
+            foreach (int k in Operands(i)) stack.Push(k);
         }
         return Enumerable.Range(0, _g.Count).Where(i => seen[i]).ToList();
+    }
+
+    /// <summary>The nodes a node's statement reads: its operands, or (y, index, value) for a one-hot add.</summary>
+    private IEnumerable<int> Operands(int i)
+    {
+        if (_oneHotAdds.TryGetValue(i, out var fused)) return new[] { fused.Y, fused.Index, fused.Value };
+        var n = _g[i];
+        return Enumerable.Range(0, n.OperandCount).Select(n.Operand);
+    }
+
+    /// <summary>Class rows: Add nodes y + (j == index ? value : 0) whose one-hot term nothing else reads.</summary>
+    private Dictionary<int, (int Y, int Index, int Value)> _oneHotAdds = new();
+
+    /// <summary>
+    /// Finds the one-hot adds of a class-row loss: the gradient of <c>row[target]</c> (and of a Max through its argmax)
+    /// reaches the row as <c>j == target ? a : 0</c>, added to the rest of the row's gradient. As
+    /// <c>y.scatter_add(1, target, a)</c> it needs no mask and no one-hot tensor.
+    /// </summary>
+    private Dictionary<int, (int Y, int Index, int Value)> OneHotAdds(List<int> needed, int[] roots)
+    {
+        var fused = new Dictionary<int, (int, int, int)>();
+        if (_plan.Loss.Signature.Shape != LossShape.ClassRow) return fused;
+        var uses = new int[_g.Count];
+        foreach (int r in roots) uses[r]++;
+        foreach (int i in needed)
+            for (int k = 0; k < _g[i].OperandCount; k++) uses[_g[i].Operand(k)]++;
+        foreach (int i in needed)
+        {
+            var n = _g[i];
+            if (n.Op != Op.Add || !_exact[i] || !_element[i]) continue;
+            foreach (var (x, y) in new[] { (n.A, n.B), (n.B, n.A) })
+            {
+                if (uses[x] == 1 && IsOneHot(x, out int index, out int value) && _exact[y] && _element[y] && _g[y].Op.KindOf() == ValueKind.Real)
+                {
+                    fused[i] = (y, index, value);
+                    break;
+                }
+            }
+        }
+        return fused;
+    }
+
+    /// <summary>Whether node <paramref name="x"/> is <c>j == index ? value : 0</c> with a per-row index and value.</summary>
+    private bool IsOneHot(int x, out int index, out int value)
+    {
+        index = value = -1;
+        var n = _g[x];
+        if (n.Op != Op.Select || _g[n.C] is not { Op: Op.Const, Value: 0 }) return false;
+        var cond = _g[n.A];
+        if (cond.Op != Op.Eq) return false;
+        index = _g[cond.A].Op == Op.ElemIndex ? cond.B : _g[cond.B].Op == Op.ElemIndex ? cond.A : -1;
+        value = n.B;
+        bool PerRow(int k) => k >= 0 && _tensor[k] && _exact[k] && !_element[k];
+        return PerRow(index) && _g[index].Op.KindOf() == ValueKind.Integer && PerRow(value) && _g[value].Op.KindOf() == ValueKind.Real;
     }
 
     private string Comment(int i, Node n, ILookup<int, int> adjointOf)
     {
         var d = _plan.Loss;
         var notes = new List<string>();
+        if (_oneHotAdds.TryGetValue(i, out var oneHot))
+            notes.Add($"{Ref(oneHot.Y)} + (j == {Ref(oneHot.Index)} ? {Ref(oneHot.Value)} : 0)");
         if (n.Op.IsReduction()) notes.Add($"{MathPrinter.ReductionName(i)} = {_printer.DescribeReduction(i)}");
         if (i == d.Loss) notes.Add("L");
         foreach (int v in adjointOf[i])
@@ -127,6 +216,35 @@ public sealed class TorchOpsEmitter
 
     /// <summary>An operand where a tensor is required.</summary>
     private string AsTensor(int i) => _tensor[i] ? Ref(i) : $"f.Constant({Ref(i)})";
+
+    /// <summary>
+    /// The node's expression; where an operand is a temporary read for the last time here, also the in-place form
+    /// that overwrites it, taken when <c>f.InPlace</c> (no graph is being built): one allocation less per such op.
+    /// </summary>
+    private string WithReuse(int i, Node n, Dictionary<int, int> lastUse)
+    {
+        bool Dies(int k) => k >= 0 && _owned[k] && _element[k] == _element[i] && lastUse[k] == i;
+        if (_oneHotAdds.TryGetValue(i, out var oneHot))
+        {
+            string args = $"1, {Ref(oneHot.Index)}, {Ref(oneHot.Value)}";
+            return Dies(oneHot.Y)
+                ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"
+                : $"{Ref(oneHot.Y)}.scatter_add({args})";
+        }
+        string pure = Expression(i, n);
+        if (!_exact[i] || n.Op.KindOf() != ValueKind.Real) return pure;
+        string? inPlace = n.Op switch
+        {
+            Op.Neg when Dies(n.A) => $"{Ref(n.A)}.neg_()",
+            Op.Exp or Op.Log or Op.Sqrt or Op.Abs or Op.Tanh or Op.Sigmoid when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_()",
+            Op.Add or Op.Sub or Op.Mul or Op.Div when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.B)})",
+            Op.Add or Op.Mul when Dies(n.B) => $"{Ref(n.B)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.A)})",
+            Op.Sub when Dies(n.B) => $"{Ref(n.B)}.neg_().add_({Real(n.A)})",   // a − b as −b + a: the same rounding
+            Op.Pow when _tensor[n.A] && Dies(n.A) => $"{Ref(n.A)}.pow_({Real(n.B)})",
+            _ => null,
+        };
+        return inPlace is null ? pure : $"f.InPlace ? {inPlace} : {pure}";
+    }
 
     private string Expression(int i, Node n)
     {

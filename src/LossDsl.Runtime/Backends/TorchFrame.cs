@@ -26,9 +26,10 @@ public sealed class TorchFrame
     private readonly long[] _elementShape, _segmentShape, _reduce;
     private Tensor? _index;
 
-    internal TorchFrame(LossCall call)
+    internal TorchFrame(LossCall call, bool inPlace)
     {
         _call = call;
+        InPlace = inPlace;
         var x = call.Prediction;
         switch (call.Definition.Shape)
         {
@@ -58,6 +59,12 @@ public sealed class TorchFrame
             return call.HasIgnoredRows ? rows.masked_fill(rows.eq(call.Arguments.IgnoreIndex), 0) : rows;
         }).ToArray();
     }
+
+    /// <summary>
+    /// Whether the generated code may overwrite a temporary it made at the temporary's last use (the in-place ops in
+    /// it). False when the ops build an autograd graph, which needs the values it saved.
+    /// </summary>
+    public bool InPlace { get; }
 
     private ScalarType DType => _call.DType;
 
@@ -96,14 +103,35 @@ public sealed class TorchFrame
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
     public Tensor Max(Tensor body) => Elements(body).amax(_reduce, keepdim: true);
 
-    /// <summary>log Σ exp over the row or set, stable for ±∞ elements.</summary>
+    /// <summary>Rows per block of a blocked row reduction: about a megabyte of float32 temporaries.</summary>
+    private long RowBlock => Math.Max(1, (1L << 18) / Math.Max(1, _elementShape[^1]));
+
+    /// <summary>
+    /// log Σ exp over the row or set, shifted by the maximum so that it is stable, and ±∞ elements give ±∞. Rows go in
+    /// blocks, so that the temporaries stay small and are reused instead of being fresh memory: libtorch's own
+    /// logsumexp makes two temporaries the size of the input, and on a CPU fresh memory costs more than the math.
+    /// </summary>
     public Tensor LogSumExp(Tensor body)
     {
         body = Elements(body);
-        if (_reduce.Length == 1) return body.logsumexp(_reduce[0], keepdim: true);
+        long rows = body.shape[0], block = RowBlock;
+        if (_reduce.Length != 1 || rows <= block) return ShiftedLogSumExp(body);
+        var blocks = new Tensor[(rows + block - 1) / block];
+        for (long b = 0; b < blocks.Length; b++)
+        {
+            using var scope = torch.NewDisposeScope();
+            blocks[b] = ShiftedLogSumExp(body.narrow(0, b * block, Math.Min(block, rows - b * block))).MoveToOuterDisposeScope();
+        }
+        return torch.cat(blocks, 0);
+    }
+
+    private Tensor ShiftedLogSumExp(Tensor body)
+    {
         var max = body.amax(_reduce, keepdim: true);
         var shift = torch.where(max.isfinite(), max, Constant(0)).detach();
-        return (body - shift).exp().sum(_reduce, keepdim: true).log() + shift;
+        var shifted = body - shift;
+        var sum = (InPlace ? shifted.exp_() : shifted.exp()).sum(_reduce, keepdim: true);
+        return InPlace ? sum.log_().add_(shift) : sum.log() + shift;
     }
 
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>
@@ -139,8 +167,22 @@ public sealed class TorchFrame
     public Tensor Loss(double perSegment) => torch.full(_call.PerSegmentShape, perSegment, DType, Device);
 
     /// <summary>∂loss/∂prediction, in the prediction's shape.</summary>
-    public Tensor Gradient(Tensor perElement) => perElement.expand(_elementShape).reshape(_call.Prediction.shape);
-    public Tensor Gradient(double perElement) => torch.full(_call.Prediction.shape, perElement, DType, Device);
+    /// <param name="temporary">True when the tensor is a temporary of the generated code, which the backend may then
+    /// scale and mask in place; false when it may be an input or the loss.</param>
+    public Tensor Gradient(Tensor perElement, bool temporary)
+    {
+        GradientIsTemporary = temporary;
+        return perElement.expand(_elementShape).reshape(_call.Prediction.shape);
+    }
+
+    /// <summary>Whether the gradient that <see cref="Gradient(Tensor, bool)"/> returned may be overwritten.</summary>
+    internal bool GradientIsTemporary { get; private set; }
+
+    public Tensor Gradient(double perElement)
+    {
+        GradientIsTemporary = true;
+        return torch.full(_call.Prediction.shape, perElement, DType, Device);
+    }
 
     /// <summary>Rows whose targets are not ignoreIndex, as a segment-shaped mask.</summary>
     internal Tensor ValidRows()
@@ -175,15 +217,18 @@ internal sealed class TorchOpsBackend : ILossBackend
         var kernel = call.Definition.KernelsFor<TorchOpsKernel>(Backend.TorchOps, call.DType)![0];
         using var scope = torch.NewDisposeScope();
         using var mode = createGraph ? torch.enable_grad() : torch.no_grad();
-        var frame = new TorchFrame(call);
+        var frame = new TorchFrame(call, inPlace: !createGraph);
         var (loss, grad) = kernel(frame);
+        // A gradient that is a view of an input (a loss linear in a span) or of the loss (L = eˣ) is copied, not scaled in place.
+        bool ownGradient = !createGraph && frame.GradientIsTemporary;
         if (call.HasIgnoredRows)
         {
             var valid = frame.ValidRows();
             loss = torch.where(valid.view(call.PerSegmentShape), loss, frame.Constant(0));
-            grad = torch.where(valid, grad, frame.Constant(0));
+            grad = ownGradient ? grad.masked_fill_(valid.logical_not_(), 0) : torch.where(valid, grad, frame.Constant(0));
+            ownGradient = !createGraph;
         }
-        if (call.Shape.GradScale != 1.0) grad = grad * call.Shape.GradScale;
+        if (call.Shape.GradScale != 1.0) grad = ownGradient ? grad.mul_(call.Shape.GradScale) : grad * call.Shape.GradScale;
         return (loss.MoveToOuterDisposeScope(), grad.MoveToOuterDisposeScope());
     }
 }

@@ -464,23 +464,20 @@ namespace LossDsl.Generated
             Tensor v2 = f.At(f.Span(0), _target);
             Tensor _logits_j = f.Span(0);
             Tensor R4 = f.LogSumExp(_logits_j);   // R4 = LogSumExp_j logits_j
-            Tensor v5 = v2 - R4;
+            Tensor v5 = f.InPlace ? v2.sub_(R4) : v2 - R4;
             Tensor v8 = v5.exp();
             Tensor v9 = 1.0 - v8;
-            Tensor v10 = _epsilon * v9;
-            Tensor v11 = v10 - v5;   // L
-            Tensor v14 = _epsilon * v8;
+            Tensor v10 = f.InPlace ? v9.mul_(_epsilon) : _epsilon * v9;
+            Tensor v11 = f.InPlace ? v10.sub_(v5) : v10 - v5;   // L
+            Tensor v14 = f.InPlace ? v8.mul_(_epsilon) : _epsilon * v8;
             Tensor v15 = v14.neg();
-            Tensor v16 = v15 - 1.0;   // ∂L/∂logits[target]
-            Tensor v18 = 1.0 + v14;   // ∂L/∂R4
+            Tensor v16 = f.InPlace ? v15.sub_(1.0) : v15 - 1.0;   // ∂L/∂logits[target]
+            Tensor v18 = f.InPlace ? v14.add_(1.0) : 1.0 + v14;   // ∂L/∂R4
             Tensor v19 = _logits_j - R4;
-            Tensor v20 = v19.exp();
-            Tensor j = f.Index;
-            Tensor v22 = _target.eq(j);
-            Tensor v23 = f.Where(v22, v16, 0.0);
-            Tensor v24 = v18 * v20;
-            Tensor v25 = v23 + v24;   // ∂L/∂logits_j
-            return (f.Loss(v11), f.Gradient(v25));
+            Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
+            Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
+            Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0); ∂L/∂logits_j
+            return (f.Loss(v11), f.Gradient(v25, temporary: true));
         }
     }
 }

@@ -413,39 +413,39 @@ namespace LossDsl.Generated
             Tensor v4 = _logit.sigmoid();
             Tensor v5 = global::TorchSharp.torch.nn.functional.softplus(_logit);
             Tensor v6 = _logit * _target;
-            Tensor v7 = v5 - v6;
+            Tensor v7 = f.InPlace ? v5.sub_(v6) : v5 - v6;
             Tensor v8 = _target * v4;
             Tensor v10 = 1.0 - v4;
             Tensor v11 = 1.0 - _target;
             Tensor v12 = v10 * v11;
-            Tensor v13 = v8 + v12;
+            Tensor v13 = f.InPlace ? v8.add_(v12) : v8 + v12;
             bool v15 = _alpha >= 0.0;
             Tensor v16 = _target * _alpha;
             double v17 = 1.0 - _alpha;
             Tensor v18 = v11 * v17;
-            Tensor v19 = v16 + v18;
+            Tensor v19 = f.InPlace ? v16.add_(v18) : v16 + v18;
             Tensor v20 = v15 ? v19 : f.Constant(1.0);
-            Tensor v21 = v7 * v20;
-            Tensor v22 = 1.0 - v13;
+            Tensor v21 = f.InPlace ? v7.mul_(v20) : v7 * v20;
+            Tensor v22 = f.InPlace ? v13.neg_().add_(1.0) : 1.0 - v13;
             Tensor v23 = v22.pow(_gamma);
             Tensor v24 = v21 * v23;   // L
             Tensor v25 = v4 - _target;
-            Tensor v26 = v20 * v25;
-            Tensor v27 = v4 * v10;
+            Tensor v26 = f.InPlace ? v25.mul_(v20) : v20 * v25;
+            Tensor v27 = f.InPlace ? v4.mul_(v10) : v4 * v10;
             Tensor v28 = _target * v27;
-            Tensor v30 = v11 * v27;
-            Tensor v32 = v28 - v30;
+            Tensor v30 = f.InPlace ? v11.mul_(v27) : v11 * v27;
+            Tensor v32 = f.InPlace ? v28.sub_(v30) : v28 - v30;
             double v34 = _gamma - 1.0;
-            Tensor v35 = v22.pow(v34);
-            Tensor v36 = _gamma * v35;
-            Tensor v37 = v32 * v36;
-            Tensor v38 = v37.neg();
+            Tensor v35 = f.InPlace ? v22.pow_(v34) : v22.pow(v34);
+            Tensor v36 = f.InPlace ? v35.mul_(_gamma) : _gamma * v35;
+            Tensor v37 = f.InPlace ? v32.mul_(v36) : v32 * v36;
+            Tensor v38 = f.InPlace ? v37.neg_() : v37.neg();
             bool v39 = _gamma == 0.0;
             Tensor v40 = v39 ? f.Constant(0.0) : v38;
-            Tensor v41 = v23 * v26;
-            Tensor v42 = v21 * v40;
-            Tensor v43 = v41 + v42;   // ∂L/∂logit
-            return (f.Loss(v24), f.Gradient(v43));
+            Tensor v41 = f.InPlace ? v23.mul_(v26) : v23 * v26;
+            Tensor v42 = f.InPlace ? v21.mul_(v40) : v21 * v40;
+            Tensor v43 = f.InPlace ? v41.add_(v42) : v41 + v42;   // ∂L/∂logit
+            return (f.Loss(v24), f.Gradient(v43, temporary: true));
         }
     }
 }

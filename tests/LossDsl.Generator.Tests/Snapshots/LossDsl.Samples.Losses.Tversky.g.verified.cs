@@ -718,35 +718,35 @@ namespace LossDsl.Generated
             Tensor v14 = _targets_j * v13;
             Tensor R15 = f.Sum(v14);   // R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             Tensor v16 = _smooth + R8;
-            Tensor v17 = _alpha * R12;
-            Tensor v18 = R8 + v17;
-            Tensor v19 = _beta * R15;
-            Tensor v20 = v18 + v19;
-            Tensor v21 = _smooth + v20;
+            Tensor v17 = f.InPlace ? R12.mul_(_alpha) : _alpha * R12;
+            Tensor v18 = f.InPlace ? R8.add_(v17) : R8 + v17;
+            Tensor v19 = f.InPlace ? R15.mul_(_beta) : _beta * R15;
+            Tensor v20 = f.InPlace ? v18.add_(v19) : v18 + v19;
+            Tensor v21 = f.InPlace ? v20.add_(_smooth) : _smooth + v20;
             Tensor v22 = v21.clamp_min(_eps);
-            Tensor v23 = v16 / v22;
+            Tensor v23 = f.InPlace ? v16.div_(v22) : v16 / v22;
             Tensor v24 = 1.0 - v23;   // L
             Tensor v26 = v21 >= _eps;
             Tensor v27 = f.Where(v26, 1.0, 0.0);
             Tensor v28 = 1.0 / v22;
-            Tensor v29 = v27 / v22;
-            Tensor v30 = v23 * v29;
-            Tensor v31 = v28 - v30;
+            Tensor v29 = f.InPlace ? v27.div_(v22) : v27 / v22;
+            Tensor v30 = f.InPlace ? v29.mul_(v23) : v23 * v29;
+            Tensor v31 = f.InPlace ? v28.sub_(v30) : v28 - v30;
             Tensor v33 = f.Where(v26, _alpha, 0.0);
-            Tensor v34 = v33 / v22;
-            Tensor v35 = v23 * v34;   // ∂L/∂R12
+            Tensor v34 = f.InPlace ? v33.div_(v22) : v33 / v22;
+            Tensor v35 = f.InPlace ? v34.mul_(v23) : v23 * v34;   // ∂L/∂R12
             Tensor v37 = f.Where(v26, _beta, 0.0);
-            Tensor v38 = v37 / v22;
-            Tensor v39 = v23 * v38;   // ∂L/∂R15
-            Tensor v41 = v6 * v13;
+            Tensor v38 = f.InPlace ? v37.div_(v22) : v37 / v22;
+            Tensor v39 = f.InPlace ? v23.mul_(v38) : v23 * v38;   // ∂L/∂R15
+            Tensor v41 = f.InPlace ? v6.mul_(v13) : v6 * v13;
             Tensor v42 = _targets_j * v41;
             Tensor v43 = v31 * v42;
-            Tensor v45 = v10 * v41;
-            Tensor v46 = v35 * v45;
-            Tensor v47 = v46 - v43;
-            Tensor v50 = v39 * v42;
-            Tensor v52 = v47 - v50;   // ∂L/∂logits_j
-            return (f.Loss(v24), f.Gradient(v52));
+            Tensor v45 = f.InPlace ? v10.mul_(v41) : v10 * v41;
+            Tensor v46 = f.InPlace ? v45.mul_(v35) : v35 * v45;
+            Tensor v47 = f.InPlace ? v46.sub_(v43) : v46 - v43;
+            Tensor v50 = f.InPlace ? v42.mul_(v39) : v39 * v42;
+            Tensor v52 = f.InPlace ? v47.sub_(v50) : v47 - v50;   // ∂L/∂logits_j
+            return (f.Loss(v24), f.Gradient(v52, temporary: true));
         }
     }
 }
