@@ -36,7 +36,9 @@ public static class QuickRunner
         public (double P25, double P75) RatioSpread { get; init; } = (double.NaN, double.NaN);
     }
 
-    public sealed record CaseResult(BenchCase Case, List<Row> Rows, string Check);
+    /// <param name="TorchOpsVsEager">Median of per-round (eager time ÷ torch-ops time): how many times faster the
+    /// torch-ops backend is than the same formula in TorchSharp eager.</param>
+    public sealed record CaseResult(BenchCase Case, List<Row> Rows, string Check, double TorchOpsVsEager);
 
     public static int Run(Options o)
     {
@@ -131,7 +133,10 @@ public static class QuickRunner
                 });
         }
         if (o.Verbose) Console.WriteLine($"  ({c.Name}: {caseClock.Elapsed.TotalSeconds:F1} s, reps {string.Join(", ", reps.Select(kv => $"{kv.Key.Kind}={kv.Value}"))})");
-        return new CaseResult(c, rows, check);
+        var torchOps = timed.FirstOrDefault(v => v.Kind == VariantKind.TorchOps);
+        var eager = timed.FirstOrDefault(v => v.Kind == VariantKind.TorchEager);
+        double torchOpsVsEager = torchOps is null || eager is null ? double.NaN : RatioTo(eager, torchOps);
+        return new CaseResult(c, rows, check, torchOpsVsEager);
     }
 
     /// <summary>LossDsl's loss and gradient against the eager composite, so that every variant computes the same thing.</summary>
@@ -220,6 +225,9 @@ public static class QuickRunner
             sb.AppendLine(Verdict(name, "within 4× of roofline", Get(VariantKind.Roofline), GetNonLeaf(VariantKind.Roofline), 4, higherIsBetter: false));
             sb.AppendLine(Verdict(name, "(info) within 4× of roofline, fresh output", Get(VariantKind.RooflineFresh), GetNonLeaf(VariantKind.RooflineFresh), 4, higherIsBetter: false));
         }
+        sb.AppendLine("Torch-ops backend (the generated ops, forced onto CPU tensors) against the same formula in TorchSharp eager:");
+        foreach (var r in results.Where(r => !double.IsNaN(r.TorchOpsVsEager)))
+            sb.AppendLine($"  {(r.TorchOpsVsEager >= 1 ? "MET " : "MISS")}  {r.Case.Name,-32} {"no slower than TorchSharp eager",-42} {r.TorchOpsVsEager,6:F2}× faster");
         return sb.ToString();
     }
 

@@ -188,7 +188,8 @@ public sealed class TorchOpsEmitter
         index = _g[cond.A].Op == Op.ElemIndex ? cond.B : _g[cond.B].Op == Op.ElemIndex ? cond.A : -1;
         value = n.B;
         bool PerRow(int k) => k >= 0 && _tensor[k] && _exact[k] && !_element[k];
-        return PerRow(index) && _g[index].Op.KindOf() == ValueKind.Integer && PerRow(value) && _g[value].Op.KindOf() == ValueKind.Real;
+        return PerRow(index) && _g[index].Op.KindOf() == ValueKind.Integer
+            && (PerRow(value) || !_tensor[value]) && _g[value].Op.KindOf() == ValueKind.Real;
     }
 
     private string Comment(int i, Node n, ILookup<int, int> adjointOf)
@@ -226,7 +227,8 @@ public sealed class TorchOpsEmitter
         bool Dies(int k) => k >= 0 && _owned[k] && _element[k] == _element[i] && lastUse[k] == i;
         if (_oneHotAdds.TryGetValue(i, out var oneHot))
         {
-            string args = $"1, {Ref(oneHot.Index)}, {Ref(oneHot.Value)}";
+            string value = _tensor[oneHot.Value] ? Ref(oneHot.Value) : $"f.PerRow({Ref(oneHot.Value)})";
+            string args = $"1, {Ref(oneHot.Index)}, {value}";
             return Dies(oneHot.Y)
                 ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"
                 : $"{Ref(oneHot.Y)}.scatter_add({args})";

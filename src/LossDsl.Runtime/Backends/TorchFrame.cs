@@ -94,6 +94,9 @@ public sealed class TorchFrame
     /// <summary>A constant as a 0-dimensional tensor of the compute dtype, for ops that take no scalar.</summary>
     public Tensor Constant(double value) => torch.tensor(value, DType, Device);
 
+    /// <summary>A constant on the segment axes: one value per row, set or element.</summary>
+    public Tensor PerRow(double value) => torch.full(_segmentShape, value, DType, Device);
+
     /// <summary>An integer tensor (a class index or a position) as a value of the compute dtype.</summary>
     public Tensor Real(Tensor integer) => integer.to(DType);
 
@@ -103,8 +106,8 @@ public sealed class TorchFrame
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
     public Tensor Max(Tensor body) => Elements(body).amax(_reduce, keepdim: true);
 
-    /// <summary>Rows per block of a blocked row reduction: about a megabyte of float32 temporaries.</summary>
-    private long RowBlock => Math.Max(1, (1L << 18) / Math.Max(1, _elementShape[^1]));
+    /// <summary>Rows per block of a blocked row reduction: about four megabytes of float32 temporaries.</summary>
+    private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape[^1]));
 
     /// <summary>
     /// log Σ exp over the row or set, shifted by the maximum so that it is stable, and ±∞ elements give ±∞. Rows go in
