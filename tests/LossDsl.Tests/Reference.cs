@@ -61,7 +61,7 @@ public static class Reference
         for (int i = 0; i < e.Length; i++)
         {
             bool ok = Math.Abs(a[i] - e[i]) <= atol + rtol * Math.Abs(e[i]) || (double.IsNaN(e[i]) && double.IsNaN(a[i]));
-            Assert.True(ok, $"{what}: element {i} is {a[i]:R}, expected {e[i]:R} (rtol {rtol}, atol {atol}).");
+            if (!ok) Assert.Fail($"{what}: element {i} is {a[i]:R}, expected {e[i]:R} (rtol {rtol}, atol {atol}).");
         }
     }
 }
