@@ -197,34 +197,39 @@ internal sealed class LossCall : IDisposable
     /// <summary>Checks that every class index is in [0, C) or equals ignoreIndex; returns the number of ignored rows.</summary>
     private long CheckTargets(long classes)
     {
-        var ignored = torch.zeros(Shape.Segments, ScalarType.Bool, device: Prediction.device);
-        for (int i = 0; i < Tensors.Length; i++)
+        var targets = Enumerable.Range(0, Tensors.Length).Where(i => Definition.Roles[i] == TensorRole.Target).ToArray();
+        long ignore = Arguments.IgnoreIndex;
+        if (Device == DeviceType.CPU)
         {
-            if (Definition.Roles[i] != TensorRole.Target) continue;
-            var t = Tensors[i];
-            if (t.device_type == DeviceType.CPU)
+            // On host memory a loop is cheaper than a chain of tensor ops, and finds the first bad row at once.
+            // (Device, not the tensor's own: a test that pretends another device checks the tensor-op branch.)
+            var ignored = new bool[Shape.Segments];
+            foreach (int i in targets)
             {
-                // On host memory a loop is cheaper than a chain of tensor ops, and finds the first bad row at once.
                 long row = 0;
-                foreach (long v in t.data<long>())
+                foreach (long v in Tensors[i].data<long>())
                 {
-                    if (v != Arguments.IgnoreIndex && (v < 0 || v >= classes)) throw BadTarget(i, row, v, classes);
+                    if (v == ignore) ignored[row] = true;
+                    else if (v < 0 || v >= classes) throw BadTarget(i, row, v, classes);
                     row++;
                 }
             }
-            else
-            {
-                using var bad = t.ne(Arguments.IgnoreIndex).logical_and(t.lt(0).logical_or(t.ge(classes)));
-                if (bad.any().item<bool>())
-                {
-                    long row = bad.nonzero()[0, 0].item<long>();
-                    throw BadTarget(i, row, t[row].item<long>(), classes);
-                }
-            }
-            using var isIgnored = t.eq(Arguments.IgnoreIndex);
-            ignored.logical_or_(isIgnored);
+            return ignored.LongCount(b => b);
         }
-        using (ignored) return ignored.sum().item<long>();
+        using var scope = torch.NewDisposeScope();
+        var anyIgnored = torch.zeros(Shape.Segments, ScalarType.Bool, device: Prediction.device);
+        foreach (int i in targets)
+        {
+            var t = Tensors[i];
+            var bad = t.ne(ignore).logical_and(t.lt(0).logical_or(t.ge(classes)));
+            if (bad.any().item<bool>())
+            {
+                long row = bad.nonzero()[0, 0].item<long>();
+                throw BadTarget(i, row, t[row].item<long>(), classes);
+            }
+            anyIgnored.logical_or_(t.eq(ignore));
+        }
+        return anyIgnored.sum().item<long>();
     }
 
     private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)

@@ -60,6 +60,24 @@ public class BackendChoiceTests
         Reference.Close(refGrad, leaf.grad!, 1e-12, 1e-14, "gradient on the torch-ops backend");
     }
 
+    [Fact]
+    public void OnAnotherDeviceClassIndicesAreCheckedAndIgnoredRowsLeaveTheMean()
+    {
+        using var _ = LossBackend.PretendDevice(DeviceType.CUDA);
+        var x = torch.randn(5, 4, dtype: ScalarType.Float64);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Losses.Poly1(x, torch.tensor(new long[] { 0, 1, 2, 7, 3 })));
+        Assert.Contains("'target'[3] = 7", e.Message);
+
+        var t = torch.tensor(new long[] { 0, -100, 2, -100, 3 });
+        var leaf = x.clone().requires_grad_(true);
+        var loss = Losses.Poly1(leaf, t);
+        loss.backward();
+        var kept = torch.tensor(new long[] { 0, 2, 4 });
+        var (refValue, refGrad) = Reference.Autograd(z => Poly1Reference(z.index_select(0, kept), t.index_select(0, kept)), x);
+        Reference.Close(refValue, loss.detach(), 1e-12, 1e-14, "mean over the rows that are not ignored");
+        Reference.Close(refGrad, leaf.grad!, 1e-12, 1e-14, "zero gradient on ignored rows");
+    }
+
     [Theory]
     [InlineData(Backend.Cpu, "host memory")]
     [InlineData(Backend.Ilgpu, "CPU tensors only")]
