@@ -44,8 +44,11 @@ public static class LossAutograd
                 result = loss.sum();
                 break;
             default:
-                // Accumulate in float64, in place (no float64 copy of the per-segment losses).
-                result = torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: loss.dtype, device: loss.device);
+                // Accumulate in float64: on the CPU in place (no float64 copy of the per-segment losses); on another
+                // device with a float64 sum that stays there (no host round trip).
+                result = LossBackend.DeviceOf(loss) == DeviceType.CPU
+                    ? torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: loss.dtype, device: loss.device)
+                    : (loss.sum(ScalarType.Float64) / call.ReductionCount).to(loss.dtype);
                 break;
         }
         // The inputs are saved too: backward(create_graph: true) recomputes the gradient from them.
