@@ -87,6 +87,38 @@ public class GradientTruthTests
         return -(1 - logpt.exp() + masked.max(1).values.exp()).pow(gamma) * logpt;
     }
 
+    private static Tensor IntrinsicsReference(Tensor x, Tensor y, double beta)
+    {
+        var a = (x * x + 1).sqrt();
+        var b = x.tanh() * y.clamp_max(0.5) + torch.maximum(x, y);
+        var c = torch.pow(2.0, x.clamp(-3.0, 3.0)) + (x.abs() + 1).pow(y);
+        var cond = (x > 0).logical_and(y > 0.5).logical_or((x > -1).logical_not());
+        var d = torch.where(cond, F.logsigmoid(x), -F.softplus(x) * beta);
+        return a + b + c + d;
+    }
+
+    /// <summary>A channel set's elements as rows [C, N·S], positions numbered batch first, then spatial.</summary>
+    private static Tensor Sets(Tensor t) => t.transpose(0, 1).reshape(t.shape[1], -1);
+
+    private static Tensor SetSpreadReference(Tensor x, Tensor y, double tau)
+    {
+        var p = Sets(x);
+        var q = Sets(y);
+        var first = torch.zeros_like(p);
+        first[.., 0] = 1;
+        var top = (0.5 * p + first).amax(new long[] { 1 });
+        var lse = (p / tau).logsumexp(1);
+        return lse - top * q.mean(new long[] { 1 }) + (p * p + q + 1).sqrt().sum(new long[] { 1 }) / p.shape[1];
+    }
+
+    private static Tensor RowSpreadReference(Tensor z, Tensor t, double margin)
+    {
+        var lse = z.logsumexp(1);
+        var top = z.amax(new long[] { 1 }, keepdim: true);
+        var zt = z.gather(1, t.unsqueeze(1)).squeeze(1);
+        return lse - zt + margin * (top.squeeze(1) - zt) + (z - top).square().mean(new long[] { 1 }) / z.shape[1];
+    }
+
     public static readonly Case[] Cases =
     {
         new("Poly1",
@@ -190,6 +222,18 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 19), Randn(g, dt, false, 4), Randn(g, dt, false, 4, 19) },
             (t, r) => TestLosses.WeightedAgreement(t[0], t[1], t[2], reduction: r),
             t => t[1] * (t[0] * t[2]).sum(new long[] { 1 })),
+        new("Intrinsics (test-defined, every elementwise intrinsic)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 7), Randn(g, dt, false, 6, 7) },
+            (t, r) => TestLosses.Intrinsics(t[0], t[1], beta: 0.5, reduction: r),
+            t => IntrinsicsReference(t[0], t[1], 0.5)),
+        new("SetSpread (test-defined, Max with argmax over a set)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 4, 5, 2), Bernoulli(g, dt, 0.4, 3, 4, 5, 2) },
+            (t, r) => TestLosses.SetSpread(t[0], t[1], tau: 2.0, reduction: r),
+            t => SetSpreadReference(t[0], t[1], 2.0)),
+        new("RowSpread (test-defined, Max over the row)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 9), Classes(g, 7, 9) },
+            (t, r) => TestLosses.RowSpread(t[0], t[1], margin: 0.3, reduction: r),
+            t => RowSpreadReference(t[0], t[1], 0.3)),
         new("DualFocal (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),

@@ -74,4 +74,38 @@ public static partial class TestLosses
     [Loss]
     public static partial float WeightedAgreement(ReadOnlySpan<float> z, float w, ReadOnlySpan<float> t)
         => w * Sum(z, t, (a, b) => a * b);
+
+    /// <summary>Every elementwise intrinsic and condition form in one body: Sqrt, Tanh, Min/Max/Clamp, Pow with a
+    /// constant or a tensor base, LogSigmoid, Softplus, and &amp;&amp;, || and ! in a branch.</summary>
+    [Loss]
+    public static partial float Intrinsics(float x, float y, float beta = 0.5f)
+    {
+        float a = Sqrt(x * x + 1f);
+        float b = Tanh(x) * Min(y, 0.5f) + Max(x, y);
+        float c = Pow(2f, Clamp(x, -3f, 3f)) + Pow(Abs(x) + 1f, y);
+        float d = (x > 0f && y > 0.5f) || !(x > -1f) ? LogSigmoid(x) : -Softplus(x) * beta;
+        return a + b + c + d;
+    }
+
+    /// <summary>A set loss with a Max over the set that reads the position (its argmax), a scaled LogSumExp, a Mean
+    /// and the set's length.</summary>
+    [Loss(Shape = LossShape.ChannelSet)]
+    public static partial float SetSpread(ReadOnlySpan<float> p, ReadOnlySpan<float> y, float tau = 2f)
+    {
+        float top = Max(p, (z, j) => 0.5f * z + (j == 0 ? 1f : 0f));
+        float lse = LogSumExp(p, z => z / tau);
+        return lse - top * Mean(y) + Sum(p, y, (a, b) => Sqrt(a * a + b + 1f)) / p.Length;
+    }
+
+    /// <summary>A class-row loss with a plain Max (its argmax mask) and the row's length. It exists for its gradient
+    /// tests; the analyzer rightly finds it not classification-calibrated (the spread term pulls toward uniform).</summary>
+#pragma warning disable LOSS0201
+    [Loss]
+    public static partial float RowSpread(ReadOnlySpan<float> z, int target, float margin = 0.3f)
+    {
+        float lse = LogSumExp(z);
+        float top = Max(z);
+        return lse - z[target] + margin * (top - z[target]) + Mean(z, v => Square(v - top)) / z.Length;
+    }
+#pragma warning restore LOSS0201
 }

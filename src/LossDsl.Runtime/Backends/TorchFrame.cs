@@ -149,9 +149,6 @@ public sealed class TorchFrame
     /// <summary>span[index]: one element of each row, at a per-row index.</summary>
     public Tensor At(Tensor span, Tensor index) => span.gather(_reduce[0], index);
 
-    /// <summary>span[index] at a constant index.</summary>
-    public Tensor At(Tensor span, double index) => span.narrow(_reduce[0], (long)index, 1);
-
     /// <summary>cond ? a : b, elementwise.</summary>
     public Tensor Where(Tensor cond, Tensor a, Tensor b) => torch.where(cond, a, b);
     public Tensor Where(Tensor cond, Tensor a, double b) => torch.where(cond, a, Constant(b));
