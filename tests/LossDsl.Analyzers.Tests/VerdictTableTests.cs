@@ -39,6 +39,9 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.ZLossCE"] = (VerdictKind.Proper, null),
         ["TestLosses.Squentropy"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured
+        ["TestLosses.Intrinsics"] = (VerdictKind.NoVerdict, null),   // a regression-style body with no task
+        ["TestLosses.SetSpread"] = (VerdictKind.SetLoss, null),
+        ["TestLosses.RowSpread"] = (VerdictKind.NotCalibrated, "(0.351, 0.351, 0.297)"),   // the spread term pulls toward uniform
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),
