@@ -50,30 +50,20 @@ namespace LossDsl
         /// <summary>log σ(x) = −softplus(−x), stable for large |x|.</summary>
         public static float LogSigmoid(float x) => -Softplus(-x);
 
+        // Reductions over a row or set. The element function takes one element per span, plus optionally the
+        // element's index j; Sum, Mean, Max and LogSumExp take every form.
+
         /// <summary>The sum of <paramref name="f"/> over the elements of a row or set.</summary>
-        public static float Sum(ReadOnlySpan<float> a, Func<float, float> f)
-        {
-            double s = 0;
-            for (int i = 0; i < a.Length; i++) s += f(a[i]);
-            return (float)s;
-        }
+        public static float Sum(ReadOnlySpan<float> a, Func<float, float> f) { var x = a.ToArray(); return SumOf(x.Length, i => f(x[i])); }
 
         /// <summary>The sum of <paramref name="f"/>(element, index) over a row or set.</summary>
-        public static float Sum(ReadOnlySpan<float> a, Func<float, int, float> f)
-        {
-            double s = 0;
-            for (int i = 0; i < a.Length; i++) s += f(a[i], i);
-            return (float)s;
-        }
+        public static float Sum(ReadOnlySpan<float> a, Func<float, int, float> f) { var x = a.ToArray(); return SumOf(x.Length, i => f(x[i], i)); }
 
         /// <summary>The sum of <paramref name="f"/> over paired elements of two same-length rows or sets.</summary>
-        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f)
-        {
-            RequireSameLength(a, b);
-            double s = 0;
-            for (int i = 0; i < a.Length; i++) s += f(a[i], b[i]);
-            return (float)s;
-        }
+        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) { var (x, y) = Pair(a, b); return SumOf(x.Length, i => f(x[i], y[i])); }
+
+        /// <summary>The sum of <paramref name="f"/>(element of a, element of b, index) over two same-length rows or sets.</summary>
+        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) { var (x, y) = Pair(a, b); return SumOf(x.Length, i => f(x[i], y[i], i)); }
 
         /// <summary>The sum of the elements.</summary>
         public static float Sum(ReadOnlySpan<float> a) => Sum(a, x => x);
@@ -81,8 +71,14 @@ namespace LossDsl
         /// <summary>The mean of <paramref name="f"/> over the elements.</summary>
         public static float Mean(ReadOnlySpan<float> a, Func<float, float> f) => Sum(a, f) / a.Length;
 
+        /// <summary>The mean of <paramref name="f"/>(element, index) over the elements.</summary>
+        public static float Mean(ReadOnlySpan<float> a, Func<float, int, float> f) => Sum(a, f) / a.Length;
+
         /// <summary>The mean of <paramref name="f"/> over paired elements.</summary>
         public static float Mean(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) => Sum(a, b, f) / a.Length;
+
+        /// <summary>The mean of <paramref name="f"/>(element of a, element of b, index) over paired elements.</summary>
+        public static float Mean(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) => Sum(a, b, f) / a.Length;
 
         /// <summary>The mean of the elements.</summary>
         public static float Mean(ReadOnlySpan<float> a) => Sum(a) / a.Length;
@@ -91,34 +87,31 @@ namespace LossDsl
         public static float Max(ReadOnlySpan<float> a) => Max(a, x => x);
 
         /// <summary>The largest value of <paramref name="f"/>; the backward sends the gradient to the first maximal element.</summary>
-        public static float Max(ReadOnlySpan<float> a, Func<float, float> f)
-        {
-            if (a.Length == 0) throw new ArgumentException("Max of an empty row or set.", nameof(a));
-            float m = f(a[0]);
-            for (int i = 1; i < a.Length; i++) m = Math.Max(m, f(a[i]));
-            return m;
-        }
+        public static float Max(ReadOnlySpan<float> a, Func<float, float> f) { var x = a.ToArray(); return MaxOf(x.Length, i => f(x[i])); }
 
         /// <summary>The largest value of <paramref name="f"/>(element, index); the backward sends the gradient to the first maximal element.</summary>
-        public static float Max(ReadOnlySpan<float> a, Func<float, int, float> f)
-        {
-            if (a.Length == 0) throw new ArgumentException("Max of an empty row or set.", nameof(a));
-            float m = f(a[0], 0);
-            for (int i = 1; i < a.Length; i++) m = Math.Max(m, f(a[i], i));
-            return m;
-        }
+        public static float Max(ReadOnlySpan<float> a, Func<float, int, float> f) { var x = a.ToArray(); return MaxOf(x.Length, i => f(x[i], i)); }
+
+        /// <summary>The largest value of <paramref name="f"/> over paired elements.</summary>
+        public static float Max(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) { var (x, y) = Pair(a, b); return MaxOf(x.Length, i => f(x[i], y[i])); }
+
+        /// <summary>The largest value of <paramref name="f"/>(element of a, element of b, index) over paired elements.</summary>
+        public static float Max(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) { var (x, y) = Pair(a, b); return MaxOf(x.Length, i => f(x[i], y[i], i)); }
 
         /// <summary>log Σ e^x over the elements, computed with the max shifted out.</summary>
         public static float LogSumExp(ReadOnlySpan<float> a) => LogSumExp(a, x => x);
 
         /// <summary>log Σ e^f(x) over the elements, computed with the max shifted out.</summary>
-        public static float LogSumExp(ReadOnlySpan<float> a, Func<float, float> f)
-        {
-            float m = Max(a, f);
-            double s = 0;
-            for (int i = 0; i < a.Length; i++) s += Math.Exp(f(a[i]) - m);
-            return (float)(m + Math.Log(s));
-        }
+        public static float LogSumExp(ReadOnlySpan<float> a, Func<float, float> f) { var x = a.ToArray(); return LogSumExpOf(x.Length, i => f(x[i])); }
+
+        /// <summary>log Σ e^f(x, j) over the elements, computed with the max shifted out.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, Func<float, int, float> f) { var x = a.ToArray(); return LogSumExpOf(x.Length, i => f(x[i], i)); }
+
+        /// <summary>log Σ e^f(x, y) over paired elements, computed with the max shifted out.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) { var (x, y) = Pair(a, b); return LogSumExpOf(x.Length, i => f(x[i], y[i])); }
+
+        /// <summary>log Σ e^f(x, y, j) over paired elements, computed with the max shifted out.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) { var (x, y) = Pair(a, b); return LogSumExpOf(x.Length, i => f(x[i], y[i], i)); }
 
         /// <summary>log softmax(a)[t] = a[t] − LogSumExp(a).</summary>
         public static float LogSoftmax(ReadOnlySpan<float> a, int t) => a[t] - LogSumExp(a);
@@ -128,10 +121,36 @@ namespace LossDsl
 
         private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
 
-        private static void RequireSameLength(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        private static (float[] A, float[] B) Pair(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
         {
             if (a.Length != b.Length)
                 throw new ArgumentException($"Rows or sets of different lengths: {a.Length} and {b.Length}.");
+            return (a.ToArray(), b.ToArray());
+        }
+
+        // The reductions over element values value(0), …, value(n − 1), accumulated in double.
+
+        private static float SumOf(int n, Func<int, float> value)
+        {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += value(i);
+            return (float)s;
+        }
+
+        private static float MaxOf(int n, Func<int, float> value)
+        {
+            if (n == 0) throw new ArgumentException("Max of an empty row or set.");
+            float m = value(0);
+            for (int i = 1; i < n; i++) m = Math.Max(m, value(i));
+            return m;
+        }
+
+        private static float LogSumExpOf(int n, Func<int, float> value)
+        {
+            float m = MaxOf(n, value);
+            double s = 0;
+            for (int i = 0; i < n; i++) s += Math.Exp(value(i) - m);
+            return (float)(m + Math.Log(s));
         }
     }
 }

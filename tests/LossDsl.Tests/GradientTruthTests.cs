@@ -119,6 +119,23 @@ public class GradientTruthTests
         return lse - zt + margin * (top.squeeze(1) - zt) + (z - top).square().mean(new long[] { 1 }) / z.shape[1];
     }
 
+    private static Tensor OneHot(Tensor z, Tensor t) => F.one_hot(t, z.shape[1]).to(z.dtype);
+
+    private static Tensor MarginCEReference(Tensor z, Tensor t, double margin, double scale)
+    {
+        var zm = z - margin * OneHot(z, t);
+        return (scale * zm).logsumexp(1) - scale * zm.gather(1, t.unsqueeze(1)).squeeze(1);
+    }
+
+    private static Tensor PairedIndexedReference(Tensor z, Tensor q, Tensor t, double boost)
+    {
+        var oh = OneHot(z, t);
+        var lse = (z + q * oh).logsumexp(1);
+        var best = torch.where(oh > 0, double.NegativeInfinity, z * q).amax(new long[] { 1 });
+        // The body's literal is 0.1f, whose value is (double)0.1f, not 0.1.
+        return lse - ((1 + (boost - 1) * oh) * q * z).mean(new long[] { 1 }) + (double)0.1f * best;
+    }
+
     public static readonly Case[] Cases =
     {
         new("Poly1",
@@ -234,6 +251,14 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 9), Classes(g, 7, 9) },
             (t, r) => TestLosses.RowSpread(t[0], t[1], margin: 0.3, reduction: r),
             t => RowSpreadReference(t[0], t[1], 0.3)),
+        new("MarginCE (test-defined, indexed LogSumExp)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 8, 6), Classes(g, 8, 6) },
+            (t, r) => TestLosses.MarginCE(t[0], t[1], margin: 0.35, scale: 4.0, reduction: r),
+            t => MarginCEReference(t[0], t[1], 0.35, 4.0)),
+        new("PairedIndexed (test-defined, indexed two-span LogSumExp, Max, Mean)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 7), Randn(g, dt, false, 6, 7), Classes(g, 6, 7) },
+            (t, r) => TestLosses.PairedIndexed(t[0], t[1], t[2], boost: 2.0, reduction: r),
+            t => PairedIndexedReference(t[0], t[1], t[2], 2.0)),
         new("DualFocal (test-defined)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),

@@ -108,4 +108,18 @@ public static partial class TestLosses
         return lse - z[target] + margin * (top - z[target]) + Mean(z, v => Square(v - top)) / z.Length;
     }
 #pragma warning restore LOSS0201
+
+    /// <summary>Additive-margin softmax CE (CosFace's margin on logits): an indexed lambda in LogSumExp.</summary>
+    [Loss]
+    public static partial float MarginCE(ReadOnlySpan<float> z, int target, float margin = 0.35f, float scale = 4f)
+        => LogSumExp(z, (x, j) => scale * (j == target ? x - margin : x)) - scale * (z[target] - margin);
+
+    /// <summary>Indexed lambdas over two spans in LogSumExp, Max and Mean.</summary>
+    [Loss]
+    public static partial float PairedIndexed(ReadOnlySpan<float> z, ReadOnlySpan<float> q, int target, float boost = 2f)
+    {
+        float lse = LogSumExp(z, q, (x, w, j) => j == target ? x + w : x);
+        float best = Max(z, q, (x, w, j) => j == target ? float.NegativeInfinity : x * w);
+        return lse - Mean(z, q, (x, w, j) => (j == target ? boost : 1f) * w * x) + 0.1f * best;
+    }
 }

@@ -524,7 +524,7 @@ public static class LossParser
                 };
                 if (lambda.ExpressionBody is null)
                     return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
-                if (parameters.Length != spans.Count && !(spans.Count == 1 && parameters.Length == 2))
+                if (parameters.Length != spans.Count && parameters.Length != spans.Count + 1)
                     return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index)");
                 for (int i = 0; i < parameters.Length; i++)
                 {
