@@ -32,7 +32,8 @@ public static class LossAutograd
         using var call = LossCall.Bind(def, vars);
         // The gradient stays in the compute dtype until backward has applied the upstream gradient, so a half-precision
         // prediction's gradient is rounded once, as under PyTorch's autocast.
-        var (loss, grad) = LossBackend.Choose(call).Run(call);
+        var (loss, rowGradient) = LossBackend.Choose(call).Run(call);
+        var grad = call.ToCallerLayout(rowGradient);
 
         Tensor result;
         switch (call.Arguments.Reduction)
@@ -94,6 +95,6 @@ public static class LossAutograd
     {
         var vars = saved.Skip(1).Cast<object>().Append(args).ToArray();
         using var call = LossCall.Bind(def, vars);
-        return TorchOpsBackend.Instance.Run(call, createGraph: true).Gradient;
+        return call.ToCallerLayout(TorchOpsBackend.Instance.Run(call, createGraph: true).Gradient);
     }
 }

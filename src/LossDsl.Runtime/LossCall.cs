@@ -85,6 +85,9 @@ internal sealed class LossCall : IDisposable
             tensors[i] = t;
         }
 
+        long[]? callerShape = null;
+        if (def.Shape == LossShape.ClassRow && tensors[0].dim() > 2) callerShape = ClassAxisToRows(def, tensors);
+
         var dtype = tensors[0].dtype;
         if (dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16))
             throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32, float64, float16 and bfloat16 are supported.", def.TensorNames[0]);
@@ -107,11 +110,59 @@ internal sealed class LossCall : IDisposable
             }
         }
 
-        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype };
+        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype, _callerShape = callerShape };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         call.Lay();
         return call;
+    }
+
+    /// <summary>
+    /// For class rows given as PyTorch's <c>cross_entropy</c> takes them, class axis at dim 1 with trailing dims
+    /// ([N, C, d1, …] with targets [N, d1, …]): the caller's prediction shape. The call itself works on rows
+    /// [N·d1·…, C]. Null for plain [N, C] rows.
+    /// </summary>
+    private long[]? _callerShape;
+
+    /// <summary>
+    /// Checks the shapes of a class-row call with trailing dims and rewrites its tensors in place as rows: spans
+    /// [N, C, d…] become [N·d…, C] (a copy, class axis last), per-row tensors [N, d…] become [N·d…].
+    /// </summary>
+    private static long[] ClassAxisToRows(LossDefinition def, Tensor[] tensors)
+    {
+        var x = tensors[0];
+        long classes = x.shape[1];
+        var perRow = new[] { x.shape[0] }.Concat(x.shape.Skip(2)).ToArray();
+        var toRows = new[] { 0L }.Concat(Enumerable.Range(2, (int)x.dim() - 2).Select(d => (long)d)).Append(1L).ToArray();
+        for (int i = 0; i < tensors.Length; i++)
+        {
+            bool span = def.Roles[i] == TensorRole.Span;
+            var expected = span ? x.shape : perRow;
+            if (!tensors[i].shape.SequenceEqual(expected))
+                throw new ArgumentException(
+                    $"{def.Name}: '{def.TensorNames[i]}' has shape {Dims(tensors[i])}; expected [{string.Join(", ", expected)}] " +
+                    (span ? $"(same shape as '{def.TensorNames[0]}')" : $"(one per row: '{def.TensorNames[0]}' without its class axis 1)") + ".",
+                    def.TensorNames[i]);
+            if (span)
+            {
+                using var classLast = tensors[i].permute(toRows);
+                tensors[i] = classLast.reshape(-1, classes);
+            }
+            else tensors[i] = tensors[i].reshape(-1);
+        }
+        return x.shape;
+    }
+
+    /// <summary>A gradient computed on the call's rows, in the caller's layout (class axis 1 again where it was).</summary>
+    public Tensor ToCallerLayout(Tensor gradient)
+    {
+        if (_callerShape is not { } shape) return gradient;
+        int k = shape.Length;
+        var rows = new[] { shape[0] }.Concat(shape.Skip(2)).Append(shape[1]).ToArray();
+        var back = new[] { 0L, k - 1L }.Concat(Enumerable.Range(1, k - 2).Select(d => (long)d)).ToArray();
+        using var view = gradient.view(rows);
+        using var moved = view.permute(back);
+        return moved.contiguous();
     }
 
     private string Name(int i) => Definition.TensorNames[i];
@@ -189,6 +240,12 @@ internal sealed class LossCall : IDisposable
                 ReductionCount = channels;
                 break;
             }
+        }
+        if (_callerShape is { } caller)
+        {
+            // Losses and upstream gradients are per position [N, d…]; the gradient broadcasts them over class axis 1.
+            PerSegmentShape = new[] { caller[0] }.Concat(caller.Skip(2)).ToArray();
+            GradientBroadcastShape = new[] { caller[0], 1L }.Concat(caller.Skip(2)).ToArray();
         }
         Shape.PartialSlots = def.PartialSlots;
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean ? 1.0 / ReductionCount : 1.0;

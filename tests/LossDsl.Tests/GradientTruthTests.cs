@@ -251,6 +251,20 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 9), Classes(g, 7, 9) },
             (t, r) => TestLosses.RowSpread(t[0], t[1], margin: 0.3, reduction: r),
             t => RowSpreadReference(t[0], t[1], 0.3)),
+        // PyTorch's class-row layout: class axis 1 with trailing dims, targets without it.
+        new("LabelSmoothedCE [N, C, d1, d2] against cross_entropy(label_smoothing)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 5, 4, 2), torch.randint(0, 5, new long[] { 3, 4, 2 }, generator: g) },
+            (t, r) => TestLosses.LabelSmoothedCE(t[0], t[1], smoothing: 0.1, reduction: r),
+            t => F.cross_entropy(t[0], t[1], reduction: nn.Reduction.None, label_smoothing: 0.1)),
+        new("Distill [N, C, d] (two spans with class axis 1)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 4, 6, 3), Randn(g, dt, false, 4, 6, 3) },
+            (t, r) => TestLosses.Distill(t[0], t[1], temperature: 2.0, reduction: r),
+            t =>
+            {
+                var logq = F.log_softmax(t[1] / 2.0, 1);
+                var logp = F.log_softmax(t[0] / 2.0, 1);
+                return 4.0 * (logq.exp() * (logq - logp)).sum(new long[] { 1 });
+            }),
         new("MarginCE (test-defined, indexed LogSumExp)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 8, 6), Classes(g, 8, 6) },
             (t, r) => TestLosses.MarginCE(t[0], t[1], margin: 0.35, scale: 4.0, reduction: r),

@@ -1,4 +1,5 @@
 using System;
+using LossDsl.Runtime;
 using LossDsl.Samples;
 using TorchSharp;
 using Xunit;
@@ -21,8 +22,41 @@ public class RuntimeChecksTests
     [Fact]
     public void LogitsThatAreNotRowsAreRejected()
     {
-        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4, 3, 2), torch.zeros(4, dtype: ScalarType.Int64)));
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4), torch.zeros(4, dtype: ScalarType.Int64)));
         Assert.Equal("logits", e.ParamName);
+    }
+
+    [Fact]
+    public void ClassAxisOneTargetsMustDropTheClassAxis()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Losses.Poly1(torch.randn(4, 3, 2), torch.zeros(4, dtype: ScalarType.Int64)));
+        Assert.Equal("target", e.ParamName);
+        Assert.Contains("expected [4, 2]", e.Message);
+    }
+
+    [Theory]
+    [InlineData(Backend.Cpu)]
+    [InlineData(Backend.Ilgpu)]
+    [InlineData(Backend.TorchOps)]
+    public void ClassAxisOneWithIgnoredPositionsMatchesCrossEntropy(Backend backend)
+    {
+        // Poly-1 at ε = 0 is cross-entropy: compare with TorchSharp's own cross_entropy on [N, C, d1, d2].
+        using var _ = LossBackend.Use(backend);
+        var x = torch.randn(new long[] { 2, 5, 3, 4 }, dtype: ScalarType.Float64);
+        var t = torch.randint(0, 5, new long[] { 2, 3, 4 });
+        t[0, 1, 2] = torch.tensor(-100L);
+        t[1, 0, 0] = torch.tensor(-100L);
+        foreach (var reduction in new[] { nn.Reduction.Mean, nn.Reduction.Sum, nn.Reduction.None })
+        {
+            var leaf = x.clone().requires_grad_(true);
+            var loss = Losses.Poly1(leaf, t, epsilon: 0, reduction: reduction);
+            var (refValue, refGrad) = Reference.Autograd(z => F.cross_entropy(z, t, ignore_index: -100, reduction: reduction), x,
+                reduction == nn.Reduction.None ? torch.ones(2, 3, 4, dtype: ScalarType.Float64) : null);
+            if (reduction == nn.Reduction.None) loss.backward(new[] { torch.ones(2, 3, 4, dtype: ScalarType.Float64) });
+            else loss.backward();
+            Reference.Close(refValue, loss.detach(), 1e-10, 1e-12, $"{reduction} value");
+            Reference.Close(refGrad, leaf.grad!, 1e-10, 1e-12, $"{reduction} gradient");
+        }
     }
 
     [Fact]

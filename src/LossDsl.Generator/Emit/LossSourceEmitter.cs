@@ -132,9 +132,9 @@ public static class LossSourceEmitter
     private static string TensorDescription(LossSignature sig, LossParameter p) => (sig.Shape, p.Kind) switch
     {
         (LossShape.Elementwise, _) => "any shape; every data tensor has the same shape",
-        (LossShape.ClassRow, ParameterKind.Span) => "[N, C] float (float32, float64, float16 or bfloat16), class axis last",
-        (LossShape.ClassRow, ParameterKind.Target) => "[N] int64 class indices in [0, C), or ignoreIndex",
-        (LossShape.ClassRow, _) => "[N] float, one value per row",
+        (LossShape.ClassRow, ParameterKind.Span) => "[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)",
+        (LossShape.ClassRow, ParameterKind.Target) => "[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex",
+        (LossShape.ClassRow, _) => "[N] (or [N, d1, …]) float, one value per row",
         _ => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions",
     };
 
@@ -147,7 +147,7 @@ public static class LossSourceEmitter
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
-        w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row", _ => "channel" }) + "; Mean or Sum over them.</param>");
+        w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row ([N], or [N, d1, …])", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         w.Line("/// <param name=\"backend\">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
         var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));

@@ -14,10 +14,10 @@ namespace LossDsl.Samples
         /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
         /// Loss: <c>-LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))</c>
         /// </summary>
-        /// <param name="logits">[N, C] float (float32, float64, float16 or bfloat16), class axis last</param>
-        /// <param name="target">[N] int64 class indices in [0, C), or ignoreIndex</param>
+        /// <param name="logits">[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)</param>
+        /// <param name="target">[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex</param>
         /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
-        /// <param name="reduction">None: one loss per row; Mean or Sum over them.</param>
+        /// <param name="reduction">None: one loss per row ([N], or [N, d1, …]); Mean or Sum over them.</param>
         /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
         public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
