@@ -9,15 +9,17 @@ namespace LossDsl.Runtime;
 
 /// <summary>
 /// The shared body of every generated torch.autograd function. Forward validates the tensors, lets
-/// <see cref="LossBackend"/> choose a backend, runs it once (loss and gradient together) and saves the gradient;
-/// backward scales it by the upstream gradient. Under <c>backward(create_graph: true)</c>, backward instead
-/// recomputes the derived gradient from the saved inputs as differentiable torch ops, so second derivatives are exact.
+/// <see cref="LossBackend"/> choose a backend, runs it once (loss and gradients together) and saves the gradients:
+/// the prediction's, and every other float tensor's that requires grad. Backward scales them by the upstream
+/// gradient. Under <c>backward(create_graph: true)</c>, backward instead recomputes the derived gradients from the
+/// saved inputs as differentiable torch ops, so second derivatives are exact.
 /// </summary>
 public static class LossAutograd
 {
     private const string SavedDefinition = "lossdsl.definition";
     private const string SavedArguments = "lossdsl.arguments";
     private const string SavedLayout = "lossdsl.layout";
+    private const string SavedGradients = "lossdsl.gradients";
 
     /// <summary>
     /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
@@ -30,10 +32,9 @@ public static class LossAutograd
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
         using var call = LossCall.Bind(def, vars);
-        // The gradient stays in the compute dtype until backward has applied the upstream gradient, so a half-precision
-        // prediction's gradient is rounded once, as under PyTorch's autocast.
-        var (loss, rowGradient) = LossBackend.Choose(call).Run(call);
-        var grad = call.ToCallerLayout(rowGradient);
+        // Gradients stay in the compute dtype until backward has applied the upstream gradient, so a half-precision
+        // tensor's gradient is rounded once, as under PyTorch's autocast.
+        var (loss, gradients) = LossBackend.Choose(call).Run(call);
 
         Tensor result;
         switch (call.Arguments.Reduction)
@@ -52,10 +53,13 @@ public static class LossAutograd
                     : (loss.sum(ScalarType.Float64) / call.ReductionCount).to(loss.dtype);
                 break;
         }
-        // The inputs are saved too: backward(create_graph: true) recomputes the gradient from them.
-        ctx.save_for_backward(new List<Tensor> { grad }.Concat(vars.Take(def.TensorNames.Length).Cast<Tensor>()).ToList());
+        // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.
+        int n = def.TensorNames.Length;
+        var computed = Enumerable.Range(0, n).Where(i => gradients[i] is not null).ToArray();
+        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => call.ToCallerLayout(i, gradients[i]!))).ToList());
         ctx.save_data(SavedDefinition, def);
         ctx.save_data(SavedArguments, vars[^1]);
+        ctx.save_data(SavedGradients, computed);
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
         return result;
     }
@@ -65,36 +69,46 @@ public static class LossAutograd
         var saved = ctx.get_saved_variables();
         var def = (LossDefinition)ctx.get_data(SavedDefinition);
         var args = (LossArguments)ctx.get_data(SavedArguments);
-        // Grad mode is on in backward only when the caller asked for create_graph: then the gradient must itself be
-        // differentiable, so it is recomputed from the inputs by the torch-ops form under grad mode.
-        var grad = torch.is_grad_enabled() ? DifferentiableGradient(def, args, saved) : saved[0];
-        Tensor result;
-        if (args.Reduction == Reduction.None)
-        {
-            // One upstream value per row, set or element: broadcast it over that segment's gradient.
-            var shape = (long[])ctx.get_data(SavedLayout);
-            result = grad * gradOutput.to(grad.dtype).reshape(shape);
-        }
-        else if (torch.is_grad_enabled() || gradOutput.requires_grad)
-            result = grad * gradOutput.to(grad.dtype);
+        int n = def.TensorNames.Length;
+        var inputs = saved.Take(n).ToArray();
+        // Grad mode is on in backward only when the caller asked for create_graph: then the gradients must themselves be
+        // differentiable, so they are recomputed from the inputs by the torch-ops form under grad mode.
+        var gradients = new Tensor?[n];
+        if (torch.is_grad_enabled()) gradients = DifferentiableGradients(def, args, inputs);
         else
         {
-            // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
-            var g = gradOutput.to(ScalarType.Float64).item<double>();
-            result = g == 1.0 ? grad : grad * g;
+            var computed = (int[])ctx.get_data(SavedGradients);
+            for (int k = 0; k < computed.Length; k++) gradients[computed[k]] = saved[n + k];
         }
-        var prediction = saved[1];
-        if (result.dtype != prediction.dtype) result = result.to(prediction.dtype);
-        // One entry per forward argument: the prediction's gradient, nothing for targets and options.
-        var grads = new List<Tensor> { result };
-        for (int i = 0; i < def.TensorNames.Length; i++) grads.Add(null!);
-        return grads;
+
+        // One entry per forward argument: a gradient for each differentiated tensor, nothing for targets and options.
+        var result = new List<Tensor>();
+        for (int i = 0; i < n; i++)
+            result.Add(gradients[i] is { } g ? Upstream(ctx, def, args, i, g, gradOutput).to(inputs[i].dtype) : null!);
+        result.Add(null!);
+        return result;
     }
 
-    private static Tensor DifferentiableGradient(LossDefinition def, LossArguments args, IList<Tensor> saved)
+    /// <summary>A saved gradient times the upstream gradient of the loss.</summary>
+    private static Tensor Upstream(autograd.AutogradContext ctx, LossDefinition def, LossArguments args, int i, Tensor grad, Tensor gradOutput)
     {
-        var vars = saved.Skip(1).Cast<object>().Append(args).ToArray();
-        using var call = LossCall.Bind(def, vars);
-        return call.ToCallerLayout(TorchOpsBackend.Instance.Run(call, createGraph: true).Gradient);
+        if (args.Reduction == Reduction.None)
+        {
+            // One upstream value per row, set or element: a span's gradient broadcasts it over the segment's
+            // elements, a per-row or elementwise value's gradient has the upstream's own shape.
+            var shape = def.Roles[i] == TensorRole.Span ? (long[])ctx.get_data(SavedLayout) : grad.shape;
+            return grad * gradOutput.to(grad.dtype).reshape(shape);
+        }
+        if (torch.is_grad_enabled() || gradOutput.requires_grad) return grad * gradOutput.to(grad.dtype);
+        // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
+        var g = gradOutput.to(ScalarType.Float64).item<double>();
+        return g == 1.0 ? grad : grad * g;
+    }
+
+    private static Tensor?[] DifferentiableGradients(LossDefinition def, LossArguments args, Tensor[] inputs)
+    {
+        using var call = LossCall.Bind(def, inputs.Cast<object>().Append(args).ToArray());
+        var gradients = TorchOpsBackend.Instance.Run(call, createGraph: true).Gradients;
+        return gradients.Select((g, i) => g is null ? null : call.ToCallerLayout(i, g)).ToArray();
     }
 }

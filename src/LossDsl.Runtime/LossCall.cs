@@ -76,15 +76,15 @@ internal sealed class LossCall : IDisposable
             string name = def.TensorNames[i];
             if (vars[i] is not Tensor t || t.IsInvalid)
                 throw new ArgumentNullException(name, $"{def.Name}: '{name}' must be a tensor.");
-            if (i > 0 && t.requires_grad)
-                throw new ArgumentException(
-                    $"{def.Name}: '{name}' requires grad, but the loss is differentiated only with respect to '{def.TensorNames[0]}'. Pass '{name}'.detach().", name);
             if (i > 0 && (t.device_type != tensors[0].device_type || t.device_index != tensors[0].device_index))
                 throw new ArgumentException(
                     $"{def.Name}: '{name}' is on {t.device} but '{def.TensorNames[0]}' is on {tensors[0].device}; put every tensor of a loss call on one device.", name);
             tensors[i] = t;
         }
 
+        // The prediction's gradient is always computed; another float tensor's when it requires grad.
+        var differentiated = tensors.Select((t, i) => i == 0 || def.Roles[i] != TensorRole.Target && t.requires_grad).ToArray();
+        var callerShapes = tensors.Select(t => t.shape).ToArray();
         long[]? callerShape = null;
         if (def.Shape == LossShape.ClassRow && tensors[0].dim() > 2) callerShape = ClassAxisToRows(def, tensors);
 
@@ -110,7 +110,7 @@ internal sealed class LossCall : IDisposable
             }
         }
 
-        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype, _callerShape = callerShape };
+        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype, _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         call.Lay();
@@ -153,8 +153,19 @@ internal sealed class LossCall : IDisposable
         return x.shape;
     }
 
-    /// <summary>A gradient computed on the call's rows, in the caller's layout (class axis 1 again where it was).</summary>
-    public Tensor ToCallerLayout(Tensor gradient)
+    /// <summary>Each data tensor's shape as the caller passed it.</summary>
+    private long[][] _callerShapes = Array.Empty<long[]>();
+
+    /// <summary>Per data tensor: whether its gradient is computed (the prediction's always; another float tensor's when it requires grad).</summary>
+    public bool[] Differentiated { get; private init; } = Array.Empty<bool>();
+
+    /// <summary>The gradient of data tensor <paramref name="i"/>, computed on the call's layout, in the caller's.</summary>
+    public Tensor ToCallerLayout(int i, Tensor gradient)
+        => Definition.Roles[i] == TensorRole.Span ? ToCallerLayout(gradient)
+            : gradient.shape.SequenceEqual(_callerShapes[i]) ? gradient : gradient.reshape(_callerShapes[i]);
+
+    /// <summary>A span's gradient computed on the call's rows, in the caller's layout (class axis 1 again where it was).</summary>
+    private Tensor ToCallerLayout(Tensor gradient)
     {
         if (_callerShape is not { } shape) return gradient;
         int k = shape.Length;

@@ -44,6 +44,8 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.RowSpread"] = (VerdictKind.NotCalibrated, "(0.351, 0.351, 0.297)"),   // the spread term pulls toward uniform
         ["TestLosses.MarginCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),   // softmax of the raw logits is flatter than of scale·z
         ["TestLosses.PairedIndexed"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.Dpo"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.SymmetricKL"] = (VerdictKind.NoVerdict, null),
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),

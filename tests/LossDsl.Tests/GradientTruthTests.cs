@@ -265,6 +265,19 @@ public class GradientTruthTests
                 var logp = F.log_softmax(t[0] / 2.0, 1);
                 return 4.0 * (logq.exp() * (logq - logp)).sum(new long[] { 1 });
             }),
+        new("Dpo (test-defined, four float inputs)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 12), Randn(g, dt, ext, 12), Randn(g, dt, false, 12), Randn(g, dt, false, 12) },
+            (t, r) => TestLosses.Dpo(t[0], t[1], t[2], t[3], beta: 0.1, reduction: r),
+            t => -F.logsigmoid(0.1 * ((t[0] - t[2]) - (t[1] - t[3])))),
+        new("SymmetricKL (test-defined, two rows)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 6), Randn(g, dt, false, 5, 6) },
+            (t, r) => TestLosses.SymmetricKL(t[0], t[1], reduction: r),
+            t =>
+            {
+                var la = F.log_softmax(t[0], 1);
+                var lb = F.log_softmax(t[1], 1);
+                return ((la.exp() - lb.exp()) * (la - lb)).sum(new long[] { 1 });
+            }),
         new("MarginCE (test-defined, indexed LogSumExp)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 8, 6), Classes(g, 8, 6) },
             (t, r) => TestLosses.MarginCE(t[0], t[1], margin: 0.35, scale: 4.0, reduction: r),

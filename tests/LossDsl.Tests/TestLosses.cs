@@ -122,4 +122,19 @@ public static partial class TestLosses
         float best = Max(z, q, (x, w, j) => j == target ? float.NegativeInfinity : x * w);
         return lse - Mean(z, q, (x, w, j) => (j == target ? boost : 1f) * w * x) + 0.1f * best;
     }
+
+    /// <summary>DPO (Rafailov et al. 2023) over four per-pair log-probabilities: the policy's two get gradients, the
+    /// frozen reference's are passed detached.</summary>
+    [Loss]
+    public static partial float Dpo(float policyChosen, float policyRejected, float referenceChosen, float referenceRejected, float beta = 0.1f)
+        => -LogSigmoid(beta * ((policyChosen - referenceChosen) - (policyRejected - referenceRejected)));
+
+    /// <summary>Symmetric KL between two models' logits (online distillation): both rows get gradients.</summary>
+    [Loss]
+    public static partial float SymmetricKL(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float la = LogSumExp(a);
+        float lb = LogSumExp(b);
+        return Sum(a, b, (x, y) => (Exp(x - la) - Exp(y - lb)) * ((x - la) - (y - lb)));
+    }
 }

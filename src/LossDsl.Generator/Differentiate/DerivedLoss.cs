@@ -15,4 +15,9 @@ public sealed record Adjoint(int Variable, int Value);
 /// Node of ∂L/∂x: element scope (per element of the row or set) for span losses, outer scope for elementwise ones.
 /// </param>
 /// <param name="Adjoints">The total derivative of the loss with respect to each reduction and row entry it uses.</param>
-public sealed record DerivedLoss(LossSignature Signature, Graph Graph, int Loss, int Gradient, EquatableArray<Adjoint> Adjoints);
+/// <param name="Gradients">
+/// One node per data parameter, in declaration order: ∂L/∂ that parameter (element scope for a span, outer scope for a
+/// per-row or elementwise value), or −1 for a class-index target. Entry 0 is <paramref name="Gradient"/>. The fused
+/// kernels compute the prediction's gradient; the torch-ops form computes every one.
+/// </param>
+public sealed record DerivedLoss(LossSignature Signature, Graph Graph, int Loss, int Gradient, EquatableArray<Adjoint> Adjoints, EquatableArray<int> Gradients);

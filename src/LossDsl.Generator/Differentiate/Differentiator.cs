@@ -32,7 +32,8 @@ public static class Differentiator
         {
             int x = b.Leaf(Op.Input, 0);
             int dx = d.Of(root, x);
-            return new DerivedLoss(signature, b.ToGraph(), root, dx, EquatableArray<Adjoint>.Empty);
+            var others = OtherParameters(signature).Select(p => (p.Index, d.Of(root, b.Leaf(Op.Input, p.Slot)))).ToList();
+            return new DerivedLoss(signature, b.ToGraph(), root, dx, EquatableArray<Adjoint>.Empty, Gradients(signature, dx, others));
         }
 
         // Variables of the loss: every reduction it uses (also inside other reductions' element functions), and
@@ -79,7 +80,84 @@ public static class Differentiator
         }
 
         var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
-        return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints);
+        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint);
+        return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints, Gradients(signature, gradient, otherGradients));
+    }
+
+    /// <summary>The float data parameters after the prediction: (index among the data parameters, kind, slot).</summary>
+    private static IEnumerable<(int Index, ParameterKind Kind, int Slot)> OtherParameters(LossSignature signature)
+        => signature.Parameters.Where(p => p.Kind != ParameterKind.Hyper)
+            .Select((p, i) => (i, p.Kind, p.Slot))
+            .Skip(1)
+            .Where(p => p.Kind is ParameterKind.Span or ParameterKind.Input);
+
+    /// <summary>One gradient node per data parameter, in declaration order: the prediction's, the others', −1 for targets.</summary>
+    private static EquatableArray<int> Gradients(LossSignature signature, int prediction, List<(int Index, int Gradient)> others)
+    {
+        int count = signature.Parameters.Count(p => p.Kind != ParameterKind.Hyper);
+        var result = Enumerable.Repeat(-1, count).ToArray();
+        result[0] = prediction;
+        foreach (var (index, gradient) in others) result[index] = gradient;
+        return result.ToEquatableArray();
+    }
+
+    /// <summary>
+    /// The gradients of the float data parameters after the prediction, built after the prediction's gradient (so that
+    /// the prediction's code does not change). The reductions' adjoints are complete: each one passes
+    /// ∂L/∂R · Σ_j w_j ∂f/∂V to a per-row input V its element function reads, and a second span's elements get the
+    /// same broadcast as the prediction's, plus the adjoints of that span's row entries.
+    /// </summary>
+    private static List<(int Index, int Gradient)> OtherGradients(GraphBuilder b, Partials d, LossSignature signature, int root,
+        List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+    {
+        var result = new List<(int, int)>();
+        foreach (var (index, kind, slot) in OtherParameters(signature))
+        {
+            int gradient;
+            if (kind == ParameterKind.Input)
+            {
+                // A per-row (or per-set) value: its direct partial plus what every reduction that reads it passes back.
+                int v = b.Leaf(Op.Input, slot);
+                gradient = d.Of(root, v);
+                foreach (int r in reductions)
+                {
+                    int a = adjoint[r];
+                    if (b.IsConst(a, out var c) && c == 0) continue;
+                    int inner = d.Of(b[r].A, v);
+                    if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                    gradient = b.Add(gradient, b.Mul(a, b.Reduce(Op.ReduceSum, b.Mul(Weight(b, r), inner))));
+                }
+            }
+            else
+            {
+                // The elements of another row or set: the broadcast through the reductions, plus its row entries span[t].
+                int elem = b.Leaf(Op.Elem, slot);
+                gradient = b.Const(0);
+                foreach (int r in reductions)
+                {
+                    int a = adjoint[r];
+                    if (b.IsConst(a, out var c) && c == 0) continue;
+                    int inner = d.Of(b[r].A, elem);
+                    if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                    gradient = b.Add(gradient, b.Mul(a, b.Mul(Weight(b, r), inner)));
+                }
+                foreach (int at in all.Where(i => b[i].Op == Op.At && b[i].Slot == slot))
+                {
+                    int a = d.Of(root, at);
+                    foreach (int r in reductions)
+                    {
+                        int ar = adjoint[r];
+                        int inner = d.Of(b[r].A, at);
+                        if (b.IsConst(ar, out var c) && c == 0 || b.IsConst(inner, out var ic) && ic == 0) continue;
+                        a = b.Add(a, b.Mul(ar, b.Reduce(Op.ReduceSum, b.Mul(Weight(b, r), inner))));
+                    }
+                    if (b.IsConst(a, out var ac) && ac == 0) continue;
+                    gradient = b.Add(gradient, b.Select(b.Binary(Op.Eq, b.Leaf(Op.ElemIndex), b[at].A), a, b.Const(0)));
+                }
+            }
+            result.Add((index, gradient));
+        }
+        return result;
     }
 
     /// <summary>∂R/∂f_j for one element: 1 for Sum, softmax weight e^(f_j − R) for LogSumExp, [j = argmax] for Max.</summary>

@@ -81,45 +81,74 @@ public sealed class TorchOpsEmitter
     {
         var d = _plan.Loss;
         var sig = d.Signature;
-        var roots = new[] { d.Loss, d.Gradient };
-        _oneHotAdds = OneHotAdds(Needed(roots), roots);
-        var needed = Needed(roots);
-        var lastUse = new Dictionary<int, int> { [d.Loss] = int.MaxValue, [d.Gradient] = int.MaxValue };
+        var data = sig.Parameters.Where(p => p.Kind != ParameterKind.Hyper).ToList();
+        // The other parameters' gradients: computed only when their tensor requires grad (f.Wants).
+        var others = Enumerable.Range(1, data.Count - 1).Where(p => d.Gradients[p] >= 0).Select(p => (Parameter: p, Node: d.Gradients[p])).ToList();
+
+        var mainRoots = new[] { d.Loss, d.Gradient };
+        var allRoots = mainRoots.Concat(others.Select(o => o.Node)).ToArray();
+        _oneHotAdds = OneHotAdds(Needed(allRoots), allRoots);
+        var needed = Needed(mainRoots);
+        var blocks = others.Select(o => Needed(new[] { o.Node }).Except(needed).ToList()).ToList();
+
+        // A temporary may be overwritten at its last use in the main part, unless a gradient block reads it (blocks run
+        // only when wanted, so their own ops are never in place) or it is a result.
+        var lastUse = allRoots.Distinct().ToDictionary(r => r, _ => int.MaxValue);
         foreach (int i in needed)
             foreach (int k in Operands(i))
                 if (!lastUse.TryGetValue(k, out int last) || last < i) lastUse[k] = i;
+        foreach (int k in blocks.SelectMany(b => b).SelectMany(Operands)) lastUse[k] = int.MaxValue;
         var adjointOf = d.Adjoints.ToLookup(a => a.Value, a => a.Variable);
         string x = sig.Parameters[0].Name;
 
         _w.Line($"/// <summary>");
-        _w.Line($"/// {sig.Name} and ∂L/∂{x} as TorchSharp ops on the loss's axes (see <see cref=\"TorchFrame\"/>): the torch-ops");
-        _w.Line($"/// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.");
+        _w.Line($"/// {sig.Name} and its gradients as TorchSharp ops on the loss's axes (see <see cref=\"TorchFrame\"/>): the");
+        _w.Line($"/// torch-ops backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.");
         _w.Line($"/// </summary>");
-        using (_w.Block($"public static (Tensor Loss, Tensor Gradient) {MethodName}(TorchFrame f)"))
+        using (_w.Block($"public static Tensor {MethodName}(TorchFrame f)"))
         {
-            foreach (int i in needed)
+            foreach (int i in needed) Statement(i, adjointOf, lastUse);
+            _w.Line(GradientLine(0, d.Gradient, allRoots) + $"   // ∂L/∂{x}" + (sig.Shape == LossShape.Elementwise ? "" : "_j"));
+            for (int k = 0; k < others.Count; k++)
             {
-                var n = _g[i];
-                string comment = Comment(i, n, adjointOf);
-                string? leaf = n.Op switch
+                var (parameter, node) = others[k];
+                using (_w.Block($"if (f.Wants({parameter}))"))
                 {
-                    Op.Hyper => $"double {Ref(i)} = f.Hyper({n.Slot});",
-                    Op.Input => $"Tensor {Ref(i)} = f.Input({n.Slot});",
-                    Op.Target => $"Tensor {Ref(i)} = f.Target({n.Slot});",
-                    Op.Elem => $"Tensor {Ref(i)} = f.Span({n.Slot});",
-                    Op.ElemIndex => $"Tensor {Ref(i)} = f.Index;",
-                    Op.Length => $"double {Ref(i)} = f.Length;",
-                    Op.Const => null,
-                    _ => $"{TypeOf(i)} {Ref(i)} = {WithReuse(i, n, lastUse)};",
-                };
-                if (leaf is null) continue;
-                _w.Line(comment.Length > 0 ? $"{leaf}   // {comment}" : leaf);
+                    foreach (int i in blocks[k]) Statement(i, adjointOf, lastUse: null);
+                    _w.Line(GradientLine(parameter, node, allRoots) + $"   // ∂L/∂{data[parameter].Name}" + (data[parameter].Kind == ParameterKind.Span ? "_j" : ""));
+                }
             }
-            string gradient = _tensor[d.Gradient]
-                ? $"f.Gradient({Ref(d.Gradient)}, temporary: {(_owned[d.Gradient] && d.Gradient != d.Loss ? "true" : "false")})"
-                : $"f.Gradient({Ref(d.Gradient)})";
-            _w.Line($"return (f.Loss({Ref(d.Loss)}), {gradient});");
+            _w.Line($"return f.Loss({Ref(d.Loss)});");
         }
+    }
+
+    private void Statement(int i, ILookup<int, int> adjointOf, Dictionary<int, int>? lastUse)
+    {
+        var n = _g[i];
+        string comment = Comment(i, n, adjointOf);
+        string? line = n.Op switch
+        {
+            Op.Hyper => $"double {Ref(i)} = f.Hyper({n.Slot});",
+            Op.Input => $"Tensor {Ref(i)} = f.Input({n.Slot});",
+            Op.Target => $"Tensor {Ref(i)} = f.Target({n.Slot});",
+            Op.Elem => $"Tensor {Ref(i)} = f.Span({n.Slot});",
+            Op.ElemIndex => $"Tensor {Ref(i)} = f.Index;",
+            Op.Length => $"double {Ref(i)} = f.Length;",
+            Op.Const => null,
+            _ => $"{TypeOf(i)} {Ref(i)} = {WithReuse(i, n, lastUse)};",
+        };
+        if (line is not null) _w.Line(comment.Length > 0 ? $"{line}   // {comment}" : line);
+    }
+
+    /// <summary>
+    /// Hands a gradient to the frame. A tensor the method made, that is no other result, is marked temporary: the
+    /// backend may then scale and mask it in place.
+    /// </summary>
+    private string GradientLine(int parameter, int node, int[] roots)
+    {
+        if (!_tensor[node]) return $"f.Gradient({parameter}, {Ref(node)});";
+        bool temporary = _owned[node] && roots.Count(r => r == node) == 1;
+        return $"f.Gradient({parameter}, {Ref(node)}, temporary: {(temporary ? "true" : "false")});";
     }
 
     /// <summary>The nodes the loss and the gradient depend on, in topological (index) order.</summary>
@@ -202,8 +231,6 @@ public sealed class TorchOpsEmitter
         if (i == d.Loss) notes.Add("L");
         foreach (int v in adjointOf[i])
             notes.Add("∂L/∂" + (_g[v].Op == Op.At ? _printer.Print(v) : MathPrinter.ReductionName(v)));
-        if (i == d.Gradient)
-            notes.Add($"∂L/∂{d.Signature.Parameters[0].Name}" + (d.Signature.Shape == LossShape.Elementwise ? "" : "_j"));
         return string.Join("; ", notes);
     }
 
@@ -222,9 +249,9 @@ public sealed class TorchOpsEmitter
     /// The node's expression; where an operand is a temporary read for the last time here, also the in-place form
     /// that overwrites it, taken when <c>f.InPlace</c> (no graph is being built): one allocation less per such op.
     /// </summary>
-    private string WithReuse(int i, Node n, Dictionary<int, int> lastUse)
+    private string WithReuse(int i, Node n, Dictionary<int, int>? lastUse)
     {
-        bool Dies(int k) => k >= 0 && _owned[k] && _element[k] == _element[i] && lastUse[k] == i;
+        bool Dies(int k) => lastUse is not null && k >= 0 && _owned[k] && _element[k] == _element[i] && lastUse[k] == i;
         if (_oneHotAdds.TryGetValue(i, out var oneHot))
         {
             string value = _tensor[oneHot.Value] ? Ref(oneHot.Value) : $"f.PerRow({Ref(oneHot.Value)})";

@@ -115,8 +115,9 @@ internal interface ILossBackend
     string? WhyNot(LossCall call);
 
     /// <summary>
-    /// Runs the call: the per-segment loss ([segments], compute dtype) and ∂loss/∂prediction (the prediction's shape,
-    /// compute dtype), already scaled by 1/count for Mean and zero on ignored rows.
+    /// Runs the call: the per-segment loss ([segments], compute dtype) and one gradient per data tensor of the call
+    /// (its shape, compute dtype; null where not computed): ∂loss/∂prediction always, the others where
+    /// <see cref="LossCall.Differentiated"/>. Gradients are already scaled by 1/count for Mean and zero on ignored rows.
     /// </summary>
-    (Tensor Loss, Tensor Gradient) Run(LossCall call);
+    (Tensor Loss, Tensor?[] Gradients) Run(LossCall call);
 }

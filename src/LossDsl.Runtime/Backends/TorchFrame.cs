@@ -5,8 +5,11 @@ using static TorchSharp.torch;
 
 namespace LossDsl.Runtime;
 
-/// <summary>The signature of a loss's generated torch-ops form: the per-segment loss and ∂loss/∂prediction.</summary>
-public delegate (Tensor Loss, Tensor Gradient) TorchOpsKernel(TorchFrame f);
+/// <summary>
+/// The signature of a loss's generated torch-ops form: it returns the per-segment loss, and hands each gradient it
+/// computes to <see cref="TorchFrame.Gradient(int, Tensor, bool)"/>.
+/// </summary>
+public delegate Tensor TorchOpsKernel(TorchFrame f);
 
 /// <summary>
 /// What a loss's generated torch-ops form sees of one call: its tensors laid out on the loss's axes, and the
@@ -30,6 +33,8 @@ public sealed class TorchFrame
     {
         _call = call;
         InPlace = inPlace;
+        Gradients = new Tensor?[call.Tensors.Length];
+        TemporaryGradients = new bool[call.Tensors.Length];
         var x = call.Prediction;
         switch (call.Definition.Shape)
         {
@@ -166,23 +171,38 @@ public sealed class TorchFrame
     public Tensor Loss(Tensor perSegment) => perSegment.expand(_segmentShape).reshape(_call.PerSegmentShape);
     public Tensor Loss(double perSegment) => torch.full(_call.PerSegmentShape, perSegment, DType, Device);
 
-    /// <summary>∂loss/∂prediction, in the prediction's shape.</summary>
+    /// <summary>
+    /// Whether the gradient of data parameter <paramref name="parameter"/> is wanted: always for the prediction
+    /// (parameter 0), and for another float tensor when it requires grad.
+    /// </summary>
+    public bool Wants(int parameter) => _call.Differentiated[parameter];
+
+    /// <summary>
+    /// ∂loss/∂ data parameter <paramref name="parameter"/>, in that tensor's shape: a span's gradient lives on the
+    /// element axes, a per-row or elementwise value's on the segment axes.
+    /// </summary>
     /// <param name="temporary">True when the tensor is a temporary of the generated code, which the backend may then
-    /// scale and mask in place; false when it may be an input or the loss.</param>
-    public Tensor Gradient(Tensor perElement, bool temporary)
+    /// scale and mask in place; false when it may be an input, the loss or another gradient.</param>
+    public void Gradient(int parameter, Tensor value, bool temporary)
     {
-        GradientIsTemporary = temporary;
-        return perElement.expand(_elementShape).reshape(_call.Prediction.shape);
+        var shape = _call.Tensors[parameter].shape;
+        bool span = _call.Definition.Roles[parameter] == TensorRole.Span;
+        Gradients[parameter] = value.expand(span ? _elementShape : _segmentShape).reshape(shape);
+        TemporaryGradients[parameter] = temporary;
     }
 
-    /// <summary>Whether the gradient that <see cref="Gradient(Tensor, bool)"/> returned may be overwritten.</summary>
-    internal bool GradientIsTemporary { get; private set; }
-
-    public Tensor Gradient(double perElement)
+    /// <summary>A gradient that is the same constant everywhere.</summary>
+    public void Gradient(int parameter, double value)
     {
-        GradientIsTemporary = true;
-        return torch.full(_call.Prediction.shape, perElement, DType, Device);
+        Gradients[parameter] = torch.full(_call.Tensors[parameter].shape, value, DType, Device);
+        TemporaryGradients[parameter] = true;
     }
+
+    /// <summary>The gradients handed over, one per data tensor (null where not computed).</summary>
+    internal Tensor?[] Gradients { get; }
+
+    /// <summary>Which of <see cref="Gradients"/> may be overwritten.</summary>
+    internal bool[] TemporaryGradients { get; }
 
     /// <summary>Rows whose targets are not ignoreIndex, as a segment-shaped mask.</summary>
     internal Tensor ValidRows()
@@ -197,9 +217,10 @@ public sealed class TorchFrame
 }
 
 /// <summary>
-/// The torch-ops backend: runs a loss's generated torch-ops form, on any device and float dtype TorchSharp supports.
-/// With <c>createGraph</c> it runs under grad mode, so that the gradient it returns is itself differentiable: that is
-/// how every backend's backward answers <c>backward(create_graph: true)</c>.
+/// The torch-ops backend: runs a loss's generated torch-ops form, on any device and float dtype TorchSharp supports,
+/// and computes the gradient of every float tensor that requires grad. With <c>createGraph</c> it runs under grad
+/// mode, so that the gradients it returns are themselves differentiable: that is how every backend's backward
+/// answers <c>backward(create_graph: true)</c>.
 /// </summary>
 internal sealed class TorchOpsBackend : ILossBackend
 {
@@ -210,25 +231,33 @@ internal sealed class TorchOpsBackend : ILossBackend
     public string? WhyNot(LossCall call)
         => call.Definition.Supports(Backend.TorchOps, call.DType) ? null : $"{call.Definition.Name} was generated without a torch-ops form";
 
-    public (Tensor Loss, Tensor Gradient) Run(LossCall call) => Run(call, createGraph: false);
+    public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call) => Run(call, createGraph: false);
 
-    public (Tensor Loss, Tensor Gradient) Run(LossCall call, bool createGraph)
+    public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call, bool createGraph)
     {
         var kernel = call.Definition.KernelsFor<TorchOpsKernel>(Backend.TorchOps, call.DType)![0];
         using var scope = torch.NewDisposeScope();
         using var mode = createGraph ? torch.enable_grad() : torch.no_grad();
         var frame = new TorchFrame(call, inPlace: !createGraph);
-        var (loss, grad) = kernel(frame);
-        // A gradient that is a view of an input (a loss linear in a span) or of the loss (L = eˣ) is copied, not scaled in place.
-        bool ownGradient = !createGraph && frame.GradientIsTemporary;
-        if (call.HasIgnoredRows)
+        var loss = kernel(frame);
+        var valid = call.HasIgnoredRows ? frame.ValidRows().view(-1) : null;
+        if (valid is not null) loss = torch.where(valid.view(call.PerSegmentShape), loss, frame.Constant(0));
+        var gradients = new Tensor?[frame.Gradients.Length];
+        for (int i = 0; i < gradients.Length; i++)
         {
-            var valid = frame.ValidRows();
-            loss = torch.where(valid.view(call.PerSegmentShape), loss, frame.Constant(0));
-            grad = ownGradient ? grad.masked_fill_(valid.logical_not_(), 0) : torch.where(valid, grad, frame.Constant(0));
-            ownGradient = !createGraph;
+            if (frame.Gradients[i] is not { } grad) continue;
+            // A gradient that may be a view of an input, of the loss or of another gradient is copied, not changed in place.
+            bool own = !createGraph && frame.TemporaryGradients[i];
+            if (valid is not null)
+            {
+                // Ignored rows: the first axis is the rows for a span's [rows, C] and for a per-row value's [rows].
+                var rows = valid.view(new[] { grad.shape[0] }.Concat(Enumerable.Repeat(1L, (int)grad.dim() - 1)).ToArray());
+                grad = own ? grad.masked_fill_(rows.logical_not(), 0) : torch.where(rows, grad, frame.Constant(0));
+                own = !createGraph;
+            }
+            if (call.Shape.GradScale != 1.0) grad = own ? grad.mul_(call.Shape.GradScale) : grad * call.Shape.GradScale;
+            gradients[i] = grad.MoveToOuterDisposeScope();
         }
-        if (call.Shape.GradScale != 1.0) grad = ownGradient ? grad.mul_(call.Shape.GradScale) : grad * call.Shape.GradScale;
-        return (loss.MoveToOuterDisposeScope(), grad.MoveToOuterDisposeScope());
+        return (loss.MoveToOuterDisposeScope(), gradients);
     }
 }

@@ -454,10 +454,10 @@ namespace LossDsl.Generated
         // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
 
         /// <summary>
-        /// Poly1 and ∂L/∂logits as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
-        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// Poly1 and its gradients as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the
+        /// torch-ops backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
         /// </summary>
-        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        public static Tensor TorchOps(TorchFrame f)
         {
             Tensor _target = f.Target(0);
             double _epsilon = f.Hyper(0);
@@ -476,8 +476,9 @@ namespace LossDsl.Generated
             Tensor v19 = _logits_j - R4;
             Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
             Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
-            Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0); ∂L/∂logits_j
-            return (f.Loss(v11), f.Gradient(v25, temporary: true));
+            Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0)
+            f.Gradient(0, v25, temporary: true);   // ∂L/∂logits_j
+            return f.Loss(v11);
         }
     }
 }

@@ -401,10 +401,10 @@ namespace LossDsl.Generated
         // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
 
         /// <summary>
-        /// SigmoidFocal and ∂L/∂logit as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
-        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// SigmoidFocal and its gradients as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the
+        /// torch-ops backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
         /// </summary>
-        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        public static Tensor TorchOps(TorchFrame f)
         {
             Tensor _logit = f.Input(0);
             Tensor _target = f.Input(1);
@@ -425,13 +425,13 @@ namespace LossDsl.Generated
             Tensor v18 = v11 * v17;
             Tensor v19 = f.InPlace ? v16.add_(v18) : v16 + v18;
             Tensor v20 = v15 ? v19 : f.Constant(1.0);
-            Tensor v21 = f.InPlace ? v7.mul_(v20) : v7 * v20;
+            Tensor v21 = v7 * v20;
             Tensor v22 = f.InPlace ? v13.neg_().add_(1.0) : 1.0 - v13;
             Tensor v23 = v22.pow(_gamma);
             Tensor v24 = v21 * v23;   // L
             Tensor v25 = v4 - _target;
             Tensor v26 = f.InPlace ? v25.mul_(v20) : v20 * v25;
-            Tensor v27 = f.InPlace ? v4.mul_(v10) : v4 * v10;
+            Tensor v27 = v4 * v10;
             Tensor v28 = _target * v27;
             Tensor v30 = f.InPlace ? v11.mul_(v27) : v11 * v27;
             Tensor v32 = f.InPlace ? v28.sub_(v30) : v28 - v30;
@@ -442,10 +442,27 @@ namespace LossDsl.Generated
             Tensor v38 = f.InPlace ? v37.neg_() : v37.neg();
             bool v39 = _gamma == 0.0;
             Tensor v40 = v39 ? f.Constant(0.0) : v38;
-            Tensor v41 = f.InPlace ? v23.mul_(v26) : v23 * v26;
-            Tensor v42 = f.InPlace ? v21.mul_(v40) : v21 * v40;
-            Tensor v43 = f.InPlace ? v41.add_(v42) : v41 + v42;   // ∂L/∂logit
-            return (f.Loss(v24), f.Gradient(v43, temporary: true));
+            Tensor v41 = f.InPlace ? v26.mul_(v23) : v23 * v26;
+            Tensor v42 = v21 * v40;
+            Tensor v43 = f.InPlace ? v41.add_(v42) : v41 + v42;
+            f.Gradient(0, v43, temporary: true);   // ∂L/∂logit
+            if (f.Wants(1))
+            {
+                double v47 = _alpha - v17;
+                double v48 = v15 ? v47 : 0.0;
+                Tensor v49 = _logit * v20;
+                Tensor v51 = v7 * v48;
+                Tensor v52 = v51 - v49;
+                Tensor v54 = v4 - v10;
+                Tensor v56 = v36 * v54;
+                Tensor v57 = v56.neg();
+                Tensor v58 = v39 ? f.Constant(0.0) : v57;
+                Tensor v59 = v23 * v52;
+                Tensor v60 = v21 * v58;
+                Tensor v61 = v59 + v60;
+                f.Gradient(1, v61, temporary: true);   // ∂L/∂target
+            }
+            return f.Loss(v24);
         }
     }
 }

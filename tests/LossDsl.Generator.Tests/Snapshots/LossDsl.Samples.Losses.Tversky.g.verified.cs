@@ -697,10 +697,10 @@ namespace LossDsl.Generated
         // ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----
 
         /// <summary>
-        /// Tversky and ∂L/∂logits as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the torch-ops
-        /// backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
+        /// Tversky and its gradients as TorchSharp ops on the loss's axes (see <see cref="TorchFrame"/>): the
+        /// torch-ops backend, on any device and dtype, and every backend's backward under <c>create_graph</c>.
         /// </summary>
-        public static (Tensor Loss, Tensor Gradient) TorchOps(TorchFrame f)
+        public static Tensor TorchOps(TorchFrame f)
         {
             double _alpha = f.Hyper(0);
             double _beta = f.Hyper(1);
@@ -738,15 +738,26 @@ namespace LossDsl.Generated
             Tensor v37 = f.Where(v26, _beta, 0.0);
             Tensor v38 = f.InPlace ? v37.div_(v22) : v37 / v22;
             Tensor v39 = f.InPlace ? v23.mul_(v38) : v23 * v38;   // ∂L/∂R15
-            Tensor v41 = f.InPlace ? v6.mul_(v13) : v6 * v13;
+            Tensor v41 = v6 * v13;
             Tensor v42 = _targets_j * v41;
             Tensor v43 = v31 * v42;
             Tensor v45 = f.InPlace ? v10.mul_(v41) : v10 * v41;
             Tensor v46 = f.InPlace ? v45.mul_(v35) : v35 * v45;
             Tensor v47 = f.InPlace ? v46.sub_(v43) : v46 - v43;
             Tensor v50 = f.InPlace ? v42.mul_(v39) : v39 * v42;
-            Tensor v52 = f.InPlace ? v47.sub_(v50) : v47 - v50;   // ∂L/∂logits_j
-            return (f.Loss(v24), f.Gradient(v52, temporary: true));
+            Tensor v52 = f.InPlace ? v47.sub_(v50) : v47 - v50;
+            f.Gradient(0, v52, temporary: true);   // ∂L/∂logits_j
+            if (f.Wants(1))
+            {
+                Tensor v53 = v6 * v31;
+                Tensor v54 = v53.neg();
+                Tensor v57 = v6 * v35;
+                Tensor v59 = v54 - v57;
+                Tensor v60 = v13 * v39;
+                Tensor v61 = v59 + v60;
+                f.Gradient(1, v61, temporary: true);   // ∂L/∂targets_j
+            }
+            return f.Loss(v24);
         }
     }
 }
