@@ -34,7 +34,9 @@ public static class LossAutograd
         using var call = LossCall.Bind(def, vars);
         // Gradients stay in the compute dtype until backward has applied the upstream gradient, so a half-precision
         // tensor's gradient is rounded once, as under PyTorch's autocast.
-        var (loss, gradients) = LossBackend.Choose(call).Run(call);
+        var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
+        var loss = call.Weighted(rawLoss);
+        var gradients = call.CallerGradients(rawGradients);
 
         Tensor result;
         switch (call.Arguments.Reduction)
@@ -56,7 +58,7 @@ public static class LossAutograd
         // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.
         int n = def.TensorNames.Length;
         var computed = Enumerable.Range(0, n).Where(i => gradients[i] is not null).ToArray();
-        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => call.ToCallerLayout(i, gradients[i]!))).ToList());
+        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).ToList());
         ctx.save_data(SavedDefinition, def);
         ctx.save_data(SavedArguments, vars[^1]);
         ctx.save_data(SavedGradients, computed);
@@ -108,7 +110,6 @@ public static class LossAutograd
     private static Tensor?[] DifferentiableGradients(LossDefinition def, LossArguments args, Tensor[] inputs)
     {
         using var call = LossCall.Bind(def, inputs.Cast<object>().Append(args).ToArray());
-        var gradients = TorchOpsBackend.Instance.Run(call, createGraph: true).Gradients;
-        return gradients.Select((g, i) => g is null ? null : call.ToCallerLayout(i, g)).ToArray();
+        return call.CallerGradients(TorchOpsBackend.Instance.Run(call, createGraph: true).Gradients);
     }
 }

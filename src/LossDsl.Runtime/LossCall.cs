@@ -160,7 +160,7 @@ internal sealed class LossCall : IDisposable
     public bool[] Differentiated { get; private init; } = Array.Empty<bool>();
 
     /// <summary>The gradient of data tensor <paramref name="i"/>, computed on the call's layout, in the caller's.</summary>
-    public Tensor ToCallerLayout(int i, Tensor gradient)
+    private Tensor ToCallerLayout(int i, Tensor gradient)
         => Definition.Roles[i] == TensorRole.Span ? ToCallerLayout(gradient)
             : gradient.shape.SequenceEqual(_callerShapes[i]) ? gradient : gradient.reshape(_callerShapes[i]);
 
@@ -258,9 +258,71 @@ internal sealed class LossCall : IDisposable
             PerSegmentShape = new[] { caller[0] }.Concat(caller.Skip(2)).ToArray();
             GradientBroadcastShape = new[] { caller[0], 1L }.Concat(caller.Skip(2)).ToArray();
         }
+        if (Arguments.Weight is { } weight) Weigh(weight);
         Shape.PartialSlots = def.PartialSlots;
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean ? 1.0 / ReductionCount : 1.0;
     }
+
+    /// <summary>The weight of each segment (row or element), from <see cref="LossArguments.Weight"/>; null without weights.</summary>
+    public Tensor? SegmentWeight { get; private set; }
+
+    /// <summary>
+    /// PyTorch's weights: per class for class rows (a row weighs weight[target]; ignored rows weigh 0; Mean divides by
+    /// the total weight, as cross_entropy does), per element for elementwise losses (Mean divides by the count).
+    /// </summary>
+    private void Weigh(Tensor weight)
+    {
+        var def = Definition;
+        var x = Prediction;
+        if (!weight.is_floating_point())
+            throw new ArgumentException($"{def.Name}: 'weight' has dtype {weight.dtype}; it must be a float tensor.", "weight");
+        if (weight.device_type != x.device_type || weight.device_index != x.device_index)
+            throw new ArgumentException($"{def.Name}: 'weight' is on {weight.device} but '{Name(0)}' is on {x.device}; put every tensor of a loss call on one device.", "weight");
+        using var scope = torch.NewDisposeScope();
+        switch (def.Shape)
+        {
+            case LossShape.ClassRow:
+            {
+                long classes = x.shape[1];
+                if (weight.dim() != 1 || weight.shape[0] != classes)
+                    throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight)}; expected [{classes}], one weight per class.", "weight");
+                var target = Tensors[Array.IndexOf(def.Roles, TensorRole.Target)];
+                var valid = target.ne(Arguments.IgnoreIndex);
+                var perRow = weight.to(DType).gather(0, target.masked_fill(valid.logical_not(), 0)) * valid;
+                SegmentWeight = perRow.MoveToOuterDisposeScope();
+                ReductionCount = perRow.sum(ScalarType.Float64).item<double>();
+                break;
+            }
+            case LossShape.Elementwise:
+            {
+                if (!BroadcastsTo(weight.shape, x.shape))
+                    throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight)}, which does not broadcast to '{Name(0)}' {Dims(x)}.", "weight");
+                SegmentWeight = weight.to(DType).expand(x.shape).reshape(-1).MoveToOuterDisposeScope();
+                break;
+            }
+            default:
+                throw new NotSupportedException($"{def.Name}: weights are not supported for channel-set losses.");
+        }
+        _temporaries.Add(SegmentWeight);
+    }
+
+    private static bool BroadcastsTo(long[] from, long[] to)
+        => from.Length <= to.Length && from.Reverse().Zip(to.Reverse(), (f, t) => f == 1 || f == t).All(ok => ok);
+
+    /// <summary>The per-segment losses, weighted when the call has weights.</summary>
+    public Tensor Weighted(Tensor loss) => SegmentWeight is { } w ? loss * w.view(loss.shape) : loss;
+
+    /// <summary>
+    /// The gradients a backend computed on the call's layout, weighted when the call has weights, in the caller's layout.
+    /// </summary>
+    public Tensor?[] CallerGradients(Tensor?[] gradients)
+        => gradients.Select((g, i) =>
+        {
+            if (g is null) return null;
+            if (SegmentWeight is { } w)
+                g = g * (Definition.Roles[i] == TensorRole.Span ? w.view(g.shape[0], 1) : w.view(g.shape));
+            return ToCallerLayout(i, g);
+        }).ToArray();
 
     /// <summary>Checks that every class index is in [0, C) or equals ignoreIndex; returns the number of ignored rows.</summary>
     private long CheckTargets(long classes)

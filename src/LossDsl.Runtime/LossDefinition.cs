@@ -83,13 +83,21 @@ public sealed class LossDefinition
 /// <summary>The non-tensor arguments of one loss call.</summary>
 public sealed class LossArguments
 {
-    public LossArguments(double[] hyper, Reduction reduction, long ignoreIndex, Backend backend = Backend.Auto)
+    public LossArguments(double[] hyper, Reduction reduction, long ignoreIndex, Backend backend = Backend.Auto, Tensor? weight = null)
     {
         Hyper = hyper;
         Reduction = reduction;
         IgnoreIndex = ignoreIndex;
         Backend = backend;
+        Weight = weight;
     }
+
+    /// <summary>
+    /// Optional weights, as PyTorch's losses take them: per class ([C], class rows; a row's loss is scaled by
+    /// weight[target] and Mean divides by the sum of those weights) or per element (elementwise losses; broadcastable
+    /// to the prediction; Mean divides by the element count). Not differentiated.
+    /// </summary>
+    public Tensor? Weight { get; }
 
     public double[] Hyper { get; }
     public Reduction Reduction { get; }

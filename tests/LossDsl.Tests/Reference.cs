@@ -9,6 +9,17 @@ namespace LossDsl.Tests;
 /// <summary>Independent references: TorchSharp autograd on the same formula, and float64 central differences.</summary>
 public static class Reference
 {
+    /// <summary>
+    /// A seed from a test case's name that is the same in every run (string.GetHashCode is randomized per process),
+    /// so that a failure reproduces: FNV-1a over the UTF-16 code units, folded to 16 bits.
+    /// </summary>
+    public static ulong Seed(string name)
+    {
+        uint h = 2166136261;
+        foreach (char c in name) h = (h ^ c) * 16777619;
+        return (h ^ (h >> 16)) & 0xffff;
+    }
+
     /// <summary>Value and gradient of <paramref name="f"/> at <paramref name="x"/> by TorchSharp autograd.</summary>
     /// <param name="upstream">The upstream gradient for a non-scalar output (reduction none), or null.</param>
     public static (Tensor Value, Tensor Grad) Autograd(Func<Tensor, Tensor> f, Tensor x, Tensor? upstream = null)

@@ -120,12 +120,16 @@ public static class LossSourceEmitter
 
     private static bool HasTargets(LossSignature sig) => sig.Parameters.Any(p => p.Kind == ParameterKind.Target);
 
+    /// <summary>Whether the loss takes PyTorch-style weights: per class (class rows with a target) or per element.</summary>
+    private static bool HasWeight(LossSignature sig) => sig.Shape == LossShape.Elementwise || sig.Shape == LossShape.ClassRow && HasTargets(sig);
+
     /// <summary>Hyperparameters, reduction and ignore_index as C# optional parameters.</summary>
     private static IEnumerable<string> OptionParameters(LossSignature sig)
     {
         foreach (var h in Hypers(sig)) yield return $"double {Id(h.Name)} = {HyperDefault(h)}";
         yield return "global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean";
         if (HasTargets(sig)) yield return "long ignoreIndex = -100";
+        if (HasWeight(sig)) yield return "global::TorchSharp.torch.Tensor? weight = null";
         yield return "global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto";
     }
 
@@ -141,14 +145,18 @@ public static class LossSourceEmitter
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
     {
         w.Line($"/// <summary>");
-        w.Line($"/// {sig.Name} over tensors, differentiable with respect to <paramref name=\"{sig.Parameters[0].Name}\"/>: the forward pass");
-        w.Line($"/// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.");
+        w.Line($"/// {sig.Name} over tensors, differentiable with respect to <paramref name=\"{sig.Parameters[0].Name}\"/> and every other float");
+        w.Line($"/// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.");
         w.Line($"/// Loss: <c>{Xml(sig.BodyText)}</c>");
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
         w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row ([N], or [N, d1, …])", _ => "channel" }) + "; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
+        if (HasWeight(sig))
+            w.Line(sig.Shape == LossShape.ClassRow
+                ? "/// <param name=\"weight\">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>"
+                : "/// <param name=\"weight\">Optional per-element weights, broadcastable to the prediction: each loss is scaled by its weight; Mean divides by the element count.</param>");
         w.Line("/// <param name=\"backend\">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
         var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));
         using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
@@ -156,7 +164,8 @@ public static class LossSourceEmitter
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
             string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({Id(p.Name)})" : Id(p.Name)));
-            w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend));");
+            string weight = HasWeight(sig) ? "weight" : "null";
+            w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}));");
         }
     }
 
@@ -173,17 +182,20 @@ public static class LossSourceEmitter
                 foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
                 w.Line("Reduction = reduction;");
                 if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
+                if (HasWeight(sig)) w.Line("Weight = weight;");
                 w.Line("Backend = backend;");
             }
             w.Line();
             foreach (var h in Hypers(sig)) w.Line($"public double {Pascal(h.Name)} {{ get; set; }}");
             w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
             if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
+            if (HasWeight(sig)) w.Line("public global::TorchSharp.torch.Tensor? Weight { get; set; }");
             w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
             w.Line();
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
             var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig)) call = call.Append("IgnoreIndex");
+            if (HasWeight(sig)) call = call.Append("Weight");
             call = call.Append("Backend");
             w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", call)});");
         }

@@ -260,6 +260,14 @@ public sealed class TorchOpsEmitter
                 ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"
                 : $"{Ref(oneHot.Y)}.scatter_add({args})";
         }
+        if (n.Op == Op.Sub && _tensor[n.A] && _g[n.B].Op == Op.ReduceLogSumExp && _tensor[n.B])
+        {
+            // x − R: through the frame, which subtracts R's max shift and log-sum separately (precision in float32).
+            string x = Real(n.A);
+            return Dies(n.A) && _exact[i]
+                ? $"f.MinusLogSumExp({x}, {Ref(n.B)}, overwrite: f.InPlace)"
+                : $"f.MinusLogSumExp({x}, {Ref(n.B)}, overwrite: false)";
+        }
         string pure = Expression(i, n);
         if (!_exact[i] || n.Op.KindOf() != ValueKind.Real) return pure;
         string? inPlace = n.Op switch

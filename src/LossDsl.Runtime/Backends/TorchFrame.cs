@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -123,23 +124,49 @@ public sealed class TorchFrame
     {
         body = Elements(body);
         long rows = body.shape[0], block = RowBlock;
-        if (_reduce.Length != 1 || rows <= block) return ShiftedLogSumExp(body);
-        var blocks = new Tensor[(rows + block - 1) / block];
-        for (long b = 0; b < blocks.Length; b++)
+        (Tensor Shift, Tensor LogSum) parts;
+        if (_reduce.Length != 1 || rows <= block) parts = ShiftedLogSumExp(body);
+        else
         {
-            using var scope = torch.NewDisposeScope();
-            blocks[b] = ShiftedLogSumExp(body.narrow(0, b * block, Math.Min(block, rows - b * block))).MoveToOuterDisposeScope();
+            var shifts = new Tensor[(rows + block - 1) / block];
+            var logSums = new Tensor[shifts.Length];
+            for (long b = 0; b < shifts.Length; b++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (shift, logSum) = ShiftedLogSumExp(body.narrow(0, b * block, Math.Min(block, rows - b * block)));
+                shifts[b] = shift.MoveToOuterDisposeScope();
+                logSums[b] = logSum.MoveToOuterDisposeScope();
+            }
+            parts = (torch.cat(shifts, 0), torch.cat(logSums, 0));
         }
-        return torch.cat(blocks, 0);
+        var result = parts.Shift + parts.LogSum;
+        _logSumExpParts[result] = parts;
+        return result;
     }
 
-    private Tensor ShiftedLogSumExp(Tensor body)
+    /// <summary>The max shift and the log of the shifted sum of each LogSumExp this frame computed (R = shift + logSum).</summary>
+    private readonly Dictionary<Tensor, (Tensor Shift, Tensor LogSum)> _logSumExpParts = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>
+    /// x − R for a LogSumExp R of this frame, as (x − shift) − log Σ: both terms are small where x is near the row's
+    /// maximum, so a softmax weight e^(x − R) keeps its precision in float32 even when |R| is large (R rounded to
+    /// float32 would lose |R|·2⁻²⁴ absolute, which e^(x − R) turns into relative error).
+    /// </summary>
+    /// <param name="overwrite">Whether <paramref name="x"/> is a temporary that may be overwritten.</param>
+    public Tensor MinusLogSumExp(Tensor x, Tensor logSumExp, bool overwrite)
+    {
+        if (!_logSumExpParts.TryGetValue(logSumExp, out var parts)) return overwrite ? x.sub_(logSumExp) : x - logSumExp;
+        var shifted = overwrite ? x.sub_(parts.Shift) : x - parts.Shift;
+        return InPlace ? shifted.sub_(parts.LogSum) : shifted - parts.LogSum;
+    }
+
+    private (Tensor Shift, Tensor LogSum) ShiftedLogSumExp(Tensor body)
     {
         var max = body.amax(_reduce, keepdim: true);
         var shift = torch.where(max.isfinite(), max, Constant(0)).detach();
         var shifted = body - shift;
         var sum = (InPlace ? shifted.exp_() : shifted.exp()).sum(_reduce, keepdim: true);
-        return InPlace ? sum.log_().add_(shift) : sum.log() + shift;
+        return (shift, InPlace ? sum.log_() : sum.log());
     }
 
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>

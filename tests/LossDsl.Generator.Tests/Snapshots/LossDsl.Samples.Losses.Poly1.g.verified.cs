@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float Poly1(global::System.ReadOnlySpan<float> logits, int target, float epsilon = 1f);
 
         /// <summary>
-        /// Poly1 over tensors, differentiable with respect to <paramref name="logits"/>: the forward pass
-        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
+        /// Poly1 over tensors, differentiable with respect to <paramref name="logits"/> and every other float
+        /// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.
         /// Loss: <c>-LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))</c>
         /// </summary>
         /// <param name="logits">[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)</param>
@@ -19,29 +19,32 @@ namespace LossDsl.Samples
         /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
         /// <param name="reduction">None: one loss per row ([N], or [N, d1, …]); Mean or Sum over them.</param>
         /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
+        /// <param name="weight">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend));
+            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend, weight));
         }
 
         /// <summary>Poly1 as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class Poly1Loss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public Poly1Loss(double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1Loss))
+            public Poly1Loss(double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1Loss))
             {
                 Epsilon = epsilon;
                 Reduction = reduction;
                 IgnoreIndex = ignoreIndex;
+                Weight = weight;
                 Backend = backend;
             }
 
             public double Epsilon { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
             public long IgnoreIndex { get; set; }
+            public global::TorchSharp.torch.Tensor? Weight { get; set; }
             public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, Epsilon, Reduction, IgnoreIndex, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, Epsilon, Reduction, IgnoreIndex, Weight, Backend);
         }
 
         /// <summary>
@@ -464,7 +467,7 @@ namespace LossDsl.Generated
             Tensor v2 = f.At(f.Span(0), _target);
             Tensor _logits_j = f.Span(0);
             Tensor R4 = f.LogSumExp(_logits_j);   // R4 = LogSumExp_j logits_j
-            Tensor v5 = f.InPlace ? v2.sub_(R4) : v2 - R4;
+            Tensor v5 = f.MinusLogSumExp(v2, R4, overwrite: f.InPlace);
             Tensor v8 = v5.exp();
             Tensor v9 = 1.0 - v8;
             Tensor v10 = f.InPlace ? v9.mul_(_epsilon) : _epsilon * v9;
@@ -473,7 +476,7 @@ namespace LossDsl.Generated
             Tensor v15 = v14.neg();
             Tensor v16 = f.InPlace ? v15.sub_(1.0) : v15 - 1.0;   // ∂L/∂logits[target]
             Tensor v18 = f.InPlace ? v14.add_(1.0) : 1.0 + v14;   // ∂L/∂R4
-            Tensor v19 = _logits_j - R4;
+            Tensor v19 = f.MinusLogSumExp(_logits_j, R4, overwrite: false);
             Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
             Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
             Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0)

@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, float gamma = 2f);
 
         /// <summary>
-        /// SigmoidFocal over tensors, differentiable with respect to <paramref name="logit"/>: the forward pass
-        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
+        /// SigmoidFocal over tensors, differentiable with respect to <paramref name="logit"/> and every other float
+        /// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.
         /// Loss: <c>{ float p = Sigmoid(logit); float ce = Softplus(logit) - logit * target; float pt = p * target + (1 - p) * (1 - target); float at = alpha &gt;= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f; return at * ce * Pow(1 - pt, gamma); }</c>
         /// </summary>
         /// <param name="logit">any shape; every data tensor has the same shape</param>
@@ -19,29 +19,32 @@ namespace LossDsl.Samples
         /// <param name="alpha">Hyperparameter of the loss body; default 0.25.</param>
         /// <param name="gamma">Hyperparameter of the loss body; default 2.0.</param>
         /// <param name="reduction">None: one loss per element; Mean or Sum over them.</param>
+        /// <param name="weight">Optional per-element weights, broadcastable to the prediction: each loss is scaled by its weight; Mean divides by the element count.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend));
+            return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend, weight));
         }
 
         /// <summary>SigmoidFocal as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class SigmoidFocalLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public SigmoidFocalLoss(double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(SigmoidFocalLoss))
+            public SigmoidFocalLoss(double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(SigmoidFocalLoss))
             {
                 Alpha = alpha;
                 Gamma = gamma;
                 Reduction = reduction;
+                Weight = weight;
                 Backend = backend;
             }
 
             public double Alpha { get; set; }
             public double Gamma { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
+            public global::TorchSharp.torch.Tensor? Weight { get; set; }
             public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, Alpha, Gamma, Reduction, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, Alpha, Gamma, Reduction, Weight, Backend);
         }
 
         /// <summary>

@@ -10,8 +10,8 @@ namespace LossDsl.Samples
         public static partial float Tversky(global::System.ReadOnlySpan<float> logits, global::System.ReadOnlySpan<float> targets, float alpha = 0.5f, float beta = 0.5f, float smooth = 0f, float eps = 1E-07f);
 
         /// <summary>
-        /// Tversky over tensors, differentiable with respect to <paramref name="logits"/>: the forward pass
-        /// computes the loss and its gradient together, and the gradient is saved for <c>backward()</c>.
+        /// Tversky over tensors, differentiable with respect to <paramref name="logits"/> and every other float
+        /// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.
         /// Loss: <c>{ float tp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) =&gt; Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) =&gt; (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }</c>
         /// </summary>
         /// <param name="logits">[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions</param>
@@ -24,7 +24,7 @@ namespace LossDsl.Samples
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
         public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue, backend));
+            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue, backend, null));
         }
 
         /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
