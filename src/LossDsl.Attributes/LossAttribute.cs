@@ -15,14 +15,20 @@ namespace LossDsl
     /// <item><c>float</c> without a default value: a data value per element (elementwise shape) or per row.</item>
     /// <item><c>float</c> with a default value: a hyperparameter, a runtime argument of the generated overloads.</item>
     /// </list>
-    /// The gradient is taken with respect to the first data parameter (the prediction); the other data
-    /// parameters are targets.
+    /// The first data parameter is the prediction and always gets its gradient; every other float tensor that
+    /// requires grad gets its gradient too. <c>int</c> class indices never do.
     /// </remarks>
     [AttributeUsage(AttributeTargets.Method, AllowMultiple = false, Inherited = false)]
     public sealed class LossAttribute : Attribute
     {
         /// <summary>How the loss's parameters map onto tensor axes. <see cref="LossShape.Auto"/> infers it from the parameters.</summary>
         public LossShape Shape { get; set; } = LossShape.Auto;
+
+        /// <summary>
+        /// Which axes the sets of a set loss run over: per channel (the default), per image and channel, or the whole
+        /// tensor (batch-level losses). Setting it makes the loss a <see cref="LossShape.ChannelSet"/> loss.
+        /// </summary>
+        public LossSets Sets { get; set; } = LossSets.PerChannel;
 
         /// <summary>
         /// What the loss is for, which decides the calibration check the LossDsl analyzers run on it (docs/calibration.md).

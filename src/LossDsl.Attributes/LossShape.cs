@@ -27,4 +27,20 @@ namespace LossDsl
         /// </summary>
         ChannelSet = 3,
     }
+
+    /// <summary>Which axes a set loss's sets run over (<see cref="LossShape.ChannelSet"/>).</summary>
+    public enum LossSets
+    {
+        /// <summary>One set per channel, over the batch and the spatial positions: <c>[N, C, *spatial]</c> gives C sets
+        /// (segmentation_models_pytorch's binary and multilabel modes).</summary>
+        PerChannel = 0,
+
+        /// <summary>One set per image and channel, over the spatial positions: <c>[N, C, *spatial]</c> gives N·C sets
+        /// (smp's per-image option); <c>reduction: None</c> returns <c>[N, C]</c>.</summary>
+        PerImage = 1,
+
+        /// <summary>One set over the whole tensor, any shape: batch-level losses such as a soft F1 or an AUC
+        /// surrogate over the batch; <c>reduction: None</c> returns a scalar.</summary>
+        Whole = 2,
+    }
 }

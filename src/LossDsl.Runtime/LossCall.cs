@@ -232,23 +232,52 @@ internal sealed class LossCall : IDisposable
             }
             default:
             {
-                if (x.dim() < 2 || x.shape[1] == 0)
-                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C, *spatial] with C ≥ 1.", Name(0));
                 for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                long batch = x.shape[0], channels = x.shape[1];
-                long inner = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
-                Shape.Segments = checked((int)channels);
-                Shape.Length = batch * inner;
-                Shape.Inner = inner == 0 ? 1 : inner;
-                Shape.OuterStride = channels * inner;
-                Shape.SegmentStride = inner;
                 Shape.SpanSize = x.numel();
                 Shape.InputBase = spans * Shape.SpanSize;
+                if (def.Sets == LossSets.Whole)
+                {
+                    // One set: every element of the tensor, in memory order.
+                    Shape.Segments = 1;
+                    Shape.Length = x.numel();
+                    Shape.Inner = Math.Max(1, x.numel());
+                    Shape.OuterStride = Shape.SegmentStride = 0;
+                    PerSegmentShape = Array.Empty<long>();
+                    GradientBroadcastShape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
+                    ReductionCount = 1;
+                    Shape.ChunkLength = Shape.Length;
+                    break;
+                }
+                if (x.dim() < 2 || x.shape[1] == 0)
+                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C, *spatial] with C ≥ 1.", Name(0));
+                long batch = x.shape[0], channels = x.shape[1];
+                long inner = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
+                if (def.Sets == LossSets.PerImage)
+                {
+                    // A set per (image, channel): the spatial positions, contiguous.
+                    Shape.Segments = checked((int)(batch * channels));
+                    Shape.Length = inner;
+                    Shape.Inner = inner == 0 ? 1 : inner;
+                    Shape.OuterStride = 0;
+                    Shape.SegmentStride = inner;
+                    PerSegmentShape = new[] { batch, channels };
+                    GradientBroadcastShape = new[] { batch, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
+                    ReductionCount = batch * channels;
+                }
+                else
+                {
+                    // A set per channel: batch-major blocks of the spatial positions.
+                    Shape.Segments = checked((int)channels);
+                    Shape.Length = batch * inner;
+                    Shape.Inner = inner == 0 ? 1 : inner;
+                    Shape.OuterStride = channels * inner;
+                    Shape.SegmentStride = inner;
+                    PerSegmentShape = new[] { channels };
+                    GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
+                    ReductionCount = channels;
+                }
                 // Each launcher splits sets into chunks for its own hardware; one chunk until it does.
                 Shape.ChunkLength = Shape.Length;
-                PerSegmentShape = new[] { channels };
-                GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
-                ReductionCount = channels;
                 break;
             }
         }

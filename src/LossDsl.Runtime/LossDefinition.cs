@@ -39,8 +39,9 @@ public sealed class LossDefinition
     private readonly BackendKernels[] _kernels;
 
     public LossDefinition(string name, LossShape shape, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
-        int partialSlots, bool chunked, BackendKernels[] kernels)
+        int partialSlots, bool chunked, BackendKernels[] kernels, LossSets sets = LossSets.PerChannel)
     {
+        Sets = sets;
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
         if (shape is not (LossShape.Elementwise or LossShape.ClassRow or LossShape.ChannelSet))
             throw new ArgumentOutOfRangeException(nameof(shape), shape, "A generated loss has a concrete shape.");
@@ -56,6 +57,9 @@ public sealed class LossDefinition
 
     public string Name { get; }
     public LossShape Shape { get; }
+
+    /// <summary>For set losses: which axes a set runs over.</summary>
+    public LossSets Sets { get; }
     public string[] TensorNames { get; }
     public TensorRole[] Roles { get; }
     public string[] HyperNames { get; }

@@ -70,6 +70,10 @@ public class DiagnosticTests
             [Loss(Shape = LossShape.Elementwise)]
             public static partial float {|LOSS0005:F|}(ReadOnlySpan<float> z) => Sum(z);
             """), ["CS0759"]),
+        ["SetsOnAClassRowLoss"] = (InClass("""
+            [Loss(Shape = LossShape.ClassRow, Sets = LossSets.Whole)]
+            public static partial float {|LOSS0005:F|}(ReadOnlySpan<float> z) => LogSumExp(z);
+            """), ["CS0759"]),
         ["DuplicateLossName"] = (InClass("""
             [Loss] public static partial float {|LOSS0006:F|}(float x) => x;
             [Loss] public static partial float {|LOSS0006:F|}(ReadOnlySpan<float> z) => Sum(z);
@@ -212,7 +216,7 @@ public class DiagnosticTests
     private static readonly HashSet<string> s_declarationCases = new()
     {
         "MethodNotPartial", "MethodNotStatic", "TypeNotPartial", "OuterTypeNotPartial", "ReturnTypeNotFloat", "RefParameter",
-        "DoubleDataParameter", "DataParameterAfterHyperparameter", "ShapeMismatch", "ShapeNotALossShapeValue", "DuplicateLossName",
+        "DoubleDataParameter", "DataParameterAfterHyperparameter", "ShapeMismatch", "SetsOnAClassRowLoss", "ShapeNotALossShapeValue", "DuplicateLossName",
         "ClassRowStartsWithFloat", "HyperparameterPropertyClash", "SpanElementNameClash", "FileLocalType",
         "DefiningDeclarationWithoutBody", "GenericMethod",
     };

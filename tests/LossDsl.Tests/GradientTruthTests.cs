@@ -278,6 +278,43 @@ public class GradientTruthTests
                 var lb = F.log_softmax(t[1], 1);
                 return ((la.exp() - lb.exp()) * (la - lb)).sum(new long[] { 1 });
             }),
+        new("SoftF1 (test-defined, one set over the whole batch)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 6, 7), Bernoulli(g, dt, 0.4, 6, 7) },
+            (t, r) => TestLosses.SoftF1(t[0], t[1], reduction: r),
+            t =>
+            {
+                var p = t[0].sigmoid();
+                var tp = (p * t[1]).sum();
+                var fp = (p * (1 - t[1])).sum();
+                var fn = ((1 - p) * t[1]).sum();
+                return 1 - 2 * tp / (2 * tp + fp + fn + (double)1e-6f);
+            }),
+        new("MeanPredictionEntropy (test-defined, batch-mean regularizer)",
+            (dt, g, ext) => new[] { Randn(g, dt, false, 5, 3, 2) },
+            (t, r) => TestLosses.MeanPredictionEntropy(t[0], reduction: r),
+            t =>
+            {
+                var m = t[0].sigmoid().mean();
+                return m * m.log() + (1 - m) * (1 - m).log();
+            }),
+        new("PerImageDice (test-defined, a set per image and channel)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 2, 4, 5), Bernoulli(g, dt, 0.3, 3, 2, 4, 5) },
+            (t, r) => TestLosses.PerImageDice(t[0], t[1], smooth: 1.0, reduction: r),
+            t =>
+            {
+                var p = t[0].sigmoid();
+                var dims = new long[] { 2, 3 };
+                return 1 - (2 * (p * t[1]).sum(dims) + 1.0) / (p.sum(dims) + t[1].sum(dims) + 1.0);
+            }),
+        new("PerImageTop (test-defined, per-image argmax)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 3, 4, 3) },
+            (t, r) => TestLosses.PerImageTop(t[0], reduction: r),
+            t =>
+            {
+                var p = t[0].reshape(2, 3, 12);
+                var j = torch.arange(12, dtype: p.dtype).view(1, 1, 12);
+                return p.logsumexp(2) - (p - (double)0.01f * j).amax(new long[] { 2 });
+            }),
         new("MarginCE (test-defined, indexed LogSumExp)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 8, 6), Classes(g, 8, 6) },
             (t, r) => TestLosses.MarginCE(t[0], t[1], margin: 0.35, scale: 4.0, reduction: r),

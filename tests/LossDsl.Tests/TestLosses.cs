@@ -137,4 +137,37 @@ public static partial class TestLosses
         float lb = LogSumExp(b);
         return Sum(a, b, (x, y) => (Exp(x - la) - Exp(y - lb)) * ((x - la) - (y - lb)));
     }
+
+    /// <summary>A soft F1 over the whole batch (AnyLoss style): one set over every element.</summary>
+    [Loss(Sets = LossSets.Whole)]
+    public static partial float SoftF1(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels)
+    {
+        float tp = Sum(logits, labels, (z, y) => Sigmoid(z) * y);
+        float fp = Sum(logits, labels, (z, y) => Sigmoid(z) * (1 - y));
+        float fn = Sum(logits, labels, (z, y) => (1 - Sigmoid(z)) * y);
+        return 1 - 2 * tp / (2 * tp + fp + fn + 1e-6f);
+    }
+
+    /// <summary>Negative entropy of the batch-mean prediction, a batch-level regularizer. 1 − m is written as the
+    /// mean of σ(−z): the interval analysis does not know that a mean of sigmoids is below 1 (LOSS0303 on Log(1 − m)).</summary>
+    [Loss(Sets = LossSets.Whole)]
+    public static partial float MeanPredictionEntropy(ReadOnlySpan<float> logits)
+    {
+        float m = Mean(logits, z => Sigmoid(z));
+        float rest = Mean(logits, z => Sigmoid(-z));
+        return m * Log(m) + rest * Log(rest);
+    }
+
+    /// <summary>Dice with one set per image and channel (smp's per-image option).</summary>
+    [Loss(Sets = LossSets.PerImage)]
+    public static partial float PerImageDice(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets, float smooth = 1f)
+    {
+        float inter = Sum(logits, targets, (z, y) => Sigmoid(z) * y);
+        return 1 - (2 * inter + smooth) / (Sum(logits, z => Sigmoid(z)) + Sum(targets) + smooth);
+    }
+
+    /// <summary>A per-image set with a Max that reads the position (its argmax over the spatial positions).</summary>
+    [Loss(Sets = LossSets.PerImage)]
+    public static partial float PerImageTop(ReadOnlySpan<float> p)
+        => LogSumExp(p) - Max(p, (z, j) => z - 0.01f * j);
 }

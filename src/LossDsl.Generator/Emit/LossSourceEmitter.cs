@@ -139,7 +139,20 @@ public static class LossSourceEmitter
         (LossShape.ClassRow, ParameterKind.Span) => "[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)",
         (LossShape.ClassRow, ParameterKind.Target) => "[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex",
         (LossShape.ClassRow, _) => "[N] (or [N, d1, …]) float, one value per row",
-        _ => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions",
+        _ => sig.Sets switch
+        {
+            LossSets.PerImage => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per image and channel over the spatial positions",
+            LossSets.Whole => "any shape, float (float32, float64, float16 or bfloat16); one set over the whole tensor",
+            _ => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions",
+        },
+    };
+
+    /// <summary>What reduction None returns one loss per.</summary>
+    private static string Segment(LossSignature sig) => sig.Shape switch
+    {
+        LossShape.Elementwise => "element",
+        LossShape.ClassRow => "row ([N], or [N, d1, …])",
+        _ => sig.Sets switch { LossSets.PerImage => "image and channel ([N, C])", LossSets.Whole => "tensor (a scalar)", _ => "channel" },
     };
 
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
@@ -151,7 +164,7 @@ public static class LossSourceEmitter
         w.Line($"/// </summary>");
         foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
-        w.Line("/// <param name=\"reduction\">None: one loss per " + (sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row ([N], or [N, d1, …])", _ => "channel" }) + "; Mean or Sum over them.</param>");
+        w.Line($"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         if (HasWeight(sig))
             w.Line(sig.Shape == LossShape.ClassRow
@@ -207,7 +220,7 @@ public static class LossSourceEmitter
         w.Line($"/// <summary>");
         w.Line($"/// The torch.autograd function of {sig.Name}. Forward runs the chosen backend, which computes the loss and");
         w.Line($"/// ∂loss/∂{sig.Parameters[0].Name} together, and saves the gradient; backward scales it by the upstream gradient");
-        w.Line($"/// (per {(sig.Shape switch { LossShape.Elementwise => "element", LossShape.ClassRow => "row", _ => "channel" })} for reduction None). Under <c>create_graph</c>, backward recomputes");
+        w.Line($"/// (per {Segment(sig)} for reduction None). Under <c>create_graph</c>, backward recomputes");
         w.Line($"/// the gradient with the torch-ops form under grad mode, so second derivatives are exact.");
         w.Line($"/// </summary>");
         using (w.Block($"public sealed class {sig.Name}Function : global::TorchSharp.torch.autograd.SingleTensorFunction<{sig.Name}Function>"))
@@ -240,6 +253,7 @@ public static class LossSourceEmitter
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
+            if (sig.Shape == LossShape.ChannelSet) w.Line($"    sets: global::LossDsl.LossSets.{sig.Sets},");
             w.Line("    kernels: new BackendKernels[]");
             w.Line("    {");
             foreach (var (backend, dtype, kernels) in BackendRows(plan))

@@ -34,7 +34,8 @@ public sealed record LossSignature(
     string Modifiers,
     EquatableArray<LossParameter> Parameters,
     LossShape Shape,
-    string BodyText);
+    string BodyText,
+    LossSets Sets = LossSets.PerChannel);
 
 /// <summary>The parse result of one [Loss] method: its signature, its forward IR, and its diagnostics.</summary>
 /// <param name="Signature">Null when the declaration itself cannot be used.</param>

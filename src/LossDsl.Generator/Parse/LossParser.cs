@@ -155,14 +155,23 @@ public static class LossParser
         }
 
         var requested = LossShape.Auto;
+        var sets = LossSets.PerChannel;
         foreach (var named in attribute?.NamedArguments ?? Enumerable.Empty<KeyValuePair<string, TypedConstant>>())
+        {
             if (named.Key == "Shape" && named.Value.Value is int s) requested = (LossShape)s;
+            if (named.Key == "Sets" && named.Value.Value is int k) sets = (LossSets)k;
+        }
 
         int spans = counts[(int)ParameterKind.Span], targets = counts[(int)ParameterKind.Target], inputs = counts[(int)ParameterKind.Input];
-        var shape = requested == LossShape.Auto ? (spans == 0 ? LossShape.Elementwise : LossShape.ClassRow) : requested;
+        // Naming the sets' axes makes it a set loss.
+        var shape = requested != LossShape.Auto ? requested
+            : sets != LossSets.PerChannel ? LossShape.ChannelSet
+            : spans == 0 ? LossShape.Elementwise : LossShape.ClassRow;
         string? shapeProblem = shape switch
         {
             _ when !Enum.IsDefined(typeof(LossShape), shape) => "it is not a LossShape value",
+            _ when !Enum.IsDefined(typeof(LossSets), sets) => "Sets is not a LossSets value",
+            _ when sets != LossSets.PerChannel && shape != LossShape.ChannelSet => "Sets applies to set losses only",
             _ when spans + inputs + targets == 0 => "it has no data parameter",
             LossShape.Elementwise when spans > 0 => "an elementwise loss takes float values, not spans",
             LossShape.Elementwise when targets > 0 => "an elementwise loss takes float labels, not int class indices",
@@ -191,7 +200,7 @@ public static class LossParser
         string modifiers = string.Join(" ", syntax.Modifiers.Select(m => m.ValueText));
         SyntaxNode? bodyNode = (SyntaxNode?)syntax.ExpressionBody?.Expression ?? syntax.Body;
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
-        return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText);
+        return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText, sets);
     }
 
     /// <summary>

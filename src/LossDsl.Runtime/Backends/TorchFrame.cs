@@ -44,11 +44,17 @@ public sealed class TorchFrame
                 _segmentShape = new[] { x.shape[0], 1L };
                 _reduce = new[] { 1L };
                 break;
+            case LossShape.ChannelSet when call.Definition.Sets == LossSets.Whole:
+                _elementShape = new[] { 1L, 1L, x.numel() };
+                _segmentShape = new[] { 1L, 1L, 1L };
+                _reduce = new[] { 2L };
+                break;
             case LossShape.ChannelSet:
                 long n = x.shape[0], c = x.shape[1], s = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
                 _elementShape = new[] { n, c, s };
-                _segmentShape = new[] { 1L, c, 1L };
-                _reduce = new[] { 0L, 2L };
+                bool perImage = call.Definition.Sets == LossSets.PerImage;
+                _segmentShape = perImage ? new[] { n, c, 1L } : new[] { 1L, c, 1L };
+                _reduce = perImage ? new[] { 2L } : new[] { 0L, 2L };
                 break;
             default:
                 _elementShape = x.shape;
@@ -92,10 +98,11 @@ public sealed class TorchFrame
     public double Length => _call.Shape.Length;
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
-    public Tensor Index => _index ??= _call.Definition.Shape == LossShape.ChannelSet
+    public Tensor Index => _index ??= _reduce.Length == 2
+        // A per-channel set numbers its positions batch first, then spatial.
         ? (torch.arange(_elementShape[0], ScalarType.Int64, Device) * _elementShape[2]).view(_elementShape[0], 1, 1)
           + torch.arange(_elementShape[2], ScalarType.Int64, Device).view(1, 1, _elementShape[2])
-        : torch.arange(_elementShape[^1], ScalarType.Int64, Device).view(1, _elementShape[^1]);
+        : torch.arange(_elementShape[^1], ScalarType.Int64, Device).view(_elementShape.Select((_, i) => i == _elementShape.Length - 1 ? _elementShape[^1] : 1L).ToArray());
 
     /// <summary>A constant as a 0-dimensional tensor of the compute dtype, for ops that take no scalar.</summary>
     public Tensor Constant(double value) => torch.tensor(value, DType, Device);
@@ -112,8 +119,8 @@ public sealed class TorchFrame
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
     public Tensor Max(Tensor body) => Elements(body).amax(_reduce, keepdim: true);
 
-    /// <summary>Rows per block of a blocked row reduction: about four megabytes of float32 temporaries.</summary>
-    private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape[^1]));
+    /// <summary>Slices of dim 0 per block of a blocked reduction: about four megabytes of float32 temporaries.</summary>
+    private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape.Skip(1).Aggregate(1L, (a, b) => a * b)));
 
     /// <summary>
     /// log Σ exp over the row or set, shifted by the maximum so that it is stable, and ±∞ elements give ±∞. Rows go in

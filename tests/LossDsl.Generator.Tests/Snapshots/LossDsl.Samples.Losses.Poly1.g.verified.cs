@@ -50,7 +50,7 @@ namespace LossDsl.Samples
         /// <summary>
         /// The torch.autograd function of Poly1. Forward runs the chosen backend, which computes the loss and
         /// ∂loss/∂logits together, and saves the gradient; backward scales it by the upstream gradient
-        /// (per row for reduction None). Under <c>create_graph</c>, backward recomputes
+        /// (per row ([N], or [N, d1, …]) for reduction None). Under <c>create_graph</c>, backward recomputes
         /// the gradient with the torch-ops form under grad mode, so second derivatives are exact.
         /// </summary>
         public sealed class Poly1Function : global::TorchSharp.torch.autograd.SingleTensorFunction<Poly1Function>

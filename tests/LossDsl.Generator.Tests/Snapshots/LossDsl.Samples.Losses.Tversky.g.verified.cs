@@ -101,6 +101,7 @@ namespace LossDsl.Generated
             hyperNames: new string[] { "alpha", "beta", "smooth", "eps" },
             partialSlots: 3,
             chunked: true,
+            sets: global::LossDsl.LossSets.PerChannel,
             kernels: new BackendKernels[]
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
