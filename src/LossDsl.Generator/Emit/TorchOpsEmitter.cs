@@ -7,15 +7,18 @@ using LossDsl.Generator.Schedule;
 namespace LossDsl.Generator.Emit;
 
 /// <summary>
-/// Emits a loss's torch-ops form: the loss and its derived gradient as TorchSharp tensor operations, from the
-/// same derived IR the kernels come from. Every node becomes one statement. A node that depends on the data is a
+/// Emits a loss's torch-ops form: the loss and its derived gradients (the prediction's, and each other float
+/// parameter's when its tensor requires grad) as TorchSharp tensor operations, from the same derived IR the kernels
+/// come from. Every node becomes one statement. A node that depends on the data is a
 /// tensor on the element axes (inside a reduction body) or the segment axes (one value per row or set, kept as
 /// size-1 dimensions); a node that depends only on constants and hyperparameters stays a C# scalar.
 /// <list type="bullet">
 /// <item>Reductions are <c>sum</c>/<c>amax</c>/<c>logsumexp</c> over the element axes with keepdim
 /// (<c>LossDsl.Runtime.TorchFrame</c> knows the axes of each shape).</item>
 /// <item><c>row[target]</c> is <c>gather</c>; a condition is <c>where</c>; the index <c>j</c> is an <c>arange</c>;
-/// the argmax of a <c>Max</c> is an <c>argmax</c>, compared with <c>j</c> to make the mask.</item>
+/// the argmax of a <c>Max</c> is an <c>argmax</c>, compared with <c>j</c> to make the mask; a one-hot gradient
+/// term added to a row is <c>scatter_add</c>; x − LogSumExp goes through the frame, which keeps its precision.</item>
+/// <item>Without a graph to build, a temporary is overwritten at its last use (<c>f.InPlace</c>).</item>
 /// </list>
 /// The code runs on any device and dtype, and under grad mode it is differentiable again, which is how every
 /// backend answers <c>backward(create_graph: true)</c>.
@@ -254,7 +257,7 @@ public sealed class TorchOpsEmitter
         bool Dies(int k) => lastUse is not null && k >= 0 && _owned[k] && _element[k] == _element[i] && lastUse[k] == i;
         if (_oneHotAdds.TryGetValue(i, out var oneHot))
         {
-            string value = _tensor[oneHot.Value] ? Ref(oneHot.Value) : $"f.PerRow({Ref(oneHot.Value)})";
+            string value = _tensor[oneHot.Value] ? Ref(oneHot.Value) : $"f.PerSegment({Ref(oneHot.Value)})";
             string args = $"1, {Ref(oneHot.Index)}, {value}";
             return Dies(oneHot.Y)
                 ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"

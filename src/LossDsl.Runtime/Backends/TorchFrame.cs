@@ -18,7 +18,9 @@ public delegate Tensor TorchOpsKernel(TorchFrame f);
 /// axes (one value per row, set or element, kept as size-1 dimensions so that it broadcasts over the elements):
 /// <list type="bullet">
 /// <item>class rows: elements [N, C], segments [N, 1]; reductions over dim 1;</item>
-/// <item>channel sets: elements [N, C, S] (S the flattened spatial axes), segments [1, C, 1]; reductions over dims 0 and 2;</item>
+/// <item>sets per channel: elements [N, C, S] (S the flattened spatial axes), segments [1, C, 1]; reductions over dims 0 and 2;</item>
+/// <item>sets per image: elements [N, C, S], segments [N, C, 1]; reductions over dim 2;</item>
+/// <item>one set over the whole tensor: elements [1, 1, numel], segments [1, 1, 1]; reductions over dim 2;</item>
 /// <item>elementwise: elements and segments are the tensors' own shape; there are no reductions.</item>
 /// </list>
 /// The same generated code therefore serves every shape, device and dtype.
@@ -98,17 +100,29 @@ public sealed class TorchFrame
     public double Length => _call.Shape.Length;
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
-    public Tensor Index => _index ??= _reduce.Length == 2
-        // A per-channel set numbers its positions batch first, then spatial.
-        ? (torch.arange(_elementShape[0], ScalarType.Int64, Device) * _elementShape[2]).view(_elementShape[0], 1, 1)
-          + torch.arange(_elementShape[2], ScalarType.Int64, Device).view(1, 1, _elementShape[2])
-        : torch.arange(_elementShape[^1], ScalarType.Int64, Device).view(_elementShape.Select((_, i) => i == _elementShape.Length - 1 ? _elementShape[^1] : 1L).ToArray());
+    public Tensor Index => _index ??= MakeIndex();
+
+    private Tensor MakeIndex()
+    {
+        long last = _elementShape[^1];
+        var positions = torch.arange(last, ScalarType.Int64, Device);
+        if (_reduce.Length == 2)
+        {
+            // A per-channel set numbers its positions batch first, then spatial.
+            long batch = _elementShape[0];
+            return (torch.arange(batch, ScalarType.Int64, Device) * last).view(batch, 1, 1) + positions.view(1, 1, last);
+        }
+        // Rows and the other sets: positions along the last axis.
+        var shape = Enumerable.Repeat(1L, _elementShape.Length).ToArray();
+        shape[^1] = last;
+        return positions.view(shape);
+    }
 
     /// <summary>A constant as a 0-dimensional tensor of the compute dtype, for ops that take no scalar.</summary>
     public Tensor Constant(double value) => torch.tensor(value, DType, Device);
 
     /// <summary>A constant on the segment axes: one value per row, set or element.</summary>
-    public Tensor PerRow(double value) => torch.full(_segmentShape, value, DType, Device);
+    public Tensor PerSegment(double value) => torch.full(_segmentShape, value, DType, Device);
 
     /// <summary>An integer tensor (a class index or a position) as a value of the compute dtype.</summary>
     public Tensor Real(Tensor integer) => integer.to(DType);
