@@ -281,6 +281,7 @@ internal sealed class LossCall : IDisposable
                 break;
             }
         }
+        if (def.Shape == LossShape.ChannelSet && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (_callerShape is { } caller)
         {
             // Losses and upstream gradients are per position [N, d…]; the gradient broadcasts them over class axis 1.
@@ -290,6 +291,25 @@ internal sealed class LossCall : IDisposable
         if (Arguments.Weight is { } weight) Weigh(weight);
         Shape.PartialSlots = def.PartialSlots;
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean ? 1.0 / ReductionCount : 1.0;
+    }
+
+    /// <summary>
+    /// For set losses called with an ignore_index: true where no target set (a span after the prediction) holds that
+    /// value, in the prediction's shape; null when nothing is ignored.
+    /// </summary>
+    public Tensor? ValidElements { get; private set; }
+
+    /// <summary>smp's ignore_index for sets: an element whose target holds the value is left out of its set.</summary>
+    private void IgnoreElements()
+    {
+        using var scope = torch.NewDisposeScope();
+        double ignore = Arguments.IgnoreIndex;
+        var valid = torch.ones_like(Prediction, dtype: ScalarType.Bool);
+        for (int i = 1; i < Tensors.Length; i++)
+            if (Definition.Roles[i] == TensorRole.Span) valid.logical_and_(Tensors[i].ne(ignore));
+        if (valid.all().item<bool>()) return;
+        ValidElements = valid.MoveToOuterDisposeScope();
+        _temporaries.Add(ValidElements);
     }
 
     /// <summary>The weight of each segment (row or element), from <see cref="LossArguments.Weight"/>; null without weights.</summary>

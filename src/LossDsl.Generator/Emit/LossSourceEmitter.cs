@@ -121,6 +121,9 @@ public static class LossSourceEmitter
     private static bool HasTargets(LossSignature sig) => sig.Parameters.Any(p => p.Kind == ParameterKind.Target);
 
     /// <summary>Whether the loss takes PyTorch-style weights: per class (class rows with a target) or per element.</summary>
+    /// <summary>Whether the loss takes a set ignore_index: a set loss with a target set besides the prediction.</summary>
+    private static bool HasSetIgnore(LossSignature sig) => sig.Shape == LossShape.ChannelSet && sig.Parameters.Count(p => p.Kind == ParameterKind.Span) > 1;
+
     private static bool HasWeight(LossSignature sig) => sig.Shape == LossShape.Elementwise || sig.Shape == LossShape.ClassRow && HasTargets(sig);
 
     /// <summary>Hyperparameters, reduction and ignore_index as C# optional parameters.</summary>
@@ -129,6 +132,7 @@ public static class LossSourceEmitter
         foreach (var h in Hypers(sig)) yield return $"double {Id(h.Name)} = {HyperDefault(h)}";
         yield return "global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean";
         if (HasTargets(sig)) yield return "long ignoreIndex = -100";
+        if (HasSetIgnore(sig)) yield return "long? ignoreIndex = null";
         if (HasWeight(sig)) yield return "global::TorchSharp.torch.Tensor? weight = null";
         yield return "global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto";
     }
@@ -166,6 +170,7 @@ public static class LossSourceEmitter
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
         w.Line($"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
+        if (HasSetIgnore(sig)) w.Line("/// <param name=\"ignoreIndex\">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>");
         if (HasWeight(sig))
             w.Line(sig.Shape == LossShape.ClassRow
                 ? "/// <param name=\"weight\">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>"
@@ -175,7 +180,7 @@ public static class LossSourceEmitter
         using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
         {
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
-            string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
+            string ignore = HasTargets(sig) ? "ignoreIndex" : HasSetIgnore(sig) ? "ignoreIndex ?? long.MinValue" : "long.MinValue";
             string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({Id(p.Name)})" : Id(p.Name)));
             string weight = HasWeight(sig) ? "weight" : "null";
             w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}));");
@@ -194,7 +199,7 @@ public static class LossSourceEmitter
             {
                 foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
                 w.Line("Reduction = reduction;");
-                if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
+                if (HasTargets(sig) || HasSetIgnore(sig)) w.Line("IgnoreIndex = ignoreIndex;");
                 if (HasWeight(sig)) w.Line("Weight = weight;");
                 w.Line("Backend = backend;");
             }
@@ -202,12 +207,13 @@ public static class LossSourceEmitter
             foreach (var h in Hypers(sig)) w.Line($"public double {Pascal(h.Name)} {{ get; set; }}");
             w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
             if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
+            if (HasSetIgnore(sig)) w.Line("public long? IgnoreIndex { get; set; }");
             if (HasWeight(sig)) w.Line("public global::TorchSharp.torch.Tensor? Weight { get; set; }");
             w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
             w.Line();
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
             var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
-            if (HasTargets(sig)) call = call.Append("IgnoreIndex");
+            if (HasTargets(sig) || HasSetIgnore(sig)) call = call.Append("IgnoreIndex");
             if (HasWeight(sig)) call = call.Append("Weight");
             call = call.Append("Backend");
             w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", call)});");

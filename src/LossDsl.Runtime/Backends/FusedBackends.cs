@@ -16,7 +16,7 @@ internal sealed class CpuBackend : ILossBackend
             ? $"the fused CPU kernels read and write host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}"
             : !call.Definition.Supports(Backend.Cpu, call.DType)
                 ? $"{call.Definition.Name} was generated without CPU kernels for {call.DType}"
-                : FusedKernels.WhyNotGradients(call);
+                : FusedKernels.WhyNot(call);
 
     public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call) => FusedKernels.Result(call, CpuLauncher.Run(call));
 }
@@ -33,16 +33,18 @@ internal sealed class IlgpuBackend : ILossBackend
             ? $"the ILGPU launcher stages tensors through host memory, so it runs CPU tensors only, and '{call.Definition.TensorNames[0]}' is on {call.Device}"
             : !call.Definition.Supports(Backend.Ilgpu, call.DType)
                 ? $"{call.Definition.Name} was generated without ILGPU kernels for {call.DType}"
-                : FusedKernels.WhyNotGradients(call);
+                : FusedKernels.WhyNot(call);
 
     public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call) => FusedKernels.Result(call, KernelLauncher.Run(call));
 }
 
-/// <summary>What the fused backends share: they compute the prediction's gradient only.</summary>
+/// <summary>What the fused backends share: they compute the prediction's gradient only, and do not skip ignored set elements.</summary>
 internal static class FusedKernels
 {
-    public static string? WhyNotGradients(LossCall call)
+    public static string? WhyNot(LossCall call)
     {
+        if (call.ValidElements is not null)
+            return "the fused set kernels do not skip ignored elements yet, and this call has elements equal to ignoreIndex";
         var others = Enumerable.Range(1, call.Tensors.Length - 1).Where(i => call.Differentiated[i]).Select(i => $"'{call.Definition.TensorNames[i]}'").ToList();
         return others.Count == 0 ? null
             : $"the fused kernels compute the gradient of '{call.Definition.TensorNames[0]}' only, and {string.Join(", ", others)} {(others.Count == 1 ? "requires" : "require")} grad too";

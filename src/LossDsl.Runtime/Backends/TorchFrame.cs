@@ -32,6 +32,9 @@ public sealed class TorchFrame
     private readonly long[] _elementShape, _segmentShape, _reduce;
     private Tensor? _index;
 
+    /// <summary>Set elements that are not ignored (on the element axes), or null when none is.</summary>
+    private readonly Tensor? _valid;
+
     internal TorchFrame(LossCall call, bool inPlace)
     {
         _call = call;
@@ -64,6 +67,7 @@ public sealed class TorchFrame
                 _reduce = Array.Empty<long>();
                 break;
         }
+        _valid = call.ValidElements?.view(_elementShape);
         _spans = call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
         _inputs = call.WithRole(TensorRole.Input).Select(t => t.view(_segmentShape)).ToArray();
         _targets = call.WithRole(TensorRole.Target).Select(t =>
@@ -97,7 +101,8 @@ public sealed class TorchFrame
     public Tensor Target(int slot) => _targets[slot];
 
     /// <summary>The number of elements of a row or set.</summary>
-    public double Length => _call.Shape.Length;
+    public double Length => _valid is null ? _call.Shape.Length
+        : throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) with ignored elements is not supported yet; call it without ignoreIndex.");
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
     public Tensor Index => _index ??= MakeIndex();
@@ -128,10 +133,10 @@ public sealed class TorchFrame
     public Tensor Real(Tensor integer) => integer.to(DType);
 
     /// <summary>Σ over the row or set.</summary>
-    public Tensor Sum(Tensor body) => Elements(body).sum(_reduce, keepdim: true);
+    public Tensor Sum(Tensor body) => Elements(body, 0).sum(_reduce, keepdim: true);
 
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
-    public Tensor Max(Tensor body) => Elements(body).amax(_reduce, keepdim: true);
+    public Tensor Max(Tensor body) => Elements(body, double.NegativeInfinity).amax(_reduce, keepdim: true);
 
     /// <summary>Slices of dim 0 per block of a blocked reduction: about four megabytes of float32 temporaries.</summary>
     private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape.Skip(1).Aggregate(1L, (a, b) => a * b)));
@@ -143,7 +148,7 @@ public sealed class TorchFrame
     /// </summary>
     public Tensor LogSumExp(Tensor body)
     {
-        body = Elements(body);
+        body = Elements(body, double.NegativeInfinity);
         long rows = body.shape[0], block = RowBlock;
         (Tensor Shift, Tensor LogSum) parts;
         if (_reduce.Length != 1 || rows <= block) parts = ShiftedLogSumExp(body);
@@ -193,7 +198,7 @@ public sealed class TorchFrame
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>
     public Tensor ArgMax(Tensor body)
     {
-        body = Elements(body);
+        body = Elements(body, double.NegativeInfinity);
         if (_reduce.Length == 1) return body.argmax(_reduce[0], keepdim: true);
         // A set's positions run over batch, then spatial: put the channel first and flatten the rest.
         return body.permute(1, 0, 2).reshape(_elementShape[1], -1).argmax(1).view(_segmentShape);
@@ -235,16 +240,21 @@ public sealed class TorchFrame
     {
         var shape = _call.Tensors[parameter].shape;
         bool span = _call.Definition.Roles[parameter] == TensorRole.Span;
-        Gradients[parameter] = value.expand(span ? _elementShape : _segmentShape).reshape(shape);
+        var gradient = value.expand(span ? _elementShape : _segmentShape);
+        if (span && _valid is not null)
+        {
+            // Ignored set elements are outside their set: no gradient.
+            gradient = torch.where(_valid, gradient, Constant(0));
+            temporary = true;
+        }
+        Gradients[parameter] = gradient.reshape(shape);
         TemporaryGradients[parameter] = temporary;
     }
 
     /// <summary>A gradient that is the same constant everywhere.</summary>
     public void Gradient(int parameter, double value)
-    {
-        Gradients[parameter] = torch.full(_call.Tensors[parameter].shape, value, DType, Device);
-        TemporaryGradients[parameter] = true;
-    }
+        => Gradient(parameter, torch.full(_call.Tensors[parameter].shape, value, DType, Device).view(
+            _call.Definition.Roles[parameter] == TensorRole.Span ? _elementShape : _segmentShape), temporary: true);
 
     /// <summary>The gradients handed over, one per data tensor (null where not computed).</summary>
     internal Tensor?[] Gradients { get; }
@@ -260,8 +270,15 @@ public sealed class TorchFrame
         return valid;
     }
 
-    /// <summary>A value on the segment axes broadcast over the elements, so that it can be reduced.</summary>
-    private Tensor Elements(Tensor body) => body.shape.SequenceEqual(_elementShape) ? body : body.expand(_elementShape);
+    /// <summary>
+    /// A reduction's body on the element axes (a value on the segment axes is broadcast), with ignored set elements
+    /// replaced by the reduction's identity <paramref name="identity"/>, so that they are left out.
+    /// </summary>
+    private Tensor Elements(Tensor body, double identity)
+    {
+        var elements = body.shape.SequenceEqual(_elementShape) ? body : body.expand(_elementShape);
+        return _valid is null ? elements : torch.where(_valid, elements, Constant(identity));
+    }
 }
 
 /// <summary>

@@ -21,22 +21,24 @@ namespace LossDsl.Samples
         /// <param name="smooth">Hyperparameter of the loss body; default 0.0.</param>
         /// <param name="eps">Hyperparameter of the loss body; default 1E-07.</param>
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
+        /// <param name="ignoreIndex">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, long.MinValue, backend, null));
+            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignoreIndex ?? long.MinValue, backend, null));
         }
 
         /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
         public sealed class TverskyLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(TverskyLoss))
+            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(TverskyLoss))
             {
                 Alpha = alpha;
                 Beta = beta;
                 Smooth = smooth;
                 Eps = eps;
                 Reduction = reduction;
+                IgnoreIndex = ignoreIndex;
                 Backend = backend;
             }
 
@@ -45,9 +47,10 @@ namespace LossDsl.Samples
             public double Smooth { get; set; }
             public double Eps { get; set; }
             public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
+            public long? IgnoreIndex { get; set; }
             public global::LossDsl.Runtime.Backend Backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, Alpha, Beta, Smooth, Eps, Reduction, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, Alpha, Beta, Smooth, Eps, Reduction, IgnoreIndex, Backend);
         }
 
         /// <summary>
