@@ -50,6 +50,7 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.MeanPredictionEntropy"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageDice"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageTop"] = (VerdictKind.SetLoss, null),
+        ["TestLosses.SoftDice"] = (VerdictKind.SetLoss, null),
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),

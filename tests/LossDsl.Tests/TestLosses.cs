@@ -170,4 +170,13 @@ public static partial class TestLosses
     [Loss(Sets = LossSets.PerImage)]
     public static partial float PerImageTop(ReadOnlySpan<float> p)
         => LogSumExp(p) - Max(p, (z, j) => z - 0.01f * j);
+
+    /// <summary>smp's soft Dice on probabilities, one set per channel: (2·Σ p·y + smooth) / max(Σ p + Σ y + smooth, eps).</summary>
+    [Loss(Shape = LossShape.ChannelSet)]
+    public static partial float SoftDice(ReadOnlySpan<float> probs, ReadOnlySpan<float> targets, float smooth = 0f, float eps = 1e-7f)
+    {
+        float inter = Sum(probs, targets, (p, y) => p * y);
+        float cardinality = Sum(probs, targets, (p, y) => p + y);
+        return 1 - (2 * inter + smooth) / Max(cardinality + smooth, eps);
+    }
 }
