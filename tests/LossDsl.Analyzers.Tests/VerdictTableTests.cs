@@ -51,6 +51,8 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.PerImageDice"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageTop"] = (VerdictKind.SetLoss, null),
         ["TestLosses.SoftDice"] = (VerdictKind.SetLoss, null),
+        ["TestLosses.SupCon"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.BatchHardTriplet"] = (VerdictKind.NoVerdict, null),
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),
