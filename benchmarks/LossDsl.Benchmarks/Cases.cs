@@ -71,7 +71,7 @@ public sealed class BenchCase : IDisposable
 
     public const int Seed = 1234;
 
-    public static IEnumerable<string> AllNames => new[] { "Poly1-4096x1000", "Poly1-512x32000", "CE-4096x1000", "Tversky-16x4x256x256", "SigmoidFocal-4M" };
+    public static IEnumerable<string> AllNames => new[] { "Poly1-4096x1000", "Poly1-512x32000", "CE-4096x1000", "Tversky-16x4x256x256", "SigmoidFocal-4M", "SupCon-4096", "DiceCE-8x21x256x256" };
 
     public static BenchCase Create(string name) => name switch
     {
@@ -80,6 +80,8 @@ public sealed class BenchCase : IDisposable
         "CE-4096x1000" => CrossEntropy(4096, 1000),
         "Tversky-16x4x256x256" => Tversky(16, 4, 256, 256),
         "SigmoidFocal-4M" => WithQuickSkip(SigmoidFocal(4096, 1024), VariantKind.Ilgpu, "ILGPU CPU accelerator not run in quick mode (about 17 s per step here: one simulated GPU thread per element); see the BenchmarkDotNet run"),
+        "SupCon-4096" => WithQuickSkip(SupCon(4096), VariantKind.Ilgpu, "ILGPU CPU accelerator not run in quick mode (one simulated GPU thread per 4096-element row)"),
+        "DiceCE-8x21x256x256" => DiceCE(8, 21, 256, 256),
         _ => Custom(name) ?? throw new ArgumentException($"Unknown case '{name}'. Cases: {string.Join(", ", AllNames)}, or Poly1-NxC, CE-NxC"),
     };
 
@@ -292,6 +294,89 @@ public sealed class BenchCase : IDisposable
                 Ilgpu(ours),
                 TorchOps(ours),
                 RooflineInto(roof, "add"),
+                RooflineFresh(roof),
+            },
+        };
+    }
+
+    /// <summary>SupCon on a similarity matrix [n, n] (the leaf), labels from 100 classes; mean over rows with a positive.</summary>
+    public static BenchCase SupCon(long n)
+    {
+        var g = Rng();
+        var x = torch.tanh(torch.randn(new[] { n, n }, generator: g));
+        var labels = torch.randint(0, 100, new[] { n }, generator: g);
+        var same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
+        var self = torch.eye(n, dtype: ScalarType.Bool);
+        var positive = same.logical_and(self.logical_not()).to(ScalarType.Float32);
+        var candidate = self.logical_not().to(ScalarType.Float32);
+        double rows = (positive.sum(new long[] { 1 }) > 0).sum().item<long>();
+        const double tau = 0.1;
+        Tensor Ours(Tensor s) => BenchLosses.SupCon(s, positive, candidate, temperature: tau, reduction: nn.Reduction.Sum) / rows;
+        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Ours(xi), xi); };
+        var roof = new RooflinePass(x, null);
+        return new BenchCase
+        {
+            Name = $"SupCon [{n}, {n}]",
+            Direct = ("SupCon", new[] { x, positive, candidate }, new[] { tau }),
+            Shape = $"[{n}, {n}]",
+            Inputs = new[] { x, labels, positive, candidate },
+            Roofline = roof,
+            RooflineBytes = roof.Bytes,
+            Variants = new()
+            {
+                new(VariantKind.LossDsl, "LossDsl (CPU path)", ours),
+                NonLeaf(x, Ours),
+                new(VariantKind.TorchEager, "TorchSharp eager", () =>
+                {
+                    // pytorch-metric-learning's SupConLoss on a precomputed similarity matrix.
+                    var xi = Leaf(x);
+                    var logits = (xi / tau).masked_fill(candidate.eq(0), double.NegativeInfinity);
+                    var logProb = xi / tau - logits.logsumexp(1, keepdim: true);
+                    var count = positive.sum(new long[] { 1 });
+                    var perRow = -(positive * logProb).sum(new long[] { 1 }) / count.clamp_min(1);
+                    return Backward(perRow.sum() / rows, xi);
+                }, "masked logsumexp, log-prob, masked mean per row (pytorch-metric-learning's form)"),
+                Ilgpu(ours),
+                TorchOps(ours),
+                RooflineInto(roof, "copy"),
+                RooflineFresh(roof),
+            },
+        };
+    }
+
+    /// <summary>Multiclass Dice + CE on logits [n, c, h, w] (the leaf) with an int64 mask, as smp and cross_entropy define them.</summary>
+    public static BenchCase DiceCE(long n, long c, long h, long w)
+    {
+        var g = Rng();
+        var x = torch.randn(new[] { n, c, h, w }, generator: g);
+        var mask = torch.randint(0, c, new[] { n, h, w }, generator: g);
+        var oneHot = F.one_hot(mask, c).permute(0, 3, 1, 2).to(ScalarType.Float32).contiguous();
+        Tensor Ours(Tensor z)
+            => BenchLosses.SoftDice(F.softmax(z, 1), oneHot) + BenchLosses.CrossEntropy(z, mask);
+        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Ours(xi), xi); };
+        var roof = new RooflinePass(x, null);
+        return new BenchCase
+        {
+            Name = $"Dice+CE [{n}, {c}, {h}, {w}]",
+            Shape = $"[{n}, {c}, {h}, {w}]",
+            Inputs = new[] { x, mask, oneHot },
+            Roofline = roof,
+            RooflineBytes = roof.Bytes,
+            Variants = new()
+            {
+                new(VariantKind.LossDsl, "LossDsl (CPU path)", ours, "TorchSharp softmax, then LossDsl's set Dice and class-axis-1 CE"),
+                NonLeaf(x, Ours),
+                new(VariantKind.TorchEager, "TorchSharp eager", () =>
+                {
+                    // smp's DiceLoss(mode="multiclass", from_logits=True) + cross_entropy.
+                    var xi = Leaf(x);
+                    var p = F.softmax(xi, 1);
+                    var dims = new long[] { 0, 2, 3 };
+                    var dice = 2 * (p * oneHot).sum(dims) / (p + oneHot).sum(dims).clamp_min(1e-7);
+                    return Backward((1 - dice).mean() + F.cross_entropy(xi, mask), xi);
+                }, "softmax, per-class sums, cross_entropy"),
+                TorchOps(ours),
+                RooflineInto(roof, "copy"),
                 RooflineFresh(roof),
             },
         };

@@ -62,6 +62,11 @@ public static class Profiler
 
     private static void ProfileCase(BenchCase c)
     {
+        if (c.Direct.Loss is null)
+        {
+            Console.WriteLine($"== {c.Name}: composed from several losses; profile mode covers single losses only.");
+            return;
+        }
         var (lossName, tensors, hyper) = c.Direct;
         var def = Definition(lossName);
         object[] Vars() => tensors.Cast<object>().Append(new LossArguments(hyper, nn.Reduction.Mean, -100)).ToArray();
