@@ -4,41 +4,6 @@ using LossDsl.Generator.IR;
 
 namespace LossDsl.Generator.Analyze;
 
-/// <summary>
-/// A real interval with open or closed ends (infinite ends are open). "Reaches" a value means the value is in it:
-/// <c>Exp(x)</c> is (0, ∞) and never reaches 0; <c>p</c> in [0, 1] does.
-/// </summary>
-public readonly struct Interval
-{
-    public readonly double Lo, Hi;
-    public readonly bool LoOpen, HiOpen;
-
-    public Interval(double lo, double hi, bool loOpen = false, bool hiOpen = false)
-    {
-        if (double.IsNaN(lo) || double.IsNaN(hi)) { lo = double.NegativeInfinity; hi = double.PositiveInfinity; }
-        Lo = lo; Hi = hi;
-        LoOpen = loOpen || double.IsInfinity(lo);
-        HiOpen = hiOpen || double.IsInfinity(hi);
-    }
-
-    public static Interval Real => new(double.NegativeInfinity, double.PositiveInfinity);
-    public static Interval Point(double v) => new(v, v);
-    public static readonly Interval Unit = new(0, 1);
-
-    public bool Contains(double v)
-        => (v > Lo || (v == Lo && !LoOpen)) && (v < Hi || (v == Hi && !HiOpen));
-
-    /// <summary>Whether some value ≤ <paramref name="v"/> is in the interval.</summary>
-    public bool ReachesAtOrBelow(double v) => Lo < v || (Lo == v && !LoOpen);
-
-    public bool IsPoint => Lo == Hi && !LoOpen && !HiOpen;
-
-    public override string ToString()
-        => (LoOpen ? "(" : "[") + Fmt(Lo) + ", " + Fmt(Hi) + (HiOpen ? ")" : "]");
-
-    private static string Fmt(double v) => double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "−∞" : v.ToString("G4", CultureInfo.InvariantCulture);
-}
-
 /// <summary>The ranges the leaves of a loss graph can take, from the loss's task (docs/calibration.md).</summary>
 public sealed class LeafDomains
 {
@@ -76,33 +41,7 @@ public static class IntervalAnalysis
             case Op.Target: case Op.ElemIndex: case Op.ArgMax: return new Interval(0, double.PositiveInfinity);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
             case Op.Neg: return Neg(A());
-            case Op.Exp: return Monotone(A(), Math.Exp, 0, double.PositiveInfinity);
-            case Op.Log:
-                {
-                    var a = A();
-                    if (a.Hi < 0 || (a.Hi == 0 && a.HiOpen)) return Interval.Real;
-                    double lo = a.Lo <= 0 ? double.NegativeInfinity : Math.Log(a.Lo);
-                    return new Interval(lo, Math.Log(a.Hi), a.LoOpen, a.HiOpen);
-                }
-            case Op.Sqrt:
-                {
-                    var a = A();
-                    if (a.Hi < 0) return Interval.Real;
-                    return a.Lo < 0 ? new Interval(0, Math.Sqrt(a.Hi), false, a.HiOpen) : new Interval(Math.Sqrt(a.Lo), Math.Sqrt(a.Hi), a.LoOpen, a.HiOpen);
-                }
-            case Op.Abs:
-                {
-                    var a = A();
-                    if (a.Lo >= 0) return a;
-                    if (a.Hi <= 0) return Neg(a);
-                    double hi = Math.Max(-a.Lo, a.Hi);
-                    bool hiOpen = (-a.Lo == hi ? a.LoOpen : true) && (a.Hi == hi ? a.HiOpen : true);
-                    return new Interval(0, hi, false, hiOpen);
-                }
-            case Op.Tanh: return Monotone(A(), Math.Tanh, -1, 1);
-            case Op.Sigmoid: return Monotone(A(), x => 1 / (1 + Math.Exp(-x)), 0, 1);
-            case Op.Softplus: return Monotone(A(), x => Math.Max(x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x))), 0, double.PositiveInfinity);
-            case Op.LogSigmoid: return Monotone(A(), x => -(Math.Max(-x, 0) + Math.Log(1 + Math.Exp(-Math.Abs(x)))), double.NegativeInfinity, 0);
+            case var op when OpTable.Unary(op) is { } f: return f.Range(A());
             case Op.Add: return Add(A(), Bv());
             case Op.Sub:
                 // z_j − LogSumExp(z) is a log-probability: ≤ 0, and < 0 when the row has two or more elements.
@@ -137,14 +76,8 @@ public static class IntervalAnalysis
         }
     }
 
-    private static Interval Neg(Interval a) => new(-a.Hi, -a.Lo, a.HiOpen, a.LoOpen);
+    private static Interval Neg(Interval a) => Interval.Neg(a);
 
-    private static Interval Monotone(Interval a, Func<double, double> f, double atMinusInf, double atPlusInf)
-    {
-        double lo = double.IsNegativeInfinity(a.Lo) ? atMinusInf : f(a.Lo);
-        double hi = double.IsPositiveInfinity(a.Hi) ? atPlusInf : f(a.Hi);
-        return new Interval(lo, hi, a.LoOpen, a.HiOpen);
-    }
 
     private static Interval Add(Interval a, Interval b)
         => new(a.Lo + b.Lo, a.Hi + b.Hi, a.LoOpen || b.LoOpen, a.HiOpen || b.HiOpen);

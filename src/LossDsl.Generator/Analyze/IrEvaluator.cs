@@ -176,12 +176,6 @@ public sealed class IrEvaluator
         }
     }
 
-    private static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
-
-    private static double Softplus(double x) => Math.Max(x, 0) + Log1P(Math.Exp(-Math.Abs(x)));
-
-    private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
-
     private static double B(bool b) => b ? 1 : 0;
 
     /// <summary>Parameter value <paramref name="slot"/>, NaN when the probe supplied none.</summary>
@@ -214,14 +208,7 @@ public sealed class IrEvaluator
                     return t >= 0 && t < s.Length && t == a ? s[t] : double.NaN;
                 }
             case Op.Neg: return -a;
-            case Op.Exp: return Math.Exp(a);
-            case Op.Log: return Math.Log(a);
-            case Op.Sqrt: return Math.Sqrt(a);
-            case Op.Abs: return Math.Abs(a);
-            case Op.Tanh: return Math.Tanh(a);
-            case Op.Sigmoid: return Sigmoid(a);
-            case Op.Softplus: return Softplus(a);
-            case Op.LogSigmoid: return -Softplus(-a);
+            case var op when OpTable.Unary(op) is { } f: return f.Eval(a);
             case Op.Add: return a + b;
             case Op.Sub: return a - b;
             case Op.Mul: return a * b;

@@ -202,14 +202,7 @@ public static class Differentiator
             switch (n.Op)
             {
                 case Op.Neg: return b.Neg(da);
-                case Op.Exp: return b.Mul(i, da);
-                case Op.Log: return b.Div(da, a);
-                case Op.Sqrt: return b.Div(da, b.Mul(b.Const(2), i));
-                case Op.Abs: return b.Select(b.Binary(Op.Gt, a, b.Const(0)), da, b.Select(b.Binary(Op.Lt, a, b.Const(0)), b.Neg(da), b.Const(0)));
-                case Op.Tanh: return b.Mul(b.Sub(b.Const(1), b.Mul(i, i)), da);
-                case Op.Sigmoid: return b.Mul(b.Mul(i, b.Sub(b.Const(1), i)), da);
-                case Op.Softplus: return b.Mul(b.Unary(Op.Sigmoid, a), da);
-                case Op.LogSigmoid: return b.Mul(b.Unary(Op.Sigmoid, b.Neg(a)), da);
+                case var op when OpTable.Unary(op) is { } f: return f.Derivative(b, i, a, da);
                 case Op.Select: return b.Select(a, Of(n.B, v), Of(n.C, v));
             }
             int c = n.B;

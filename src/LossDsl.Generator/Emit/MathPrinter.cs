@@ -96,12 +96,7 @@ public sealed class MathPrinter
 
     private string Cmp(Node n, string op) => $"{Render(n.A, 1)} {op} {Render(n.B, 1)}";
 
-    private static string FunctionName(Op op) => op switch
-    {
-        Op.LogSigmoid => "logσ",
-        Op.Sigmoid => "σ",
-        _ => op.ToString().ToLowerInvariant(),
-    };
+    private static string FunctionName(Op op) => OpTable.Unary(op)?.Printed ?? op.ToString().ToLowerInvariant();
 
     public static string Number(double v) => v.ToString("R", CultureInfo.InvariantCulture);
 }

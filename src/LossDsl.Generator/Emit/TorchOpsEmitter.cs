@@ -276,7 +276,7 @@ public sealed class TorchOpsEmitter
         string? inPlace = n.Op switch
         {
             Op.Neg when Dies(n.A) => $"{Ref(n.A)}.neg_()",
-            Op.Exp or Op.Log or Op.Sqrt or Op.Abs or Op.Tanh or Op.Sigmoid when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_()",
+            _ when OpTable.Unary(n.Op) is { TorchInPlace: { } inPlaceForm } && Dies(n.A) => string.Format(inPlaceForm, Ref(n.A)),
             Op.Add or Op.Sub or Op.Mul or Op.Div when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.B)})",
             Op.Add or Op.Mul when Dies(n.B) => $"{Ref(n.B)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.A)})",
             Op.Sub when Dies(n.B) => $"{Ref(n.B)}.neg_().add_({Real(n.A)})",   // a − b as −b + a: the same rounding
@@ -305,9 +305,7 @@ public sealed class TorchOpsEmitter
         return n.Op switch
         {
             Op.Neg => $"{a}.neg()",
-            Op.Exp or Op.Log or Op.Sqrt or Op.Abs or Op.Tanh or Op.Sigmoid => $"{a}.{n.Op.ToString().ToLowerInvariant()}()",
-            Op.Softplus => $"global::TorchSharp.torch.nn.functional.softplus({a})",
-            Op.LogSigmoid => $"global::TorchSharp.torch.nn.functional.logsigmoid({a})",
+            _ when OpTable.Unary(n.Op) is { } function => string.Format(function.Torch, a),
             Op.Add => $"{Real(n.A)} + {Real(n.B)}",
             Op.Sub => $"{Real(n.A)} - {Real(n.B)}",
             Op.Mul => $"{Real(n.A)} * {Real(n.B)}",

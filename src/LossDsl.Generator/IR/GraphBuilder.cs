@@ -50,19 +50,9 @@ public sealed class GraphBuilder
     {
         if (IsConst(a, out var c))
         {
-            double? folded = op switch
-            {
-                Op.Neg => -c,
-                Op.Exp => Math.Exp(c),
-                Op.Log when c > 0 => Math.Log(c),
-                Op.Sqrt when c >= 0 => Math.Sqrt(c),
-                Op.Abs => Math.Abs(c),
-                Op.Tanh => Math.Tanh(c),
-                Op.Sigmoid => 1 / (1 + Math.Exp(-c)),
-                Op.Softplus => Math.Max(c, 0) + Math.Log(1 + Math.Exp(-Math.Abs(c))),
-                Op.LogSigmoid => -(Math.Max(-c, 0) + Math.Log(1 + Math.Exp(-Math.Abs(c)))),
-                _ => null,
-            };
+            double? folded = op == Op.Neg ? -c
+                : OpTable.Unary(op) is { } function && function.Folds(c) ? function.Eval(c)
+                : null;
             if (folded is double f && !double.IsNaN(f) && !double.IsInfinity(f)) return Const(f);
         }
         var n = _nodes[a];

@@ -472,16 +472,9 @@ public static class LossParser
             for (int i = 0; i < args.Count; i++)
                 if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
 
+            if (operands.Length == 1 && OpTable.Unary(name) is { } function) return Builder.Unary(function.Op, operands[0]);
             switch (name, operands.Length)
             {
-                case ("Log", 1): return Builder.Unary(Op.Log, operands[0]);
-                case ("Exp", 1): return Builder.Unary(Op.Exp, operands[0]);
-                case ("Sqrt", 1): return Builder.Unary(Op.Sqrt, operands[0]);
-                case ("Abs", 1): return Builder.Unary(Op.Abs, operands[0]);
-                case ("Tanh", 1): return Builder.Unary(Op.Tanh, operands[0]);
-                case ("Sigmoid", 1): return Builder.Unary(Op.Sigmoid, operands[0]);
-                case ("Softplus", 1): return Builder.Unary(Op.Softplus, operands[0]);
-                case ("LogSigmoid", 1): return Builder.Unary(Op.LogSigmoid, operands[0]);
                 case ("Square", 1): return Builder.Mul(operands[0], operands[0]);
                 case ("Pow", 2): return Builder.Binary(Op.Pow, operands[0], operands[1]);
                 case ("Max", 2): return Builder.Binary(Op.Max, operands[0], operands[1]);
@@ -491,7 +484,7 @@ public static class LossParser
             }
         }
 
-        private static readonly HashSet<string> MathAliases = new() { "Exp", "Log", "Sqrt", "Abs", "Tanh", "Pow", "Max", "Min", "Clamp" };
+        private static readonly HashSet<string> MathAliases = new(OpTable.AllUnary.Where(f => f.InSystemMath).Select(f => f.Name).Concat(new[] { "Pow", "Max", "Min", "Clamp" }));
 
         private int SpanIntrinsic(InvocationExpressionSyntax call, string name, IMethodSymbol symbol, SeparatedSyntaxList<ArgumentSyntax> args)
         {

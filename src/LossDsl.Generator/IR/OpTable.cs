@@ -1,0 +1,110 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+
+namespace LossDsl.Generator.IR;
+
+/// <summary>
+/// One elementary function of the IR, described once for every stage.
+/// </summary>
+/// <param name="Op">Its IR op.</param>
+/// <param name="Name">Its name in a loss body (a <c>LossDsl.LossMath</c> method) and in the generated kernels
+/// (<c>LossKernelMath</c> and the vector math implement each one under this name).</param>
+/// <param name="InSystemMath">Whether <c>Math.Name</c> and <c>MathF.Name</c> are accepted too.</param>
+/// <param name="Eval">Its value in double precision: constant folding and the analyzers' evaluator.</param>
+/// <param name="Folds">Where a constant operand may be folded (its domain).</param>
+/// <param name="Derivative">d f(a) given the node <c>i</c> = f(a), the operand <c>a</c> and its derivative <c>da</c>.</param>
+/// <param name="Range">Its interval rule: a sound image of an operand interval.</param>
+/// <param name="Printed">How derivation comments print it.</param>
+/// <param name="Torch">Its TorchSharp spelling, <c>{0}</c> the operand.</param>
+/// <param name="TorchInPlace">Its in-place TorchSharp spelling, or null when there is none.</param>
+public sealed record UnaryFunction(
+    Op Op,
+    string Name,
+    bool InSystemMath,
+    Func<double, double> Eval,
+    Func<double, bool> Folds,
+    Func<GraphBuilder, int, int, int, int> Derivative,
+    Func<Interval, Interval> Range,
+    string Printed,
+    string Torch,
+    string? TorchInPlace);
+
+/// <summary>
+/// The op table: the elementary functions a loss body can call, each described in one place. Parsing, constant
+/// folding, differentiation, interval analysis, evaluation, printing and the torch-ops emitter read it. Adding an
+/// elementary function is a row here, an <see cref="Op"/>, and its implementations in <c>LossMath</c> (the C#
+/// reference) and <c>LossKernelMath</c> (scalar and vector kernels).
+/// </summary>
+public static class OpTable
+{
+    private static readonly Func<double, bool> Everywhere = _ => true;
+
+    public static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
+
+    public static double Softplus(double x) => Math.Max(x, 0) + Log1P(Math.Exp(-Math.Abs(x)));
+
+    private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
+
+    private static UnaryFunction Monotone(Op op, string name, bool inSystemMath, Func<double, double> eval, double atMinusInf, double atPlusInf,
+        Func<GraphBuilder, int, int, int, int> derivative, string printed, string torch, string? torchInPlace)
+        => new(op, name, inSystemMath, eval, Everywhere, derivative, a => Interval.Monotone(a, eval, atMinusInf, atPlusInf), printed, torch, torchInPlace);
+
+    private static readonly UnaryFunction[] s_unary =
+    {
+        Monotone(Op.Exp, "Exp", true, Math.Exp, 0, double.PositiveInfinity,
+            (b, i, a, da) => b.Mul(i, da),                                              // (eᵃ)' = eᵃ
+            "exp", "{0}.exp()", "{0}.exp_()"),
+        new(Op.Log, "Log", true, Math.Log, c => c > 0,
+            (b, i, a, da) => b.Div(da, a),                                              // (log a)' = 1/a
+            a =>
+            {
+                if (a.Hi < 0 || (a.Hi == 0 && a.HiOpen)) return Interval.Real;
+                double lo = a.Lo <= 0 ? double.NegativeInfinity : Math.Log(a.Lo);
+                return new Interval(lo, Math.Log(a.Hi), a.LoOpen, a.HiOpen);
+            },
+            "log", "{0}.log()", "{0}.log_()"),
+        new(Op.Sqrt, "Sqrt", true, Math.Sqrt, c => c >= 0,
+            (b, i, a, da) => b.Div(da, b.Mul(b.Const(2), i)),                           // (√a)' = 1/(2√a)
+            a => a.Hi < 0 ? Interval.Real
+                : a.Lo < 0 ? new Interval(0, Math.Sqrt(a.Hi), false, a.HiOpen)
+                : new Interval(Math.Sqrt(a.Lo), Math.Sqrt(a.Hi), a.LoOpen, a.HiOpen),
+            "sqrt", "{0}.sqrt()", "{0}.sqrt_()"),
+        new(Op.Abs, "Abs", true, Math.Abs, Everywhere,
+            // |a|' = sign(a), with sign(0) = 0
+            (b, i, a, da) => b.Select(b.Binary(Op.Gt, a, b.Const(0)), da, b.Select(b.Binary(Op.Lt, a, b.Const(0)), b.Neg(da), b.Const(0))),
+            a =>
+            {
+                if (a.Lo >= 0) return a;
+                if (a.Hi <= 0) return Interval.Neg(a);
+                double hi = Math.Max(-a.Lo, a.Hi);
+                bool hiOpen = (-a.Lo == hi ? a.LoOpen : true) && (a.Hi == hi ? a.HiOpen : true);
+                return new Interval(0, hi, false, hiOpen);
+            },
+            "abs", "{0}.abs()", "{0}.abs_()"),
+        Monotone(Op.Tanh, "Tanh", true, Math.Tanh, -1, 1,
+            (b, i, a, da) => b.Mul(b.Sub(b.Const(1), b.Mul(i, i)), da),                 // (tanh a)' = 1 − tanh²a
+            "tanh", "{0}.tanh()", "{0}.tanh_()"),
+        Monotone(Op.Sigmoid, "Sigmoid", false, Sigmoid, 0, 1,
+            (b, i, a, da) => b.Mul(b.Mul(i, b.Sub(b.Const(1), i)), da),                 // σ' = σ(1 − σ)
+            "σ", "{0}.sigmoid()", "{0}.sigmoid_()"),
+        Monotone(Op.Softplus, "Softplus", false, Softplus, 0, double.PositiveInfinity,
+            (b, i, a, da) => b.Mul(b.Unary(Op.Sigmoid, a), da),                         // softplus' = σ
+            "softplus", "global::TorchSharp.torch.nn.functional.softplus({0})", null),
+        Monotone(Op.LogSigmoid, "LogSigmoid", false, x => -Softplus(-x), double.NegativeInfinity, 0,
+            (b, i, a, da) => b.Mul(b.Unary(Op.Sigmoid, b.Neg(a)), da),                  // (log σ)' = σ(−a)
+            "logσ", "global::TorchSharp.torch.nn.functional.logsigmoid({0})", null),
+    };
+
+    private static readonly Dictionary<Op, UnaryFunction> s_byOp = s_unary.ToDictionary(f => f.Op);
+    private static readonly Dictionary<string, UnaryFunction> s_byName = s_unary.ToDictionary(f => f.Name);
+
+    /// <summary>The elementary function of <paramref name="op"/>, or null when it is not one.</summary>
+    public static UnaryFunction? Unary(Op op) => s_byOp.TryGetValue(op, out var f) ? f : null;
+
+    /// <summary>The elementary function a loss body calls by <paramref name="name"/>, or null.</summary>
+    public static UnaryFunction? Unary(string name) => s_byName.TryGetValue(name, out var f) ? f : null;
+
+    /// <summary>Every elementary function.</summary>
+    public static IReadOnlyList<UnaryFunction> AllUnary => s_unary;
+}
