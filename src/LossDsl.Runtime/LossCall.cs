@@ -29,11 +29,10 @@ internal sealed class LossCall : IDisposable
     /// <summary>The dtype the loss is computed in: float64 for float64 predictions, float32 otherwise.</summary>
     public ScalarType DType { get; }
 
-    /// <summary>The prediction's own dtype, which its gradient is returned in.</summary>
-    public ScalarType PredictionType { get; private init; }
-
     /// <summary>The device the call's tensors are on, as backend choice sees it.</summary>
     public DeviceType Device => LossBackend.DeviceOf(Prediction);
+
+    /// <summary>How the fused kernels find the data of this call.</summary>
     public KernelShape Shape;
 
     /// <summary>The shape of the per-segment loss for Reduction.None.</summary>
@@ -45,14 +44,14 @@ internal sealed class LossCall : IDisposable
     /// <summary>Whether some rows have a target equal to ignoreIndex.</summary>
     public bool HasIgnoredRows { get; private set; }
 
-    /// <summary>What Mean divides by: segments, less ignored rows.</summary>
+    /// <summary>What Mean divides by: segments, less ignored rows; with class weights, the sum of the rows' weights.</summary>
     public double ReductionCount { get; private set; }
 
     public Tensor Prediction => Tensors[0];
 
     public IEnumerable<Tensor> WithRole(TensorRole role) => Tensors.Where((_, i) => Definition.Roles[i] == role);
 
-    /// <summary>Copies this call made (contiguous or int64 versions of the caller's tensors).</summary>
+    /// <summary>Tensors this call made (contiguous, int64 or row-layout copies of the caller's tensors, weights, masks).</summary>
     private readonly List<Tensor> _temporaries = new();
 
     public void Dispose()
@@ -110,7 +109,7 @@ internal sealed class LossCall : IDisposable
             }
         }
 
-        var call = new LossCall(def, args, tensors, compute) { PredictionType = dtype, _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated };
+        var call = new LossCall(def, args, tensors, compute) { _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         call.Lay();
