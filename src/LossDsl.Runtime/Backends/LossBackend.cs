@@ -17,7 +17,8 @@ public enum Backend
     /// <summary>The fused ILGPU kernels on <see cref="LossAccelerator.Current"/>; inputs are staged through host memory, so
     /// CPU tensors only. Never chosen automatically (on a CPU, ILGPU's accelerator simulates GPU threads and is slow).</summary>
     Ilgpu,
-    /// <summary>The loss and its derived gradient as TorchSharp tensor operations: every device and float dtype.</summary>
+    /// <summary>The loss and its derived gradients as TorchSharp tensor operations: every device and float dtype, the gradient
+    /// of every float tensor that requires grad, and ignored set elements.</summary>
     TorchOps,
 }
 
