@@ -1,5 +1,5 @@
 // LossDsl benchmarks.
-//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --quick            ratio table in under a minute
+//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --quick            ratio table in about two minutes
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --profile          where LossDsl's step time goes
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --filter '*'       BenchmarkDotNet, for the record
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --half-accuracy    float16/bfloat16 gradient error
