@@ -86,6 +86,7 @@ internal sealed class LossCall : IDisposable
         var callerShapes = tensors.Select(t => t.shape).ToArray();
         long[]? callerShape = null;
         if (def.Shape == LossShape.ClassRow && tensors[0].dim() > 2) callerShape = ClassAxisToRows(def, tensors);
+        var rowLayout = callerShape is null ? Array.Empty<Tensor>() : (Tensor[])tensors.Clone();
 
         var dtype = tensors[0].dtype;
         if (dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16))
@@ -112,6 +113,8 @@ internal sealed class LossCall : IDisposable
         var call = new LossCall(def, args, tensors, compute) { _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
+        // Row-layout copies that a dtype conversion then replaced.
+        call._temporaries.AddRange(rowLayout.Where(t => !call._temporaries.Any(k => ReferenceEquals(k, t))));
         call.Lay();
         return call;
     }
