@@ -48,9 +48,9 @@ public static class LossBackend
     }
 
     /// <summary>The backends in the order <see cref="Backend.Auto"/> tries them.</summary>
-    private static readonly ILossBackend[] s_auto = { CpuBackend.Instance, TorchOpsBackend.Instance };
+    private static readonly ILossBackend[] s_auto = { FusedBackend.Cpu, TorchOpsBackend.Instance };
 
-    private static readonly ILossBackend[] s_all = { CpuBackend.Instance, IlgpuBackend.Instance, TorchOpsBackend.Instance };
+    private static readonly ILossBackend[] s_all = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
 
     private static readonly AsyncLocal<DeviceType?> s_fakeDevice = new();
 

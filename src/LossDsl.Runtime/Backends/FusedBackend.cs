@@ -1,0 +1,53 @@
+using System;
+using System.Linq;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// A backend of generated fused kernels on host memory: the fast CPU path (<see cref="CpuLauncher"/>, in place) or
+/// the ILGPU kernels (<see cref="KernelLauncher"/>, staged through host memory). Both compute the prediction's
+/// gradient only, and do not skip ignored set elements; such calls go to the torch-ops backend.
+/// </summary>
+internal sealed class FusedBackend : ILossBackend
+{
+    public static readonly FusedBackend Cpu = new(Backend.Cpu, "CPU", "the fused CPU kernels read and write host memory", CpuLauncher.Run);
+
+    public static readonly FusedBackend Ilgpu = new(Backend.Ilgpu, "ILGPU",
+        "the ILGPU launcher stages tensors through host memory, so it runs CPU tensors only", KernelLauncher.Run);
+
+    private readonly string _kernels, _hostOnly;
+    private readonly Func<LossCall, (Tensor Loss, Tensor Grad)> _launch;
+
+    private FusedBackend(Backend kind, string kernels, string hostOnly, Func<LossCall, (Tensor Loss, Tensor Grad)> launch)
+    {
+        Kind = kind;
+        _kernels = kernels;
+        _hostOnly = hostOnly;
+        _launch = launch;
+    }
+
+    public Backend Kind { get; }
+
+    public string? WhyNot(LossCall call)
+    {
+        if (call.Device != DeviceType.CPU)
+            return $"{_hostOnly}, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
+        if (!call.Definition.Supports(Kind, call.DType))
+            return $"{call.Definition.Name} was generated without {_kernels} kernels for {call.DType}";
+        if (call.ValidElements is not null)
+            return "the fused set kernels do not skip ignored elements yet, and this call has elements equal to ignoreIndex";
+        var others = Enumerable.Range(1, call.Tensors.Length - 1).Where(i => call.Differentiated[i]).Select(i => $"'{call.Definition.TensorNames[i]}'").ToList();
+        return others.Count == 0 ? null
+            : $"the fused kernels compute the gradient of '{call.Definition.TensorNames[0]}' only, and {string.Join(", ", others)} {(others.Count == 1 ? "requires" : "require")} grad too";
+    }
+
+    public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call)
+    {
+        var (loss, grad) = _launch(call);
+        var gradients = new Tensor?[call.Tensors.Length];
+        gradients[0] = grad;
+        return (loss, gradients);
+    }
+}
