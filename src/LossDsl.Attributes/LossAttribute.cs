@@ -45,4 +45,24 @@ namespace LossDsl
         /// </summary>
         public Calibration Require { get; set; } = Calibration.None;
     }
+
+    /// <summary>
+    /// Marks a span of a pair loss (<see cref="LossShape.Pairs"/>) as the <b>positive</b> pair mask: 1 where item <c>j</c>
+    /// has the anchor's label and is not the anchor itself, 0 elsewhere. The generated tensor overloads take the batch's
+    /// labels instead of this span and build the mask from them.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
+    public sealed class PositivesAttribute : Attribute
+    {
+    }
+
+    /// <summary>
+    /// Marks a span of a pair loss (<see cref="LossShape.Pairs"/>) as the <b>negative</b> pair mask: 1 where item <c>j</c>
+    /// has another label than the anchor, 0 elsewhere. The generated tensor overloads take the batch's labels instead of
+    /// this span and build the mask from them.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
+    public sealed class NegativesAttribute : Attribute
+    {
+    }
 }

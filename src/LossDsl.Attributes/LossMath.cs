@@ -50,6 +50,12 @@ namespace LossDsl
         /// <summary>log σ(x) = −softplus(−x), stable for large |x|.</summary>
         public static float LogSigmoid(float x) => -Softplus(-x);
 
+        /// <summary>
+        /// <paramref name="x"/> itself, with no gradient flowing through it: PyTorch's <c>detach()</c>, JAX's
+        /// <c>stop_gradient</c>. E.g. circle loss's adaptive weights, which scale the gradient without being trained.
+        /// </summary>
+        public static float StopGradient(float x) => x;
+
         // Reductions over a row or set. The element function takes one element per span, plus optionally the
         // element's index j; Sum, Mean, Max and LogSumExp take every form.
 
@@ -67,6 +73,32 @@ namespace LossDsl
 
         /// <summary>The sum of the elements.</summary>
         public static float Sum(ReadOnlySpan<float> a) => Sum(a, x => x);
+
+        // Three spans: e.g. a pair loss's row with its positive and negative masks.
+
+        /// <summary>The sum of <paramref name="f"/> over paired elements of three same-length rows or sets.</summary>
+        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> f) { var (x, y, z) = Triple(a, b, c); return SumOf(x.Length, i => f(x[i], y[i], z[i])); }
+
+        /// <summary>The sum of <paramref name="f"/>(elements, index) over three same-length rows or sets.</summary>
+        public static float Sum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, float> f) { var (x, y, z) = Triple(a, b, c); return SumOf(x.Length, i => f(x[i], y[i], z[i], i)); }
+
+        /// <summary>The mean of <paramref name="f"/> over paired elements of three same-length rows or sets.</summary>
+        public static float Mean(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> f) => Sum(a, b, c, f) / a.Length;
+
+        /// <summary>The mean of <paramref name="f"/>(elements, index) over three same-length rows or sets.</summary>
+        public static float Mean(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, float> f) => Sum(a, b, c, f) / a.Length;
+
+        /// <summary>The largest value of <paramref name="f"/> over paired elements of three same-length rows or sets.</summary>
+        public static float Max(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> f) { var (x, y, z) = Triple(a, b, c); return MaxOf(x.Length, i => f(x[i], y[i], z[i])); }
+
+        /// <summary>The largest value of <paramref name="f"/>(elements, index) over three same-length rows or sets.</summary>
+        public static float Max(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, float> f) { var (x, y, z) = Triple(a, b, c); return MaxOf(x.Length, i => f(x[i], y[i], z[i], i)); }
+
+        /// <summary>log Σ exp(<paramref name="f"/>) over paired elements of three same-length rows or sets.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> f) { var (x, y, z) = Triple(a, b, c); return LogSumExpOf(x.Length, i => f(x[i], y[i], z[i])); }
+
+        /// <summary>log Σ exp(<paramref name="f"/>(elements, index)) over three same-length rows or sets.</summary>
+        public static float LogSumExp(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, float> f) { var (x, y, z) = Triple(a, b, c); return LogSumExpOf(x.Length, i => f(x[i], y[i], z[i], i)); }
 
         /// <summary>The mean of <paramref name="f"/> over the elements.</summary>
         public static float Mean(ReadOnlySpan<float> a, Func<float, float> f) => Sum(a, f) / a.Length;
@@ -128,6 +160,13 @@ namespace LossDsl
             return (a.ToArray(), b.ToArray());
         }
 
+        private static (float[] A, float[] B, float[] C) Triple(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c)
+        {
+            if (a.Length != b.Length || a.Length != c.Length)
+                throw new ArgumentException($"Rows or sets of different lengths: {a.Length}, {b.Length} and {c.Length}.");
+            return (a.ToArray(), b.ToArray(), c.ToArray());
+        }
+
         // The reductions over element values value(0), …, value(n − 1), accumulated in double.
 
         private static float SumOf(int n, Func<int, float> value)
@@ -148,6 +187,7 @@ namespace LossDsl
         private static float LogSumExpOf(int n, Func<int, float> value)
         {
             float m = MaxOf(n, value);
+            if (float.IsNegativeInfinity(m)) return float.MinValue;   // nothing kept: the lowest finite value, as the kernels
             double s = 0;
             for (int i = 0; i < n; i++) s += Math.Exp(value(i) - m);
             return (float)(m + Math.Log(s));

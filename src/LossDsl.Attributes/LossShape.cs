@@ -26,6 +26,40 @@ namespace LossDsl
         /// <c>Reduction.Mean</c>.
         /// </summary>
         ChannelSet = 3,
+
+        /// <summary>
+        /// Spans are rows of <c>[N, N]</c> pair matrices over one batch (a similarity or distance matrix): row <c>i</c>
+        /// holds item <c>i</c>'s pairs with every item <c>j</c>. Spans marked <c>[Positives]</c> or <c>[Negatives]</c> are
+        /// pair masks the runtime builds from the batch's labels, with the diagonal excluded (pytorch-metric-learning's
+        /// <c>pos_mask</c> and <c>neg_mask</c>). <c>Reduction.Mean</c> averages the rows whose loss is not zero, as
+        /// pytorch-metric-learning's <c>AvgNonZeroReducer</c> does, so rows without a positive drop out.
+        /// </summary>
+        Pairs = 4,
+    }
+
+    /// <summary>
+    /// The axes each shape declares, as the generator, the runtime and the backends ask about them: one place to
+    /// read what a shape is, instead of a case per shape at every use.
+    /// </summary>
+    public static class LossAxes
+    {
+        /// <summary>
+        /// One evaluation of the body per <b>row</b>, whose spans run over the row's members: a class row's classes, a pair
+        /// row's batch items. One thread holds a whole row, so forward and backward fuse into one launch.
+        /// </summary>
+        public static bool HasRows(this LossShape shape) => shape is LossShape.ClassRow or LossShape.Pairs;
+
+        /// <summary>
+        /// One evaluation of the body per <b>set</b> (per channel, per image and channel, or the whole tensor), whose spans
+        /// run over the set's members; a set is split into chunks over several threads.
+        /// </summary>
+        public static bool HasSets(this LossShape shape) => shape == LossShape.ChannelSet;
+
+        /// <summary>One evaluation of the body per <b>element</b> of same-shape tensors; no span, no member axis.</summary>
+        public static bool IsElementwise(this LossShape shape) => shape == LossShape.Elementwise;
+
+        /// <summary>Whether <c>Reduction.Mean</c> counts only the segments whose loss is not zero (pair rows).</summary>
+        public static bool MeanOverNonZero(this LossShape shape) => shape == LossShape.Pairs;
     }
 
     /// <summary>Which axes a set loss's sets run over (<see cref="LossShape.ChannelSet"/>).</summary>

@@ -35,6 +35,7 @@ public static class LossAutograd
         // Gradients stay in the compute dtype until backward has applied the upstream gradient, so a half-precision
         // tensor's gradient is rounded once, as under PyTorch's autocast.
         var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
+        call.CountPositiveRows(rawLoss);
         var loss = call.Weighted(rawLoss);
         var gradients = call.CallerGradients(rawGradients);
 
@@ -110,6 +111,8 @@ public static class LossAutograd
     private static Tensor?[] DifferentiableGradients(LossDefinition def, LossArguments args, Tensor[] inputs)
     {
         using var call = LossCall.Bind(def, inputs.Cast<object>().Append(args).ToArray());
-        return call.CallerGradients(TorchOpsBackend.Instance.Run(call, createGraph: true).Gradients);
+        var (loss, gradients) = TorchOpsBackend.Instance.Run(call, createGraph: true);
+        call.CountPositiveRows(loss);
+        return call.CallerGradients(gradients);
     }
 }

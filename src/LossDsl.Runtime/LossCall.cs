@@ -213,7 +213,10 @@ internal sealed class LossCall : IDisposable
                 break;
             }
             case LossShape.ClassRow:
+            case LossShape.Pairs:
             {
+                if (def.Shape == LossShape.Pairs && (x.dim() != 2 || x.shape[0] != x.shape[1]))
+                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected an [N, N] pair matrix over the batch.", Name(0));
                 if (x.dim() != 2 || x.shape[1] == 0)
                     throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C] with C ≥ 1.", Name(0));
                 long rows = x.shape[0], classes = x.shape[1];
@@ -283,7 +286,7 @@ internal sealed class LossCall : IDisposable
                 break;
             }
         }
-        if (def.Shape == LossShape.ChannelSet && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
+        if (def.Shape.HasSets() && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (_callerShape is { } caller)
         {
             // Losses and upstream gradients are per position [N, d…]; the gradient broadcasts them over class axis 1.
@@ -292,7 +295,29 @@ internal sealed class LossCall : IDisposable
         }
         if (Arguments.Weight is { } weight) Weigh(weight);
         Shape.PartialSlots = def.PartialSlots;
-        Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean ? 1.0 / ReductionCount : 1.0;
+        // A Mean over the rows with a positive loss is known only after the loss: its scale comes with CountPositiveRows.
+        Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean && !MeanOverPositiveRows ? 1.0 / ReductionCount : 1.0;
+    }
+
+    /// <summary>
+    /// Whether Mean averages only the rows whose loss is positive, as pytorch-metric-learning's <c>AvgNonZeroReducer</c>
+    /// does for pair losses (rows without a positive pair have loss 0 and drop out).
+    /// </summary>
+    private bool MeanOverPositiveRows => Definition.Shape.MeanOverNonZero() && Arguments.Reduction == nn.Reduction.Mean;
+
+    /// <summary>
+    /// After the backend has run: for a Mean over the rows with a positive loss, weighs each row by
+    /// [loss &gt; 0] / (number of such rows), so that the Mean's sum and the gradients count only those rows. No host
+    /// round trip: the count stays a tensor. (With no such row, the loss is 0.)
+    /// </summary>
+    public void CountPositiveRows(Tensor loss)
+    {
+        if (!MeanOverPositiveRows) return;
+        using var scope = torch.NewDisposeScope();
+        var kept = loss.detach().gt(0).to(DType);
+        SegmentWeight = kept.div_(kept.sum().clamp_min_(1)).MoveToOuterDisposeScope();
+        _temporaries.Add(SegmentWeight);
+        ReductionCount = 1;
     }
 
     /// <summary>
@@ -352,7 +377,7 @@ internal sealed class LossCall : IDisposable
                 break;
             }
             default:
-                throw new NotSupportedException($"{def.Name}: weights are not supported for channel-set losses.");
+                throw new NotSupportedException($"{def.Name}: weights are not supported for {def.Shape} losses.");
         }
         _temporaries.Add(SegmentWeight);
     }

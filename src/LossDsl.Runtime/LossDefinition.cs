@@ -43,7 +43,7 @@ public sealed class LossDefinition
     {
         Sets = sets;
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
-        if (shape is not (LossShape.Elementwise or LossShape.ClassRow or LossShape.ChannelSet))
+        if (shape is not (LossShape.Elementwise or LossShape.ClassRow or LossShape.ChannelSet or LossShape.Pairs))
             throw new ArgumentOutOfRangeException(nameof(shape), shape, "A generated loss has a concrete shape.");
         Name = name;
         Shape = shape;

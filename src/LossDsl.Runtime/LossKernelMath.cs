@@ -38,6 +38,9 @@ public static class LossKernelMath
     /// <summary>log σ(x) = −softplus(−x).</summary>
     public static double LogSigmoid(double x) => -Softplus(-x);
 
+    /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
+    public static double StopGradient(double x) => x;
+
     /// <summary>log(1 + x), accurate for small x.</summary>
     public static double Log1P(double x)
     {

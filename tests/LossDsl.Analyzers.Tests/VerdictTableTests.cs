@@ -53,6 +53,8 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.SoftDice"] = (VerdictKind.SetLoss, null),
         ["TestLosses.SupCon"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.BatchHardTriplet"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.NTXent"] = (VerdictKind.NoVerdict, null),
+        ["TestLosses.Circle"] = (VerdictKind.NoVerdict, null),
         ["ClassRow.CrossEntropy"] = (VerdictKind.Proper, null),
         ["ClassRow.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["ClassRow.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),

@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using LossDsl.Runtime;
 using TorchSharp;
@@ -8,83 +9,213 @@ using F = TorchSharp.torch.nn.functional;
 namespace LossDsl.Tests;
 
 /// <summary>
-/// Metric learning over a batch, with the pair masks passed as row spans: the similarity (or distance) matrix is computed
-/// from embeddings with TorchSharp ops, so the gradient reaches the embeddings through it. Compared with the same losses
-/// written in TorchSharp ops as pytorch-metric-learning defines them, value and ∂/∂embeddings, on every backend.
+/// Metric learning over a batch with pair losses (<c>LossShape.Pairs</c>): the loss takes the pair matrix and the
+/// labels, and builds its positive and negative masks itself. The similarity (or distance) matrix is computed from
+/// embeddings with TorchSharp ops, so the gradient reaches the embeddings through it. Each loss is compared, value and
+/// ∂/∂embeddings, on every backend, with the same loss written in TorchSharp ops as pytorch-metric-learning defines it
+/// (its masks, its reducers), and with float64 finite differences.
 /// </summary>
 public class MetricLearningTests
 {
-    private static (Tensor Embeddings, Tensor Labels) Batch(ulong seed)
+    public static TheoryData<Backend> Backends => new() { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps };
+
+    /// <summary>12 embeddings in 8 dimensions; labels 3 and 5 have no positive.</summary>
+    private static (Tensor Embeddings, Tensor Labels) Batch(string name)
     {
-        var g = new Generator(seed);
+        var g = new Generator(Reference.Seed(name));
         var e = torch.randn(new long[] { 12, 8 }, dtype: ScalarType.Float64, generator: g);
-        var labels = torch.tensor(new long[] { 0, 0, 1, 1, 1, 2, 2, 3, 4, 4, 0, 5 });   // labels 3 and 5 have no positive
+        var labels = torch.tensor(new long[] { 0, 0, 1, 1, 1, 2, 2, 3, 4, 4, 0, 5 });
         return (e, labels);
     }
 
-    private static (Tensor Positive, Tensor Negative, Tensor Candidate) Masks(Tensor labels)
+    /// <summary>Two views of 6 items: item k and item k + 6 share label k (SimCLR's batch).</summary>
+    private static (Tensor Embeddings, Tensor Labels) TwoViews(string name)
     {
-        var same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
+        var g = new Generator(Reference.Seed(name));
+        var e = torch.randn(new long[] { 12, 8 }, dtype: ScalarType.Float64, generator: g);
+        var labels = torch.arange(6, ScalarType.Int64).repeat(2);
+        return (e, labels);
+    }
+
+    private static Tensor Cosine(Tensor z)
+    {
+        var n = F.normalize(z, dim: 1);
+        return n.matmul(n.t());
+    }
+
+    private static Tensor Euclidean(Tensor z) => torch.cdist(z, z);
+
+    // ---- pytorch-metric-learning's definitions, in TorchSharp ops ----
+
+    /// <summary>pml's pos_mask and neg_mask: same label but not itself; another label.</summary>
+    private static (Tensor Positive, Tensor Negative) PmlMasks(Tensor labels)
+    {
+        var same = labels.unsqueeze(1).eq(labels.unsqueeze(0));
         var self = torch.eye(labels.shape[0], dtype: ScalarType.Bool);
-        return (same.logical_and(self.logical_not()).to(ScalarType.Float64), same.logical_not().to(ScalarType.Float64), self.logical_not().to(ScalarType.Float64));
+        return (same.logical_and(self.logical_not()), same.logical_not());
     }
 
-    /// <summary>SupCon as pytorch-metric-learning's SupConLoss: mean over the rows that have a positive.</summary>
-    private static Tensor SupConReference(Tensor similarity, Tensor positive, Tensor candidate, double temperature)
+    /// <summary>pml's AvgNonZeroReducer: the mean of the losses above 0, or 0 when there is none.</summary>
+    private static Tensor AvgNonZero(Tensor losses)
     {
-        var logits = (similarity / temperature).masked_fill(candidate.eq(0), double.NegativeInfinity);
-        var logProb = similarity / temperature - logits.logsumexp(1, keepdim: true);
-        var count = positive.sum(new long[] { 1 });
-        var perRow = -(positive * logProb).sum(new long[] { 1 }) / count.clamp_min(1);
-        var hasPositive = count > 0;
-        return perRow.masked_select(hasPositive).mean();
+        var kept = losses > 0;
+        return kept.any().item<bool>() ? losses.masked_select(kept).mean() : (losses * 0).sum();
     }
 
-    [Theory]
-    [InlineData(Backend.Cpu)]
-    [InlineData(Backend.Ilgpu)]
-    [InlineData(Backend.TorchOps)]
-    public void SupConOnCosineSimilarityMatchesTheReference(Backend backend)
+    /// <summary>pml's masked log-sum-exp over dim 1, −∞ where a row keeps nothing.</summary>
+    private static Tensor MaskedLogSumExp(Tensor x, Tensor keep) => x.masked_fill(keep.logical_not(), double.NegativeInfinity).logsumexp(1);
+
+    private static Tensor SupConPml(Tensor mat, Tensor labels, double temperature)
+    {
+        var (pos, neg) = PmlMasks(labels);
+        var scaled = mat / temperature;
+        var logProb = scaled - MaskedLogSumExp(scaled, pos.logical_or(neg)).unsqueeze(1);
+        var posF = pos.to(mat.dtype);
+        var meanLogProbPos = (posF * logProb.masked_fill(pos.logical_not(), 0)).sum(1) / posF.sum(1).clamp_min(1);
+        return AvgNonZero(-meanLogProbPos);
+    }
+
+    /// <summary>pml's NTXentLoss: one loss per positive pair, −log(e^(s⁺/τ) / (e^(s⁺/τ) + Σ_neg e^(s⁻/τ))), MeanReducer over pairs.</summary>
+    private static Tensor NTXentPml(Tensor mat, Tensor labels, double temperature)
+    {
+        var (pos, neg) = PmlMasks(labels);
+        var scaled = mat / temperature;
+        var negatives = MaskedLogSumExp(scaled, neg).unsqueeze(1);
+        var perPair = torch.logaddexp(scaled, negatives) - scaled;
+        return perPair.masked_select(pos).mean();
+    }
+
+    private static Tensor CirclePml(Tensor mat, Tensor labels, double m, double gamma)
+    {
+        var (pos, neg) = PmlMasks(labels);
+        var logitP = -gamma * (1 + m - mat.detach()).relu() * (mat - (1 - m));
+        var logitN = gamma * (mat.detach() + m).relu() * (mat - m);
+        var losses = F.softplus(MaskedLogSumExp(logitP, pos) + MaskedLogSumExp(logitN, neg));
+        var valid = pos.any(1).logical_and(neg.any(1));
+        return AvgNonZero(losses.masked_fill(valid.logical_not(), 0));
+    }
+
+    /// <summary>pml's TripletMarginLoss over BatchHardMiner's triplets: anchors with a positive and a negative.</summary>
+    private static Tensor BatchHardPml(Tensor dist, Tensor labels, double margin)
+    {
+        var (pos, neg) = PmlMasks(labels);
+        var valid = pos.any(1).logical_and(neg.any(1));
+        var hardestPositive = dist.masked_fill(pos.logical_not(), double.NegativeInfinity).amax(new long[] { 1 });
+        var hardestNegative = dist.masked_fill(neg.logical_not(), double.PositiveInfinity).amin(new long[] { 1 });
+        var losses = (hardestPositive - hardestNegative + margin).relu();
+        return AvgNonZero(losses.masked_select(valid));
+    }
+
+    // ---- Value and ∂/∂embeddings against pml, on every backend ----
+
+    private static void AgreesWithPml(Backend backend, Tensor embeddings, Func<Tensor, Tensor> pairs,
+        Func<Tensor, Tensor> ours, Func<Tensor, Tensor> pml, string what)
     {
         using var _ = LossBackend.Use(backend);
-        var (e, labels) = Batch(41);
-        var (positive, _, candidate) = Masks(labels);
-        var hasPositive = positive.sum(new long[] { 1 }) > 0;
-        Tensor Similarity(Tensor z) { var n = F.normalize(z, dim: 1); return n.matmul(n.t()); }
-
-        var (refValue, refGrad) = Reference.Autograd(z => SupConReference(Similarity(z), positive, candidate, 0.1), e);
-        var leaf = e.clone().requires_grad_(true);
-        // Rows without positives have loss 0; like pytorch-metric-learning, average over the others.
-        var value = TestLosses.SupCon(Similarity(leaf), positive, candidate, temperature: 0.1, reduction: nn.Reduction.Sum)
-                    / hasPositive.sum().to(ScalarType.Float64);
-        value.backward();
-        Reference.Close(refValue, value.detach(), 1e-10, 1e-13, "SupCon");
-        Reference.Close(refGrad, leaf.grad!, 1e-9, 1e-12, "∂SupCon/∂embeddings");
+        var (refValue, refGrad) = Reference.Autograd(z => pml(pairs(z)), embeddings);
+        var (value, grad) = Reference.Autograd(z => ours(pairs(z)), embeddings);
+        Assert.True(refValue.item<double>() > 0, $"{what}: the reference batch should have a positive loss");
+        Reference.Close(refValue, value, 1e-10, 1e-13, what);
+        Reference.Close(refGrad, grad, 1e-9, 1e-12, $"∂{what}/∂embeddings");
     }
 
-    [Theory]
-    [InlineData(Backend.Cpu)]
-    [InlineData(Backend.TorchOps)]
-    public void BatchHardTripletMatchesTheReference(Backend backend)
+    [Theory, MemberData(nameof(Backends))]
+    public void SupConMatchesPml(Backend backend)
     {
-        using var _ = LossBackend.Use(backend);
-        var (e, labels) = Batch(43);
-        var (positive, negative, _) = Masks(labels);
-        Tensor Distance(Tensor z) => torch.cdist(z, z);
+        var (e, labels) = Batch(nameof(SupConMatchesPml));
+        AgreesWithPml(backend, e, Cosine, s => TestLosses.SupCon(s, labels, temperature: 0.1), s => SupConPml(s, labels, 0.1), "SupCon");
+    }
 
-        Tensor Reference_(Tensor z)
-        {
-            var d = Distance(z);
-            var hardestPositive = d.masked_fill(positive.eq(0), double.NegativeInfinity).amax(new long[] { 1 });
-            var hardestNegative = d.masked_fill(negative.eq(0), double.PositiveInfinity).amin(new long[] { 1 });
-            return (hardestPositive - hardestNegative + 0.2).clamp_min(0);
-        }
-        // Rows without a positive: −∞ − d + m, clamped to 0, in both.
-        var (refValue, refGrad) = Reference.Autograd(z => Reference_(z).mean(), e);
-        var leaf = e.clone().requires_grad_(true);
-        var value = TestLosses.BatchHardTriplet(Distance(leaf), positive, negative, margin: 0.2);
-        value.backward();
-        Reference.Close(refValue, value.detach(), 1e-10, 1e-13, "batch-hard triplet");
-        Reference.Close(refGrad, leaf.grad!, 1e-9, 1e-12, "∂triplet/∂embeddings");
+    [Theory, MemberData(nameof(Backends))]
+    public void NTXentWithTwoViewsMatchesPml(Backend backend)
+    {
+        var (e, labels) = TwoViews(nameof(NTXentWithTwoViewsMatchesPml));
+        AgreesWithPml(backend, e, Cosine, s => TestLosses.NTXent(s, labels, temperature: 0.07), s => NTXentPml(s, labels, 0.07), "NT-Xent");
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void CircleLossMatchesPml(Backend backend)
+    {
+        var (e, labels) = Batch(nameof(CircleLossMatchesPml));
+        AgreesWithPml(backend, e, Cosine, s => TestLosses.Circle(s, labels, m: 0.4, gamma: 80), s => CirclePml(s, labels, 0.4, 80), "circle loss");
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void BatchHardTripletMatchesPml(Backend backend)
+    {
+        var (e, labels) = Batch(nameof(BatchHardTripletMatchesPml));
+        AgreesWithPml(backend, e, Euclidean, d => TestLosses.BatchHardTriplet(d, labels, margin: 0.2), d => BatchHardPml(d, labels, 0.2), "batch-hard triplet");
+    }
+
+    // ---- Float64 finite differences of the pair matrix's gradient ----
+
+    /// <summary>Not circle loss: its StopGradient weights make its gradient differ from the derivative, by design.</summary>
+    public static TheoryData<string> PairLosses => new() { "SupCon", "NTXent", "BatchHardTriplet" };
+
+    private static Tensor Call(string loss, Tensor pairs, Tensor labels, nn.Reduction reduction = nn.Reduction.Mean) => loss switch
+    {
+        "SupCon" => TestLosses.SupCon(pairs, labels, reduction: reduction),
+        "NTXent" => TestLosses.NTXent(pairs, labels, temperature: 0.5, reduction: reduction),
+        _ => TestLosses.BatchHardTriplet(pairs, labels, margin: 1, reduction: reduction),
+    };
+
+    [Theory, MemberData(nameof(PairLosses))]
+    public void GradientMatchesFiniteDifferences(string loss)
+    {
+        var (e, labels) = Batch(loss);
+        var pairs = loss == "BatchHardTriplet" ? Euclidean(e) : Cosine(e);
+        var (_, grad) = Reference.Autograd(p => Call(loss, p, labels), pairs);
+        var (index, expected) = Reference.FiniteDifferences(p => Call(loss, p, labels), pairs, null, 24, (int)Reference.Seed(loss));
+        var flat = grad.reshape(-1);
+        for (int k = 0; k < index.Length; k++)
+            Assert.True(Math.Abs(flat[index[k]].item<double>() - expected[k]) <= 1e-7 + 1e-6 * Math.Abs(expected[k]),
+                $"{loss}: ∂/∂pairs[{index[k]}] is {flat[index[k]].item<double>():R}, finite differences give {expected[k]:R}");
+    }
+
+    // ---- The reduction and the checks ----
+
+    [Fact]
+    public void RowsWithoutAPositiveHaveLossZeroAndDropOutOfTheMean()
+    {
+        var (e, labels) = Batch(nameof(RowsWithoutAPositiveHaveLossZeroAndDropOutOfTheMean));
+        var s = Cosine(e);
+        var perRow = TestLosses.SupCon(s, labels, reduction: nn.Reduction.None);
+        Assert.Equal(new long[] { 12 }, perRow.shape);
+        Assert.Equal(0.0, perRow[7].item<double>());    // label 3: alone
+        Assert.Equal(0.0, perRow[11].item<double>());   // label 5: alone
+        var mean = TestLosses.SupCon(s, labels);
+        Reference.Close(perRow.sum() / 10, mean, 1e-13, 0, "Mean over the ten rows with a positive");
+        Reference.Close(perRow.sum(), TestLosses.SupCon(s, labels, reduction: nn.Reduction.Sum), 1e-13, 0, "Sum");
+    }
+
+    [Fact]
+    public void ABatchWithoutAnyPositiveHasLossZero()
+    {
+        var s = Cosine(torch.randn(4, 3, dtype: ScalarType.Float64)).requires_grad_(true);
+        var loss = TestLosses.SupCon(s, torch.arange(4L));
+        Assert.Equal(0.0, loss.item<double>());
+        loss.backward();
+        Assert.Equal(0.0, s.grad!.abs().sum().item<double>());
+    }
+
+    [Fact]
+    public void BadLabelsAndPairMatricesAreNamed()
+    {
+        var s = torch.randn(4, 4);
+        var tooShort = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(s, torch.arange(3L)));
+        Assert.Contains("'labels' has shape [3]; expected [4]", tooShort.Message);
+        var floats = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(s, torch.zeros(4)));
+        Assert.Contains("labels are integers", floats.Message);
+        var notSquare = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(torch.randn(4, 5), torch.arange(4L)));
+        Assert.Contains("[N, N] pair matrix", notSquare.Message);
+    }
+
+    [Fact]
+    public void TheModuleTakesThePairMatrixAndTheLabels()
+    {
+        var (e, labels) = Batch(nameof(TheModuleTakesThePairMatrixAndTheLabels));
+        var s = Cosine(e);
+        var module = new TestLosses.SupConLoss(temperature: 0.2);
+        Reference.Close(TestLosses.SupCon(s, labels, temperature: 0.2), module.forward(s, labels), 0, 0, "SupConLoss module");
     }
 }

@@ -181,26 +181,57 @@ public static partial class TestLosses
     }
 
     /// <summary>
-    /// SupCon (Khosla et al. 2020) on a row of a similarity matrix, with the row's masks as spans: positives
-    /// (same label, not itself) and candidates (everything but itself). A row without positives has loss 0.
-    /// LOSS0304 is a false positive here: the interval analysis does not see the count &gt; 0 guard (issue 12).
+    /// SupCon (Khosla et al. 2020) as pytorch-metric-learning's SupConLoss, on one anchor's row of a similarity matrix:
+    /// the log-probability of each positive among every other item, averaged over the positives. A row without
+    /// positives has loss 0 and drops out of the mean. LOSS0304 is a false positive here: the interval analysis does
+    /// not see the count &gt; 0 guard (issue 12).
     /// </summary>
 #pragma warning disable LOSS0304
     [Loss]
-    public static partial float SupCon(ReadOnlySpan<float> similarity, ReadOnlySpan<float> positive, ReadOnlySpan<float> candidate, float temperature = 0.1f)
+    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
     {
-        float lse = LogSumExp(similarity, candidate, (s, c) => c > 0 ? s / temperature : float.NegativeInfinity);
+        float lse = LogSumExp(similarity, positive, negative, (s, p, n) => p + n > 0 ? s / temperature : float.NegativeInfinity);
         float count = Sum(positive);
         return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
     }
+
+    /// <summary>
+    /// NT-Xent / InfoNCE (SimCLR) as pytorch-metric-learning's NTXentLoss: each positive against the anchor's negatives,
+    /// −log(e^(s⁺/τ) / (e^(s⁺/τ) + Σ e^(s⁻/τ))) = softplus(LogSumExp⁻ − s⁺/τ), averaged over the row's positives. With
+    /// two views per label, every anchor has one positive: the other view.
+    /// </summary>
+    [Loss]
+    public static partial float NTXent(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.07f)
+    {
+        float negatives = LogSumExp(similarity, negative, (s, n) => n > 0 ? s / temperature : float.NegativeInfinity);
+        float count = Sum(positive);
+        return count > 0 ? Sum(similarity, positive, (s, p) => p > 0 ? Softplus(negatives - s / temperature) : 0) / count : 0;
+    }
 #pragma warning restore LOSS0304
 
-    /// <summary>Batch-hard triplet loss on a row of a distance matrix: hardest positive minus hardest negative, plus a margin.</summary>
+    /// <summary>
+    /// Circle loss (Sun et al. 2020) as pytorch-metric-learning's CircleLoss, on cosine similarities: each pair's
+    /// logit is weighted by how far it is from its optimum (the weight is not trained: StopGradient), and
+    /// loss = softplus(LogSumExp over positives + LogSumExp over negatives). A row without positives or without
+    /// negatives has loss 0.
+    /// </summary>
     [Loss]
-    public static partial float BatchHardTriplet(ReadOnlySpan<float> distance, ReadOnlySpan<float> positive, ReadOnlySpan<float> negative, float margin = 0.2f)
+    public static partial float Circle(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float m = 0.4f, float gamma = 80f)
+    {
+        float positives = LogSumExp(similarity, positive, (s, p) => p > 0 ? -gamma * Max(1 + m - StopGradient(s), 0f) * (s - (1 - m)) : float.NegativeInfinity);
+        float negatives = LogSumExp(similarity, negative, (s, n) => n > 0 ? gamma * Max(StopGradient(s) + m, 0f) * (s - m) : float.NegativeInfinity);
+        return Sum(positive) > 0 && Sum(negative) > 0 ? Softplus(positives + negatives) : 0;
+    }
+
+    /// <summary>
+    /// Batch-hard triplet loss (Hermans et al. 2017) on one anchor's row of a distance matrix: the hardest positive minus
+    /// the hardest negative, plus a margin, clamped at 0. A row without a positive or a negative has loss 0.
+    /// </summary>
+    [Loss]
+    public static partial float BatchHardTriplet(ReadOnlySpan<float> distance, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float margin = 0.2f)
     {
         float hardestPositive = Max(distance, positive, (d, p) => p > 0 ? d : float.NegativeInfinity);
         float hardestNegative = -Max(distance, negative, (d, n) => n > 0 ? -d : float.NegativeInfinity);
-        return Max(hardestPositive - hardestNegative + margin, 0f);
+        return Sum(positive) > 0 && Sum(negative) > 0 ? Max(hardestPositive - hardestNegative + margin, 0f) : 0;
     }
 }

@@ -106,7 +106,7 @@ public static class CalibrationAnalysis
     private static bool Shapes(LossSignature s, AnalysisTask task)
     {
         var ps = s.Parameters;
-        bool elementwise = s.Shape == LossShape.Elementwise, row = s.Shape == LossShape.ClassRow;
+        bool elementwise = s.Shape == LossShape.Elementwise, row = s.Shape.HasRows();
         return task switch
         {
             AnalysisTask.Margin => elementwise && ps.Any(p => p.Kind == ParameterKind.Input),

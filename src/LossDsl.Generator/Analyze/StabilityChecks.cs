@@ -286,7 +286,7 @@ internal static class StabilityChecks
             Hypers = sig.Parameters.Where(p => p.Kind == ParameterKind.Hyper).OrderBy(p => p.Slot).Select(p => p.Default).ToArray(),
             Inputs = new Interval[inputs],
             Spans = new Interval[spans],
-            MinLength = sig.Shape == LossShape.ClassRow ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
+            MinLength = sig.Shape.HasRows() ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
         };
         bool binary = task is AnalysisTask.BinaryLogit or AnalysisTask.BinaryProbability;
         for (int i = 0; i < inputs; i++)

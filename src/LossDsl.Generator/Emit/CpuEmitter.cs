@@ -48,7 +48,7 @@ public sealed class CpuEmitter
 
     private static (int, int)? FindCachedWeight(KernelPlan plan)
     {
-        if (plan.Chunked || plan.Loss.Signature.Shape != LossShape.ClassRow) return null;
+        if (plan.Chunked || !plan.Loss.Signature.Shape.HasRows()) return null;
         var g = plan.Loss.Graph;
         foreach (var pass in plan.Passes)
             foreach (int r in pass.Reductions.Where(r => g[r].Op == Op.ReduceLogSumExp))
@@ -255,6 +255,8 @@ public sealed class CpuEmitter
             {
                 string name = MathPrinter.ReductionName(r);
                 _w.Line($"{name}_max = Math.Max({name}_max, LossVectorMath.HorizontalMax({name}_mv));");
+                // Every element −∞ (a mask that keeps nothing): shift by a finite value, so e^(−∞ − shift) = 0 and the sum is 0.
+                _w.Line($"if ({name}_max == double.NegativeInfinity) {name}_max = {_t}.MinValue;");
                 _w.Line($"var {name}_maxv = Vector512.Create(({_t}){name}_max);");
             }
         }
@@ -366,7 +368,7 @@ public sealed class CpuEmitter
         if (_cached is var (r, weight))
         {
             string name = MathPrinter.ReductionName(r);
-            _w.Line($"double {name}_inv = 1.0 / {name}_sum;");
+            _w.Line($"double {name}_inv = {name}_sum == 0 ? 0 : 1.0 / {name}_sum;");
             _w.Line($"var {name}_inv_v = Vector512.Create(({_t}){name}_inv);");
             parked = (i, vector) => i != weight ? null
                 : vector ? $"Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * {name}_inv_v"

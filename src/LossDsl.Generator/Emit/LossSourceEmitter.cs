@@ -116,14 +116,26 @@ public static class LossSourceEmitter
 
     private static IEnumerable<LossParameter> Data(LossSignature sig) => sig.Parameters.Where(p => p.Kind != ParameterKind.Hyper);
 
+    /// <summary>
+    /// The tensors a caller passes, in order: the data parameters, except that a pair loss's masks are built from one
+    /// <c>labels</c> tensor, passed after the other tensors.
+    /// </summary>
+    private static IEnumerable<string> CallerTensors(LossSignature sig)
+    {
+        foreach (var p in Data(sig).Where(p => p.Mask == PairMask.None)) yield return Id(p.Name);
+        if (HasMasks(sig)) yield return "labels";
+    }
+
+    private static bool HasMasks(LossSignature sig) => sig.Parameters.Any(p => p.Mask != PairMask.None);
+
     private static IEnumerable<LossParameter> Hypers(LossSignature sig) => sig.Parameters.Where(p => p.Kind == ParameterKind.Hyper);
 
     private static bool HasTargets(LossSignature sig) => sig.Parameters.Any(p => p.Kind == ParameterKind.Target);
 
-    /// <summary>Whether the loss takes PyTorch-style weights: per class (class rows with a target) or per element.</summary>
     /// <summary>Whether the loss takes a set ignore_index: a set loss with a target set besides the prediction.</summary>
-    private static bool HasSetIgnore(LossSignature sig) => sig.Shape == LossShape.ChannelSet && sig.Parameters.Count(p => p.Kind == ParameterKind.Span) > 1;
+    private static bool HasSetIgnore(LossSignature sig) => sig.Shape.HasSets() && sig.Parameters.Count(p => p.Kind == ParameterKind.Span) > 1;
 
+    /// <summary>Whether the loss takes PyTorch-style weights: per class (class rows with a target) or per element.</summary>
     private static bool HasWeight(LossSignature sig) => sig.Shape == LossShape.Elementwise || sig.Shape == LossShape.ClassRow && HasTargets(sig);
 
     /// <summary>Hyperparameters, reduction and ignore_index as C# optional parameters.</summary>
@@ -143,6 +155,7 @@ public static class LossSourceEmitter
         (LossShape.ClassRow, ParameterKind.Span) => "[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)",
         (LossShape.ClassRow, ParameterKind.Target) => "[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex",
         (LossShape.ClassRow, _) => "[N] (or [N, d1, …]) float, one value per row",
+        (LossShape.Pairs, _) => "[N, N] float pair matrix over the batch (e.g. similarities or distances); row i holds item i's pairs",
         _ => sig.Sets switch
         {
             LossSets.PerImage => "[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per image and channel over the spatial positions",
@@ -156,6 +169,7 @@ public static class LossSourceEmitter
     {
         LossShape.Elementwise => "element",
         LossShape.ClassRow => "row ([N], or [N, d1, …])",
+        LossShape.Pairs => "row ([N]); Mean averages the rows whose loss is not zero",
         _ => sig.Sets switch { LossSets.PerImage => "image and channel ([N, C])", LossSets.Whole => "tensor (a scalar)", _ => "channel" },
     };
 
@@ -166,7 +180,9 @@ public static class LossSourceEmitter
         w.Line($"/// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.");
         w.Line($"/// Loss: <c>{Xml(sig.BodyText)}</c>");
         w.Line($"/// </summary>");
-        foreach (var p in Data(sig)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
+        foreach (var p in Data(sig).Where(p => p.Mask == PairMask.None)) w.Line($"/// <param name=\"{p.Name}\">{Xml(TensorDescription(sig, p))}</param>");
+        if (HasMasks(sig))
+            w.Line($"/// <param name=\"labels\">[N] int64 labels of the batch's items: the pair masks ({string.Join(", ", Data(sig).Where(p => p.Mask != PairMask.None).Select(p => p.Name))}) are built from them, the diagonal excluded.</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
         w.Line($"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
@@ -176,12 +192,15 @@ public static class LossSourceEmitter
                 ? "/// <param name=\"weight\">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>"
                 : "/// <param name=\"weight\">Optional per-element weights, broadcastable to the prediction: each loss is scaled by its weight; Mean divides by the element count.</param>");
         w.Line("/// <param name=\"backend\">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
-        var args = Data(sig).Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name)).Concat(OptionParameters(sig));
+        var args = CallerTensors(sig).Select(p => "global::TorchSharp.torch.Tensor " + p).Concat(OptionParameters(sig));
         using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
         {
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = HasTargets(sig) ? "ignoreIndex" : HasSetIgnore(sig) ? "ignoreIndex ?? long.MinValue" : "long.MinValue";
-            string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({Id(p.Name)})" : Id(p.Name)));
+            string first = Id(sig.Parameters[0].Name);
+            string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({first})"
+                : p.Mask != PairMask.None ? $"global::LossDsl.Runtime.PairMasks.{p.Mask}(labels, {first})"
+                : Id(p.Name)));
             string weight = HasWeight(sig) ? "weight" : "null";
             w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}));");
         }
@@ -189,7 +208,7 @@ public static class LossSourceEmitter
 
     private static void EmitModule(IndentedWriter w, LossSignature sig)
     {
-        var data = Data(sig).ToList();
+        var data = CallerTensors(sig).ToList();
         if (data.Count > 6) return; // TorchSharp modules take at most six inputs.
         string generic = string.Join(", ", data.Select(_ => "global::TorchSharp.torch.Tensor").Append("global::TorchSharp.torch.Tensor"));
         w.Line($"/// <summary>{sig.Name} as a TorchSharp module, a drop-in criterion for a training loop.</summary>");
@@ -211,8 +230,8 @@ public static class LossSourceEmitter
             if (HasWeight(sig)) w.Line("public global::TorchSharp.torch.Tensor? Weight { get; set; }");
             w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
             w.Line();
-            var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + Id(p.Name));
-            var call = data.Select(p => Id(p.Name)).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
+            var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + p);
+            var call = data.Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig) || HasSetIgnore(sig)) call = call.Append("IgnoreIndex");
             if (HasWeight(sig)) call = call.Append("Weight");
             call = call.Append("Backend");

@@ -73,14 +73,18 @@ internal static class PartialsCode
         Finalize(w, g, pass);
     }
 
-    /// <summary>Declares each reduction's value from its accumulators.</summary>
+    /// <summary>
+    /// Declares each reduction's value from its accumulators. A LogSumExp over elements that are all −∞ (a mask that keeps
+    /// nothing) is the lowest finite double rather than −∞, so that the weights e^(x − R) of its −∞ elements are 0, not
+    /// e^(−∞ + ∞) = NaN: such a reduction passes no gradient.
+    /// </summary>
     public static void Finalize(IndentedWriter w, Graph g, Pass pass)
     {
         foreach (int r in pass.Reductions)
         {
             string name = MathPrinter.ReductionName(r);
             w.Line(g[r].Op == Op.ReduceLogSumExp
-                ? $"double {name} = {name}_max + Log({name}_sum);"
+                ? $"double {name} = {name}_sum == 0 ? double.MinValue : {name}_max + Log({name}_sum);"
                 : $"double {name} = {name}_acc;");
         }
     }

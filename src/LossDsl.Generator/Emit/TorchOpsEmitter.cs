@@ -76,7 +76,8 @@ public sealed class TorchOpsEmitter
                 _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
             };
-            _owned[i] = _exact[i] && n.Op.KindOf() == ValueKind.Real && !n.Op.IsLeaf() && !scalarChoice || n.Op == Op.At;
+            bool view = OpTable.Unary(n.Op) is { TorchAliases: true };   // shares its operand's storage
+            _owned[i] = _exact[i] && n.Op.KindOf() == ValueKind.Real && !n.Op.IsLeaf() && !scalarChoice && !view || n.Op == Op.At;
         }
     }
 
@@ -188,7 +189,7 @@ public sealed class TorchOpsEmitter
     private Dictionary<int, (int Y, int Index, int Value)> OneHotAdds(List<int> needed, int[] roots)
     {
         var fused = new Dictionary<int, (int, int, int)>();
-        if (_plan.Loss.Signature.Shape != LossShape.ClassRow) return fused;
+        if (!_plan.Loss.Signature.Shape.HasRows()) return fused;
         var uses = new int[_g.Count];
         foreach (int r in roots) uses[r]++;
         foreach (int i in needed)

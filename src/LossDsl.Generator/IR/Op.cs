@@ -14,7 +14,7 @@ public enum Op
     At,         // Slot: span index, A: integer index node; span[index]
 
     // Unary.
-    Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Softplus, LogSigmoid,
+    Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Softplus, LogSigmoid, StopGradient,
 
     // Binary.
     Add, Sub, Mul, Div, Pow, Max, Min,

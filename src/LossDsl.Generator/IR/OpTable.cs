@@ -18,6 +18,8 @@ namespace LossDsl.Generator.IR;
 /// <param name="Printed">How derivation comments print it.</param>
 /// <param name="Torch">Its TorchSharp spelling, <c>{0}</c> the operand.</param>
 /// <param name="TorchInPlace">Its in-place TorchSharp spelling, or null when there is none.</param>
+/// <param name="TorchAliases">Whether its TorchSharp spelling returns a view of the operand's storage (e.g. <c>detach()</c>),
+/// which the torch-ops emitter must never overwrite in place.</param>
 public sealed record UnaryFunction(
     Op Op,
     string Name,
@@ -28,7 +30,8 @@ public sealed record UnaryFunction(
     Func<Interval, Interval> Range,
     string Printed,
     string Torch,
-    string? TorchInPlace);
+    string? TorchInPlace,
+    bool TorchAliases = false);
 
 /// <summary>
 /// The op table: the elementary functions a loss body can call, each described in one place. Parsing, constant
@@ -94,6 +97,10 @@ public static class OpTable
         Monotone(Op.LogSigmoid, "LogSigmoid", false, x => -Softplus(-x), double.NegativeInfinity, 0,
             (b, i, a, da) => b.Mul(b.Unary(Op.Sigmoid, b.Neg(a)), da),                  // (log σ)' = σ(−a)
             "logσ", "global::TorchSharp.torch.nn.functional.logsigmoid({0})", null),
+        new(Op.StopGradient, "StopGradient", false, x => x, Everywhere,
+            (b, i, a, da) => b.Const(0),                                                // no gradient flows through it
+            a => a,
+            "sg", "{0}.detach()", null, TorchAliases: true),
     };
 
     private static readonly Dictionary<Op, UnaryFunction> s_byOp = s_unary.ToDictionary(f => f.Op);

@@ -15,12 +15,24 @@ public enum ParameterKind
     Hyper,
 }
 
+/// <summary>Which pair mask a span of a pair loss is: built by the runtime from the batch's labels.</summary>
+public enum PairMask
+{
+    /// <summary>Not a mask: a span the caller passes.</summary>
+    None,
+    /// <summary><c>[Positives]</c>: same label, not the anchor itself.</summary>
+    Positives,
+    /// <summary><c>[Negatives]</c>: another label.</summary>
+    Negatives,
+}
+
 /// <param name="Name">The C# parameter name.</param>
 /// <param name="Kind">How it enters the loss.</param>
 /// <param name="Slot">Index among the parameters of the same kind.</param>
 /// <param name="TypeText">The declared type, as written in the defining declaration.</param>
 /// <param name="Default">A hyperparameter's default value.</param>
-public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default);
+/// <param name="Mask">For a span of a pair loss: whether it is a pair mask built from the labels.</param>
+public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None);
 
 /// <summary>Everything the emitters need about a [Loss] method's declaration, as plain data.</summary>
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>

@@ -109,8 +109,8 @@ public static class LossParser
             var pSyntax = p.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() ?? syntax;
             string? problem = null;
             ParameterKind kind = ParameterKind.Input;
-            if (p.Name is "reduction" or "ignoreIndex" || p.Name.StartsWith("__", StringComparison.Ordinal))
-                problem = "the names 'reduction' and 'ignoreIndex' (and names starting with '__') are taken by the generated overloads";
+            if (p.Name is "reduction" or "ignoreIndex" or "weight" or "backend" || p.Name.StartsWith("__", StringComparison.Ordinal))
+                problem = "the names 'reduction', 'ignoreIndex', 'weight' and 'backend' (and names starting with '__') are taken by the generated overloads";
             else if (p.RefKind != RefKind.None || p.IsParams)
                 problem = "ref, out, in and params parameters are not supported; pass values";
             else if (IsReadOnlySpanOfFloat(p.Type))
@@ -144,8 +144,22 @@ public static class LossParser
                 usable = false;
                 continue;
             }
+            var mask = PairMaskOf(p);
+            if (mask != PairMask.None && (kind != ParameterKind.Span || parameters.Count == 0))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name,
+                    "[Positives] and [Negatives] mark a pair mask: a ReadOnlySpan<float> after the prediction"));
+                usable = false;
+                continue;
+            }
+            if (mask != PairMask.None && parameters.Any(x => x.Mask == mask))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name, $"the loss already has a [{mask}] mask"));
+                usable = false;
+                continue;
+            }
             double dflt = kind == ParameterKind.Hyper ? Convert.ToDouble(p.ExplicitDefaultValue ?? 0.0, CultureInfo.InvariantCulture) : 0;
-            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt));
+            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt, mask));
         }
 
         foreach (var clash in NameClashes(parameters))
@@ -163,9 +177,11 @@ public static class LossParser
         }
 
         int spans = counts[(int)ParameterKind.Span], targets = counts[(int)ParameterKind.Target], inputs = counts[(int)ParameterKind.Input];
-        // Naming the sets' axes makes it a set loss.
+        bool masks = parameters.Any(p => p.Mask != PairMask.None);
+        // Naming the sets' axes makes it a set loss; a pair mask makes it a pair loss.
         var shape = requested != LossShape.Auto ? requested
             : sets != LossSets.PerChannel ? LossShape.ChannelSet
+            : masks ? LossShape.Pairs
             : spans == 0 ? LossShape.Elementwise : LossShape.ClassRow;
         string? shapeProblem = shape switch
         {
@@ -178,6 +194,10 @@ public static class LossParser
             LossShape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
             LossShape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
             LossShape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
+            LossShape.Pairs when spans == 0 => "a pair loss needs a ReadOnlySpan<float> row of a pair matrix",
+            LossShape.Pairs when parameters.Any(p => p.Name == "labels") => "its tensor overloads take the batch's labels as 'labels'; rename the parameter",
+            LossShape.Pairs when targets + inputs > 0 => "a pair loss takes only spans: rows of [N, N] pair matrices and [Positives]/[Negatives] masks (and hyperparameters)",
+            _ when masks && shape != LossShape.Pairs => "[Positives] and [Negatives] masks belong to pair losses (LossShape.Pairs)",
             _ when parameters.Count > 0 && (shape == LossShape.Elementwise ? parameters[0].Kind != ParameterKind.Input : parameters[0].Kind != ParameterKind.Span)
                 => "the first parameter must be the prediction that the gradient is taken for (a span, or a float for elementwise losses)",
             _ => null,
@@ -221,6 +241,17 @@ public static class LossParser
     /// <summary>A name as a C# identifier: a keyword gets '@'.</summary>
     internal static string Identifier(string name)
         => SyntaxFacts.GetKeywordKind(name) == SyntaxKind.None && SyntaxFacts.GetContextualKeywordKind(name) is SyntaxKind.None ? name : "@" + name;
+
+    private static PairMask PairMaskOf(IParameterSymbol p)
+    {
+        foreach (var a in p.GetAttributes())
+            switch (a.AttributeClass?.ToDisplayString())
+            {
+                case "LossDsl.PositivesAttribute": return PairMask.Positives;
+                case "LossDsl.NegativesAttribute": return PairMask.Negatives;
+            }
+        return PairMask.None;
+    }
 
     private static bool IsLoss(IMethodSymbol m) => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == AttributeName);
 

@@ -57,7 +57,7 @@ public static class Scheduler
 
         bool elementwise = loss.Signature.Shape == LossShape.Elementwise;
         var gradientElements = elementwise ? EquatableArray<int>.Empty : GraphWalk.ElementNodes(g, new[] { loss.Gradient }, scope).ToEquatableArray();
-        bool chunked = loss.Signature.Shape == LossShape.ChannelSet;
+        bool chunked = loss.Signature.Shape.HasSets();
         return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked);
     }
 }

@@ -17,7 +17,7 @@ public delegate Tensor TorchOpsKernel(TorchFrame f);
 /// reductions over them. A value lives on the <b>element</b> axes (a whole row or set) or on the <b>segment</b>
 /// axes (one value per row, set or element, kept as size-1 dimensions so that it broadcasts over the elements):
 /// <list type="bullet">
-/// <item>class rows: elements [N, C], segments [N, 1]; reductions over dim 1;</item>
+/// <item>class rows and pair rows: elements [N, C] (pairs: [N, N]), segments [N, 1]; reductions over dim 1;</item>
 /// <item>sets per channel: elements [N, C, S] (S the flattened spatial axes), segments [1, C, 1]; reductions over dims 0 and 2;</item>
 /// <item>sets per image: elements [N, C, S], segments [N, C, 1]; reductions over dim 2;</item>
 /// <item>one set over the whole tensor: elements [1, 1, numel], segments [1, 1, 1]; reductions over dim 2;</item>
@@ -44,7 +44,7 @@ public sealed class TorchFrame
         var x = call.Prediction;
         switch (call.Definition.Shape)
         {
-            case LossShape.ClassRow:
+            case var rows when rows.HasRows():
                 _elementShape = x.shape;
                 _segmentShape = new[] { x.shape[0], 1L };
                 _reduce = new[] { 1L };
@@ -192,7 +192,11 @@ public sealed class TorchFrame
         var shift = torch.where(max.isfinite(), max, Constant(0)).detach();
         var shifted = body - shift;
         var sum = (InPlace ? shifted.exp_() : shifted.exp()).sum(_reduce, keepdim: true);
-        return (shift, InPlace ? sum.log_() : sum.log());
+        // Every element −∞ (a mask that keeps nothing): the lowest finite value rather than −∞, so that the weights
+        // e^(x − R) of its −∞ elements are 0, not NaN, as in the fused kernels.
+        var logSum = InPlace ? sum.log_() : sum.log();
+        double lowest = DType == ScalarType.Float64 ? double.MinValue : float.MinValue;
+        return (shift, InPlace ? logSum.clamp_min_(lowest) : logSum.clamp_min(lowest));
     }
 
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>

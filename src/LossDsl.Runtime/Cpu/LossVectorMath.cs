@@ -120,6 +120,10 @@ public static class LossVectorMath
     public static Vector512<float> LogSigmoid(Vector512<float> x) => -Softplus(-x);
     public static Vector512<double> LogSigmoid(Vector512<double> x) => -Softplus(-x);
 
+    /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
+    public static Vector512<float> StopGradient(Vector512<float> x) => x;
+    public static Vector512<double> StopGradient(Vector512<double> x) => x;
+
     public static Vector512<float> Tanh(Vector512<float> x) => Lanes(x, MathF.Tanh);
     public static Vector512<double> Tanh(Vector512<double> x) => Lanes(x, Math.Tanh);
 

@@ -128,7 +128,7 @@ namespace LossDsl.Generated
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
-            double R4 = R4_max + Log(R4_sum);
+            double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
@@ -176,7 +176,7 @@ namespace LossDsl.Generated
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
-            double R4 = R4_max + Log(R4_sum);
+            double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
@@ -247,6 +247,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_max = Math.Max(R4_max, LossVectorMath.HorizontalMax(R4_mv));
+                if (R4_max == double.NegativeInfinity) R4_max = float.MinValue;
                 var R4_maxv = Vector512.Create((float)R4_max);
                 double R4_sum = 0;
                 var R4_lo = Vector512<double>.Zero; var R4_hi = Vector512<double>.Zero;
@@ -278,7 +279,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_sum += Vector512.Sum(R4_lo) + Vector512.Sum(R4_hi);
-                double R4 = R4_max + Log(R4_sum);
+                double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
                 double v8 = Exp(v5);
                 double v9 = 1.0 - v8;
@@ -291,7 +292,7 @@ namespace LossDsl.Generated
                 Unsafe.Add(ref loss_0, s) = (float)v11;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((float)shape.GradScale);
-                double R4_inv = 1.0 / R4_sum;
+                double R4_inv = R4_sum == 0 ? 0 : 1.0 / R4_sum;
                 var R4_inv_v = Vector512.Create((float)R4_inv);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -373,6 +374,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_max = Math.Max(R4_max, LossVectorMath.HorizontalMax(R4_mv));
+                if (R4_max == double.NegativeInfinity) R4_max = double.MinValue;
                 var R4_maxv = Vector512.Create((double)R4_max);
                 double R4_sum = 0;
                 var R4_v = Vector512<double>.Zero;
@@ -402,7 +404,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_sum += Vector512.Sum(R4_v);
-                double R4 = R4_max + Log(R4_sum);
+                double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
                 double v8 = Exp(v5);
                 double v9 = 1.0 - v8;
@@ -415,7 +417,7 @@ namespace LossDsl.Generated
                 Unsafe.Add(ref loss_0, s) = (double)v11;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((double)shape.GradScale);
-                double R4_inv = 1.0 / R4_sum;
+                double R4_inv = R4_sum == 0 ? 0 : 1.0 / R4_sum;
                 var R4_inv_v = Vector512.Create((double)R4_inv);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {

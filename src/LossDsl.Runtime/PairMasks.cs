@@ -1,0 +1,47 @@
+using System;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// The pair masks of a pair loss (<see cref="LossShape.Pairs"/>), built from the batch's labels as
+/// pytorch-metric-learning builds its <c>pos_mask</c> and <c>neg_mask</c>: item <c>j</c> is a positive of anchor
+/// <c>i</c> when it has the same label and is not <c>i</c> itself, a negative when its label differs. The generated
+/// tensor overloads call these; the masks are constants, never differentiated.
+/// </summary>
+public static class PairMasks
+{
+    /// <summary>[N, N]: 1 where labels[i] == labels[j] and i ≠ j, else 0; in the compute dtype of <paramref name="pairs"/>.</summary>
+    public static Tensor Positives(Tensor labels, Tensor pairs)
+    {
+        using var scope = NewDisposeScope();
+        var same = Same(labels, pairs);
+        var self = eye(same.shape[0], dtype: ScalarType.Bool, device: same.device);
+        return same.logical_and_(self.logical_not_()).to(ComputeType(pairs)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>[N, N]: 1 where labels[i] ≠ labels[j], else 0; in the compute dtype of <paramref name="pairs"/>.</summary>
+    public static Tensor Negatives(Tensor labels, Tensor pairs)
+    {
+        using var scope = NewDisposeScope();
+        return Same(labels, pairs).logical_not_().to(ComputeType(pairs)).MoveToOuterDisposeScope();
+    }
+
+    private static ScalarType ComputeType(Tensor pairs) => pairs.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+
+    private static Tensor Same(Tensor labels, Tensor pairs)
+    {
+        if (labels is null || labels.IsInvalid) throw new ArgumentNullException(nameof(labels), "'labels' must be a tensor of the batch's labels.");
+        if (pairs is null || pairs.IsInvalid) throw new ArgumentNullException(nameof(pairs));
+        if (pairs.dim() != 2 || pairs.shape[0] != pairs.shape[1])
+            throw new ArgumentException($"A pair loss takes an [N, N] pair matrix; got [{string.Join(", ", pairs.shape)}].", nameof(pairs));
+        long n = pairs.shape[0];
+        if (labels.dim() != 1 || labels.shape[0] != n)
+            throw new ArgumentException($"'labels' has shape [{string.Join(", ", labels.shape)}]; expected [{n}], one label per item of the [{n}, {n}] pair matrix.", nameof(labels));
+        if (labels.dtype is not (ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Int8 or ScalarType.Byte))
+            throw new ArgumentException($"'labels' has dtype {labels.dtype}; labels are integers (int64).", nameof(labels));
+        if (labels.device_type != pairs.device_type || labels.device_index != pairs.device_index)
+            throw new ArgumentException($"'labels' is on {labels.device} but the pair matrix is on {pairs.device}; put every tensor of a loss call on one device.", nameof(labels));
+        return labels.unsqueeze(1).eq(labels.unsqueeze(0));
+    }
+}
