@@ -10,12 +10,12 @@ public static partial class BenchLosses
     [Loss]
     public static partial float CrossEntropy(ReadOnlySpan<float> logits, int target) => -LogSoftmax(logits, target);
 
-    /// <summary>SupCon on a row of a similarity matrix, with positive and candidate masks as spans (docs/dsl.md).</summary>
+    /// <summary>SupCon as a pair loss: one anchor's row of a similarity matrix, masks built from the labels (docs/dsl.md).</summary>
 #pragma warning disable LOSS0304 // the count > 0 guard is not seen by the interval analysis
     [Loss]
-    public static partial float SupCon(ReadOnlySpan<float> similarity, ReadOnlySpan<float> positive, ReadOnlySpan<float> candidate, float temperature = 0.1f)
+    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
     {
-        float lse = LogSumExp(similarity, candidate, (s, c) => c > 0 ? s / temperature : float.NegativeInfinity);
+        float lse = LogSumExp(similarity, positive, negative, (s, p, n) => p + n > 0 ? s / temperature : float.NegativeInfinity);
         float count = Sum(positive);
         return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
     }

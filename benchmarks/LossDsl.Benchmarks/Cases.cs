@@ -299,27 +299,27 @@ public sealed class BenchCase : IDisposable
         };
     }
 
-    /// <summary>SupCon on a similarity matrix [n, n] (the leaf), labels from 100 classes; mean over rows with a positive.</summary>
+    /// <summary>
+    /// SupCon on a similarity matrix [n, n] (the leaf), labels from 100 classes; mean over rows with a positive. Every
+    /// variant builds its pair masks from the labels inside the step, as pytorch-metric-learning does.
+    /// </summary>
     public static BenchCase SupCon(long n)
     {
         var g = Rng();
         var x = torch.tanh(torch.randn(new[] { n, n }, generator: g));
         var labels = torch.randint(0, 100, new[] { n }, generator: g);
-        var same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
-        var self = torch.eye(n, dtype: ScalarType.Bool);
-        var positive = same.logical_and(self.logical_not()).to(ScalarType.Float32);
-        var candidate = self.logical_not().to(ScalarType.Float32);
-        double rows = (positive.sum(new long[] { 1 }) > 0).sum().item<long>();
+        var positive = PairMasks.Positives(labels, x);
+        var negative = PairMasks.Negatives(labels, x);
         const double tau = 0.1;
-        Tensor Ours(Tensor s) => BenchLosses.SupCon(s, positive, candidate, temperature: tau, reduction: nn.Reduction.Sum) / rows;
+        Tensor Ours(Tensor s) => BenchLosses.SupCon(s, labels, temperature: tau);
         Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Ours(xi), xi); };
         var roof = new RooflinePass(x, null);
         return new BenchCase
         {
             Name = $"SupCon [{n}, {n}]",
-            Direct = ("SupCon", new[] { x, positive, candidate }, new[] { tau }),
+            Direct = ("SupCon", new[] { x, positive, negative }, new[] { tau }),
             Shape = $"[{n}, {n}]",
-            Inputs = new[] { x, labels, positive, candidate },
+            Inputs = new[] { x, labels, positive, negative },
             Roofline = roof,
             RooflineBytes = roof.Bytes,
             Variants = new()
@@ -328,14 +328,17 @@ public sealed class BenchCase : IDisposable
                 NonLeaf(x, Ours),
                 new(VariantKind.TorchEager, "TorchSharp eager", () =>
                 {
-                    // pytorch-metric-learning's SupConLoss on a precomputed similarity matrix.
+                    // pytorch-metric-learning's SupConLoss on a precomputed similarity matrix, with its AvgNonZeroReducer.
                     var xi = Leaf(x);
-                    var logits = (xi / tau).masked_fill(candidate.eq(0), double.NegativeInfinity);
+                    var same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
+                    var self = torch.eye(n, dtype: ScalarType.Bool);
+                    var pos = same.logical_and(self.logical_not()).to(ScalarType.Float32);
+                    var logits = (xi / tau).masked_fill(self, double.NegativeInfinity);
                     var logProb = xi / tau - logits.logsumexp(1, keepdim: true);
-                    var count = positive.sum(new long[] { 1 });
-                    var perRow = -(positive * logProb).sum(new long[] { 1 }) / count.clamp_min(1);
-                    return Backward(perRow.sum() / rows, xi);
-                }, "masked logsumexp, log-prob, masked mean per row (pytorch-metric-learning's form)"),
+                    var perRow = -(pos * logProb).sum(new long[] { 1 }) / pos.sum(new long[] { 1 }).clamp_min(1);
+                    var kept = (perRow > 0).to(ScalarType.Float32);
+                    return Backward((perRow * kept).sum() / kept.sum().clamp_min(1), xi);
+                }, "masks from labels, masked logsumexp, log-prob, masked mean per row, mean over non-zero rows (pytorch-metric-learning's form)"),
                 Ilgpu(ours),
                 TorchOps(ours),
                 RooflineInto(roof, "copy"),
