@@ -4,9 +4,23 @@ using Xunit;
 
 namespace LossDsl.Analyzers.Tests;
 
-/// <summary>LOSS0200–LOSS0207, by ID, with Roslyn SDK markup.</summary>
+/// <summary>LOSS0200–LOSS0208, by ID, with Roslyn SDK markup.</summary>
 public class CalibrationDiagnosticTests
 {
+    [Fact]
+    public Task LOSS0208_FormsWithoutAVerdictSaySoUnlessTheTaskIsDeclared() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss]
+            public static partial float {|LOSS0208:Contrastive|}(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative)
+                => Sum(similarity, positive, negative, (s, p, n) => p * (1 - s) + n * Square(s));
+
+            [Loss] public static partial float {|LOSS0208:Squared|}(float prediction, float target) => Square(prediction - target);
+            [Loss(Task = LossTask.Regression)] public static partial float Declared(float prediction, float target) => Square(prediction - target);
+            [Loss(Task = LossTask.None)] public static partial float OptedOut(float prediction, float target) => Square(prediction - target);
+        }
+        """);
+
     [Fact]
     public Task LOSS0200_ProperLossGetsAHiddenVerdict() => AnalyzerTest.RunAsync("""
         public static partial class L

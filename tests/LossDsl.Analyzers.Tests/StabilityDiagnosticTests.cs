@@ -126,7 +126,7 @@ public class StabilityDiagnosticTests
         public static partial class L
         {
             [Loss]
-            public static partial float Huber(float prediction, float target, float delta = 1f)
+            public static partial float {|LOSS0208:Huber|}(float prediction, float target, float delta = 1f)
             {
                 float r = prediction - target;
                 return {|LOSS0404:{|LOSS0401:Abs(r)|} <= delta ? 0.5f * r * r : delta * (Abs(r) - 0.5f * delta)|};

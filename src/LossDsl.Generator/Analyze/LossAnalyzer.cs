@@ -107,9 +107,17 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
 
             verdict = CalibrationAnalysis.Run(derived, task, budget, ct);
             ReportCalibration(result, context, verdict, required);
+            if (declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && required == Requirement.None)
+                result.Add(Diagnostic.Create(DiagnosticDescriptors.NoCalibrationVerdict, syntax.Identifier.GetLocation(), method.Name, WhyNoVerdict(model.Signature)));
             StabilityChecks.Run(context, result);
         }
     }
+
+    /// <summary>Why a loss whose task was inferred gets no calibration verdict, and what to do if one applies.</summary>
+    private static string WhyNoVerdict(LossSignature s) => s.Shape == LossShape.Pairs
+        ? "a pair loss scores pairs of items of a batch (metric learning), and calibration of class probabilities does not apply to it"
+        : "its parameters match no task with a calibration check (a margin loss takes one float; a multiclass loss, one span and one int class index; "
+          + "a binary loss names its task); if one applies, name it with [Loss(Task = LossTask.…)], or declare LossTask.None or LossTask.Regression to silence this";
 
     private static string Describe(Requirement r) => r == Requirement.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
 

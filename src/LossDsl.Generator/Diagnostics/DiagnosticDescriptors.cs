@@ -118,6 +118,11 @@ public static class DiagnosticDescriptors
         "Loss '{0}' is not proper and moves the decision threshold: {1}",
         "LossDsl.Calibration", DiagnosticSeverity.Info);
 
+    public static readonly DiagnosticDescriptor NoCalibrationVerdict = Make(
+        "LOSS0208", "The loss's form has no calibration verdict",
+        "Loss '{0}' gets no calibration verdict: {1}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
     // ---- Numerical stability (LOSS0300–0399).
 
     public static readonly DiagnosticDescriptor LogOfSigmoid = Make(
@@ -171,7 +176,7 @@ public static class DiagnosticDescriptors
     {
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
-        CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet,
+        CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet, NoCalibrationVerdict,
         CalibrationInconclusive, RequirementUncheckable, ThresholdShifted,
         LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,
         AbsSubgradient, MaxMinSubgradient, MaxReductionSubgradient, BranchGradient,
