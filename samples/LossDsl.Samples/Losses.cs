@@ -3,7 +3,7 @@ using static LossDsl.LossMath;
 
 namespace LossDsl.Samples;
 
-/// <summary>The three seed losses, one per loss shape, written in the LossDsl subset of C#.</summary>
+/// <summary>The seed losses, one per loss shape, written in the LossDsl subset of C#.</summary>
 public static partial class Losses
 {
     /// <summary>
@@ -42,4 +42,20 @@ public static partial class Losses
         float at = alpha >= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f;
         return at * ce * Pow(1 - pt, gamma);
     }
+
+    /// <summary>
+    /// Supervised contrastive loss (Khosla et al. 2020), a pair loss, as pytorch-metric-learning's SupConLoss: on one
+    /// anchor's row of a similarity matrix, the mean log-probability of its positives among every other item. The
+    /// tensor overloads take the [N, N] similarity matrix and the labels; the masks are built from the labels. A row
+    /// without positives has loss 0 and drops out of the mean. (LOSS0304 does not see the count &gt; 0 guard.)
+    /// </summary>
+#pragma warning disable LOSS0304
+    [Loss]
+    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
+    {
+        float lse = LogSumExp(similarity, positive, negative, (s, p, n) => p + n > 0 ? s / temperature : float.NegativeInfinity);
+        float count = Sum(positive);
+        return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
+    }
+#pragma warning restore LOSS0304
 }

@@ -31,6 +31,7 @@ public class VerdictTableTests(ITestOutputHelper output)
     {
         ["Losses.Poly1"] = (VerdictKind.CalibratedNotProper, "over-confident"),
         ["Losses.Tversky"] = (VerdictKind.SetLoss, null),
+        ["Losses.SupCon"] = (VerdictKind.NoVerdict, null),
         ["Losses.SigmoidFocal"] = (VerdictKind.ThresholdShifted, "at η = 0.9 the risk minimizer is q ="),
         ["TestLosses.Huber"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.LabelSmoothedCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),
