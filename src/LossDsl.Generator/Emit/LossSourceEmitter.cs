@@ -337,7 +337,24 @@ public static class LossSourceEmitter
             : sig.Shape == LossShape.Elementwise
                 ? "Schedule: one launch, one thread per element, loss and gradient together."
                 : $"Schedule: one launch, one thread per row: {Passes(plan.Passes.Count)} over the row, then the gradient pass.");
+        w.Comment($"Plan: {PlanName(sig)}. Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;");
+        w.Comment($"the torch-ops form takes every device and dtype, calls that also differentiate inputs other than '{x}'"
+            + (HasSetIgnore(sig) ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
     }
+
+    /// <summary>The plan a loss's axes give, as the generated file names it.</summary>
+    private static string PlanName(LossSignature sig) => sig.Shape switch
+    {
+        LossShape.Elementwise => "elements (one evaluation per element of same-shape tensors)",
+        LossShape.ClassRow => "class rows (one evaluation per row, reductions over its classes)",
+        LossShape.Pairs => "pair rows (one evaluation per anchor row of the [N, N] pair matrix, reductions over the batch; masks from the labels)",
+        _ => sig.Sets switch
+        {
+            LossSets.PerImage => "sets per image and channel (reductions over the pixels, chunked)",
+            LossSets.Whole => "one set over the whole tensor (reductions over every element, chunked)",
+            _ => "sets per channel (reductions over batch and pixels, chunked)",
+        },
+    };
 
     internal static string Passes(int n) => Plural(n, "reduction pass", "reduction passes");
 

@@ -87,6 +87,8 @@ namespace LossDsl.Generated
         //   ∂L/∂R4 = 1 + epsilon·exp(logits[target] − R4)
         //   ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
         // Schedule: one launch, one thread per row: 1 reduction pass over the row, then the gradient pass.
+        // Plan: class rows (one evaluation per row, reductions over its classes). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Poly1",
             shape: global::LossDsl.LossShape.ClassRow,
