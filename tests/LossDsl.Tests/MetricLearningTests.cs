@@ -172,6 +172,25 @@ public class MetricLearningTests
                 $"{loss}: ∂/∂pairs[{index[k]}] is {flat[index[k]].item<double>():R}, finite differences give {expected[k]:R}");
     }
 
+    [Theory, MemberData(nameof(Backends))]
+    public void SecondDerivativesThroughTheNonZeroMeanMatchPml(Backend backend)
+    {
+        // A gradient penalty on the embeddings, ∂/∂e ‖∂SupCon/∂e‖²: backward under create_graph recomputes the gradient
+        // with the torch-ops form, through the same mean over the rows with a positive loss.
+        using var _ = LossBackend.Use(backend);
+        var (e, labels) = Batch(nameof(SecondDerivativesThroughTheNonZeroMeanMatchPml));
+        Tensor Penalty(Func<Tensor, Tensor> loss)
+        {
+            var x = e.detach().clone().requires_grad_(true);
+            var g = torch.autograd.grad(new[] { loss(Cosine(x)) }, new[] { x }, retain_graph: true, create_graph: true)[0];
+            return torch.autograd.grad(new[] { (g * g).sum() }, new[] { x })[0].detach();
+        }
+        var expected = Penalty(s => SupConPml(s, labels, 0.5));
+        var actual = Penalty(s => TestLosses.SupCon(s, labels, temperature: 0.5));
+        Assert.True(expected.abs().max().item<double>() > 0);
+        Reference.Close(expected, actual, 1e-8, 1e-11, "∂/∂e ‖∂SupCon/∂e‖²");
+    }
+
     // ---- The reduction and the checks ----
 
     [Fact]
