@@ -31,7 +31,7 @@ namespace LossDsl
         /// Spans are rows of <c>[N, N]</c> pair matrices over one batch (a similarity or distance matrix): row <c>i</c>
         /// holds item <c>i</c>'s pairs with every item <c>j</c>. Spans marked <c>[Positives]</c> or <c>[Negatives]</c> are
         /// pair masks the runtime builds from the batch's labels, with the diagonal excluded (pytorch-metric-learning's
-        /// <c>pos_mask</c> and <c>neg_mask</c>). <c>Reduction.Mean</c> averages the rows whose loss is not zero, as
+        /// <c>pos_mask</c> and <c>neg_mask</c>). <c>Reduction.Mean</c> averages the rows whose loss is positive, as
         /// pytorch-metric-learning's <c>AvgNonZeroReducer</c> does, so rows without a positive drop out.
         /// </summary>
         Pairs = 4,
@@ -58,8 +58,8 @@ namespace LossDsl
         /// <summary>One evaluation of the body per <b>element</b> of same-shape tensors; no span, no member axis.</summary>
         public static bool IsElementwise(this LossShape shape) => shape == LossShape.Elementwise;
 
-        /// <summary>Whether <c>Reduction.Mean</c> counts only the segments whose loss is not zero (pair rows).</summary>
-        public static bool MeanOverNonZero(this LossShape shape) => shape == LossShape.Pairs;
+        /// <summary>Whether <c>Reduction.Mean</c> averages only the segments whose loss is positive (pair rows).</summary>
+        public static bool MeanOverPositive(this LossShape shape) => shape == LossShape.Pairs;
     }
 
     /// <summary>Which axes a set loss's sets run over (<see cref="LossShape.ChannelSet"/>).</summary>

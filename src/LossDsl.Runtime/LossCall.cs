@@ -303,7 +303,7 @@ internal sealed class LossCall : IDisposable
     /// Whether Mean averages only the rows whose loss is positive, as pytorch-metric-learning's <c>AvgNonZeroReducer</c>
     /// does for pair losses (rows without a positive pair have loss 0 and drop out).
     /// </summary>
-    private bool MeanOverPositiveRows => Definition.Shape.MeanOverNonZero() && Arguments.Reduction == nn.Reduction.Mean;
+    private bool MeanOverPositiveRows => Definition.Shape.MeanOverPositive() && Arguments.Reduction == nn.Reduction.Mean;
 
     /// <summary>
     /// After the backend has run: for a Mean over the rows with a positive loss, weighs each row by

@@ -169,7 +169,7 @@ public static class LossSourceEmitter
     {
         LossShape.Elementwise => "element",
         LossShape.ClassRow => "row ([N], or [N, d1, …])",
-        LossShape.Pairs => "row ([N]); Mean averages the rows whose loss is not zero",
+        LossShape.Pairs => "anchor row ([N])",
         _ => sig.Sets switch { LossSets.PerImage => "image and channel ([N, C])", LossSets.Whole => "tensor (a scalar)", _ => "channel" },
     };
 
@@ -184,7 +184,9 @@ public static class LossSourceEmitter
         if (HasMasks(sig))
             w.Line($"/// <param name=\"labels\">[N] int64 labels of the batch's items: the pair masks ({string.Join(", ", Data(sig).Where(p => p.Mask != PairMask.None).Select(p => p.Name))}) are built from them, the diagonal excluded.</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
-        w.Line($"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
+        w.Line(sig.Shape.MeanOverPositive()
+            ? $"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>"
+            : $"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         if (HasSetIgnore(sig)) w.Line("/// <param name=\"ignoreIndex\">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>");
         if (HasWeight(sig))

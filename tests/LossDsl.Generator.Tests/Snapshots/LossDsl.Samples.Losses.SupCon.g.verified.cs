@@ -17,7 +17,7 @@ namespace LossDsl.Samples
         /// <param name="similarity">[N, N] float pair matrix over the batch (e.g. similarities or distances); row i holds item i's pairs</param>
         /// <param name="labels">[N] int64 labels of the batch's items: the pair masks (positive, negative) are built from them, the diagonal excluded.</param>
         /// <param name="temperature">Hyperparameter of the loss body; default 0.1.</param>
-        /// <param name="reduction">None: one loss per row ([N]); Mean averages the rows whose loss is not zero; Mean or Sum over them.</param>
+        /// <param name="reduction">None: one loss per anchor row ([N]); Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
         public static global::TorchSharp.torch.Tensor SupCon(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels, double temperature = 0.1, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
@@ -44,7 +44,7 @@ namespace LossDsl.Samples
         /// <summary>
         /// The torch.autograd function of SupCon. Forward runs the chosen backend, which computes the loss and
         /// ∂loss/∂similarity together, and saves the gradient; backward scales it by the upstream gradient
-        /// (per row ([N]); Mean averages the rows whose loss is not zero for reduction None). Under <c>create_graph</c>, backward recomputes
+        /// (per anchor row ([N]) for reduction None). Under <c>create_graph</c>, backward recomputes
         /// the gradient with the torch-ops form under grad mode, so second derivatives are exact.
         /// </summary>
         public sealed class SupConFunction : global::TorchSharp.torch.autograd.SingleTensorFunction<SupConFunction>
