@@ -311,7 +311,7 @@ public sealed class BenchCase : IDisposable
         var positive = PairMasks.Positives(labels, x);
         var negative = PairMasks.Negatives(labels, x);
         const double tau = 0.1;
-        Tensor Ours(Tensor s) => BenchLosses.SupCon(s, labels, temperature: tau);
+        Tensor Ours(Tensor s) => Losses.SupCon(s, labels, temperature: tau);
         Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Ours(xi), xi); };
         var roof = new RooflinePass(x, null);
         return new BenchCase

@@ -11,21 +11,31 @@ namespace LossDsl.Runtime;
 /// </summary>
 public static class PairMasks
 {
-    /// <summary>[N, N]: 1 where labels[i] == labels[j] and i ≠ j, else 0; in the compute dtype of <paramref name="pairs"/>.</summary>
-    public static Tensor Positives(Tensor labels, Tensor pairs)
+    /// <summary>
+    /// The masks a pair loss asks for, from one comparison of the labels, in the compute dtype of <paramref name="pairs"/>
+    /// (float64 for float64, float32 otherwise). Positives: [N, N], 1 where labels[i] == labels[j] and i ≠ j. Negatives:
+    /// [N, N], 1 where labels[i] ≠ labels[j]. A mask not asked for is null.
+    /// </summary>
+    public static (Tensor? Positives, Tensor? Negatives) FromLabels(Tensor labels, Tensor pairs, bool positives, bool negatives)
     {
         using var scope = NewDisposeScope();
         var same = Same(labels, pairs);
-        var self = eye(same.shape[0], dtype: ScalarType.Bool, device: same.device);
-        return same.logical_and_(self.logical_not_()).to(ComputeType(pairs)).MoveToOuterDisposeScope();
+        var dtype = ComputeType(pairs);
+        Tensor? negative = negatives ? same.logical_not().to(dtype).MoveToOuterDisposeScope() : null;
+        Tensor? positive = null;
+        if (positives)
+        {
+            var self = eye(same.shape[0], dtype: ScalarType.Bool, device: same.device);
+            positive = same.logical_and_(self.logical_not_()).to(dtype).MoveToOuterDisposeScope();
+        }
+        return (positive, negative);
     }
 
-    /// <summary>[N, N]: 1 where labels[i] ≠ labels[j], else 0; in the compute dtype of <paramref name="pairs"/>.</summary>
-    public static Tensor Negatives(Tensor labels, Tensor pairs)
-    {
-        using var scope = NewDisposeScope();
-        return Same(labels, pairs).logical_not_().to(ComputeType(pairs)).MoveToOuterDisposeScope();
-    }
+    /// <summary>The positive mask alone (see <see cref="FromLabels"/>).</summary>
+    public static Tensor Positives(Tensor labels, Tensor pairs) => FromLabels(labels, pairs, positives: true, negatives: false).Positives!;
+
+    /// <summary>The negative mask alone (see <see cref="FromLabels"/>).</summary>
+    public static Tensor Negatives(Tensor labels, Tensor pairs) => FromLabels(labels, pairs, positives: false, negatives: true).Negatives!;
 
     private static ScalarType ComputeType(Tensor pairs) => pairs.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 

@@ -52,7 +52,6 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.PerImageDice"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageTop"] = (VerdictKind.SetLoss, null),
         ["TestLosses.SoftDice"] = (VerdictKind.SetLoss, null),
-        ["TestLosses.SupCon"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.BatchHardTriplet"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.NTXent"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.Circle"] = (VerdictKind.NoVerdict, null),

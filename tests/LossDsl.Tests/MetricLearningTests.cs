@@ -1,6 +1,7 @@
 using System;
 using System.Linq;
 using LossDsl.Runtime;
+using LossDsl.Samples;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -123,7 +124,7 @@ public class MetricLearningTests
     public void SupConMatchesPml(Backend backend)
     {
         var (e, labels) = Batch(nameof(SupConMatchesPml));
-        AgreesWithPml(backend, e, Cosine, s => TestLosses.SupCon(s, labels, temperature: 0.1), s => SupConPml(s, labels, 0.1), "SupCon");
+        AgreesWithPml(backend, e, Cosine, s => Losses.SupCon(s, labels, temperature: 0.1), s => SupConPml(s, labels, 0.1), "SupCon");
     }
 
     [Theory, MemberData(nameof(Backends))]
@@ -154,7 +155,7 @@ public class MetricLearningTests
 
     private static Tensor Call(string loss, Tensor pairs, Tensor labels, nn.Reduction reduction = nn.Reduction.Mean) => loss switch
     {
-        "SupCon" => TestLosses.SupCon(pairs, labels, reduction: reduction),
+        "SupCon" => Losses.SupCon(pairs, labels, reduction: reduction),
         "NTXent" => TestLosses.NTXent(pairs, labels, temperature: 0.5, reduction: reduction),
         _ => TestLosses.BatchHardTriplet(pairs, labels, margin: 1, reduction: reduction),
     };
@@ -186,7 +187,7 @@ public class MetricLearningTests
             return torch.autograd.grad(new[] { (g * g).sum() }, new[] { x })[0].detach();
         }
         var expected = Penalty(s => SupConPml(s, labels, 0.5));
-        var actual = Penalty(s => TestLosses.SupCon(s, labels, temperature: 0.5));
+        var actual = Penalty(s => Losses.SupCon(s, labels, temperature: 0.5));
         Assert.True(expected.abs().max().item<double>() > 0);
         Reference.Close(expected, actual, 1e-8, 1e-11, "∂/∂e ‖∂SupCon/∂e‖²");
     }
@@ -198,20 +199,20 @@ public class MetricLearningTests
     {
         var (e, labels) = Batch(nameof(RowsWithoutAPositiveHaveLossZeroAndDropOutOfTheMean));
         var s = Cosine(e);
-        var perRow = TestLosses.SupCon(s, labels, reduction: nn.Reduction.None);
+        var perRow = Losses.SupCon(s, labels, reduction: nn.Reduction.None);
         Assert.Equal(new long[] { 12 }, perRow.shape);
         Assert.Equal(0.0, perRow[7].item<double>());    // label 3: alone
         Assert.Equal(0.0, perRow[11].item<double>());   // label 5: alone
-        var mean = TestLosses.SupCon(s, labels);
+        var mean = Losses.SupCon(s, labels);
         Reference.Close(perRow.sum() / 10, mean, 1e-13, 0, "Mean over the ten rows with a positive");
-        Reference.Close(perRow.sum(), TestLosses.SupCon(s, labels, reduction: nn.Reduction.Sum), 1e-13, 0, "Sum");
+        Reference.Close(perRow.sum(), Losses.SupCon(s, labels, reduction: nn.Reduction.Sum), 1e-13, 0, "Sum");
     }
 
     [Fact]
     public void ABatchWithoutAnyPositiveHasLossZero()
     {
         var s = Cosine(torch.randn(4, 3, dtype: ScalarType.Float64)).requires_grad_(true);
-        var loss = TestLosses.SupCon(s, torch.arange(4L));
+        var loss = Losses.SupCon(s, torch.arange(4L));
         Assert.Equal(0.0, loss.item<double>());
         loss.backward();
         Assert.Equal(0.0, s.grad!.abs().sum().item<double>());
@@ -221,11 +222,11 @@ public class MetricLearningTests
     public void BadLabelsAndPairMatricesAreNamed()
     {
         var s = torch.randn(4, 4);
-        var tooShort = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(s, torch.arange(3L)));
+        var tooShort = Assert.Throws<ArgumentException>(() => Losses.SupCon(s, torch.arange(3L)));
         Assert.Contains("'labels' has shape [3]; expected [4]", tooShort.Message);
-        var floats = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(s, torch.zeros(4)));
+        var floats = Assert.Throws<ArgumentException>(() => Losses.SupCon(s, torch.zeros(4)));
         Assert.Contains("labels are integers", floats.Message);
-        var notSquare = Assert.Throws<ArgumentException>(() => TestLosses.SupCon(torch.randn(4, 5), torch.arange(4L)));
+        var notSquare = Assert.Throws<ArgumentException>(() => Losses.SupCon(torch.randn(4, 5), torch.arange(4L)));
         Assert.Contains("[N, N] pair matrix", notSquare.Message);
     }
 
@@ -234,7 +235,7 @@ public class MetricLearningTests
     {
         var (e, labels) = Batch(nameof(TheModuleTakesThePairMatrixAndTheLabels));
         var s = Cosine(e);
-        var module = new TestLosses.SupConLoss(temperature: 0.2);
-        Reference.Close(TestLosses.SupCon(s, labels, temperature: 0.2), module.forward(s, labels), 0, 0, "SupConLoss module");
+        var module = new Losses.SupConLoss(temperature: 0.2);
+        Reference.Close(Losses.SupCon(s, labels, temperature: 0.2), module.forward(s, labels), 0, 0, "SupConLoss module");
     }
 }

@@ -180,21 +180,9 @@ public static partial class TestLosses
         return 1 - (2 * inter + smooth) / Max(cardinality + smooth, eps);
     }
 
-    /// <summary>
-    /// SupCon (Khosla et al. 2020) as pytorch-metric-learning's SupConLoss, on one anchor's row of a similarity matrix:
-    /// the log-probability of each positive among every other item, averaged over the positives. A row without
-    /// positives has loss 0 and drops out of the mean. LOSS0304 is a false positive here: the interval analysis does
-    /// not see the count &gt; 0 guard (issue 12).
-    /// </summary>
-#pragma warning disable LOSS0304
-    [Loss]
-    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
-    {
-        float lse = LogSumExp(similarity, positive, negative, (s, p, n) => p + n > 0 ? s / temperature : float.NegativeInfinity);
-        float count = Sum(positive);
-        return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
-    }
+    // SupCon is the sample loss LossDsl.Samples.Losses.SupCon.
 
+#pragma warning disable LOSS0304   // the count > 0 guard is not seen by the interval analysis (issue 12)
     /// <summary>
     /// NT-Xent / InfoNCE (SimCLR) as pytorch-metric-learning's NTXentLoss: each positive against the anchor's negatives,
     /// −log(e^(s⁺/τ) / (e^(s⁺/τ) + Σ e^(s⁻/τ))) = softplus(LogSumExp⁻ − s⁺/τ), averaged over the row's positives. With

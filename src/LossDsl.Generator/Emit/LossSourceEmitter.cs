@@ -201,9 +201,14 @@ public static class LossSourceEmitter
             string ignore = HasTargets(sig) ? "ignoreIndex" : HasSetIgnore(sig) ? "ignoreIndex ?? long.MinValue" : "long.MinValue";
             string first = Id(sig.Parameters[0].Name);
             string tensors = string.Join(", ", Data(sig).Select((p, i) => i == 0 ? $"global::LossDsl.Runtime.LossAutograd.Prediction({first})"
-                : p.Mask != PairMask.None ? $"global::LossDsl.Runtime.PairMasks.{p.Mask}(labels, {first})"
+                : p.Mask != PairMask.None ? $"__masks.{p.Mask}!"
                 : Id(p.Name)));
             string weight = HasWeight(sig) ? "weight" : "null";
+            if (HasMasks(sig))
+            {
+                bool Has(PairMask m) => sig.Parameters.Any(p => p.Mask == m);
+                w.Line($"var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, {first}, positives: {(Has(PairMask.Positives) ? "true" : "false")}, negatives: {(Has(PairMask.Negatives) ? "true" : "false")});");
+            }
             w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}));");
         }
     }

@@ -21,7 +21,8 @@ namespace LossDsl.Samples
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
         public static global::TorchSharp.torch.Tensor SupCon(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels, double temperature = 0.1, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return SupConFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(similarity), global::LossDsl.Runtime.PairMasks.Positives(labels, similarity), global::LossDsl.Runtime.PairMasks.Negatives(labels, similarity), new global::LossDsl.Runtime.LossArguments(new double[] { temperature }, reduction, long.MinValue, backend, null));
+            var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, similarity, positives: true, negatives: true);
+            return SupConFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(similarity), __masks.Positives!, __masks.Negatives!, new global::LossDsl.Runtime.LossArguments(new double[] { temperature }, reduction, long.MinValue, backend, null));
         }
 
         /// <summary>SupCon as a TorchSharp module, a drop-in criterion for a training loop.</summary>
