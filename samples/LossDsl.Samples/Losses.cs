@@ -58,4 +58,22 @@ public static partial class Losses
         return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
     }
 #pragma warning restore LOSS0304
+
+    /// <summary>
+    /// Multiclass Dice plus cross-entropy, the usual segmentation pair, as segmentation_models_pytorch's
+    /// <c>DiceLoss(mode="multiclass", from_logits=True)</c> plus <c>cross_entropy</c>, in one multiclass set loss: the
+    /// tensor overloads take logits [N, C, H, W] and an int64 mask [N, H, W]. The body runs once per class c, on p (the
+    /// softmax across the classes) and y (the one-hot of the mask) over the pixels. Classes absent from the target add
+    /// no Dice loss, as in smp; each class set holds its own pixels' share of the pixel-mean cross-entropy, which the
+    /// mean over the classes adds back up: Σ_c Classes·CE_c / Classes.
+    /// </summary>
+    [Loss]
+    public static partial float DiceCE([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets, float smooth = 0f, float eps = 1e-7f)
+    {
+        float intersection = Sum(probs, targets, (p, y) => p * y);
+        float cardinality = Sum(probs, targets, (p, y) => p + y);
+        float dice = (2 * intersection + smooth) / Max(cardinality + smooth, eps);
+        float crossEntropy = -Sum(probs, targets, (p, y) => y * Log(p)) / targets.Length;
+        return (Sum(targets) > 0 ? 1 - dice : 0) + Classes * crossEntropy;
+    }
 }

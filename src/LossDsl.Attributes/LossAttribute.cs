@@ -65,4 +65,18 @@ namespace LossDsl
     public sealed class NegativesAttribute : Attribute
     {
     }
+
+    /// <summary>
+    /// Makes a set loss (<see cref="LossShape.ChannelSet"/>, per channel or per image) a <b>multiclass</b> one, as
+    /// segmentation_models_pytorch's multiclass mode: the marked span (the prediction) holds the <b>softmax</b> across the
+    /// class axis 1 of the logits <c>[N, C, *spatial]</c> the caller passes, and the loss's other span is the one-hot of an
+    /// int64 class mask <c>[N, *spatial]</c>. The body runs once per class set. Inside it, <c>Log</c> of an element of the
+    /// marked span is computed as the log-softmax (stable at any logit), and <see cref="LossMath.Classes"/> is the number
+    /// of classes. Pixels whose mask equals <c>ignore_index</c> have probability 0 and target 0 in every set (smp's
+    /// masking), are not counted by <c>Length</c>, and get no gradient.
+    /// </summary>
+    [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
+    public sealed class SoftmaxAttribute : Attribute
+    {
+    }
 }

@@ -56,6 +56,32 @@ namespace LossDsl
         /// </summary>
         public static float StopGradient(float x) => x;
 
+        [ThreadStatic] private static int t_classes;
+
+        /// <summary>
+        /// In a multiclass set loss (a <c>[Softmax]</c> prediction): the number of classes C, the size of the class axis
+        /// the softmax runs over. The generated kernels read it from the logits' shape. When a body runs as plain C#, set
+        /// it with <see cref="WithClasses"/>.
+        /// </summary>
+        public static int Classes => t_classes > 0 ? t_classes
+            : throw new InvalidOperationException("LossMath.Classes is the class count of a [Softmax] set loss; outside the generated code, set it with LossMath.WithClasses(C).");
+
+        /// <summary>Sets <see cref="Classes"/> for this thread until the returned scope is disposed (to run a multiclass body as plain C#).</summary>
+        public static IDisposable WithClasses(int classes)
+        {
+            if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes), classes, "At least one class.");
+            int previous = t_classes;
+            t_classes = classes;
+            return new Restore(() => t_classes = previous);
+        }
+
+        private sealed class Restore : IDisposable
+        {
+            private Action? _undo;
+            public Restore(Action undo) => _undo = undo;
+            public void Dispose() { _undo?.Invoke(); _undo = null; }
+        }
+
         // Reductions over a row or set. The element function takes one element per span, plus optionally the
         // element's index j; Sum, Mean, Max and LogSumExp take every form.
 

@@ -28,7 +28,9 @@ internal static class KernelLauncher
             shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
         }
         // The kernels expect spans first, then per-row inputs, whatever the declaration order.
-        var floats = call.WithRole(TensorRole.Span).Concat(call.WithRole(TensorRole.Input)).ToArray();
+        // A multiclass loss's kernels read the logits, then per pixel log Σ_c e^z and the class.
+        var floats = call.Definition.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! }
+            : call.WithRole(TensorRole.Span).Concat(call.WithRole(TensorRole.Input)).ToArray();
         if (floats.Sum(t => t.numel()) > Array.MaxLength)
             throw new NotSupportedException($"{call.Definition.Name}: the ILGPU path stages all inputs in one buffer of at most {Array.MaxLength} elements. Use the CPU backend for larger tensors.");
         var targets = call.WithRole(TensorRole.Target).ToArray();

@@ -46,6 +46,15 @@ public struct KernelShape
     /// <summary>Factor applied to every gradient element: 1/count for Mean, 1 otherwise.</summary>
     public double GradScale;
 
+    /// <summary>Multiclass sets: the number of classes C (the logits' axis 1).</summary>
+    public long Classes;
+
+    /// <summary>Multiclass sets: the pixels of the batch, N·∏spatial (the length of each per-pixel array).</summary>
+    public long Pixels;
+
+    /// <summary>Multiclass sets: the elements of a set that are not ignored, which <c>Length</c> reads.</summary>
+    public double Count;
+
     /// <summary>Offset of element <paramref name="j"/> of segment <paramref name="s"/> within one span.</summary>
     public readonly long Offset(int s, long j) => (j / Inner) * OuterStride + s * SegmentStride + j % Inner;
 }

@@ -20,6 +20,7 @@ public static class LossAutograd
     private const string SavedArguments = "lossdsl.arguments";
     private const string SavedLayout = "lossdsl.layout";
     private const string SavedGradients = "lossdsl.gradients";
+    private const string SavedPixels = "lossdsl.pixels";
 
     /// <summary>
     /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
@@ -59,7 +60,11 @@ public static class LossAutograd
         // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.
         int n = def.TensorNames.Length;
         var computed = Enumerable.Range(0, n).Where(i => gradients[i] is not null).ToArray();
-        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).ToList());
+        // A multiclass loss's per-pixel statistics from the fused kernels, for backward's softmax Jacobian.
+        var pixels = def.Multiclass ? call.TakePixelStatistics() : null;
+        var extra = pixels is var (lse, cls) ? new[] { lse, cls } : Array.Empty<Tensor>();
+        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).Concat(extra).ToList());
+        ctx.save_data(SavedPixels, pixels is not null);
         ctx.save_data(SavedDefinition, def);
         ctx.save_data(SavedArguments, vars[^1]);
         ctx.save_data(SavedGradients, computed);
@@ -87,7 +92,13 @@ public static class LossAutograd
         // One entry per forward argument: a gradient for each differentiated tensor, nothing for targets and options.
         var result = new List<Tensor>();
         for (int i = 0; i < n; i++)
-            result.Add(gradients[i] is { } g ? Upstream(ctx, def, args, i, g, gradOutput).to(inputs[i].dtype) : null!);
+        {
+            if (gradients[i] is not { } g) { result.Add(null!); continue; }
+            var upstream = Upstream(ctx, def, args, i, g, gradOutput);
+            if (def.Multiclass && i == 0)
+                upstream = SoftmaxJacobian(args, inputs, upstream, (bool)ctx.get_data(SavedPixels) ? (saved[^2], saved[^1]) : null);
+            result.Add(upstream.to(inputs[i].dtype));
+        }
         result.Add(null!);
         return result;
     }
@@ -106,6 +117,37 @@ public static class LossAutograd
         // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
         var g = gradOutput.to(ScalarType.Float64).item<double>();
         return g == 1.0 ? grad : grad * g;
+    }
+
+    /// <summary>
+    /// A multiclass set loss's logits gradient from the backends' a = p·∂L/∂p + ∂L/∂log p, after the upstream gradient
+    /// (which may differ per class set, so it must come first): ∂L/∂z_c = a_c − p_c·Σ_k a_k at each pixel, 0 where the
+    /// pixel is ignored. On host memory with the fused kernels' statistics, one vectorized pass; otherwise torch ops,
+    /// differentiable under create_graph.
+    /// </summary>
+    private static Tensor SoftmaxJacobian(LossArguments args, Tensor[] inputs, Tensor a, (Tensor LogSumExp, Tensor Classes)? pixels)
+    {
+        var logits = inputs[0];
+        if (pixels is var (lse, cls) && !torch.is_grad_enabled() && a.device_type == DeviceType.CPU && a.dtype == lse.dtype && a.is_contiguous())
+        {
+            using var z = logits.to(a.dtype).contiguous();
+            var dz = torch.empty_like(a);
+            unsafe
+            {
+                long images = z.shape[0], classes = z.shape[1], perImage = z.numel() / Math.Max(1, images * classes);
+                if (a.dtype == ScalarType.Float32)
+                    PixelSoftmax.Jacobian((float*)TensorMemory.Pointer(z), (float*)TensorMemory.Pointer(a), (float*)TensorMemory.Pointer(lse), (float*)TensorMemory.Pointer(cls), (float*)TensorMemory.Pointer(dz), images, classes, perImage);
+                else
+                    PixelSoftmax.Jacobian((double*)TensorMemory.Pointer(z), (double*)TensorMemory.Pointer(a), (double*)TensorMemory.Pointer(lse), (double*)TensorMemory.Pointer(cls), (double*)TensorMemory.Pointer(dz), images, classes, perImage);
+            }
+            GC.KeepAlive(a);
+            return dz;
+        }
+        using var scope = torch.NewDisposeScope();
+        var p = torch.nn.functional.softmax(logits.to(a.dtype), 1);
+        var gradient = a - p * a.sum(1, keepdim: true);
+        var kept = inputs[1].ne(args.IgnoreIndex).unsqueeze(1);
+        return torch.where(kept, gradient, torch.zeros(1, a.dtype, a.device)).MoveToOuterDisposeScope();
     }
 
     private static Tensor?[] DifferentiableGradients(LossDefinition def, LossArguments args, Tensor[] inputs)

@@ -82,7 +82,7 @@ internal sealed class LossCall : IDisposable
         }
 
         // The prediction's gradient is always computed; another float tensor's when it requires grad.
-        var differentiated = tensors.Select((t, i) => i == 0 || def.Roles[i] != TensorRole.Target && t.requires_grad).ToArray();
+        var differentiated = tensors.Select((t, i) => i == 0 || def.Roles[i] is not (TensorRole.Target or TensorRole.ClassMask) && t.requires_grad).ToArray();
         var callerShapes = tensors.Select(t => t.shape).ToArray();
         long[]? callerShape = null;
         if (def.Shape == LossShape.ClassRow && tensors[0].dim() > 2) callerShape = ClassAxisToRows(def, tensors);
@@ -96,9 +96,9 @@ internal sealed class LossCall : IDisposable
         for (int i = 0; i < n; i++)
         {
             string name = def.TensorNames[i];
-            if (def.Roles[i] == TensorRole.Target)
+            if (def.Roles[i] is TensorRole.Target or TensorRole.ClassMask)
             {
-                if (tensors[i].dtype is not (ScalarType.Int64 or ScalarType.Int32))
+                if (tensors[i].dtype is not (ScalarType.Int64 or ScalarType.Int32 or ScalarType.Int16 or ScalarType.Byte))
                     throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype}; class indices are int64.", name);
                 tensors[i] = tensors[i].to(ScalarType.Int64).contiguous();
             }
@@ -237,7 +237,9 @@ internal sealed class LossCall : IDisposable
             }
             default:
             {
-                for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
+                for (int i = 1; i < Tensors.Length; i++)
+                    if (def.Roles[i] == TensorRole.ClassMask) RequireShape(i, x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), $"a class per pixel: '{Name(0)}' without its class axis 1");
+                    else RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
                 Shape.SpanSize = x.numel();
                 Shape.InputBase = spans * Shape.SpanSize;
                 if (def.Sets == LossSets.Whole)
@@ -286,7 +288,8 @@ internal sealed class LossCall : IDisposable
                 break;
             }
         }
-        if (def.Shape.HasSets() && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
+        if (def.Multiclass) CountPixels();
+        else if (def.Shape.HasSets() && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (_callerShape is { } caller)
         {
             // Losses and upstream gradients are per position [N, d…]; the gradient broadcasts them over class axis 1.
@@ -337,6 +340,104 @@ internal sealed class LossCall : IDisposable
         if (valid.all().item<bool>()) return;
         ValidElements = valid.MoveToOuterDisposeScope();
         _temporaries.Add(ValidElements);
+    }
+
+    /// <summary>The multiclass set loss's class mask [N, *spatial] (int64).</summary>
+    public Tensor ClassMask => Tensors[Array.IndexOf(Definition.Roles, TensorRole.ClassMask)];
+
+    /// <summary>
+    /// Multiclass sets: per pixel, the class as a value of the compute dtype, −1 where ignored ([N·S], host memory; what
+    /// the fused kernels read). Null on other devices, where the torch-ops form reads the mask itself.
+    /// </summary>
+    public Tensor? PixelClasses { get; private set; }
+
+    /// <summary>Multiclass sets on host memory: per pixel, log Σ_c e^z ([N·S]), computed on first use (by the fused backends).</summary>
+    public Tensor PixelLogSumExp()
+    {
+        if (_pixelLogSumExp is { } done) return done;
+        var x = Prediction;
+        var lse = torch.empty(Shape.Pixels, DType);
+        _temporaries.Add(lse);
+        unsafe
+        {
+            if (DType == ScalarType.Float32)
+                PixelSoftmax.LogSumExp((float*)TensorMemory.Pointer(x), (float*)TensorMemory.Pointer(lse), x.shape[0], Shape.Classes, Shape.Inner);
+            else
+                PixelSoftmax.LogSumExp((double*)TensorMemory.Pointer(x), (double*)TensorMemory.Pointer(lse), x.shape[0], Shape.Classes, Shape.Inner);
+        }
+        return _pixelLogSumExp = lse;
+    }
+
+    private Tensor? _pixelLogSumExp;
+
+    /// <summary>
+    /// The per-pixel statistics the fused backends computed (log Σ_c e^z and the class), handed over for backward's
+    /// Jacobian: the call no longer disposes them. Null when no fused backend ran.
+    /// </summary>
+    public (Tensor LogSumExp, Tensor Classes)? TakePixelStatistics()
+    {
+        if (_pixelLogSumExp is not { } lse || PixelClasses is not { } cls) return null;
+        _temporaries.Remove(lse);
+        _temporaries.Remove(cls);
+        return (lse, cls);
+    }
+
+    /// <summary>Multiclass sets: whether some pixels are ignored.</summary>
+    public bool HasIgnoredPixels { get; private set; }
+
+    /// <summary>Multiclass sets whose sets count different numbers of pixels (per image, with ignored pixels): Length has no one value.</summary>
+    public bool UnevenSets { get; private set; }
+
+    /// <summary>
+    /// Multiclass sets: checks that every class is in [0, C) or ignoreIndex, and counts each set's pixels that are not
+    /// ignored (what Length reads). On host memory one loop also writes <see cref="PixelClasses"/>.
+    /// </summary>
+    private void CountPixels()
+    {
+        var x = Prediction;
+        long classes = x.shape[1], images = x.shape[0], pixels = Shape.Inner;
+        var mask = ClassMask;
+        int m = Array.IndexOf(Definition.Roles, TensorRole.ClassMask);
+        long ignore = Arguments.IgnoreIndex;
+        Shape.Classes = classes;
+        Shape.Pixels = images * pixels;
+        var kept = new long[Math.Max(1, images)];
+        if (Device == DeviceType.CPU)
+        {
+            PixelClasses = torch.empty(Shape.Pixels, DType);
+            _temporaries.Add(PixelClasses);
+            var labels = mask.data<long>();
+            bool single = DType == ScalarType.Float32;
+            var f = single ? PixelClasses.data<float>() : null;
+            var d = single ? null : PixelClasses.data<double>();
+            long at = 0;
+            foreach (long v in labels)
+            {
+                double cls;
+                if (v == ignore) cls = -1;
+                else if (v < 0 || v >= classes) throw BadTarget(m, at, v, classes);
+                else { cls = v; kept[at / Math.Max(1, pixels)]++; }
+                if (single) f![at] = (float)cls; else d![at] = cls;
+                at++;
+            }
+        }
+        else
+        {
+            using var scope = torch.NewDisposeScope();
+            var bad = mask.ne(ignore).logical_and(mask.lt(0).logical_or(mask.ge(classes)));
+            if (bad.any().item<bool>())
+            {
+                long first = bad.reshape(-1).nonzero()[0, 0].item<long>();
+                throw BadTarget(m, first, mask.reshape(-1)[first].item<long>(), classes);
+            }
+            var perImage = mask.ne(ignore).reshape(images, -1).sum(1).cpu();
+            for (long n = 0; n < images; n++) kept[n] = perImage[n].item<long>();
+        }
+        long total = kept.Take((int)images).Sum();
+        HasIgnoredPixels = total < Shape.Pixels;
+        bool perImageSets = Definition.Sets == LossSets.PerImage;
+        UnevenSets = perImageSets && kept.Take((int)images).Distinct().Count() > 1;
+        Shape.Count = perImageSets ? (images > 0 ? kept[0] : 0) : total;
     }
 
     /// <summary>The weight of each segment (row or element), from <see cref="LossArguments.Weight"/>; null without weights.</summary>
@@ -439,5 +540,5 @@ internal sealed class LossCall : IDisposable
     }
 
     private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)
-        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
+        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
 }

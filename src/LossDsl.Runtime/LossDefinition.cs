@@ -16,6 +16,8 @@ public enum TensorRole
     Target,
     /// <summary>A float tensor of one value per element (elementwise) or per row.</summary>
     Input,
+    /// <summary>A multiclass set loss's int64 class mask <c>[N, *spatial]</c>: its one-hot is the loss's target span.</summary>
+    ClassMask,
 }
 
 /// <summary>The signature every generated ILGPU kernel has.</summary>
@@ -60,6 +62,12 @@ public sealed class LossDefinition
 
     /// <summary>For set losses: which axes a set runs over.</summary>
     public LossSets Sets { get; }
+
+    /// <summary>
+    /// A multiclass set loss: its prediction is the softmax across the class axis 1 of the logits, its target the one-hot
+    /// of a class mask, and its backends return a = p·∂L/∂p + ∂L/∂log p, to which backward applies the softmax's Jacobian.
+    /// </summary>
+    public bool Multiclass => Roles.Contains(TensorRole.ClassMask);
     public string[] TensorNames { get; }
     public TensorRole[] Roles { get; }
     public string[] HyperNames { get; }

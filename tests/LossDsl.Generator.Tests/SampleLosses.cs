@@ -8,7 +8,7 @@ namespace LossDsl.Generator.Tests;
 /// <summary>samples/LossDsl.Samples/Losses.cs, and one generator run over it shared by the tests that only read it.</summary>
 public static class SampleLosses
 {
-    public static readonly string[] Names = { "Poly1", "Tversky", "SigmoidFocal", "SupCon" };
+    public static readonly string[] Names = { "Poly1", "Tversky", "SigmoidFocal", "SupCon", "DiceCE" };
 
     public static string Path { get; } = System.IO.Path.Combine(Paths.Root, "samples", "LossDsl.Samples", "Losses.cs");
 

@@ -1,3 +1,4 @@
+using System;
 using System.Linq;
 using LossDsl.Runtime;
 using TorchSharp;
@@ -8,10 +9,11 @@ using F = TorchSharp.torch.nn.functional;
 namespace LossDsl.Tests;
 
 /// <summary>
-/// Multiclass segmentation as segmentation_models_pytorch does it, composed from LossDsl losses: a softmax across C at
-/// each pixel (TorchSharp's), per-class Dice sets over (N, H, W) on the probabilities, classes absent from the target
-/// masked out, ignore_index pixels left out of the sets, plus cross-entropy on the [N, C, H, W] logits. Compared with the
-/// same formula written with TorchSharp ops only (smp's DiceLoss in multiclass mode + cross_entropy), value and gradient.
+/// Multiclass segmentation as segmentation_models_pytorch does it: a softmax across C at each pixel, per-class sets over
+/// (N, H, W) or (H, W), classes absent from the target masked out, ignore_index pixels masked, plus cross-entropy on the
+/// [N, C, H, W] logits. The native multiclass set losses ([Softmax]) on every backend, and the older composition of a
+/// set loss with TorchSharp's softmax, against the same formulas written with TorchSharp ops only (smp's DiceLoss and
+/// JaccardLoss in multiclass mode, cross_entropy, a softmax focal loss), value and gradient, and float64 finite differences.
 /// </summary>
 public class MulticlassSegmentationTests
 {
@@ -61,5 +63,177 @@ public class MulticlassSegmentationTests
         value.backward();
         Reference.Close(refValue, value.detach(), 1e-10, 1e-13, "Dice + CE");
         Reference.Close(refGrad, leaf.grad!, 1e-10, 1e-13, "∂(Dice + CE)/∂logits");
+    }
+
+    public static TheoryData<Backend> Backends => new() { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps };
+
+    private const long Classes = 4;
+
+    /// <summary>Logits [2, 4, 5, 6] and a mask where class 3 never occurs (smp masks it out) and two pixels are ignored.</summary>
+    private static (Tensor Logits, Tensor Mask) Batch(string name, ScalarType dtype = ScalarType.Float64)
+    {
+        var g = new Generator(Reference.Seed(name));
+        var logits = (3 * torch.randn(new long[] { 2, Classes, 5, 6 }, dtype: ScalarType.Float64, generator: g)).to(dtype);
+        var mask = torch.randint(0, 3, new long[] { 2, 5, 6 }, generator: g);
+        mask[0, 1, 2] = torch.tensor(Ignore);
+        mask[1, 4, 0] = torch.tensor(Ignore);
+        return (logits, mask);
+    }
+
+    /// <summary>smp's pieces in TorchSharp ops: p and y masked at ignored pixels, log p as 0 there, and the kept-pixel count.</summary>
+    private static (Tensor P, Tensor Y, Tensor LogP, Tensor Kept) SmpInputs(Tensor logits, Tensor mask)
+    {
+        var kept = mask.ne(Ignore).unsqueeze(1).to(logits.dtype);
+        return (F.softmax(logits, 1) * kept, OneHot(mask, Classes).to(logits.dtype) * kept, F.log_softmax(logits, 1) * kept, kept.sum());
+    }
+
+    /// <summary>The per-class values of Losses.DiceCE: smp's Dice loss of the class (0 if absent) + C · its pixels' share of the CE.</summary>
+    private static Tensor SmpDiceCEPerClass(Tensor logits, Tensor mask)
+    {
+        var (p, y, logp, kept) = SmpInputs(logits, mask);
+        var dims = new long[] { 0, 2, 3 };
+        var dice = 2 * (p * y).sum(dims) / (p + y).sum(dims).clamp_min(1e-7);
+        var diceLoss = (1 - dice) * (y.sum(dims) > 0).to(logits.dtype);
+        return diceLoss + Classes * (-(y * logp)).sum(dims) / kept;
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void NativeDicePlusCrossEntropyMatchesSmp(Backend backend)
+    {
+        var (logits, mask) = Batch(nameof(NativeDicePlusCrossEntropyMatchesSmp));
+        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        Reference.Close(refValue, value, 1e-10, 1e-13, "Dice + CE");
+        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(Dice + CE)/∂logits");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PerClassLossesTakeTheirOwnUpstreamGradient(Backend backend)
+    {
+        // Reduction None: each class's upstream weight scales its a before the softmax Jacobian mixes the classes.
+        var (logits, mask) = Batch(nameof(PerClassLossesTakeTheirOwnUpstreamGradient));
+        var upstream = torch.tensor(new[] { 0.5, -1.25, 2.0, 0.75 });
+        var (refValue, refGrad) = Reference.Autograd(z => SmpDiceCEPerClass(z, mask), logits, upstream);
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignoreIndex: Ignore, backend: backend), logits, upstream);
+        Reference.Close(refValue, value, 1e-10, 1e-13, "per-class Dice + CE");
+        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(per-class Dice + CE)/∂logits");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void PerImageJaccardMatchesSmp(Backend backend)
+    {
+        var (logits, mask) = Batch(nameof(PerImageJaccardMatchesSmp));
+        Tensor Smp(Tensor z)
+        {
+            var (p, y, _, _) = SmpInputs(z, mask);
+            var dims = new long[] { 2, 3 };
+            var intersection = (p * y).sum(dims);
+            var union = (p + y).sum(dims) - intersection;
+            return ((1 - intersection / union.clamp_min(1e-7)) * (y.sum(dims) > 0).to(z.dtype)).mean();
+        }
+        var (refValue, refGrad) = Reference.Autograd(Smp, logits);
+        var (value, grad) = Reference.Autograd(z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        Reference.Close(refValue, value, 1e-10, 1e-13, "per-image Jaccard");
+        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(per-image Jaccard)/∂logits");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void SoftmaxFocalReadsProbabilityAndLogProbability(Backend backend)
+    {
+        var (logits, mask) = Batch(nameof(SoftmaxFocalReadsProbabilityAndLogProbability));
+        Tensor Focal(Tensor z)
+        {
+            var (p, y, logp, kept) = SmpInputs(z, mask);
+            return (-(y * (1 - p).pow(2) * logp)).sum() / kept;
+        }
+        var (refValue, refGrad) = Reference.Autograd(Focal, logits);
+        var (value, grad) = Reference.Autograd(z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        Reference.Close(refValue, value, 1e-10, 1e-13, "softmax focal");
+        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(softmax focal)/∂logits");
+    }
+
+    [Theory]
+    [InlineData("DiceCE")]
+    [InlineData("PerImageJaccard")]
+    [InlineData("SegmentationFocal")]
+    public void GradientsMatchFiniteDifferences(string loss)
+    {
+        var (logits, mask) = Batch(loss);
+        Func<Tensor, Tensor> f = loss switch
+        {
+            "DiceCE" => z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore),
+            "PerImageJaccard" => z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore),
+            _ => z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore),
+        };
+        var (_, grad) = Reference.Autograd(f, logits);
+        var flat = grad.reshape(-1);
+        var (index, derivative) = Reference.FiniteDifferences(f, logits, null, 16, (int)Reference.Seed(loss));
+        for (int k = 0; k < index.Length; k++)
+            Assert.True(Math.Abs(flat[index[k]].item<double>() - derivative[k]) <= 1e-7 + 1e-6 * Math.Abs(derivative[k]),
+                $"{loss}: ∂/∂logits[{index[k]}] is {flat[index[k]].item<double>():R}, finite differences give {derivative[k]:R}");
+    }
+
+    [Fact]
+    public void Float32IsCloseToTheFloat64Reference()
+    {
+        var (logits, mask) = Batch(nameof(Float32IsCloseToTheFloat64Reference));
+        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: Backend.Cpu), logits.to(ScalarType.Float32));
+        Reference.Close(refValue, value, 1e-5, 1e-6, "float32 Dice + CE");
+        Reference.Close(refGrad, grad, 1e-4, 1e-6, "float32 ∂(Dice + CE)/∂logits");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void GradientPenaltyIsExact(Backend backend)
+    {
+        // backward(create_graph) recomputes a with the torch-ops form and applies the Jacobian with differentiable ops.
+        var (logits, mask) = Batch(nameof(GradientPenaltyIsExact));
+        Tensor Penalty(Tensor z, Func<Tensor, Tensor> loss)
+        {
+            var g = torch.autograd.grad(new[] { loss(z) }, new[] { z }, create_graph: true, retain_graph: true)[0];
+            return g.pow(2).sum();
+        }
+        var (refValue, refGrad) = Reference.Autograd(z => Penalty(z, x => Smp(x, mask, Classes)), logits);
+        var (value, grad) = Reference.Autograd(z => Penalty(z, x => LossDsl.Samples.Losses.DiceCE(x, mask, ignoreIndex: Ignore, backend: backend)), logits);
+        Reference.Close(refValue, value, 1e-9, 1e-12, "‖∂(Dice + CE)/∂z‖²");
+        Reference.Close(refGrad, grad, 1e-8, 1e-11, "∂‖∂(Dice + CE)/∂z‖²/∂z");
+    }
+
+    [Fact]
+    public void ModuleMatchesTheFunction()
+    {
+        var (logits, mask) = Batch(nameof(ModuleMatchesTheFunction));
+        var module = new LossDsl.Samples.Losses.DiceCELoss(ignoreIndex: Ignore);
+        Reference.Close(LossDsl.Samples.Losses.DiceCE(logits, mask, ignoreIndex: Ignore), module.forward(logits, mask), 0, 0, "module");
+    }
+
+    [Fact]
+    public void BadMasksAreRejectedByName()
+    {
+        var (logits, mask) = Batch(nameof(BadMasksAreRejectedByName));
+        var shape = Assert.Throws<ArgumentException>(() => LossDsl.Samples.Losses.DiceCE(logits, mask[0]));
+        Assert.Contains("'targets'", shape.Message);
+        Assert.Contains("without its class axis 1", shape.Message);
+        var dtype = Assert.Throws<ArgumentException>(() => LossDsl.Samples.Losses.DiceCE(logits, mask.to(ScalarType.Float32)));
+        Assert.Contains("class indices are int64", dtype.Message);
+        var range = Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, mask.clamp(0, 3).index_put_(torch.tensor(7L), torch.tensor(0L), torch.tensor(0L), torch.tensor(0L))));
+        Assert.Contains("not a class index in [0, 4)", range.Message);
+        // 255 without ignoreIndex is a bad class too.
+        Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, mask));
+    }
+
+    [Fact]
+    public void EveryPixelIgnoredGivesZeroGradient()
+    {
+        var (logits, _) = Batch(nameof(EveryPixelIgnoredGivesZeroGradient));
+        var mask = torch.full(new long[] { 2, 5, 6 }, Ignore);
+        var (value, grad) = Reference.Autograd(z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: Backend.Cpu), logits);
+        Assert.Equal(0.0, value.item<double>());
+        Assert.Equal(0.0, grad.abs().max().item<double>());
     }
 }

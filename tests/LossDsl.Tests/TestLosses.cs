@@ -180,6 +180,24 @@ public static partial class TestLosses
         return 1 - (2 * inter + smooth) / Max(cardinality + smooth, eps);
     }
 
+    /// <summary>smp's multiclass Jaccard from logits, with one set per image and class: (Σ p·y + smooth) / max(Σ p + Σ y − Σ p·y + smooth, eps).</summary>
+    [Loss(Sets = LossSets.PerImage)]
+    public static partial float PerImageJaccard([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets, float smooth = 0f, float eps = 1e-7f)
+    {
+        float intersection = Sum(probs, targets, (p, y) => p * y);
+        float union = Sum(probs, targets, (p, y) => p + y) - intersection;
+        return Sum(targets) > 0 ? 1 - (intersection + smooth) / Max(union + smooth, eps) : 0;
+    }
+
+    /// <summary>
+    /// Softmax focal loss over a segmentation batch, as a multiclass set loss: each class set adds its pixels' share of
+    /// the pixel mean of −(1 − p_t)^γ log p_t. Reads the probability and its log, so both parts of the kernels' a = p·∂L/∂p
+    /// + ∂L/∂log p are non-zero.
+    /// </summary>
+    [Loss]
+    public static partial float SegmentationFocal([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets, float gamma = 2f)
+        => Classes * Sum(probs, targets, (p, y) => -y * Pow(1 - p, gamma) * Log(p)) / targets.Length;
+
     // SupCon is the sample loss LossDsl.Samples.Losses.SupCon.
 
 #pragma warning disable LOSS0304   // the count > 0 guard is not seen by the interval analysis (issue 12)

@@ -40,6 +40,7 @@ public static class IntervalAnalysis
             case Op.Elem: case Op.At: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
             case Op.Target: case Op.ElemIndex: case Op.ArgMax: return new Interval(0, double.PositiveInfinity);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
+            case Op.Classes: return new Interval(1, double.PositiveInfinity);
             case Op.Neg: return Neg(A());
             case var op when OpTable.Unary(op) is { } f: return f.Range(A());
             case Op.Add: return Add(A(), Bv());

@@ -34,6 +34,9 @@ public sealed class IrEvaluator
     /// <summary>Class indices (<c>Target</c> leaves) by slot.</summary>
     public double[] Targets { get; set; } = Array.Empty<double>();
 
+    /// <summary>The class count a multiclass set loss's <c>Classes</c> reads.</summary>
+    public int Classes { get; set; } = 3;
+
     /// <summary>Rows or sets by span slot; all of the same length.</summary>
     public double[][] Spans { get; set; } = Array.Empty<double[]>();
 
@@ -200,6 +203,7 @@ public sealed class IrEvaluator
                 }
             case Op.ElemIndex: return _j;
             case Op.Length: return Length;
+            case Op.Classes: return Classes;
             case Op.At:
                 {
                     if (n.Slot < 0 || n.Slot >= Spans.Length || double.IsNaN(a)) return double.NaN;

@@ -79,6 +79,15 @@ public static class Differentiator
             gradient = b.Add(gradient, term);
         }
 
+        if (signature.Multiclass)
+        {
+            // Span 0 holds p = softmax(z) and the log-softmax span ℓ = log p, both functions of the logits z. Per
+            // element, the kernels hand a = p·∂L/∂p + ∂L/∂ℓ to the runtime, which applies the softmax's Jacobian across
+            // the classes of each pixel: ∂L/∂z_c = a_c − p_c·Σ_k a_k (after any upstream gradient, which it must precede).
+            int logSoftmax = SpanGradient(b, d, reductions, adjoint, signature.LogSoftmaxSlot);
+            gradient = b.Add(b.Mul(elem, gradient), logSoftmax);
+        }
+
         var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
         var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint);
         return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints, Gradients(signature, gradient, otherGradients));
@@ -86,7 +95,8 @@ public static class Differentiator
 
     /// <summary>The float data parameters after the prediction: (index among the data parameters, kind, slot).</summary>
     private static IEnumerable<(int Index, ParameterKind Kind, int Slot)> OtherParameters(LossSignature signature)
-        => signature.Parameters.Where(p => p.Kind != ParameterKind.Hyper)
+        => signature.Multiclass ? Enumerable.Empty<(int, ParameterKind, int)>()   // a class mask's one-hot has no gradient
+        : signature.Parameters.Where(p => p.Kind != ParameterKind.Hyper)
             .Select((p, i) => (i, p.Kind, p.Slot))
             .Skip(1)
             .Where(p => p.Kind is ParameterKind.Span or ParameterKind.Input);
@@ -130,17 +140,7 @@ public static class Differentiator
             }
             else
             {
-                // The elements of another row or set: the broadcast through the reductions, plus its row entries span[t].
-                int elem = b.Leaf(Op.Elem, slot);
-                gradient = b.Const(0);
-                foreach (int r in reductions)
-                {
-                    int a = adjoint[r];
-                    if (b.IsConst(a, out var c) && c == 0) continue;
-                    int inner = d.Of(b[r].A, elem);
-                    if (b.IsConst(inner, out var ic) && ic == 0) continue;
-                    gradient = b.Add(gradient, b.Mul(a, b.Mul(Weight(b, r), inner)));
-                }
+                gradient = SpanGradient(b, d, reductions, adjoint, slot);
                 foreach (int at in all.Where(i => b[i].Op == Op.At && b[i].Slot == slot))
                 {
                     int a = d.Of(root, at);
@@ -158,6 +158,22 @@ public static class Differentiator
             result.Add((index, gradient));
         }
         return result;
+    }
+
+    /// <summary>The elements of a row or set other than the prediction's: the broadcast through the reductions.</summary>
+    private static int SpanGradient(GraphBuilder b, Partials d, List<int> reductions, Dictionary<int, int> adjoint, int slot)
+    {
+        int elem = b.Leaf(Op.Elem, slot);
+        int gradient = b.Const(0);
+        foreach (int r in reductions)
+        {
+            int a = adjoint[r];
+            if (b.IsConst(a, out var c) && c == 0) continue;
+            int inner = d.Of(b[r].A, elem);
+            if (b.IsConst(inner, out var ic) && ic == 0) continue;
+            gradient = b.Add(gradient, b.Mul(a, b.Mul(Weight(b, r), inner)));
+        }
+        return gradient;
     }
 
     /// <summary>∂R/∂f_j for one element: 1 for Sum, softmax weight e^(f_j − R) for LogSumExp, [j = argmax] for Max.</summary>

@@ -93,9 +93,16 @@ public sealed class CpuEmitter
                 case ParameterKind.Hyper when _g.Nodes.Contains(new Node(Op.Hyper, Slot: p.Slot)): _w.Line($"double _{p.Name} = a.Hyper[{p.Slot}];"); break;
             }
         }
+        if (_sig.Multiclass)
+        {
+            _w.Comment($"Multiclass sets: span 0 holds the logits [N, C, *spatial]; per pixel, span 1 holds the class ({_t}; −1 where ignored), span 2 log Σ_c e^z.");
+            _w.Line($"ref {_t} lse_0 = ref a.Span<{_t}>(2);");
+        }
         _w.Line($"ref {_t} loss_0 = ref a.Loss<{_t}>();");
         _w.Line($"ref {_t} grad_0 = ref a.Grad<{_t}>();");
-        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line("double n = shape.Length;");
+        // A multiclass set's length counts the pixels that are not ignored.
+        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line(_sig.Multiclass ? "double n = shape.Count;" : "double n = shape.Length;");
+        if (_g.Nodes.Any(n => n.Op == Op.Classes)) _w.Line("double classes = shape.Classes;");
     }
 
     /// <summary>Per-row targets and inputs of segment s.</summary>
@@ -398,14 +405,17 @@ public sealed class CpuEmitter
             _w.Line("long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;");
             _w.Line($"long run = Math.Min({to} - j0, shape.Inner - i0);");
             _w.Line("long off = blk * shape.OuterStride + s * shape.SegmentStride + i0;");
+            if (_sig.Multiclass) MulticlassCode.RunHeader(_w, _t);
             _w.Line("long k = 0;");
             // Float lanes hold element indices exactly only below 2^24; past that, index code runs scalar.
             string exact = usesIndex && _t == "float" ? " && shape.Length <= (1L << 24)" : "";
             using (_w.Block($"for (; k <= run - {V}.Count{exact}; k += {V}.Count)"))
             {
-                foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
-                    if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"var _{p.Name}_v = Vector512.LoadUnsafe(ref _{p.Name}_0, (nuint)(off + k));");
+                if (_sig.Multiclass) MulticlassCode.Vector(_w, _g, _sig, elements, _t);
+                else
+                    foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
+                        if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
+                            _w.Line($"var _{p.Name}_v = Vector512.LoadUnsafe(ref _{p.Name}_0, (nuint)(off + k));");
                 if (usesIndex) _w.Line($"var idx_v = Vector512.Create(({_t})(j0 + k)) + {V}.Indices;");
                 EmitVectorNodes(elements, elementwise: false, replace is null ? null : i => replace(i, true));
                 vector();
@@ -413,9 +423,13 @@ public sealed class CpuEmitter
             using (_w.Block("for (; k < run; k++)"))
             {
                 if (usesIndex) _w.Line("long j = j0 + k;");
-                foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
-                    if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"double _{p.Name}_j = Unsafe.Add(ref _{p.Name}_0, (nint)(off + k));");
+                if (_sig.Multiclass)
+                    MulticlassCode.Scalar(_w, _g, _sig, elements, $"Unsafe.Add(ref {SpanRef(0)}, (nint)(off + k))", "Unsafe.Add(ref lse_0, (nint)(px + k))",
+                        $"Unsafe.Add(ref {SpanRef(1)}, (nint)(px + k))", "setClass");
+                else
+                    foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
+                        if (elements.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
+                            _w.Line($"double _{p.Name}_j = Unsafe.Add(ref _{p.Name}_0, (nint)(off + k));");
                 _scalar.EmitNodes(_w, elements, replace is null ? null : i => replace(i, false));
                 scalar();
             }

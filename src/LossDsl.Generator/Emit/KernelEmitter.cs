@@ -145,7 +145,9 @@ public sealed class KernelEmitter
                     break;
             }
         }
-        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line("double n = shape.Length;");
+        // A multiclass set's length counts the pixels that are not ignored.
+        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line(_sig.Multiclass ? "double n = shape.Count;" : "double n = shape.Length;");
+        if (_g.Nodes.Any(n => n.Op == Op.Classes)) _w.Line("double classes = shape.Classes;");
     }
 
     /// <summary>Rows whose class index equals ignore_index get loss 0 and gradient 0.</summary>
@@ -205,9 +207,18 @@ public sealed class KernelEmitter
         using (_w.Block($"for (long j = {from}; j < {to}; j++)"))
         {
             _w.Line("long o = shape.Offset(s, j);");
-            foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
-                if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                    _w.Line($"double _{p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
+            if (_sig.Multiclass)
+            {
+                // The logits, then per pixel: log Σ_c e^z, then the class (−1 where ignored).
+                if (MulticlassCode.Used(_g, _sig, elementNodes) != (false, false, false))
+                    _w.Line("long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;");
+                MulticlassCode.Scalar(_w, _g, _sig, elementNodes, "inputs[o]", "inputs[shape.SpanSize + px]",
+                    "inputs[shape.SpanSize + shape.Pixels + px]", "o / shape.Inner % shape.Classes");
+            }
+            else
+                foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
+                    if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
+                        _w.Line($"double _{p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
             EmitNodes(elementNodes);
             body();
         }

@@ -151,6 +151,9 @@ public static class LossSourceEmitter
 
     private static string TensorDescription(LossSignature sig, LossParameter p) => (sig.Shape, p.Kind) switch
     {
+        _ when sig.Multiclass && p.Softmax => "[N, C, *spatial] float logits (float32, float64, float16 or bfloat16); the loss sees their softmax across the class axis 1, "
+            + (sig.Sets == LossSets.PerImage ? "one set per image and class over the spatial positions" : "one set per class over batch and spatial positions"),
+        _ when sig.Multiclass => "[N, *spatial] int64 class mask, values in [0, C) or ignoreIndex; the loss sees its one-hot",
         (LossShape.Elementwise, _) => "any shape; every data tensor has the same shape",
         (LossShape.ClassRow, ParameterKind.Span) => "[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)",
         (LossShape.ClassRow, ParameterKind.Target) => "[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex",
@@ -170,8 +173,12 @@ public static class LossSourceEmitter
         LossShape.Elementwise => "element",
         LossShape.ClassRow => "row ([N], or [N, d1, …])",
         LossShape.Pairs => "anchor row ([N])",
+        _ when sig.Multiclass => sig.Sets == LossSets.PerImage ? "image and class ([N, C])" : "class ([C])",
         _ => sig.Sets switch { LossSets.PerImage => "image and channel ([N, C])", LossSets.Whole => "tensor (a scalar)", _ => "channel" },
     };
+
+    /// <summary>How a data parameter's tensor enters the runtime: a multiclass loss's target span is an int64 class mask.</summary>
+    private static string Role(LossSignature sig, LossParameter p) => sig.Multiclass && p.Kind == ParameterKind.Span && !p.Softmax ? "ClassMask" : p.Kind.ToString();
 
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
     {
@@ -188,7 +195,10 @@ public static class LossSourceEmitter
             ? $"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>"
             : $"/// <param name=\"reduction\">None: one loss per {Segment(sig)}; Mean or Sum over them.</param>");
         if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
-        if (HasSetIgnore(sig)) w.Line("/// <param name=\"ignoreIndex\">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>");
+        if (HasSetIgnore(sig))
+            w.Line(sig.Multiclass
+                ? "/// <param name=\"ignoreIndex\">Pixels whose class is this value read probability 0 and target 0 in every set (smp's ignore_index), are not counted by Length, and get gradient 0; null: none.</param>"
+                : "/// <param name=\"ignoreIndex\">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>");
         if (HasWeight(sig))
             w.Line(sig.Shape == LossShape.ClassRow
                 ? "/// <param name=\"weight\">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>"
@@ -276,7 +286,7 @@ public static class LossSourceEmitter
         {
             EmitDerivation(w, plan, printer);
             string Names(ParameterKind? kind) => string.Join(", ", sig.Parameters.Where(p => kind is null ? p.Kind != ParameterKind.Hyper : p.Kind == kind).Select(p => $"\"{p.Name}\""));
-            string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + p.Kind));
+            string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + Role(sig, p)));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
             w.Line($"    shape: global::LossDsl.LossShape.{sig.Shape},");
@@ -336,9 +346,16 @@ public static class LossSourceEmitter
             w.Comment($"  ∂L/∂{v} = {printer.Print(a.Value)}");
         }
         string x = sig.Parameters[0].Name;
-        w.Comment(sig.Shape == LossShape.Elementwise
-            ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
-            : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
+        if (sig.Multiclass)
+        {
+            w.Comment($"  Softmax across the classes c of each pixel: {x}_c = e^(z_c − ℓse), log_{x}_c = z_c − ℓse, so the logits' gradient is");
+            w.Comment($"  ∂L/∂z_c = a_c − {x}_c·Σ_k a_k with a_j = {x}_j·∂L/∂{x}_j + ∂L/∂log_{x}_j; the kernels write a, the runtime the rest:");
+            w.Comment($"  a_j = {printer.Print(d.Gradient)}");
+        }
+        else
+            w.Comment(sig.Shape == LossShape.Elementwise
+                ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
+                : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
         w.Comment(plan.Chunked
             ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk), then one launch that writes the gradient."
             : sig.Shape == LossShape.Elementwise
@@ -346,12 +363,15 @@ public static class LossSourceEmitter
                 : $"Schedule: one launch, one thread per row: {Passes(plan.Passes.Count)} over the row, then the gradient pass.");
         w.Comment($"Plan: {PlanName(sig)}. Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;");
         w.Comment($"the torch-ops form takes every device and dtype, calls that also differentiate inputs other than '{x}'"
-            + (HasSetIgnore(sig) ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
+            + (HasSetIgnore(sig) && !sig.Multiclass ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
     }
 
     /// <summary>The plan a loss's axes give, as the generated file names it.</summary>
     private static string PlanName(LossSignature sig) => sig.Shape switch
     {
+        _ when sig.Multiclass => (sig.Sets == LossSets.PerImage ? "multiclass sets per image and class" : "multiclass sets per class")
+            + " (pixel rows inside class sets: per pixel, a softmax across the classes; per class, reductions over the pixels, chunked;"
+            + " the runtime applies the softmax's Jacobian per pixel)",
         LossShape.Elementwise => "elements (one evaluation per element of same-shape tensors)",
         LossShape.ClassRow => "class rows (one evaluation per row, reductions over its classes)",
         LossShape.Pairs => "pair rows (one evaluation per anchor row of the [N, N] pair matrix, reductions over the batch; masks from the labels)",

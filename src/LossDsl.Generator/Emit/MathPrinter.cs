@@ -55,7 +55,7 @@ public sealed class MathPrinter
         => _sig.Parameters.First(p => p.Kind == kind && p.Slot == slot).Name;
 
     /// <summary>A parameter's name in generated code: '_' + name, which no generated local uses.</summary>
-    public string CodeName(ParameterKind kind, int slot) => "_" + ParamName(kind, slot);
+    public string CodeName(ParameterKind kind, int slot) => "_" + (kind == ParameterKind.Span ? _sig.SpanName(slot) : ParamName(kind, slot));
 
     private string RenderCore(int i, int parent)
     {
@@ -66,9 +66,10 @@ public sealed class MathPrinter
             Op.Hyper => (ParamName(ParameterKind.Hyper, n.Slot), 9),
             Op.Input => (ParamName(ParameterKind.Input, n.Slot), 9),
             Op.Target => (ParamName(ParameterKind.Target, n.Slot), 9),
-            Op.Elem => (ParamName(ParameterKind.Span, n.Slot) + "_j", 9),
+            Op.Elem => (_sig.SpanName(n.Slot) + "_j", 9),
             Op.ElemIndex => ("j", 9),
             Op.Length => ("n", 9),
+            Op.Classes => ("C", 9),
             Op.At => ($"{ParamName(ParameterKind.Span, n.Slot)}[{Render(n.A, 0)}]", 9),
             Op.ArgMax => ($"argmax({ReductionName(n.A)})", 9),
             _ when n.Op.IsReduction() => (ReductionName(i), 9),

@@ -76,6 +76,7 @@ public sealed class ScalarCode
             Op.Elem => _printer.CodeName(ParameterKind.Span, n.Slot) + "_j",
             Op.ElemIndex => "j",
             Op.Length => "n",
+            Op.Classes => "classes",
             Op.ArgMax => MathPrinter.ReductionName(n.A) + "_arg",
             _ when n.Op.IsReduction() => MathPrinter.ReductionName(i),
             _ => Local(i),

@@ -56,7 +56,7 @@ public sealed class TorchOpsEmitter
             var n = _g[i];
             _tensor[i] = n.Op switch
             {
-                Op.Const or Op.Hyper or Op.Length => false,
+                Op.Const or Op.Hyper or Op.Length or Op.Classes => false,
                 Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At => true,
                 Op.ArgMax => _tensor[_g[n.A].A],
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
@@ -138,6 +138,7 @@ public sealed class TorchOpsEmitter
             Op.Elem => $"Tensor {Ref(i)} = f.Span({n.Slot});",
             Op.ElemIndex => $"Tensor {Ref(i)} = f.Index;",
             Op.Length => $"double {Ref(i)} = f.Length;",
+            Op.Classes => $"double {Ref(i)} = f.Classes;",
             Op.Const => null,
             _ => $"{TypeOf(i)} {Ref(i)} = {WithReuse(i, n, lastUse)};",
         };

@@ -11,6 +11,7 @@ public enum Op
     Elem,       // Slot: span index; the current element inside a reduction body
     ElemIndex,  // the current element's position inside a reduction body
     Length,     // the number of elements of the row or set
+    Classes,    // the number of classes of a multiclass set loss (LossMath.Classes)
     At,         // Slot: span index, A: integer index node; span[index]
 
     // Unary.

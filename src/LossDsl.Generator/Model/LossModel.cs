@@ -1,3 +1,4 @@
+using System.Linq;
 using LossDsl.Generator.IR;
 
 namespace LossDsl.Generator.Model;
@@ -32,7 +33,8 @@ public enum PairMask
 /// <param name="TypeText">The declared type, as written in the defining declaration.</param>
 /// <param name="Default">A hyperparameter's default value.</param>
 /// <param name="Mask">For a span of a pair loss: whether it is a pair mask built from the labels.</param>
-public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None);
+/// <param name="Softmax">For the prediction of a multiclass set loss: <c>[Softmax]</c>, the softmax across the logits' class axis.</param>
+public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None, bool Softmax = false);
 
 /// <summary>Everything the emitters need about a [Loss] method's declaration, as plain data.</summary>
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
@@ -47,7 +49,23 @@ public sealed record LossSignature(
     EquatableArray<LossParameter> Parameters,
     LossShape Shape,
     string BodyText,
-    LossSets Sets = LossSets.PerChannel);
+    LossSets Sets = LossSets.PerChannel)
+{
+    /// <summary>
+    /// A multiclass set loss: span 0 is the softmax across the class axis of the caller's logits, span 1 the one-hot of
+    /// the caller's int64 class mask, and span <see cref="LogSoftmaxSlot"/> (no parameter of its own) the log-softmax that
+    /// <c>Log</c> of a span-0 element reads.
+    /// </summary>
+    public bool Multiclass => Parameters.Count > 0 && Parameters[0].Softmax;
+
+    /// <summary>The span slot of the log-softmax in a multiclass set loss: after the declared spans.</summary>
+    public int LogSoftmaxSlot => Parameters.Count(p => p.Kind == ParameterKind.Span);
+
+    /// <summary>The name a span slot has in comments and code: a parameter's, or "log_" + the prediction's for the log-softmax.</summary>
+    public string SpanName(int slot)
+        => Multiclass && slot == LogSoftmaxSlot ? "log_" + Parameters[0].Name
+            : Parameters.First(p => p.Kind == ParameterKind.Span && p.Slot == slot).Name;
+}
 
 /// <summary>The parse result of one [Loss] method: its signature, its forward IR, and its diagnostics.</summary>
 /// <param name="Signature">Null when the declaration itself cannot be used.</param>

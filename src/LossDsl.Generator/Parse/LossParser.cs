@@ -158,8 +158,16 @@ public static class LossParser
                 usable = false;
                 continue;
             }
+            bool softmax = HasAttribute(p, "LossDsl.SoftmaxAttribute");
+            if (softmax && (kind != ParameterKind.Span || parameters.Count > 0))
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name,
+                    "[Softmax] marks the prediction of a multiclass set loss: its first parameter, a ReadOnlySpan<float>"));
+                usable = false;
+                continue;
+            }
             double dflt = kind == ParameterKind.Hyper ? Convert.ToDouble(p.ExplicitDefaultValue ?? 0.0, CultureInfo.InvariantCulture) : 0;
-            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt, mask));
+            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt, mask, softmax));
         }
 
         foreach (var clash in NameClashes(parameters))
@@ -178,9 +186,10 @@ public static class LossParser
 
         int spans = counts[(int)ParameterKind.Span], targets = counts[(int)ParameterKind.Target], inputs = counts[(int)ParameterKind.Input];
         bool masks = parameters.Any(p => p.Mask != PairMask.None);
-        // Naming the sets' axes makes it a set loss; a pair mask makes it a pair loss.
+        bool multiclass = parameters.Count > 0 && parameters[0].Softmax;
+        // Naming the sets' axes or a softmax over classes makes it a set loss; a pair mask makes it a pair loss.
         var shape = requested != LossShape.Auto ? requested
-            : sets != LossSets.PerChannel ? LossShape.ChannelSet
+            : sets != LossSets.PerChannel || multiclass ? LossShape.ChannelSet
             : masks ? LossShape.Pairs
             : spans == 0 ? LossShape.Elementwise : LossShape.ClassRow;
         string? shapeProblem = shape switch
@@ -194,6 +203,9 @@ public static class LossParser
             LossShape.ClassRow when spans == 0 => "a class-row loss needs a ReadOnlySpan<float> row",
             LossShape.ChannelSet when spans == 0 => "a channel-set loss needs ReadOnlySpan<float> sets",
             LossShape.ChannelSet when targets + inputs > 0 => "a channel-set loss takes only spans (and hyperparameters)",
+            _ when multiclass && shape != LossShape.ChannelSet => "[Softmax] makes a multiclass set loss (LossShape.ChannelSet)",
+            _ when multiclass && sets == LossSets.Whole => "a multiclass set loss has one set per class (LossSets.PerChannel) or per image and class (LossSets.PerImage), not one over the whole tensor",
+            _ when multiclass && spans != 2 => "a multiclass set loss takes two spans: the [Softmax] probabilities and the one-hot targets of the class mask",
             LossShape.Pairs when spans == 0 => "a pair loss needs a ReadOnlySpan<float> row of a pair matrix",
             LossShape.Pairs when parameters.Any(p => p.Name == "labels") => "its tensor overloads take the batch's labels as 'labels'; rename the parameter",
             LossShape.Pairs when targets + inputs > 0 => "a pair loss takes only spans: rows of [N, N] pair matrices and [Positives]/[Negatives] masks (and hyperparameters)",
@@ -241,6 +253,8 @@ public static class LossParser
     /// <summary>A name as a C# identifier: a keyword gets '@'.</summary>
     internal static string Identifier(string name)
         => SyntaxFacts.GetKeywordKind(name) == SyntaxKind.None && SyntaxFacts.GetContextualKeywordKind(name) is SyntaxKind.None ? name : "@" + name;
+
+    private static bool HasAttribute(IParameterSymbol p, string name) => p.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == name);
 
     private static PairMask PairMaskOf(IParameterSymbol p)
     {
@@ -405,6 +419,8 @@ public static class LossParser
                     return ElementAccess(access);
                 case MemberAccessExpressionSyntax member when member.Name.Identifier.ValueText == "Length" && SpanOf(member.Expression, report: false) >= 0:
                     return Builder.Leaf(Op.Length);
+                case MemberAccessExpressionSyntax member when IsClasses(_model.GetSymbolInfo(member, _ct).Symbol):
+                    return ClassCount(member);
                 case MemberAccessExpressionSyntax member when _model.GetSymbolInfo(member, _ct).Symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv } field
                                                               && field.Type.SpecialType is SpecialType.System_Single or SpecialType.System_Double or SpecialType.System_Int32:
                     return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
@@ -417,6 +433,13 @@ public static class LossParser
 
         private static int Map(int a, Func<int, int> f) => a < 0 ? -1 : f(a);
 
+        private static bool IsClasses(ISymbol? symbol) => symbol is IPropertySymbol { Name: "Classes", ContainingType: { } t } && t.ToDisplayString() == "LossDsl.LossMath";
+
+        /// <summary>LossMath.Classes: the class count of a multiclass set loss.</summary>
+        private int ClassCount(ExpressionSyntax e)
+            => _signature.Multiclass ? Builder.Leaf(Op.Classes)
+                : Error(DiagnosticDescriptors.InvalidUse, e, "'Classes' is the class count of a multiclass set loss; mark its prediction span [Softmax]");
+
         private int Identifier(IdentifierNameSyntax id)
         {
             if (id.IsMissing) return -1; // a syntax error, which the compiler reports
@@ -428,6 +451,7 @@ public static class LossParser
                 return Error(DiagnosticDescriptors.InvalidUse, id, $"span '{symbol.Name}' can be used only in a reduction (Sum, Mean, Max, LogSumExp, Softmax, LogSoftmax), indexed by a class index, or as '{symbol.Name}.Length'");
             if (symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv })
                 return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
+            if (IsClasses(symbol)) return ClassCount(id);
             return Error(DiagnosticDescriptors.InvalidUse, id, $"'{symbol.Name}' is not a parameter, local or constant of this loss");
         }
 
@@ -503,6 +527,9 @@ public static class LossParser
             for (int i = 0; i < args.Count; i++)
                 if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
 
+            // Log of a softmax probability is the log-softmax, exact at any logit: a span of its own in the kernels.
+            if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
+                return Builder.Leaf(Op.Elem, _signature.LogSoftmaxSlot);
             if (operands.Length == 1 && OpTable.Unary(name) is { } function) return Builder.Unary(function.Op, operands[0]);
             switch (name, operands.Length)
             {

@@ -36,6 +36,8 @@ internal sealed class FusedBackend : ILossBackend
             return $"{_hostOnly}, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
         if (!call.Definition.Supports(Kind, call.DType))
             return $"{call.Definition.Name} was generated without {_kernels} kernels for {call.DType}";
+        if (call.UnevenSets)
+            return "the fused kernels read one set length for every set, and this call's per-image sets keep different numbers of pixels";
         if (call.ValidElements is not null)
             return "the fused set kernels do not skip ignored elements yet, and this call has elements equal to ignoreIndex";
         var others = Enumerable.Range(1, call.Tensors.Length - 1).Where(i => call.Differentiated[i]).Select(i => $"'{call.Definition.TensorNames[i]}'").ToList();

@@ -68,7 +68,7 @@ public sealed class TorchFrame
                 break;
         }
         _valid = call.ValidElements?.view(_elementShape);
-        _spans = call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
+        _spans = call.Definition.Multiclass ? MulticlassSpans() : call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
         _inputs = call.WithRole(TensorRole.Input).Select(t => t.view(_segmentShape)).ToArray();
         _targets = call.WithRole(TensorRole.Target).Select(t =>
         {
@@ -76,6 +76,23 @@ public sealed class TorchFrame
             // An ignored row reads class 0; its loss and gradient are zeroed afterwards.
             return call.HasIgnoredRows ? rows.masked_fill(rows.eq(call.Arguments.IgnoreIndex), 0) : rows;
         }).ToArray();
+    }
+
+    /// <summary>
+    /// A multiclass set loss's spans on [N, C, S]: the softmax across C, the one-hot of the class mask, the log-softmax
+    /// (the span Log of a probability reads); 0 at ignored pixels, as the fused kernels read them. Built from the logits
+    /// with differentiable ops, so that under grad mode the gradient reaches them.
+    /// </summary>
+    private Tensor[] MulticlassSpans()
+    {
+        var z = _call.Prediction.view(_elementShape);
+        var mask = _call.ClassMask.view(_elementShape[0], 1, _elementShape[2]);
+        var kept = mask.ne(_call.Arguments.IgnoreIndex);
+        var logp = torch.where(kept, torch.nn.functional.log_softmax(z, 1), Constant(0));
+        var p = torch.where(kept, logp.exp(), Constant(0));
+        var classes = torch.arange(_elementShape[1], ScalarType.Int64, Device).view(1, -1, 1);
+        var y = mask.eq(classes).logical_and_(kept).to(DType);
+        return new[] { p, y, logp };
     }
 
     /// <summary>
@@ -101,8 +118,15 @@ public sealed class TorchFrame
     public Tensor Target(int slot) => _targets[slot];
 
     /// <summary>The number of elements of a row or set.</summary>
-    public double Length => _valid is null ? _call.Shape.Length
+    public double Length => _call.Definition.Multiclass
+        ? _call.UnevenSets
+            ? throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) of per-image sets whose images keep different numbers of pixels is not supported yet; call it without ignoreIndex, or with LossSets.PerChannel.")
+            : _call.Shape.Count
+        : _valid is null ? _call.Shape.Length
         : throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) with ignored elements is not supported yet; call it without ignoreIndex.");
+
+    /// <summary>A multiclass set loss's class count C.</summary>
+    public double Classes => _call.Shape.Classes;
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
     public Tensor Index => _index ??= MakeIndex();
