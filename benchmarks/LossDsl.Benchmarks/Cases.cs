@@ -347,37 +347,40 @@ public sealed class BenchCase : IDisposable
         };
     }
 
-    /// <summary>Multiclass Dice + CE on logits [n, c, h, w] (the leaf) with an int64 mask, as smp and cross_entropy define them.</summary>
+    /// <summary>
+    /// Multiclass Dice + CE on logits [n, c, h, w] (the leaf) with an int64 mask, as smp and cross_entropy define them:
+    /// LossDsl's multiclass set loss (the sample's DiceCE) against smp's composition, which builds the one-hot inside the step.
+    /// </summary>
     public static BenchCase DiceCE(long n, long c, long h, long w)
     {
         var g = Rng();
         var x = torch.randn(new[] { n, c, h, w }, generator: g);
         var mask = torch.randint(0, c, new[] { n, h, w }, generator: g);
-        var oneHot = F.one_hot(mask, c).permute(0, 3, 1, 2).to(ScalarType.Float32).contiguous();
-        Tensor Ours(Tensor z)
-            => BenchLosses.SoftDice(F.softmax(z, 1), oneHot) + BenchLosses.CrossEntropy(z, mask);
+        Tensor Ours(Tensor z) => Losses.DiceCE(z, mask);
         Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Ours(xi), xi); };
         var roof = new RooflinePass(x, null);
         return new BenchCase
         {
             Name = $"Dice+CE [{n}, {c}, {h}, {w}]",
             Shape = $"[{n}, {c}, {h}, {w}]",
-            Inputs = new[] { x, mask, oneHot },
+            Inputs = new[] { x, mask },
             Roofline = roof,
             RooflineBytes = roof.Bytes,
             Variants = new()
             {
-                new(VariantKind.LossDsl, "LossDsl (CPU path)", ours, "TorchSharp softmax, then LossDsl's set Dice and class-axis-1 CE"),
+                new(VariantKind.LossDsl, "LossDsl (CPU path)", ours, "one multiclass set loss: per-pixel log-sum-exp, the fused class-set kernels, the softmax Jacobian in backward"),
                 NonLeaf(x, Ours),
                 new(VariantKind.TorchEager, "TorchSharp eager", () =>
                 {
                     // smp's DiceLoss(mode="multiclass", from_logits=True) + cross_entropy.
                     var xi = Leaf(x);
                     var p = F.softmax(xi, 1);
+                    var y = F.one_hot(mask, c).permute(0, 3, 1, 2).to(ScalarType.Float32);
                     var dims = new long[] { 0, 2, 3 };
-                    var dice = 2 * (p * oneHot).sum(dims) / (p + oneHot).sum(dims).clamp_min(1e-7);
-                    return Backward((1 - dice).mean() + F.cross_entropy(xi, mask), xi);
-                }, "softmax, per-class sums, cross_entropy"),
+                    var dice = 2 * (p * y).sum(dims) / (p + y).sum(dims).clamp_min(1e-7);
+                    var present = (y.sum(dims) > 0).to(ScalarType.Float32);
+                    return Backward(((1 - dice) * present).mean() + F.cross_entropy(xi, mask), xi);
+                }, "softmax, one-hot, per-class sums, absent classes masked, cross_entropy (smp's DiceLoss + CE)"),
                 TorchOps(ours),
                 RooflineInto(roof, "copy"),
                 RooflineFresh(roof),

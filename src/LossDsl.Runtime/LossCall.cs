@@ -406,19 +406,20 @@ internal sealed class LossCall : IDisposable
         {
             PixelClasses = torch.empty(Shape.Pixels, DType);
             _temporaries.Add(PixelClasses);
-            var labels = mask.data<long>();
-            bool single = DType == ScalarType.Float32;
-            var f = single ? PixelClasses.data<float>() : null;
-            var d = single ? null : PixelClasses.data<double>();
-            long at = 0;
-            foreach (long v in labels)
+            unsafe
             {
-                double cls;
-                if (v == ignore) cls = -1;
-                else if (v < 0 || v >= classes) throw BadTarget(m, at, v, classes);
-                else { cls = v; kept[at / Math.Max(1, pixels)]++; }
-                if (single) f![at] = (float)cls; else d![at] = cls;
-                at++;
+                long* labels = (long*)TensorMemory.Pointer(mask);
+                float* f = DType == ScalarType.Float32 ? (float*)TensorMemory.Pointer(PixelClasses) : null;
+                double* d = f == null ? (double*)TensorMemory.Pointer(PixelClasses) : null;
+                for (long at = 0; at < Shape.Pixels; at++)
+                {
+                    long v = labels[at];
+                    double cls;
+                    if (v == ignore) cls = -1;
+                    else if (v < 0 || v >= classes) throw BadTarget(m, at, v, classes);
+                    else { cls = v; kept[at / Math.Max(1, pixels)]++; }
+                    if (f != null) f[at] = (float)cls; else d[at] = cls;
+                }
             }
         }
         else
