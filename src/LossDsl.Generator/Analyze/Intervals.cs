@@ -49,11 +49,9 @@ public static class IntervalAnalysis
                 if (g[n.B].Op == Op.ReduceLogSumExp && g[n.A].Op is (Op.Elem or Op.At) && g[g[n.B].A] is { Op: Op.Elem } e && e.Slot == g[n.A].Slot)
                     return new Interval(double.NegativeInfinity, 0, true, d.MinLength >= 2);
                 return Add(A(), Neg(Bv()));
-            case Op.Mul: return n.A == n.B ? PowEven(Abs(A()), 2) : Mul(A(), Bv());   // x·x is a square, never negative
+            case Op.Mul: return n.A == n.B ? Interval.PowEven(Interval.Abs(A()), 2) : Mul(A(), Bv());   // x·x is a square, never negative
             case Op.Div: return Div(A(), Bv());
-            case Op.Pow: return Pow(A(), Bv());
-            case Op.Max: return MaxMin(A(), Bv(), max: true);
-            case Op.Min: return MaxMin(A(), Bv(), max: false);
+            case var op when OpTable.Binary(op) is { } f: return f.Range(A(), Bv());
             case Op.Lt: case Op.Le: case Op.Gt: case Op.Ge: case Op.Eq: case Op.Ne: case Op.And: case Op.Or: case Op.Not:
                 return Interval.Unit;
             case Op.Select: return Union(Bv(), r[n.C]);
@@ -124,45 +122,5 @@ public static class IntervalAnalysis
         else
             inv = new Interval(b.Hi == 0 ? double.NegativeInfinity : 1 / b.Hi, double.IsNegativeInfinity(b.Lo) ? 0 : 1 / b.Lo, b.HiOpen, b.LoOpen);
         return Mul(a, inv);
-    }
-
-    private static Interval Pow(Interval a, Interval b)
-    {
-        if (!b.IsPoint) return a.Lo > 0 ? new Interval(0, double.PositiveInfinity, true, true) : Interval.Real;
-        double c = b.Lo;
-        if (c == 0) return Interval.Point(1);
-        if (a.Lo >= 0)
-        {
-            if (c > 0) return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
-            return new Interval(Math.Pow(a.Hi, c), a.Lo == 0 ? double.PositiveInfinity : Math.Pow(a.Lo, c), a.HiOpen, a.LoOpen);
-        }
-        if (c == Math.Floor(c) && c > 0)
-        {
-            if (c % 2 == 0) return PowEven(Abs(a), c);
-            return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
-        }
-        return Interval.Real;
-    }
-
-    private static Interval Abs(Interval a)
-    {
-        if (a.Lo >= 0) return a;
-        if (a.Hi <= 0) return Neg(a);
-        double hi = Math.Max(-a.Lo, a.Hi);
-        return new Interval(0, hi, false, double.IsInfinity(hi));
-    }
-
-    private static Interval PowEven(Interval abs, double c) => new(Math.Pow(abs.Lo, c), Math.Pow(abs.Hi, c), abs.LoOpen, abs.HiOpen);
-
-    private static Interval MaxMin(Interval a, Interval b, bool max)
-    {
-        if (max)
-        {
-            double lo = Math.Max(a.Lo, b.Lo), hi = Math.Max(a.Hi, b.Hi);
-            bool loOpen = a.Lo == b.Lo ? a.LoOpen && b.LoOpen : (a.Lo > b.Lo ? a.LoOpen : b.LoOpen);
-            bool hiOpen = a.Hi == b.Hi ? a.HiOpen && b.HiOpen : (a.Hi > b.Hi ? a.HiOpen : b.HiOpen);
-            return new Interval(lo, hi, loOpen, hiOpen);
-        }
-        return Neg(MaxMin(Neg(a), Neg(b), max: true));
     }
 }

@@ -217,9 +217,7 @@ public sealed class IrEvaluator
             case Op.Sub: return a - b;
             case Op.Mul: return a * b;
             case Op.Div: return a / b;
-            case Op.Pow: return Math.Pow(a, b);
-            case Op.Max: return a >= b ? a : b;
-            case Op.Min: return a <= b ? a : b;
+            case var op when OpTable.Binary(op) is { } f: return f.Eval(a, b);
             case Op.Lt: return B(a < b);
             case Op.Le: return B(a <= b);
             case Op.Gt: return B(a > b);

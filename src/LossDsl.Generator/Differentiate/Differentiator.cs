@@ -229,18 +229,7 @@ public static class Differentiator
                 case Op.Sub: return b.Sub(da, dc);
                 case Op.Mul: return b.Add(b.Mul(da, c), b.Mul(a, dc));
                 case Op.Div: return b.Sub(b.Div(da, c), b.Mul(i, b.Div(dc, c)));
-                case Op.Max: return b.Select(b.Binary(Op.Ge, a, c), da, dc);
-                case Op.Min: return b.Select(b.Binary(Op.Le, a, c), da, dc);
-                case Op.Pow:
-                    // An exponent that does not depend on v: c·a^(c−1)·a', finite at a = 0 for c ≥ 1.
-                    // A runtime exponent may be 0, where the derivative is 0 (not 0·a^−1 = NaN at a = 0).
-                    if (b.IsConst(dc, out var dcv) && dcv == 0)
-                    {
-                        int power = b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
-                        return b.IsConst(c, out _) ? power : b.Select(b.Binary(Op.Eq, c, b.Const(0)), b.Const(0), power);
-                    }
-                    // d(a^c) = a^c (c' ln a + c a'/a)
-                    return b.Mul(i, b.Add(b.Mul(dc, b.Unary(Op.Log, a)), b.Div(b.Mul(c, da), a)));
+                case var op when OpTable.Binary(op) is { } f: return f.Derivative(b, i, a, c, da, dc);
             }
             return b.Const(0);
         }

@@ -515,7 +515,7 @@ public sealed class CpuEmitter
             Op.And => $"{A()} & {B()}",
             Op.Or => $"{A()} | {B()}",
             Op.Select => $"Vector512.ConditionalSelect({A()}, {B()}, {VRef(n.C, e)})",
-            Op.Pow or Op.Max or Op.Min => $"LossVectorMath.{n.Op}({A()}, {B()})",
+            _ when OpTable.Binary(n.Op) is { } f => $"LossVectorMath.{f.Name}({A()}, {B()})",
             _ => $"LossVectorMath.{n.Op}({A()})",
         };
     }

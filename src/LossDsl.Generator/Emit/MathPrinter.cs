@@ -79,7 +79,7 @@ public sealed class MathPrinter
             Op.Sub => ($"{Render(n.A, 1)} − {Render(n.B, 2)}", 1),
             Op.Mul => ($"{Render(n.A, 2)}·{Render(n.B, 2)}", 2),
             Op.Div => ($"{Render(n.A, 2)} / {Render(n.B, 3)}", 2),
-            Op.Pow => ($"{Render(n.A, 4)}^{Render(n.B, 4)}", 4),
+            _ when OpTable.Binary(n.Op) is { } f => (string.Format(f.Printed, Render(n.A, f.Precedence.Operands), Render(n.B, f.Precedence.Operands)), f.Precedence.Self),
             Op.Lt => (Cmp(n, "<"), 0),
             Op.Le => (Cmp(n, "≤"), 0),
             Op.Gt => (Cmp(n, ">"), 0),
@@ -89,7 +89,6 @@ public sealed class MathPrinter
             Op.And => ($"{Render(n.A, 1)} ∧ {Render(n.B, 1)}", 0),
             Op.Or => ($"{Render(n.A, 1)} ∨ {Render(n.B, 1)}", 0),
             Op.Select => ($"[{Render(n.A, 0)} ? {Render(n.B, 0)} : {Render(n.C, 0)}]", 9),
-            Op.Max or Op.Min => ($"{n.Op.ToString().ToLowerInvariant()}({Render(n.A, 0)}, {Render(n.B, 0)})", 9),
             _ => ($"{FunctionName(n.Op)}({Render(n.A, 0)})", 9),
         };
         return prec < parent ? "(" + text + ")" : text;

@@ -57,7 +57,7 @@ public sealed class ScalarCode
         Op.And => $"{Ref(n.A)} && {Ref(n.B)}",
         Op.Or => $"{Ref(n.A)} || {Ref(n.B)}",
         Op.Select => $"{Ref(n.A)} ? {Ref(n.B)} : {Ref(n.C)}",
-        Op.Pow or Op.Max or Op.Min => $"{n.Op}({Ref(n.A)}, {Ref(n.B)})",
+        _ when OpTable.Binary(n.Op) is { } f => $"{f.Name}({Ref(n.A)}, {Ref(n.B)})",
         _ => $"{n.Op}({Ref(n.A)})",
     };
 

@@ -282,7 +282,7 @@ public sealed class TorchOpsEmitter
             Op.Add or Op.Sub or Op.Mul or Op.Div when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.B)})",
             Op.Add or Op.Mul when Dies(n.B) => $"{Ref(n.B)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.A)})",
             Op.Sub when Dies(n.B) => $"{Ref(n.B)}.neg_().add_({Real(n.A)})",   // a − b as −b + a: the same rounding
-            Op.Pow when _tensor[n.A] && Dies(n.A) => $"{Ref(n.A)}.pow_({Real(n.B)})",
+            _ when OpTable.Binary(n.Op) is { TorchInPlace: { } binaryInPlace } && _tensor[n.A] && Dies(n.A) => string.Format(binaryInPlace, Ref(n.A), Real(n.B)),
             _ => null,
         };
         return inPlace is null ? pure : $"f.InPlace ? {inPlace} : {pure}";
@@ -312,9 +312,7 @@ public sealed class TorchOpsEmitter
             Op.Sub => $"{Real(n.A)} - {Real(n.B)}",
             Op.Mul => $"{Real(n.A)} * {Real(n.B)}",
             Op.Div => $"{Real(n.A)} / {Real(n.B)}",
-            Op.Pow => ta ? $"{Real(n.A)}.pow({Real(n.B)})" : $"f.Pow({a}, {Real(n.B)})",
-            Op.Max => ta && tb ? $"global::TorchSharp.torch.maximum({Real(n.A)}, {Real(n.B)})" : ta ? $"{Real(n.A)}.clamp_min({b})" : $"{Real(n.B)}.clamp_min({a})",
-            Op.Min => ta && tb ? $"global::TorchSharp.torch.minimum({Real(n.A)}, {Real(n.B)})" : ta ? $"{Real(n.A)}.clamp_max({b})" : $"{Real(n.B)}.clamp_max({a})",
+            _ when OpTable.Binary(n.Op) is { } binary => binary.Torch(Real(n.A), ta, Real(n.B), tb),
             Op.Lt => $"{a} < {b}",
             Op.Le => $"{a} <= {b}",
             Op.Gt => $"{a} > {b}",

@@ -72,9 +72,7 @@ public sealed class GraphBuilder
                 Op.Sub => ca - cb,
                 Op.Mul => ca * cb,
                 Op.Div when cb != 0 => ca / cb,
-                Op.Pow => Math.Pow(ca, cb),
-                Op.Max => Math.Max(ca, cb),
-                Op.Min => Math.Min(ca, cb),
+                _ when OpTable.Binary(op) is { } function => function.Eval(ca, cb),
                 _ => null,
             };
             if (folded is double f && !double.IsNaN(f) && !double.IsInfinity(f)) return Const(f);

@@ -45,5 +45,46 @@ public readonly struct Interval
         return new Interval(lo, hi, a.LoOpen, a.HiOpen);
     }
 
+    /// <summary>a^b: exact for a constant exponent; for a varying one, (0, ∞) over a positive base.</summary>
+    public static Interval Pow(Interval a, Interval b)
+    {
+        if (!b.IsPoint) return a.Lo > 0 ? new Interval(0, double.PositiveInfinity, true, true) : Real;
+        double c = b.Lo;
+        if (c == 0) return Point(1);
+        if (a.Lo >= 0)
+        {
+            if (c > 0) return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
+            return new Interval(Math.Pow(a.Hi, c), a.Lo == 0 ? double.PositiveInfinity : Math.Pow(a.Lo, c), a.HiOpen, a.LoOpen);
+        }
+        if (c == Math.Floor(c) && c > 0)
+        {
+            if (c % 2 == 0) return PowEven(Abs(a), c);
+            return new Interval(Math.Pow(a.Lo, c), Math.Pow(a.Hi, c), a.LoOpen, a.HiOpen);
+        }
+        return Real;
+    }
+
+    public static Interval Abs(Interval a)
+    {
+        if (a.Lo >= 0) return a;
+        if (a.Hi <= 0) return Neg(a);
+        double hi = Math.Max(-a.Lo, a.Hi);
+        return new Interval(0, hi, false, double.IsInfinity(hi));
+    }
+
+    public static Interval PowEven(Interval abs, double c) => new(Math.Pow(abs.Lo, c), Math.Pow(abs.Hi, c), abs.LoOpen, abs.HiOpen);
+
+    public static Interval MaxMin(Interval a, Interval b, bool max)
+    {
+        if (max)
+        {
+            double lo = Math.Max(a.Lo, b.Lo), hi = Math.Max(a.Hi, b.Hi);
+            bool loOpen = a.Lo == b.Lo ? a.LoOpen && b.LoOpen : (a.Lo > b.Lo ? a.LoOpen : b.LoOpen);
+            bool hiOpen = a.Hi == b.Hi ? a.HiOpen && b.HiOpen : (a.Hi > b.Hi ? a.HiOpen : b.HiOpen);
+            return new Interval(lo, hi, loOpen, hiOpen);
+        }
+        return Neg(MaxMin(Neg(a), Neg(b), max: true));
+    }
+
     private static string Fmt(double v) => double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "−∞" : v.ToString("G4", CultureInfo.InvariantCulture);
 }

@@ -34,6 +34,31 @@ public sealed record UnaryFunction(
     bool TorchAliases = false);
 
 /// <summary>
+/// One elementary function of two operands (Pow, Max, Min), described once for every stage.
+/// </summary>
+/// <param name="Op">Its IR op.</param>
+/// <param name="Name">Its name in a loss body and in the generated kernels, as for <see cref="UnaryFunction"/>.</param>
+/// <param name="InSystemMath">Whether <c>Math.Name</c> and <c>MathF.Name</c> are accepted too.</param>
+/// <param name="Eval">Its value in double precision: constant folding and the analyzers' evaluator.</param>
+/// <param name="Derivative">d f(a, c) given the node <c>i</c> = f(a, c), the operands and their derivatives <c>da</c>, <c>dc</c>.</param>
+/// <param name="Range">Its interval rule.</param>
+/// <param name="Printed">How derivation comments print it, <c>{0}</c> and <c>{1}</c> the operands.</param>
+/// <param name="Precedence">The precedence of the printed form (9: a function call), and the one its operands are printed at.</param>
+/// <param name="Torch">Its TorchSharp spelling given each operand's code and whether it is a tensor (at least one is).</param>
+/// <param name="TorchInPlace">Its in-place spelling on a tensor first operand, <c>{0}</c> and <c>{1}</c> the operands, or null.</param>
+public sealed record BinaryFunction(
+    Op Op,
+    string Name,
+    bool InSystemMath,
+    Func<double, double, double> Eval,
+    Func<GraphBuilder, int, int, int, int, int, int> Derivative,
+    Func<Interval, Interval, Interval> Range,
+    string Printed,
+    (int Self, int Operands) Precedence,
+    Func<string, bool, string, bool, string> Torch,
+    string? TorchInPlace);
+
+/// <summary>
 /// The op table: the elementary functions a loss body can call, each described in one place. Parsing, constant
 /// folding, differentiation, interval analysis, evaluation, printing and the torch-ops emitter read it. Adding an
 /// elementary function is a row here, an <see cref="Op"/>, and its implementations in <c>LossMath</c> (the C#
@@ -102,6 +127,47 @@ public static class OpTable
             a => a,
             "sg", "{0}.detach()", null, TorchAliases: true),
     };
+
+    private static readonly BinaryFunction[] s_binary =
+    {
+        new(Op.Pow, "Pow", true, Math.Pow,
+            (b, i, a, c, da, dc) =>
+            {
+                // An exponent that does not vary: c·a^(c−1)·a', finite at a = 0 for c ≥ 1. A runtime exponent may be 0,
+                // where the derivative is 0 (not 0·a^−1 = NaN at a = 0).
+                if (b.IsConst(dc, out var dcv) && dcv == 0)
+                {
+                    int power = b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
+                    return b.IsConst(c, out _) ? power : b.Select(b.Binary(Op.Eq, c, b.Const(0)), b.Const(0), power);
+                }
+                return b.Mul(i, b.Add(b.Mul(dc, b.Unary(Op.Log, a)), b.Div(b.Mul(c, da), a)));   // (aᶜ)' = aᶜ (c' ln a + c a'/a)
+            },
+            Interval.Pow, "{0}^{1}", (4, 4),
+            (a, ta, c, tc) => ta ? $"{a}.pow({c})" : $"f.Pow({a}, {c})",
+            "{0}.pow_({1})"),
+        new(Op.Max, "Max", true, (a, c) => a >= c ? a : c,
+            (b, i, a, c, da, dc) => b.Select(b.Binary(Op.Ge, a, c), da, dc),            // ties send the gradient to a
+            (a, c) => Interval.MaxMin(a, c, max: true), "max({0}, {1})", (9, 0),
+            (a, ta, c, tc) => ta && tc ? $"global::TorchSharp.torch.maximum({a}, {c})" : ta ? $"{a}.clamp_min({c})" : $"{c}.clamp_min({a})",
+            null),
+        new(Op.Min, "Min", true, (a, c) => a <= c ? a : c,
+            (b, i, a, c, da, dc) => b.Select(b.Binary(Op.Le, a, c), da, dc),
+            (a, c) => Interval.MaxMin(a, c, max: false), "min({0}, {1})", (9, 0),
+            (a, ta, c, tc) => ta && tc ? $"global::TorchSharp.torch.minimum({a}, {c})" : ta ? $"{a}.clamp_max({c})" : $"{c}.clamp_max({a})",
+            null),
+    };
+
+    private static readonly Dictionary<Op, BinaryFunction> s_binaryByOp = s_binary.ToDictionary(f => f.Op);
+    private static readonly Dictionary<string, BinaryFunction> s_binaryByName = s_binary.ToDictionary(f => f.Name);
+
+    /// <summary>The two-operand elementary function of <paramref name="op"/>, or null when it is not one.</summary>
+    public static BinaryFunction? Binary(Op op) => s_binaryByOp.TryGetValue(op, out var f) ? f : null;
+
+    /// <summary>The two-operand elementary function a loss body calls by <paramref name="name"/>, or null.</summary>
+    public static BinaryFunction? Binary(string name) => s_binaryByName.TryGetValue(name, out var f) ? f : null;
+
+    /// <summary>Every two-operand elementary function.</summary>
+    public static IReadOnlyList<BinaryFunction> AllBinary => s_binary;
 
     private static readonly Dictionary<Op, UnaryFunction> s_byOp = s_unary.ToDictionary(f => f.Op);
     private static readonly Dictionary<string, UnaryFunction> s_byName = s_unary.ToDictionary(f => f.Name);

@@ -531,18 +531,17 @@ public static class LossParser
             if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
                 return Builder.Leaf(Op.Elem, _signature.LogSoftmaxSlot);
             if (operands.Length == 1 && OpTable.Unary(name) is { } function) return Builder.Unary(function.Op, operands[0]);
+            if (operands.Length == 2 && OpTable.Binary(name) is { } binary) return Builder.Binary(binary.Op, operands[0], operands[1]);
             switch (name, operands.Length)
             {
                 case ("Square", 1): return Builder.Mul(operands[0], operands[0]);
-                case ("Pow", 2): return Builder.Binary(Op.Pow, operands[0], operands[1]);
-                case ("Max", 2): return Builder.Binary(Op.Max, operands[0], operands[1]);
-                case ("Min", 2): return Builder.Binary(Op.Min, operands[0], operands[1]);
                 case ("Clamp", 3): return Builder.Binary(Op.Min, Builder.Binary(Op.Max, operands[0], operands[1]), operands[2]);
                 default: return Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
             }
         }
 
-        private static readonly HashSet<string> MathAliases = new(OpTable.AllUnary.Where(f => f.InSystemMath).Select(f => f.Name).Concat(new[] { "Pow", "Max", "Min", "Clamp" }));
+        private static readonly HashSet<string> MathAliases = new(OpTable.AllUnary.Where(f => f.InSystemMath).Select(f => f.Name)
+            .Concat(OpTable.AllBinary.Where(f => f.InSystemMath).Select(f => f.Name)).Append("Clamp"));
 
         private int SpanIntrinsic(InvocationExpressionSyntax call, string name, IMethodSymbol symbol, SeparatedSyntaxList<ArgumentSyntax> args)
         {
