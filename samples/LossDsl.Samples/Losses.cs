@@ -47,9 +47,8 @@ public static partial class Losses
     /// Supervised contrastive loss (Khosla et al. 2020), a pair loss, as pytorch-metric-learning's SupConLoss: on one
     /// anchor's row of a similarity matrix, the mean log-probability of its positives among every other item. The
     /// tensor overloads take the [N, N] similarity matrix and the labels; the masks are built from the labels. A row
-    /// without positives has loss 0 and drops out of the mean. (LOSS0304 does not see the count &gt; 0 guard.)
+    /// without positives has loss 0 and drops out of the mean.
     /// </summary>
-#pragma warning disable LOSS0304
     [Loss]
     public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
     {
@@ -57,7 +56,6 @@ public static partial class Losses
         float count = Sum(positive);
         return count > 0 ? -Sum(similarity, positive, (s, p) => p * (s / temperature - lse)) / count : 0;
     }
-#pragma warning restore LOSS0304
 
     /// <summary>
     /// Multiclass Dice plus cross-entropy, the usual segmentation pair, as segmentation_models_pytorch's

@@ -72,6 +72,45 @@ public class StabilityDiagnosticTests
         """);
 
     [Fact]
+    public Task LOSS0303_LOSS0304_GuardsAndMeansAreSeen() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            // The branch that divides runs only where count > 0; the other branch would divide by 0.
+            [Loss(Shape = LossShape.ChannelSet, Sets = LossSets.Whole)]
+            public static partial float {|LOSS0203:Guarded|}(ReadOnlySpan<float> s, ReadOnlySpan<float> m)
+            {
+                float count = Sum(m);
+                return count > 0 ? Sum(s, m, (x, k) => k * x) / count : Sum(s) / {|LOSS0304:count|};
+            }
+
+            // A guard on another quantity, or one that does not exclude 0, protects nothing (the two divisions are one node).
+            [Loss(Shape = LossShape.ChannelSet, Sets = LossSets.Whole)]
+            public static partial float {|LOSS0203:Unguarded|}(ReadOnlySpan<float> s, ReadOnlySpan<float> m)
+            {
+                float count = Sum(m);
+                float other = Sum(s);
+                return {|LOSS0404:other > 0 ? Sum(s) / {|LOSS0304:count|} : (count >= 0 ? Sum(s) / count : 0)|};
+            }
+
+            // !(count <= 0) and 0 < count guard a log as well.
+            [Loss(Shape = LossShape.ChannelSet, Sets = LossSets.Whole)]
+            public static partial float {|LOSS0203:GuardedLog|}(ReadOnlySpan<float> m)
+            {
+                float count = Sum(m);
+                return {|LOSS0404:!(count <= 0) && 0 < count ? Log(count) : 0|};
+            }
+
+            // A mean of sigmoids lies in (0, 1): Log(1 − m) cannot reach 0.
+            [Loss(Sets = LossSets.Whole)]
+            public static partial float {|LOSS0203:MeanEntropy|}(ReadOnlySpan<float> z)
+            {
+                float m = Mean(z, x => Sigmoid(x));
+                return m * Log(m) + (1 - m) * Log(1 - m);
+            }
+        }
+        """);
+
+    [Fact]
     public Task LOSS0305_InfiniteDerivative() => AnalyzerTest.RunAsync("""
         public static partial class L
         {

@@ -50,6 +50,8 @@ public static class IntervalAnalysis
                     return new Interval(double.NegativeInfinity, 0, true, d.MinLength >= 2);
                 return Add(A(), Neg(Bv()));
             case Op.Mul: return n.A == n.B ? Interval.PowEven(Interval.Abs(A()), 2) : Mul(A(), Bv());   // x·x is a square, never negative
+            // Σ_j f_j / n is a mean: it stays within the range of f (Mean(a, x => σ(x)) is in (0, 1), so Log(1 − it) is safe).
+            case Op.Div when g[n.A].Op == Op.ReduceSum && g[n.B].Op == Op.Length: return r[g[n.A].A];
             case Op.Div: return Div(A(), Bv());
             case var op when OpTable.Binary(op) is { } f: return f.Range(A(), Bv());
             case Op.Lt: case Op.Le: case Op.Gt: case Op.Ge: case Op.Eq: case Op.Ne: case Op.And: case Op.Or: case Op.Not:

@@ -26,6 +26,7 @@ internal static class StabilityChecks
         var dep = DependsOnPrediction(g, c.Model.Signature!.Shape == LossShape.Elementwise);
         var domains = Domains(c);
         var range = IntervalAnalysis.Run(g, domains);
+        var guards = Guards(g, c.Model.Root);
         var reported = new HashSet<(string, TextSpan)>();
         var handledLogs = new HashSet<int>();
 
@@ -69,14 +70,14 @@ internal static class StabilityChecks
             if (at is null) continue;
             switch (n.Op)
             {
-                case Op.Log when !handledLogs.Contains(i) && range[n.A].ReachesAtOrBelow(0):
+                case Op.Log when !handledLogs.Contains(i) && range[n.A].ReachesAtOrBelow(0) && !GuardedPositive(g, range, guards[i], n.A):
                     {
                         var operand = at is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } inv ? inv.ArgumentList.Arguments[0].Expression : at;
                         string where = range[n.A].Lo < 0 ? "0 or below" : "0";
                         Report(DiagnosticDescriptors.LogOfZero, at, null, Short(operand), where, RangeText(c, range, n.A, domains));
                         break;
                     }
-                case Op.Div when range[n.B].Contains(0):
+                case Op.Div when range[n.B].Contains(0) && !GuardedNonZero(g, range, guards[i], n.B):
                     {
                         SyntaxNode divisor = at is BinaryExpressionSyntax bin && bin.IsKind(SyntaxKind.DivideExpression) ? bin.Right : at;
                         string name = g[n.B].Op == Op.Length && divisor is InvocationExpressionSyntax ? "the element count of " + Short(divisor) : Short(divisor);
@@ -245,6 +246,62 @@ internal static class StabilityChecks
     // ------------------------------------------------------------------ graph facts
 
     /// <summary>Nodes the loss value reads (reduction bodies included).</summary>
+    /// <summary>
+    /// The conditions that hold wherever each node's value is used: a branch of <c>c ? a : b</c> is evaluated for the loss
+    /// only where c holds (a) or fails (b), so <c>count &gt; 0 ? s / count : 0</c> never divides by 0. A node's guards are
+    /// those common to all its uses; null for nodes the loss does not use.
+    /// </summary>
+    private static List<(int Condition, bool Holds)>?[] Guards(Graph g, int root)
+    {
+        var guards = new List<(int, bool)>?[g.Count];
+        guards[root] = new List<(int, bool)>();
+        for (int i = root; i >= 0; i--)
+        {
+            if (guards[i] is not { } mine) continue;
+            var n = g[i];
+            for (int k = 0; k < n.OperandCount; k++)
+            {
+                int operand = n.Operand(k);
+                var here = new List<(int, bool)>(mine);
+                if (n.Op == Op.Select && k > 0) here.Add((n.A, k == 1));
+                guards[operand] = guards[operand] is { } other ? other.Intersect(here).ToList() : here;
+            }
+        }
+        return guards;
+    }
+
+    /// <summary>Whether a guard of the node implies x &gt; 0 (x a node of the graph).</summary>
+    private static bool GuardedPositive(Graph g, Interval[] range, List<(int Condition, bool Holds)>? guards, int x)
+        => guards is not null && guards.Any(guard => Implies(g, range, guard.Condition, guard.Holds, x, nonZeroOnly: false));
+
+    /// <summary>Whether a guard of the node implies x ≠ 0.</summary>
+    private static bool GuardedNonZero(Graph g, Interval[] range, List<(int Condition, bool Holds)>? guards, int x)
+        => guards is not null && guards.Any(guard => Implies(g, range, guard.Condition, guard.Holds, x, nonZeroOnly: true));
+
+    /// <summary>
+    /// Whether condition <paramref name="cond"/> being <paramref name="holds"/> implies x &gt; 0 (or, with
+    /// <paramref name="nonZeroOnly"/>, x ≠ 0): x &gt; k or k &lt; x with k ≥ 0, x ≥ k or k ≤ x with k &gt; 0, the negations of
+    /// x ≤ k and x &lt; k, x ≠ 0, and either side of a conjunction that holds.
+    /// </summary>
+    private static bool Implies(Graph g, Interval[] range, int cond, bool holds, int x, bool nonZeroOnly)
+    {
+        var n = g[cond];
+        bool AtLeast(int k, bool strict) => strict ? range[k].Lo >= 0 : range[k].Lo > 0 || (range[k].Lo == 0 && range[k].LoOpen);
+        switch (n.Op, holds)
+        {
+            case (Op.Not, _): return Implies(g, range, n.A, !holds, x, nonZeroOnly);
+            case (Op.And, true): return Implies(g, range, n.A, true, x, nonZeroOnly) || Implies(g, range, n.B, true, x, nonZeroOnly);
+            case (Op.Or, false): return Implies(g, range, n.A, false, x, nonZeroOnly) || Implies(g, range, n.B, false, x, nonZeroOnly);
+            case (Op.Gt, true) or (Op.Le, false): return n.A == x && AtLeast(n.B, strict: true);    // x > k ≥ 0
+            case (Op.Lt, true) or (Op.Ge, false): return n.B == x && AtLeast(n.A, strict: true);    // k < x, k ≥ 0
+            case (Op.Ge, true) or (Op.Lt, false): return n.A == x && AtLeast(n.B, strict: false);   // x ≥ k > 0
+            case (Op.Le, true) or (Op.Gt, false): return n.B == x && AtLeast(n.A, strict: false);   // k ≤ x, k > 0
+            case (Op.Ne, true) or (Op.Eq, false):
+                return nonZeroOnly && (n.A == x && range[n.B].IsPoint && range[n.B].Lo == 0 || n.B == x && range[n.A].IsPoint && range[n.A].Lo == 0);
+            default: return false;
+        }
+    }
+
     private static bool[] Live(Graph g, int root)
     {
         var live = new bool[g.Count];
