@@ -404,6 +404,38 @@ public static class CalibrationAnalysis
         return new(AnalysisTask.Multiclass, VerdictKind.CalibratedNotProper, $"classification-calibrated, not proper ({direction})", properWhy, method);
     }
 
+    /// <summary>The class weights and conditional probabilities of <see cref="WeightedWitness"/>: class 1 is the most likely, class 0 the heaviest.</summary>
+    private static readonly double[] WitnessWeights = { 2, 1, 1 }, WitnessEta = { 0.3, 0.45, 0.25 };
+
+    /// <summary>
+    /// For a classification-calibrated multiclass loss used with class weights w (PyTorch's <c>weight=</c>): the minimizer of
+    /// the weighted risk Σ_c w_c·η_c·ℓ(z, c), which is the unweighted minimizer at η' ∝ w·η, at w = (2, 1, 1) and
+    /// η = (0.3, 0.45, 0.25). Null when the risk cannot be minimized there, or the argmax does not move.
+    /// </summary>
+    public static string? WeightedWitness(DerivedLoss loss, CancellationToken ct)
+    {
+        var probe = new LossProbe(loss, DefaultBudget);
+        if (probe.SpanCount != 1 || probe.TargetCount != 1) return null;
+        double total = WitnessWeights.Zip(WitnessEta, (w, e) => w * e).Sum();
+        var weighted = WitnessWeights.Zip(WitnessEta, (w, e) => w * e / total).ToArray();
+        try
+        {
+            double[] z = Array.Empty<double>();
+            double best = double.PositiveInfinity;
+            foreach (double scale in new[] { 0.5, 1.0, 2.0 })
+            {
+                var zs = MinimizeRow(probe, weighted, scale, ct, out bool ok, out double risk);
+                if (ok && risk < best) { best = risk; z = zs; }
+            }
+            if (z.Length == 0) return null;
+            var p = Softmax(z);
+            int predicted = ArgMax(p), likely = ArgMax(WitnessEta);
+            return predicted == likely ? null
+                : $"e.g. with w = {Vec(WitnessWeights)} at η = {Vec(WitnessEta)} the minimizer is softmax(z*) = {Vec(p)}, which predicts class {predicted}, not the most likely class {likely}";
+        }
+        catch (AnalysisBudgetExceededException) { return null; }
+    }
+
     private static double Risk(LossProbe probe, double[] eta, double[] z, double[] grad, double[] scratch)
     {
         Array.Clear(grad, 0, grad.Length);

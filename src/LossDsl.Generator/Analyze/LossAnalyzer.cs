@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Globalization;
@@ -13,6 +14,7 @@ using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Microsoft.CodeAnalysis.Diagnostics;
+using Microsoft.CodeAnalysis.Operations;
 
 namespace LossDsl.Generator.Analyze;
 
@@ -42,6 +44,58 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
         context.EnableConcurrentExecution();
         context.RegisterSyntaxNodeAction(AnalyzeMethod, SyntaxKind.MethodDeclaration);
+        context.RegisterCompilationStartAction(start =>
+        {
+            // One weighted-risk witness per loss and compilation, however many calls pass weights to it.
+            var witnesses = new ConcurrentDictionary<IMethodSymbol, string?>(SymbolEqualityComparer.Default);
+            start.RegisterOperationAction(op => AnalyzeWeightedCall(op, witnesses), OperationKind.Invocation, OperationKind.ObjectCreation);
+        });
+    }
+
+    /// <summary>
+    /// LOSS0209 at a call of a class-row loss's generated overload, or module constructor, that passes class weights: a
+    /// classification-calibrated loss then minimizes a cost-weighted risk, whose argmax is not the most likely class.
+    /// </summary>
+    private static void AnalyzeWeightedCall(OperationAnalysisContext context, ConcurrentDictionary<IMethodSymbol, string?> witnesses)
+    {
+        var (arguments, lossType, lossName) = context.Operation switch
+        {
+            IInvocationOperation call => (call.Arguments, call.TargetMethod.ContainingType, call.TargetMethod.Name),
+            IObjectCreationOperation { Type: INamedTypeSymbol { Name: var type, ContainingType: { } outer } } create when type.EndsWith("Loss", StringComparison.Ordinal)
+                => (create.Arguments, outer, type.Substring(0, type.Length - 4)),
+            _ => (ImmutableArray<IArgumentOperation>.Empty, null, ""),
+        };
+        var weight = arguments.FirstOrDefault(a => a.Parameter?.Name == "weight" && a.ArgumentKind == ArgumentKind.Explicit);
+        if (lossType is null || weight is null || weight.Value.ConstantValue is { HasValue: true, Value: null }) return;
+        var loss = lossType.GetMembers(lossName).OfType<IMethodSymbol>().Select(m => m.PartialImplementationPart ?? m)
+            .FirstOrDefault(m => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == LossParser.AttributeName));
+        if (loss is null) return;
+        string? witness = witnesses.GetOrAdd(loss, m => WeightedWitness(m, context.Compilation, context.CancellationToken));
+        if (witness is not null)
+            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.ClassWeightsShiftThreshold, weight.Syntax.GetLocation(), lossName, witness));
+    }
+
+    /// <summary>The weighted-risk witness of a classification-calibrated multiclass loss, or null (another form, not calibrated, or errors).</summary>
+    private static string? WeightedWitness(IMethodSymbol method, Compilation compilation, CancellationToken ct)
+    {
+        try
+        {
+            var syntax = method.DeclaringSyntaxReferences.Select(r => r.GetSyntax(ct)).OfType<MethodDeclarationSyntax>()
+                .FirstOrDefault(s => s.Body is not null || s.ExpressionBody is not null);
+            var attribute = method.GetAttributes().First(a => a.AttributeClass?.ToDisplayString() == LossParser.AttributeName);
+            if (syntax is null) return null;
+#pragma warning disable RS1030 // The loss's declaration is in another tree than the call being analysed.
+            var model = LossParser.Parse(syntax, method, attribute, compilation.GetSemanticModel(syntax.SyntaxTree), ct);
+#pragma warning restore RS1030
+            if (model.Signature is null || model.Forward is null || model.Root < 0) return null;
+            var declared = attribute.NamedArguments.FirstOrDefault(n => n.Key == "Task").Value.Value is int t ? (AnalysisTask)t : AnalysisTask.Auto;
+            if (CalibrationAnalysis.ResolveTask(model.Signature, declared) != AnalysisTask.Multiclass) return null;
+            var derived = Differentiator.Run(model);
+            var verdict = CalibrationAnalysis.Run(derived, AnalysisTask.Multiclass, ct: ct);
+            return verdict.Kind is VerdictKind.Proper or VerdictKind.CalibratedNotProper ? CalibrationAnalysis.WeightedWitness(derived, ct) : null;
+        }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception) { return null; }   // never crash the build
     }
 
     private static void AnalyzeMethod(SyntaxNodeAnalysisContext context)

@@ -123,6 +123,11 @@ public static class DiagnosticDescriptors
         "Loss '{0}' gets no calibration verdict: {1}",
         "LossDsl.Calibration", DiagnosticSeverity.Info);
 
+    public static readonly DiagnosticDescriptor ClassWeightsShiftThreshold = Make(
+        "LOSS0209", "Class weights move the decision threshold",
+        "With class weights, '{0}' stays classification-calibrated for the weighted 0-1 loss, not for accuracy: the weighted risk Σ_c w_c·η_c·ℓ(z, c) has the minimizer of the unweighted one at η ∝ w·η, so predictions move toward the heavier classes; {1}",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
     // ---- Numerical stability (LOSS0300–0399).
 
     public static readonly DiagnosticDescriptor LogOfSigmoid = Make(
@@ -177,7 +182,7 @@ public static class DiagnosticDescriptors
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
         CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet, NoCalibrationVerdict,
-        CalibrationInconclusive, RequirementUncheckable, ThresholdShifted,
+        CalibrationInconclusive, RequirementUncheckable, ThresholdShifted, ClassWeightsShiftThreshold,
         LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,
         AbsSubgradient, MaxMinSubgradient, MaxReductionSubgradient, BranchGradient,
     };
