@@ -239,7 +239,7 @@ internal sealed class LossCall : IDisposable
             {
                 for (int i = 1; i < Tensors.Length; i++)
                     if (def.Roles[i] == TensorRole.ClassMask) RequireShape(i, x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), $"a class per pixel: '{Name(0)}' without its class axis 1");
-                    else RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
+                    else if (def.Roles[i] == TensorRole.Span) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
                 Shape.SpanSize = x.numel();
                 Shape.InputBase = spans * Shape.SpanSize;
                 if (def.Sets == LossSets.Whole)
@@ -288,6 +288,9 @@ internal sealed class LossCall : IDisposable
                 break;
             }
         }
+        if (def.Shape.HasSets())
+            for (int i = 1; i < Tensors.Length; i++)
+                if (def.Roles[i] == TensorRole.Input) RequireShape(i, PerSegmentShape, "one value per set, the shape of the loss with reduction None");
         if (def.Multiclass) CountPixels();
         else if (def.Shape.HasSets() && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (_callerShape is { } caller)

@@ -50,6 +50,7 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.SymmetricKL"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.SoftF1"] = (VerdictKind.SetLoss, null),
         ["TestLosses.MeanPredictionEntropy"] = (VerdictKind.SetLoss, null),
+        ["TestLosses.AucMSquare"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageDice"] = (VerdictKind.SetLoss, null),
         ["TestLosses.PerImageTop"] = (VerdictKind.SetLoss, null),
         ["TestLosses.SoftDice"] = (VerdictKind.SetLoss, null),

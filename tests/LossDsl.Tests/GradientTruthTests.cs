@@ -289,6 +289,23 @@ public class GradientTruthTests
                 var fn = ((1 - p) * t[1]).sum();
                 return 1 - 2 * tp / (2 * tp + fp + fn + (double)1e-6f);
             }),
+        new("AucMSquare (test-defined, whole batch, trained scalars a, b, α)",
+            (dt, g, ext) => new[]
+            {
+                Randn(g, dt, ext, 6, 7), Bernoulli(g, dt, 0.3, 6, 7),
+                torch.tensor(0.7, dtype: dt), torch.tensor(0.2, dtype: dt), torch.tensor(0.4, dtype: dt),
+            },
+            (t, r) => TestLosses.AucMSquare(t[0], t[1], t[2], t[3], t[4], reduction: r),
+            t =>
+            {
+                const double p = 0.1;
+                var h = t[0].sigmoid();
+                var y = t[1];
+                var positive = (y * (h - t[2]).square()).mean();
+                var negative = ((1 - y) * (h - t[3]).square()).mean();
+                var gap = (p * h * (1 - y) - (1 - p) * h * y).mean();
+                return (1 - p) * positive + p * negative + 2 * t[4] * (p * (1 - p) * 1.0 + gap) - p * (1 - p) * t[4].square();
+            }),
         new("MeanPredictionEntropy (test-defined, batch-mean regularizer)",
             (dt, g, ext) => new[] { Randn(g, dt, false, 5, 3, 2) },
             (t, r) => TestLosses.MeanPredictionEntropy(t[0], reduction: r),

@@ -148,6 +148,20 @@ public static partial class TestLosses
         return 1 - 2 * tp / (2 * tp + fp + fn + 1e-6f);
     }
 
+    /// <summary>
+    /// The AUC-M square loss (Yuan et al. 2021, LibAUC's AUCMLoss) over the whole batch, on h = σ(logits): its a, b and α
+    /// are trained with the model (α by gradient ascent), so they are per-set float values, one each for the one set.
+    /// </summary>
+    [Loss(Sets = LossSets.Whole)]
+    public static partial float AucMSquare(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, float a, float b, float alpha, float imratio = 0.1f, float margin = 1f)
+    {
+        float p = imratio;
+        float positive = Mean(logits, labels, (z, y) => y * Square(Sigmoid(z) - a));
+        float negative = Mean(logits, labels, (z, y) => (1 - y) * Square(Sigmoid(z) - b));
+        float gap = Mean(logits, labels, (z, y) => p * Sigmoid(z) * (1 - y) - (1 - p) * Sigmoid(z) * y);
+        return (1 - p) * positive + p * negative + 2 * alpha * (p * (1 - p) * margin + gap) - p * (1 - p) * alpha * alpha;
+    }
+
     /// <summary>Negative entropy of the batch-mean prediction, a batch-level regularizer.</summary>
     [Loss(Sets = LossSets.Whole)]
     public static partial float MeanPredictionEntropy(ReadOnlySpan<float> logits)

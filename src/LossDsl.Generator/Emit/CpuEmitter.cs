@@ -191,6 +191,7 @@ public sealed class CpuEmitter
         _w.Line("int chunk = item % shape.Chunks;");
         _w.Line("long begin = chunk * shape.ChunkLength;");
         _w.Line("long end = Math.Min(begin + shape.ChunkLength, shape.Length);");
+        EmitSegmentData();
     }
 
     private void EmitChunkedPass(Pass pass)
