@@ -188,6 +188,22 @@ public class MulticlassSegmentationTests
     }
 
     [Theory]
+    [InlineData(ScalarType.Float16)]
+    [InlineData(ScalarType.BFloat16)]
+    public void HalfPrecisionComputesInFloat32AndRoundsTheGradientOnce(ScalarType dtype)
+    {
+        var (logits, mask) = Batch(nameof(HalfPrecisionComputesInFloat32AndRoundsTheGradientOnce));
+        var half = logits.to(dtype);
+        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), half.to(ScalarType.Float64));
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), half);
+        Assert.Equal(ScalarType.Float32, value.dtype);
+        Assert.Equal(dtype, grad.dtype);
+        double u = dtype == ScalarType.Float16 ? Math.Pow(2, -11) : Math.Pow(2, -8);
+        Reference.Close(refValue, value, 1e-5, 1e-6, "half-precision Dice + CE");
+        Reference.Close(refGrad, grad, u, 1e-3 * refGrad.abs().max().item<double>(), "half-precision ∂(Dice + CE)/∂logits");
+    }
+
+    [Theory]
     [MemberData(nameof(Backends))]
     public void GradientPenaltyIsExact(Backend backend)
     {
