@@ -39,6 +39,8 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.Distill"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.WeightedAgreement"] = (VerdictKind.NoVerdict, null),
         ["TestLosses.ZLossCE"] = (VerdictKind.Proper, null),
+        ["TestLosses.CrossEntropy"] = (VerdictKind.Proper, null),
+        ["TestLosses.SoftmaxFocal"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.Squentropy"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured
         ["TestLosses.Intrinsics"] = (VerdictKind.NoVerdict, null),   // a regression-style body with no task

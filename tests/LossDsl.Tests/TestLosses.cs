@@ -36,6 +36,18 @@ public static partial class TestLosses
         return temperature * temperature * Sum(student, teacher, (s, t) => Exp(t / temperature - lt) * (t / temperature - lt - (s / temperature - ls)));
     }
 
+    /// <summary>Plain cross-entropy, −log softmax(z)_t.</summary>
+    [Loss]
+    public static partial float CrossEntropy(ReadOnlySpan<float> logits, int target) => -LogSoftmax(logits, target);
+
+    /// <summary>Softmax focal loss (Lin et al. 2017, multiclass): −(1 − p_t)^γ log p_t.</summary>
+    [Loss]
+    public static partial float SoftmaxFocal(ReadOnlySpan<float> logits, int target, float gamma = 2f)
+    {
+        float logpt = LogSoftmax(logits, target);
+        return -Pow(1 - Exp(logpt), gamma) * logpt;
+    }
+
     /// <summary>Cross-entropy plus the PaLM z-loss λ·(log Σ e^z)².</summary>
     [Loss]
     public static partial float ZLossCE(ReadOnlySpan<float> logits, int target, float lambda = 1e-2f)

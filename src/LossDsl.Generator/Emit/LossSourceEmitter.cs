@@ -37,6 +37,11 @@ public static class LossSourceEmitter
             w.Line();
             EmitModule(w, sig);
             EmitFunction(w, sig);
+            if (HasLinearForm(sig))
+            {
+                w.Line();
+                EmitLinearForm(w, sig);
+            }
         }
         w.Line();
         // The kernels live outside the user's class so that its members cannot capture the names they call.
@@ -255,6 +260,93 @@ public static class LossSourceEmitter
             w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", call)});");
         }
         w.Line();
+    }
+
+    /// <summary>The names the fused linear form's parameters take besides the loss's own.</summary>
+    private static readonly string[] LinearNames = { "hidden", "classifier", "bias", "chunkRows", "head" };
+
+    /// <summary>
+    /// Whether the loss gets a fused linear form: a class-row loss whose only row is the logits (the other data are per-row
+    /// class indices and values), and whose parameter names leave room for the form's own.
+    /// </summary>
+    private static bool HasLinearForm(LossSignature sig)
+        => sig.Shape == LossShape.ClassRow && sig.Parameters.Count(p => p.Kind == ParameterKind.Span) == 1
+           && !sig.Parameters.Any(p => LinearNames.Contains(p.Name));
+
+    /// <summary>
+    /// The fused linear form: <c>{Name}Linear(hidden, classifier, bias, …)</c> computes the loss of hidden · classifierᵀ +
+    /// bias without the [N, V] logits, and <c>{Name}LinearLoss</c> is the module that replaces a Linear head and the loss.
+    /// </summary>
+    private static void EmitLinearForm(IndentedWriter w, LossSignature sig)
+    {
+        var rows = Data(sig).Skip(1).ToList();
+        var options = OptionParameters(sig).Where(o => !o.StartsWith("global::LossDsl.Runtime.Backend ", System.StringComparison.Ordinal))
+            .Append("long chunkRows = 0").Append("global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto").ToList();
+        string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
+        string ignore = HasTargets(sig) ? "ignoreIndex" : "long.MinValue";
+        string weight = HasWeight(sig) ? "weight" : "null";
+        const string Tensor = "global::TorchSharp.torch.Tensor";
+
+        w.Line("/// <summary>");
+        w.Line($"/// {sig.Name} of the logits <c>hidden · classifierᵀ + bias</c>, without materializing them: the rows go in chunks, so");
+        w.Line("/// the extra memory is one chunk's logits and their gradient, not [N, V] (docs/fused-linear.md). Differentiable with");
+        w.Line("/// respect to hidden, classifier and bias, whichever require grad.");
+        w.Line("/// </summary>");
+        w.Line("/// <param name=\"hidden\">[N, D] float32 or float64: the classifier's inputs.</param>");
+        w.Line("/// <param name=\"classifier\">[V, D]: the classifier's weight, one row per class (Linear.weight).</param>");
+        w.Line("/// <param name=\"bias\">[V] or null (Linear.bias).</param>");
+        foreach (var p in rows) w.Line($"/// <param name=\"{p.Name}\">{Xml(p.Kind == ParameterKind.Target ? "[N] int64 class indices in [0, V), or ignoreIndex" : "[N] float, one value per row")}</param>");
+        foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
+        w.Line("/// <param name=\"reduction\">None: one loss per row of hidden ([N]); Mean or Sum over them.</param>");
+        if (HasTargets(sig)) w.Line("/// <param name=\"ignoreIndex\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
+        if (HasWeight(sig)) w.Line("/// <param name=\"weight\">Optional [V] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>");
+        w.Line("/// <param name=\"chunkRows\">Rows per chunk; 0 takes it from FusedLinear.MemoryBudget.</param>");
+        w.Line("/// <param name=\"backend\">Where each chunk's loss runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
+        var args = new[] { $"{Tensor} hidden", $"{Tensor} classifier", $"{Tensor}? bias" }.Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}")).Concat(options);
+        using (w.Block($"public static {Tensor} {Id(sig.Name + "Linear")}({string.Join(", ", args)})"))
+        {
+            string rowTensors = $"new {Tensor}[] {{ {string.Join(", ", rows.Select(p => Id(p.Name)))} }}";
+            w.Line($"return global::LossDsl.Runtime.FusedLinear.Apply(global::LossDsl.Generated.{KernelsClass(sig)}.Definition, hidden, classifier, bias, {rowTensors},");
+            w.Line($"    new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}), chunkRows);");
+        }
+        w.Line();
+
+        if (rows.Count > 5) return;   // TorchSharp modules take at most six inputs.
+        string module = sig.Name + "LinearLoss";
+        string generic = string.Join(", ", Enumerable.Repeat(Tensor, rows.Count + 2));
+        w.Line($"/// <summary>A Linear head and {sig.Name} in one module, with the fused linear form: <c>forward(hidden, …)</c> replaces <c>{sig.Name}(head.forward(hidden), …)</c>.</summary>");
+        using (w.Block($"public sealed class {module} : global::TorchSharp.torch.nn.Module<{generic}>"))
+        {
+            w.Line("private readonly global::TorchSharp.Modules.Linear head;");
+            w.Line();
+            w.Line("/// <summary>Uses <c>head</c>'s weight and bias (and trains them, as the model's own parameters); the options are the fused linear form's.</summary>");
+            using (w.Block($"public {module}(global::TorchSharp.Modules.Linear head, {string.Join(", ", options)}) : base(nameof({module}))"))
+            {
+                w.Line("this.head = head;");
+                w.Line("register_module(nameof(head), head);");
+                foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
+                w.Line("Reduction = reduction;");
+                if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
+                if (HasWeight(sig)) w.Line("Weight = weight;");
+                w.Line("ChunkRows = chunkRows;");
+                w.Line("Backend = backend;");
+            }
+            w.Line();
+            w.Line("public global::TorchSharp.Modules.Linear Head => head;");
+            foreach (var h in Hypers(sig)) w.Line($"public double {Pascal(h.Name)} {{ get; set; }}");
+            w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
+            if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
+            if (HasWeight(sig)) w.Line($"public {Tensor}? Weight {{ get; set; }}");
+            w.Line("public long ChunkRows { get; set; }");
+            w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
+            w.Line();
+            var ps = new[] { $"{Tensor} hidden" }.Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}"));
+            var call = new[] { "hidden", "head.weight!", "head.bias" }.Concat(rows.Select(p => Id(p.Name))).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
+            if (HasTargets(sig)) call = call.Append("IgnoreIndex");
+            if (HasWeight(sig)) call = call.Append("Weight");
+            call = call.Append("ChunkRows").Append("Backend");
+            w.Line($"public override {Tensor} forward({string.Join(", ", ps)}) => {Id(sig.Name + "Linear")}({string.Join(", ", call)});");
+        }
     }
 
     private static void EmitFunction(IndentedWriter w, LossSignature sig)

@@ -1,0 +1,162 @@
+using System;
+using System.Linq;
+using LossDsl.Runtime;
+using LossDsl.Samples;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace LossDsl.Tests;
+
+/// <summary>
+/// The fused linear form of class-row losses ({Name}Linear and {Name}LinearLoss): value and the gradients of hidden,
+/// classifier and bias against the materialized path composed in TorchSharp (linear, then the loss's formula in torch
+/// ops, then autograd), for every reduction, ignored rows, class weights, float32 and float64, chunks that do not divide
+/// the rows (and chunks of one row), on every backend; and float64 finite differences for the classifier's gradient.
+/// </summary>
+public class FusedLinearTests
+{
+    /// <summary>A loss's fused linear form and its per-row formula on materialized logits.</summary>
+    private sealed record Case(
+        string Name,
+        Func<Tensor, Tensor, Tensor?, Tensor, nn.Reduction, Tensor?, long, Backend, Tensor> Fused,
+        Func<Tensor, Tensor, Tensor> PerRow);
+
+    private static Tensor LogPt(Tensor z, Tensor t) => F.log_softmax(z, 1).gather(1, t.unsqueeze(1)).squeeze(1);
+
+    private static readonly Case[] Cases =
+    {
+        new("CrossEntropy", (h, w, b, t, r, cw, chunk, be) => TestLosses.CrossEntropyLinear(h, w, b, t, r, Ignore, cw, chunk, be),
+            (z, t) => -LogPt(z, t)),
+        new("Poly1", (h, w, b, t, r, cw, chunk, be) => Losses.Poly1Linear(h, w, b, t, epsilon: 1, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+            (z, t) => -LogPt(z, t) + (1 - LogPt(z, t).exp())),
+        new("SoftmaxFocal", (h, w, b, t, r, cw, chunk, be) => TestLosses.SoftmaxFocalLinear(h, w, b, t, gamma: 2, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+            (z, t) => -(1 - LogPt(z, t).exp()).pow(2) * LogPt(z, t)),
+        new("ZLossCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.ZLossCELinear(h, w, b, t, lambda: 0.01, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+            (z, t) => { var lse = z.logsumexp(1); return lse - z.gather(1, t.unsqueeze(1)).squeeze(1) + 0.01 * lse * lse; }),
+        new("MarginCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.MarginCELinear(h, w, b, t, margin: 0.35, scale: 4, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+            (z, t) =>
+            {
+                var zm = z - 0.35 * F.one_hot(t, z.shape[1]).to(z.dtype);
+                return (4 * zm).logsumexp(1) - 4 * zm.gather(1, t.unsqueeze(1)).squeeze(1);
+            }),
+    };
+
+    private const long Ignore = -100;
+    private const long N = 10, D = 6, V = 13;
+
+    public static TheoryData<string, nn.Reduction, Backend> Matrix()
+    {
+        var data = new TheoryData<string, nn.Reduction, Backend>();
+        foreach (var c in Cases)
+            foreach (var r in new[] { nn.Reduction.Mean, nn.Reduction.Sum, nn.Reduction.None })
+                foreach (var b in new[] { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps })
+                    data.Add(c.Name, r, b);
+        return data;
+    }
+
+    private static (Tensor Hidden, Tensor Classifier, Tensor Bias, Tensor Target, Tensor ClassWeights) Problem(string name, ScalarType dtype)
+    {
+        var g = new Generator(Reference.Seed(name));
+        var hidden = torch.randn(new[] { N, D }, dtype: ScalarType.Float64, generator: g).to(dtype);
+        var classifier = torch.randn(new[] { V, D }, dtype: ScalarType.Float64, generator: g).to(dtype);
+        var bias = torch.randn(new[] { V }, dtype: ScalarType.Float64, generator: g).to(dtype);
+        var target = torch.randint(0, V, new[] { N }, generator: g);
+        target[2] = torch.tensor(Ignore);
+        target[7] = torch.tensor(Ignore);
+        var weights = (torch.rand(new[] { V }, dtype: ScalarType.Float64, generator: g) + 0.5).to(dtype);
+        return (hidden, classifier, bias, target, weights);
+    }
+
+    private static Tensor Materialized(Case c, Tensor h, Tensor w, Tensor b, Tensor t, nn.Reduction r, Tensor? classWeights)
+    {
+        var logits = F.linear(h, w, b);
+        var kept = t.ne(Ignore);
+        var safe = t.masked_fill(kept.logical_not(), 0);
+        var rowWeight = (classWeights is null ? torch.ones_like(h.select(1, 0)) : classWeights.gather(0, safe)) * kept.to(h.dtype);
+        var perRow = c.PerRow(logits, safe) * rowWeight;
+        return r switch { nn.Reduction.None => perRow, nn.Reduction.Sum => perRow.sum(), _ => perRow.sum() / rowWeight.sum() };
+    }
+
+    private static (Tensor Value, Tensor[] Grads) Run(Func<Tensor, Tensor, Tensor, Tensor> f, Tensor h, Tensor w, Tensor b, Tensor? upstream)
+    {
+        var leaves = new[] { h, w, b }.Select(x => x.detach().clone().requires_grad_(true)).ToArray();
+        var value = f(leaves[0], leaves[1], leaves[2]);
+        if (upstream is null) value.backward();
+        else value.backward(new[] { upstream });
+        return (value.detach(), leaves.Select(l => l.grad!.detach().clone()).ToArray());
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public void MatchesTheMaterializedPath(string name, nn.Reduction reduction, Backend backend)
+    {
+        var c = Cases.Single(k => k.Name == name);
+        foreach (var (dtype, rtol) in new[] { (ScalarType.Float64, 1e-9), (ScalarType.Float32, 2e-4) })
+            foreach (var (chunk, weighted) in new[] { (4L, false), (1L, true), (0L, true) })
+            {
+                var (h, w, b, t, cw) = Problem(name, dtype);
+                var classWeights = weighted ? cw : null;
+                var upstream = reduction == nn.Reduction.None ? torch.rand(new[] { N }, dtype: dtype) + 0.5 : null;
+                var expected = Run((x, y, z) => Materialized(c, x.to(ScalarType.Float64), y.to(ScalarType.Float64), z.to(ScalarType.Float64), t, reduction, classWeights?.to(ScalarType.Float64)),
+                    h, w, b, upstream?.to(ScalarType.Float64));
+                var actual = Run((x, y, z) => c.Fused(x, y, z, t, reduction, classWeights, chunk, backend), h, w, b, upstream);
+                string what = $"{name} {dtype} chunk {chunk}{(weighted ? " weighted" : "")}";
+                Reference.Close(expected.Value, actual.Value, rtol, rtol, what + " value");
+                string[] names = { "hidden", "classifier", "bias" };
+                for (int k = 0; k < 3; k++)
+                    Reference.Close(expected.Grads[k], actual.Grads[k], rtol, rtol * expected.Grads[k].abs().max().to(ScalarType.Float64).item<double>(), $"{what}: ∂/∂{names[k]}");
+            }
+    }
+
+    [Fact]
+    public void ClassifierGradientMatchesFiniteDifferences()
+    {
+        var (h, w, b, t, _) = Problem(nameof(ClassifierGradientMatchesFiniteDifferences), ScalarType.Float64);
+        var leaf = w.clone().requires_grad_(true);
+        Losses.Poly1Linear(h, leaf, b, t, chunkRows: 3).backward();
+        var (index, fd) = Reference.FiniteDifferences(x => Losses.Poly1Linear(h, x, b, t, chunkRows: 3), w, null, 12, 5);
+        var flat = leaf.grad!.view(-1);
+        for (int k = 0; k < index.Length; k++)
+            Assert.True(Math.Abs(flat[index[k]].item<double>() - fd[k]) <= 1e-8 + 1e-6 * Math.Abs(fd[k]),
+                $"∂/∂classifier[{index[k]}] is {flat[index[k]].item<double>():R}, finite differences give {fd[k]:R}");
+    }
+
+    [Fact]
+    public void OnlyTheTensorsThatRequireGradGetGradients()
+    {
+        var (h, w, b, t, _) = Problem(nameof(OnlyTheTensorsThatRequireGradGetGradients), ScalarType.Float32);
+        var head = w.clone().requires_grad_(true);
+        TestLosses.CrossEntropyLinear(h, head, null, t).backward();
+        Assert.NotNull(head.grad);
+        Assert.Null(h.grad);
+    }
+
+    [Fact]
+    public void TheModuleUsesTheLinearHeadsParameters()
+    {
+        var (h, _, _, t, _) = Problem(nameof(TheModuleUsesTheLinearHeadsParameters), ScalarType.Float32);
+        var head = nn.Linear(D, V);
+        var criterion = new Losses.Poly1LinearLoss(head, epsilon: 1);
+        var fused = criterion.forward(h, t);
+        fused.backward();
+        var fusedGrad = head.weight!.grad!.clone();
+        head.zero_grad();
+        var materialized = Losses.Poly1(head.forward(h), t, epsilon: 1);
+        materialized.backward();
+        Reference.Close(materialized.detach(), fused.detach(), 1e-5, 1e-6, "module value");
+        Reference.Close(head.weight!.grad!, fusedGrad, 1e-4, 1e-6, "module ∂/∂weight");
+        Assert.Contains(criterion.parameters(), p => ReferenceEquals(p, head.weight));
+    }
+
+    [Fact]
+    public void BadShapesAreRejectedByName()
+    {
+        var (h, w, b, t, _) = Problem(nameof(BadShapesAreRejectedByName), ScalarType.Float32);
+        Assert.Contains("'classifier'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w.t(), b, t)).Message);
+        Assert.Contains("'bias'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w, b[..5], t)).Message);
+        Assert.Contains("'target'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w, b, t[..4])).Message);
+        Assert.Contains("'chunkRows'", Assert.Throws<ArgumentOutOfRangeException>(() => TestLosses.CrossEntropyLinear(h, w, b, t, chunkRows: -1)).Message);
+    }
+}
