@@ -71,7 +71,7 @@ public sealed class BenchCase : IDisposable
 
     public const int Seed = 1234;
 
-    public static IEnumerable<string> AllNames => new[] { "Poly1-4096x1000", "Poly1-512x32000", "CE-4096x1000", "Tversky-16x4x256x256", "SigmoidFocal-4M", "SupCon-4096", "DiceCE-8x21x256x256" };
+    public static IEnumerable<string> AllNames => new[] { "Poly1-4096x1000", "Poly1-512x32000", "CE-4096x1000", "Tversky-16x4x256x256", "SigmoidFocal-4M", "SupCon-4096", "DiceCE-8x21x256x256", FusedLinearBench.CaseName };
 
     public static BenchCase Create(string name) => name switch
     {

@@ -25,7 +25,7 @@ public static class Profiler
         Console.WriteLine(MachineInfo.Describe());
         Console.WriteLine($"profile mode: {Repeats} interleaved repetitions per phase; min and median (ms)");
         Console.WriteLine();
-        foreach (var name in o.Cases)
+        foreach (var name in o.Cases.Where(n => n != FusedLinearBench.CaseName))
         {
             using var c = BenchCase.Create(name);
             if (o.SpinSeconds > 0) Spin(c, o);

@@ -96,14 +96,22 @@ internal sealed class FusedLinearCall
         Tensor? dBias = gradients && bias is not null && wanted[2] ? torch.zeros_like(bias) : null;
         var chunkArguments = new LossArguments(Arguments.Hyper, Reduction.None, Arguments.IgnoreIndex, Arguments.Backend, Arguments.Weight);
         using var weightT = classifier.t();
+        // One logits buffer and one gradient buffer for every chunk: fresh chunk-sized memory per chunk would cost page
+        // faults, and the allocator may keep freed chunks resident.
+        long rows = Math.Min(ChunkRows, n);
+        using var logitsBuffer = torch.empty(new[] { rows, classifier.shape[0] }, hidden.dtype, hidden.device);
+        using var gradientBuffer = torch.empty_like(logitsBuffer);
         for (long first = 0; first < n; first += ChunkRows)
         {
             using var scope = torch.NewDisposeScope();
             long count = Math.Min(ChunkRows, n - first);
             var h = hidden.narrow(0, first, count);
-            var logits = bias is null ? h.mm(weightT) : torch.addmm(bias, h, weightT, 1, 1);
+            var logits = logitsBuffer.narrow(0, 0, count);
+            if (bias is null) logits.addmm_(h, weightT, beta: 0, alpha: 1);
+            else logits.copy_(bias.expand(count, -1)).addmm_(h, weightT, beta: 1, alpha: 1);
             var vars = new object[] { logits }.Concat(Rows.Select(r => r.narrow(0, first, count))).Append(chunkArguments).ToArray();
             using var call = LossCall.Bind(Definition, vars);
+            call.GradientOutput = gradientBuffer.narrow(0, 0, count);
             var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
             loss.narrow(0, first, count).copy_(call.Weighted(rawLoss));
             if (!gradients) continue;

@@ -51,7 +51,7 @@ internal static class KernelLauncher
         }
 
         var loss = torch.empty(shape.Segments, dtype: call.DType);
-        var grad = torch.empty_like(call.Prediction);
+        var grad = call.GradientOutput ?? torch.empty_like(call.Prediction);
         long partialCount = Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots));
 
         lock (LossAccelerator.Gate)

@@ -345,6 +345,12 @@ internal sealed class LossCall : IDisposable
         _temporaries.Add(ValidElements);
     }
 
+    /// <summary>
+    /// Where the fused backends write the prediction's gradient, instead of a fresh tensor: a contiguous tensor of the
+    /// prediction's shape and compute dtype, which the caller reuses across calls (the fused linear form's chunks).
+    /// </summary>
+    public Tensor? GradientOutput { get; set; }
+
     /// <summary>The multiclass set loss's class mask [N, *spatial] (int64).</summary>
     public Tensor ClassMask => Tensors[Array.IndexOf(Definition.Roles, TensorRole.ClassMask)];
 

@@ -24,7 +24,7 @@ internal static class CpuLauncher
         var x = call.Prediction;
 
         var loss = torch.empty(shape.Segments, dtype: call.DType);
-        var grad = torch.empty_like(x);
+        var grad = call.GradientOutput ?? torch.empty_like(x);
         // An empty input can still have segments (a channel set over batch 0): the kernels then see empty sweeps.
         if (shape.Segments == 0) return (loss, grad);
         HugePages.Advise(TensorMemory.Pointer(loss), loss.numel() * loss.element_size());
