@@ -37,104 +37,183 @@ public static class FusedLinear
     /// data tensors, one value per row of hidden: its class indices and per-row inputs, in declaration order.
     /// </summary>
     public static Tensor Apply(LossDefinition definition, Tensor hidden, Tensor classifier, Tensor? bias, Tensor[] rows, LossArguments arguments, long chunkRows = 0)
+        => Apply(definition, new[] { new LinearHead(hidden, classifier, bias) }, rows, arguments, chunkRows);
+
+    /// <summary>
+    /// As above, for a loss with several rows, each computed by its own head: the prediction's first, then each other row
+    /// of the loss in declaration order (a teacher's logits for distillation, a second model's for a symmetric KL).
+    /// </summary>
+    public static Tensor Apply(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows = 0)
     {
-        var call = new FusedLinearCall(definition, hidden, classifier, bias, rows, arguments, chunkRows);
-        var tensors = new List<object> { hidden, classifier };
-        if (bias is not null) tensors.Add(bias);
+        var call = new FusedLinearCall(definition, heads, rows, arguments, chunkRows);
+        var tensors = new List<object>();
+        // Leaves go in as views, so that autograd can hand the gradients on without copying them into .grad.
+        foreach (var head in heads) tensors.AddRange(head.Tensors.Select(LossAutograd.Prediction));
         tensors.Add(call);
         return FusedLinearFunction.apply(tensors.ToArray());
     }
 }
 
-/// <summary>One validated fused linear call: its loss, its non-tensor arguments and what Mean divides by.</summary>
+/// <summary>
+/// One row of a loss computed by a linear head: <c>Hidden [N, D] · Classifierᵀ [D, V] + Bias [V]</c>. <paramref name="Prefix"/>
+/// names its arguments in error messages: "" for hidden, classifier and bias; "teacher" for teacherHidden, ….
+/// </summary>
+public sealed record LinearHead(Tensor Hidden, Tensor Classifier, Tensor? Bias, string Prefix = "")
+{
+    /// <summary>Its tensors, as the autograd function takes them: hidden, classifier, and bias when there is one.</summary>
+    public Tensor[] Tensors => Bias is null ? new[] { Hidden, Classifier } : new[] { Hidden, Classifier, Bias };
+
+    public string Name(string what) => Prefix.Length == 0 ? what : Prefix + char.ToUpperInvariant(what[0]) + what.Substring(1);
+}
+
+/// <summary>One validated fused linear call: its loss, its heads' layout, its non-tensor arguments and what Mean divides by.</summary>
 internal sealed class FusedLinearCall
 {
-    public FusedLinearCall(LossDefinition definition, Tensor hidden, Tensor classifier, Tensor? bias, Tensor[] rows, LossArguments arguments, long chunkRows)
+    public FusedLinearCall(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows)
     {
         string name = definition.Name + "Linear";
-        if (definition.Shape != LossShape.ClassRow || definition.Roles.Count(r => r == TensorRole.Span) != 1)
-            throw new NotSupportedException($"{name}: the fused linear form takes class-row losses with one row (the logits); {definition.Name} is not one.");
-        if (hidden.dim() != 2 || !hidden.is_floating_point())
-            throw new ArgumentException($"{name}: 'hidden' has shape [{string.Join(", ", hidden.shape)}] and dtype {hidden.dtype}; expected a float [N, D] tensor.", nameof(hidden));
-        if (classifier.dim() != 2 || classifier.shape[1] != hidden.shape[1] || classifier.dtype != hidden.dtype)
-            throw new ArgumentException($"{name}: 'classifier' has shape [{string.Join(", ", classifier.shape)}] and dtype {classifier.dtype}; expected [V, {hidden.shape[1]}] in {hidden.dtype}, one row per class.", nameof(classifier));
-        if (bias is not null && (bias.dim() != 1 || bias.shape[0] != classifier.shape[0] || bias.dtype != hidden.dtype))
-            throw new ArgumentException($"{name}: 'bias' has shape [{string.Join(", ", bias.shape)}]; expected [{classifier.shape[0]}] in {hidden.dtype}.", nameof(bias));
-        if (hidden.dtype is not (ScalarType.Float32 or ScalarType.Float64))
-            throw new ArgumentException($"{name}: 'hidden' has dtype {hidden.dtype}; the fused linear form computes in float32 or float64.", nameof(hidden));
-        if (rows.Length != definition.TensorNames.Length - 1)
-            throw new ArgumentException($"{name} expects {definition.TensorNames.Length - 1} per-row tensors ({string.Join(", ", definition.TensorNames.Skip(1))}), got {rows.Length}.");
+        var spans = Enumerable.Range(0, definition.Roles.Length).Where(i => definition.Roles[i] == TensorRole.Span).ToArray();
+        if (definition.Shape != LossShape.ClassRow || spans.Length != heads.Length)
+            throw new NotSupportedException($"{name}: the fused linear form takes class-row losses, one head per row; {definition.Name} has {spans.Length} rows and {heads.Length} heads were given.");
+        var first = heads[0];
+        foreach (var head in heads)
+        {
+            var (hidden, classifier, bias) = (head.Hidden, head.Classifier, head.Bias);
+            if (hidden.dim() != 2 || hidden.dtype is not (ScalarType.Float32 or ScalarType.Float64) || hidden.shape[0] != first.Hidden.shape[0] || hidden.dtype != first.Hidden.dtype)
+                throw new ArgumentException($"{name}: '{head.Name("hidden")}' has shape [{string.Join(", ", hidden.shape)}] and dtype {hidden.dtype}; expected [{first.Hidden.shape[0]}, D] in float32 or float64 (the same as 'hidden').", head.Name("hidden"));
+            if (classifier.dim() != 2 || classifier.shape[1] != hidden.shape[1] || classifier.shape[0] != first.Classifier.shape[0] || classifier.dtype != hidden.dtype)
+                throw new ArgumentException($"{name}: '{head.Name("classifier")}' has shape [{string.Join(", ", classifier.shape)}] and dtype {classifier.dtype}; expected [{first.Classifier.shape[0]}, {hidden.shape[1]}] in {hidden.dtype}, one row per class.", head.Name("classifier"));
+            if (bias is not null && (bias.dim() != 1 || bias.shape[0] != classifier.shape[0] || bias.dtype != hidden.dtype))
+                throw new ArgumentException($"{name}: '{head.Name("bias")}' has shape [{string.Join(", ", bias.shape)}]; expected [{classifier.shape[0]}] in {hidden.dtype}.", head.Name("bias"));
+        }
+        if (rows.Length != definition.TensorNames.Length - spans.Length)
+            throw new ArgumentException($"{name} expects {definition.TensorNames.Length - spans.Length} per-row tensors, got {rows.Length}.");
+        var rowNames = definition.TensorNames.Where((_, i) => definition.Roles[i] != TensorRole.Span).ToArray();
         for (int i = 0; i < rows.Length; i++)
-            if (rows[i].dim() != 1 || rows[i].shape[0] != hidden.shape[0])
-                throw new ArgumentException($"{name}: '{definition.TensorNames[i + 1]}' has shape [{string.Join(", ", rows[i].shape)}]; expected [{hidden.shape[0]}], one per row of 'hidden'.", definition.TensorNames[i + 1]);
+            if (rows[i].dim() != 1 || rows[i].shape[0] != first.Hidden.shape[0])
+                throw new ArgumentException($"{name}: '{rowNames[i]}' has shape [{string.Join(", ", rows[i].shape)}]; expected [{first.Hidden.shape[0]}], one per row of 'hidden'.", rowNames[i]);
         Definition = definition;
         Rows = rows;
         Arguments = arguments;
-        HasBias = bias is not null;
-        ChunkRows = FusedLinear.ChunkRows(classifier.shape[0], hidden.dtype, chunkRows);
+        HeadBiases = heads.Select(h => h.Bias is not null).ToArray();
+        ChunkRows = FusedLinear.ChunkRows(first.Classifier.shape[0], first.Hidden.dtype, chunkRows);
     }
 
     public LossDefinition Definition { get; }
     public Tensor[] Rows { get; }
     public LossArguments Arguments { get; }
-    public bool HasBias { get; }
     public long ChunkRows { get; }
+
+    /// <summary>Per head, whether it has a bias: the autograd function's tensors are each head's hidden, classifier and bias if any.</summary>
+    public bool[] HeadBiases { get; }
+
+    /// <summary>The heads, from the autograd function's flat list of tensors.</summary>
+    public LinearHead[] Heads(IReadOnlyList<Tensor> tensors)
+    {
+        var heads = new LinearHead[HeadBiases.Length];
+        int k = 0;
+        for (int h = 0; h < heads.Length; h++)
+        {
+            var hidden = tensors[k++];
+            var classifier = tensors[k++];
+            heads[h] = new LinearHead(hidden, classifier, HeadBiases[h] ? tensors[k++] : null);
+        }
+        return heads;
+    }
 
     /// <summary>
     /// One pass over the chunks. Returns the per-row losses (weighted as the loss's own call weighs them) and, unless
-    /// <paramref name="gradients"/> is false, the wanted gradients of hidden, classifier and bias for an upstream gradient
-    /// of <paramref name="scale"/> on every row, times <paramref name="perRow"/>[i] on row i when given. (Mean's 1/count,
-    /// with the count over every row, is a scale.) The backend's ∂loss/∂logits is read, never written.
+    /// <paramref name="gradients"/> is false, the gradients of the heads' tensors (in the autograd function's flat order;
+    /// null where not <paramref name="wanted"/>) for an upstream gradient of <paramref name="scale"/> on every row, times
+    /// <paramref name="perRow"/>[i] on row i when given. (Mean's 1/count, with the count over every row, is a scale.)
+    /// The backend's ∂loss/∂logits is read, never written.
     /// </summary>
-    public (Tensor Loss, Tensor? Hidden, Tensor? Classifier, Tensor? Bias) Run(Tensor hidden, Tensor classifier, Tensor? bias,
-        bool gradients, double scale, Tensor? perRow, bool[] wanted)
+    public (Tensor Loss, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, double scale, Tensor? perRow, bool[] wanted)
     {
-        long n = hidden.shape[0];
-        var loss = torch.empty(n, hidden.dtype, hidden.device);
-        Tensor? dHidden = gradients && wanted[0] ? torch.empty_like(hidden) : null;
-        Tensor? dClassifier = gradients && wanted[1] ? torch.zeros_like(classifier) : null;
-        Tensor? dBias = gradients && bias is not null && wanted[2] ? torch.zeros_like(bias) : null;
-        var chunkArguments = new LossArguments(Arguments.Hyper, Reduction.None, Arguments.IgnoreIndex, Arguments.Backend, Arguments.Weight);
-        using var weightT = classifier.t();
-        // One logits buffer and one gradient buffer for every chunk: fresh chunk-sized memory per chunk would cost page
-        // faults, and the allocator may keep freed chunks resident.
-        long rows = Math.Min(ChunkRows, n);
-        using var logitsBuffer = torch.empty(new[] { rows, classifier.shape[0] }, hidden.dtype, hidden.device);
-        using var gradientBuffer = torch.empty_like(logitsBuffer);
-        for (long first = 0; first < n; first += ChunkRows)
+        var first = heads[0];
+        long n = first.Hidden.shape[0], classes = first.Classifier.shape[0];
+        var dtype = first.Hidden.dtype;
+        var device = first.Hidden.device;
+        var loss = torch.empty(n, dtype, device);
+        var flat = heads.SelectMany(h => h.Tensors).ToArray();
+        var result = new Tensor?[flat.Length];
+        var slots = new List<(int Hidden, int Classifier, int Bias)>();
+        for (int h = 0, k = 0; h < heads.Length; h++)
         {
-            using var scope = torch.NewDisposeScope();
-            long count = Math.Min(ChunkRows, n - first);
-            var h = hidden.narrow(0, first, count);
-            var logits = logitsBuffer.narrow(0, 0, count);
-            if (bias is null) logits.addmm_(h, weightT, beta: 0, alpha: 1);
-            else logits.copy_(bias.expand(count, -1)).addmm_(h, weightT, beta: 1, alpha: 1);
-            var vars = new object[] { logits }.Concat(Rows.Select(r => r.narrow(0, first, count))).Append(chunkArguments).ToArray();
-            using var call = LossCall.Bind(Definition, vars);
-            call.GradientOutput = gradientBuffer.narrow(0, 0, count);
-            var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
-            loss.narrow(0, first, count).copy_(call.Weighted(rawLoss));
+            int hidden = k++, classifier = k++, bias = heads[h].Bias is null ? -1 : k++;
+            slots.Add((hidden, classifier, bias));
             if (!gradients) continue;
-            var g = call.CallerGradients(rawGradients)[0]!;
-            if (perRow is not null) g = g * perRow.narrow(0, first, count).unsqueeze(1);
-            dHidden?.narrow(0, first, count).copy_(g.mm(classifier).mul_(scale));
-            dClassifier?.addmm_(g.t(), h, 1, 1);
-            dBias?.add_(g.sum(new long[] { 0 }));
+            if (wanted[hidden]) result[hidden] = torch.empty_like(heads[h].Hidden);
+            if (wanted[classifier]) result[classifier] = torch.zeros_like(heads[h].Classifier);
+            if (bias >= 0 && wanted[bias]) result[bias] = torch.zeros_like(heads[h].Bias!);
+        }
+        // A row other than the prediction gets its gradient from the backend only if its logits require grad.
+        var headWanted = slots.Select(s => wanted[s.Hidden] || wanted[s.Classifier] || (s.Bias >= 0 && wanted[s.Bias])).ToArray();
+        var spanIndex = Enumerable.Range(0, Definition.Roles.Length).Where(i => Definition.Roles[i] == TensorRole.Span).ToArray();
+
+        var chunkArguments = new LossArguments(Arguments.Hyper, Reduction.None, Arguments.IgnoreIndex, Arguments.Backend, Arguments.Weight);
+        var transposed = heads.Select(h => h.Classifier.t()).ToArray();
+        // One logits buffer per head and one gradient buffer for every chunk: fresh chunk-sized memory per chunk would cost
+        // page faults, and the allocator may keep freed chunks resident.
+        long rows = Math.Min(ChunkRows, n);
+        var buffers = heads.Select(_ => torch.empty(new[] { rows, classes }, dtype, device)).ToArray();
+        using var gradientBuffer = torch.empty(new[] { rows, classes }, dtype, device);
+        try
+        {
+            for (long start = 0; start < n; start += ChunkRows)
+            {
+                using var scope = torch.NewDisposeScope();
+                long count = Math.Min(ChunkRows, n - start);
+                var logits = new Tensor[heads.Length];
+                for (int h = 0; h < heads.Length; h++)
+                {
+                    var hidden = heads[h].Hidden.narrow(0, start, count);
+                    logits[h] = buffers[h].narrow(0, 0, count);
+                    if (heads[h].Bias is { } bias) logits[h].copy_(bias.expand(count, -1)).addmm_(hidden, transposed[h], beta: 1, alpha: 1);
+                    else logits[h].addmm_(hidden, transposed[h], beta: 0, alpha: 1);
+                    if (h > 0 && gradients && headWanted[h]) logits[h] = logits[h].detach().requires_grad_(true);
+                }
+                var vars = new object[Definition.Roles.Length + 1];
+                for (int i = 0, s = 0, r = 0; i < Definition.Roles.Length; i++)
+                    vars[i] = Definition.Roles[i] == TensorRole.Span ? logits[s++] : Rows[r++].narrow(0, start, count);
+                vars[^1] = chunkArguments;
+                using var call = LossCall.Bind(Definition, vars);
+                call.GradientOutput = gradientBuffer.narrow(0, 0, count);
+                var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
+                loss.narrow(0, start, count).copy_(call.Weighted(rawLoss));
+                if (!gradients) continue;
+                var perSpan = call.CallerGradients(rawGradients);
+                for (int h = 0; h < heads.Length; h++)
+                {
+                    if (perSpan[spanIndex[h]] is not { } g) continue;
+                    if (perRow is not null) g = g * perRow.narrow(0, start, count).unsqueeze(1);
+                    var (hs, cs, bs) = slots[h];
+                    result[hs]?.narrow(0, start, count).copy_(g.mm(heads[h].Classifier).mul_(scale));
+                    result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count), 1, 1);
+                    if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var t in buffers.Concat(transposed)) t.Dispose();
         }
         // The scale once at the end (addmm_ takes a float32 alpha, which would round a float64 1/count).
         if (scale != 1)
-        {
-            dClassifier?.mul_(scale);
-            dBias?.mul_(scale);
-        }
-        return (loss, dHidden, dClassifier, dBias);
+            foreach (var (_, cs, bs) in slots)
+            {
+                result[cs]?.mul_(scale);
+                if (bs >= 0) result[bs]?.mul_(scale);
+            }
+        return (loss, result);
     }
 
     /// <summary>What Mean divides by: the rows not ignored, or with class weights the sum of their weights (as cross_entropy).</summary>
     public double MeanCount()
     {
-        int t = Array.IndexOf(Definition.Roles, TensorRole.Target) - 1;
-        if (t < 0) return Rows.Length > 0 ? Rows[0].shape[0] : 0;
+        var roles = Definition.Roles.Where(r => r != TensorRole.Span).ToArray();
+        int t = Array.IndexOf(roles, TensorRole.Target);
+        if (t < 0) return Rows.Length > 0 ? Rows[0].shape[0] : double.NaN;
         var target = Rows[t];
         using var scope = torch.NewDisposeScope();
         var kept = target.ne(Arguments.IgnoreIndex);
@@ -155,26 +234,24 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
     public override Tensor forward(autograd.AutogradContext ctx, object[] vars)
     {
         var call = (FusedLinearCall)vars[^1];
-        var hidden = (Tensor)vars[0];
-        var classifier = (Tensor)vars[1];
-        var bias = call.HasBias ? (Tensor)vars[2] : null;
-        var wanted = new[] { hidden.requires_grad, classifier.requires_grad, bias?.requires_grad ?? false };
+        var tensors = vars.Take(vars.Length - 1).Cast<Tensor>().ToList();
+        var heads = call.Heads(tensors);
+        var wanted = tensors.Select(t => t.requires_grad).ToArray();
         ctx.save_data("call", call);
         ctx.save_data("wanted", wanted);
         var reduction = call.Arguments.Reduction;
         if (reduction == Reduction.None)
         {
-            var (perRow, _, _, _) = call.Run(hidden, classifier, bias, gradients: false, 1, null, wanted);
-            ctx.save_for_backward(bias is null ? new List<Tensor> { hidden, classifier } : new List<Tensor> { hidden, classifier, bias });
+            var (perRow, _) = call.Run(heads, gradients: false, 1, null, wanted);
+            ctx.save_for_backward(tensors);
             return perRow;
         }
         double count = reduction == Reduction.Mean ? call.MeanCount() : 1;
-        var (loss, dHidden, dClassifier, dBias) = call.Run(hidden, classifier, bias, gradients: true, count == 0 ? 0 : 1 / count, null, wanted);
-        var saved = new List<Tensor>();
-        foreach (var g in new[] { dHidden, dClassifier, dBias }) if (g is not null) saved.Add(g);
-        ctx.save_for_backward(saved);
+        if (double.IsNaN(count)) count = heads[0].Hidden.shape[0];
+        var (loss, gradients) = call.Run(heads, gradients: true, count == 0 ? 0 : 1 / count, null, wanted);
+        ctx.save_for_backward(gradients.Where(g => g is not null).Select(g => g!).ToList());
         var total = loss.sum(ScalarType.Float64);
-        return (reduction == Reduction.Mean ? total / count : total).to(hidden.dtype);
+        return (reduction == Reduction.Mean ? total / count : total).to(heads[0].Hidden.dtype);
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -182,30 +259,21 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         var call = (FusedLinearCall)ctx.get_data("call");
         var wanted = (bool[])ctx.get_data("wanted");
         var saved = ctx.get_saved_variables();
-        Tensor? dHidden, dClassifier, dBias;
+        var gradients = new Tensor?[wanted.Length];
         if (call.Arguments.Reduction == Reduction.None)
         {
             // A second pass over the chunks, each row's gradient scaled by its upstream gradient.
-            var bias = call.HasBias ? saved[2] : null;
             using var noGrad = torch.no_grad();
-            (_, dHidden, dClassifier, dBias) = call.Run(saved[0], saved[1], bias, gradients: true, 1, gradOutput.to(saved[0].dtype), wanted);
+            var heads = call.Heads(saved);
+            (_, gradients) = call.Run(heads, gradients: true, 1, gradOutput.to(heads[0].Hidden.dtype), wanted);
         }
         else
         {
-            int k = 0;
-            dHidden = wanted[0] ? saved[k++] : null;
-            dClassifier = wanted[1] ? saved[k++] : null;
-            dBias = call.HasBias && wanted[2] ? saved[k] : null;
             var g = gradOutput.to(ScalarType.Float64).item<double>();
-            if (g != 1.0)
-            {
-                dHidden = dHidden?.mul(g);
-                dClassifier = dClassifier?.mul(g);
-                dBias = dBias?.mul(g);
-            }
+            for (int i = 0, k = 0; i < wanted.Length; i++)
+                if (wanted[i]) gradients[i] = g == 1.0 ? saved[k++] : saved[k++].mul(g);
         }
-        var result = new List<Tensor> { dHidden!, dClassifier! };
-        if (call.HasBias) result.Add(dBias!);
+        var result = gradients.Select(x => x!).ToList();
         result.Add(null!);
         return result;
     }

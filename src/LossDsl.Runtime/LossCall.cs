@@ -391,9 +391,6 @@ internal sealed class LossCall : IDisposable
         return (lse, cls);
     }
 
-    /// <summary>Multiclass sets: whether some pixels are ignored.</summary>
-    public bool HasIgnoredPixels { get; private set; }
-
     /// <summary>Multiclass sets whose sets count different numbers of pixels (per image, with ignored pixels): Length has no one value.</summary>
     public bool UnevenSets { get; private set; }
 
@@ -440,11 +437,10 @@ internal sealed class LossCall : IDisposable
                 long first = bad.reshape(-1).nonzero()[0, 0].item<long>();
                 throw BadTarget(m, first, mask.reshape(-1)[first].item<long>(), classes);
             }
-            var perImage = mask.ne(ignore).reshape(images, -1).sum(1).cpu();
+            var perImage = mask.ne(ignore).reshape(images, -1).sum(new long[] { 1 }).cpu();
             for (long n = 0; n < images; n++) kept[n] = perImage[n].item<long>();
         }
         long total = kept.Take((int)images).Sum();
-        HasIgnoredPixels = total < Shape.Pixels;
         bool perImageSets = Definition.Sets == LossSets.PerImage;
         UnevenSets = perImageSets && kept.Take((int)images).Distinct().Count() > 1;
         Shape.Count = perImageSets ? (images > 0 ? kept[0] : 0) : total;

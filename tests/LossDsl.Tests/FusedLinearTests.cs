@@ -110,6 +110,70 @@ public class FusedLinearTests
             }
     }
 
+    public static TheoryData<nn.Reduction, Backend> TwoHeadMatrix()
+    {
+        var data = new TheoryData<nn.Reduction, Backend>();
+        foreach (var r in new[] { nn.Reduction.Mean, nn.Reduction.Sum, nn.Reduction.None })
+            foreach (var b in new[] { Backend.Auto, Backend.TorchOps })
+                data.Add(r, b);
+        return data;
+    }
+
+    private static Tensor Reduce(Tensor perRow, nn.Reduction r) => r switch { nn.Reduction.None => perRow, nn.Reduction.Sum => perRow.sum(), _ => perRow.mean() };
+
+    [Theory]
+    [MemberData(nameof(TwoHeadMatrix))]
+    public void DistillationFromATeachersHeadMatchesTheMaterializedPath(nn.Reduction reduction, Backend backend)
+    {
+        // The student's head is trained; the teacher's (another hidden size) is frozen, so Auto runs each chunk on the fused CPU kernel.
+        var (h, w, b, _, _) = Problem(nameof(DistillationFromATeachersHeadMatchesTheMaterializedPath), ScalarType.Float64);
+        var g = new Generator(5);
+        var th = torch.randn(new[] { N, 4L }, dtype: ScalarType.Float64, generator: g);
+        var tw = torch.randn(new[] { V, 4L }, dtype: ScalarType.Float64, generator: g);
+        var tb = torch.randn(new[] { V }, dtype: ScalarType.Float64, generator: g);
+        Tensor PerRow(Tensor s, Tensor t)
+        {
+            var logq = F.log_softmax(t / 2.0, 1);
+            return 4.0 * (logq.exp() * (logq - F.log_softmax(s / 2.0, 1))).sum(new long[] { 1 });
+        }
+        var upstream = reduction == nn.Reduction.None ? torch.rand(new[] { N }, dtype: ScalarType.Float64) + 0.5 : null;
+        var expected = Run((x, y, z) => Reduce(PerRow(F.linear(x, y, z), F.linear(th, tw, tb)), reduction), h, w, b, upstream);
+        var actual = Run((x, y, z) => TestLosses.DistillLinear(x, y, z, th, tw, tb, temperature: 2, reduction: reduction, chunkRows: 3, backend: backend), h, w, b, upstream);
+        Reference.Close(expected.Value, actual.Value, 1e-9, 1e-12, "distillation value");
+        for (int k = 0; k < 3; k++) Reference.Close(expected.Grads[k], actual.Grads[k], 1e-9, 1e-12, $"distillation gradient {k}");
+    }
+
+    [Theory]
+    [MemberData(nameof(TwoHeadMatrix))]
+    public void BothHeadsOfASymmetricKLGetTheirGradients(nn.Reduction reduction, Backend backend)
+    {
+        var (h, w, b, _, _) = Problem(nameof(BothHeadsOfASymmetricKLGetTheirGradients), ScalarType.Float64);
+        var g = new Generator(6);
+        var other = new[] { torch.randn(new[] { N, 5L }, dtype: ScalarType.Float64, generator: g), torch.randn(new[] { V, 5L }, dtype: ScalarType.Float64, generator: g) }
+            .Select(t => t.requires_grad_(true)).ToArray();
+        Tensor PerRow(Tensor za, Tensor zb)
+        {
+            var la = F.log_softmax(za, 1);
+            var lb = F.log_softmax(zb, 1);
+            return ((la.exp() - lb.exp()) * (la - lb)).sum(new long[] { 1 });
+        }
+        var upstream = reduction == nn.Reduction.None ? torch.rand(new[] { N }, dtype: ScalarType.Float64) + 0.5 : null;
+        Tensor[] OtherGrads(Func<Tensor, Tensor, Tensor, Tensor> f)
+        {
+            foreach (var t in other) t.grad?.zero_();
+            Run(f, h, w, b, upstream);
+            return other.Select(t => t.grad!.clone()).ToArray();
+        }
+        Func<Tensor, Tensor, Tensor, Tensor> materialized = (x, y, z) => Reduce(PerRow(F.linear(x, y, z), F.linear(other[0], other[1])), reduction);
+        Func<Tensor, Tensor, Tensor, Tensor> fused = (x, y, z) => TestLosses.SymmetricKLLinear(x, y, z, other[0], other[1], null, reduction: reduction, chunkRows: 4, backend: backend);
+        var expected = Run(materialized, h, w, b, upstream);
+        var actual = Run(fused, h, w, b, upstream);
+        Reference.Close(expected.Value, actual.Value, 1e-9, 1e-12, "symmetric KL value");
+        for (int k = 0; k < 3; k++) Reference.Close(expected.Grads[k], actual.Grads[k], 1e-9, 1e-12, $"symmetric KL gradient {k}");
+        var (e, a) = (OtherGrads(materialized), OtherGrads(fused));
+        for (int k = 0; k < 2; k++) Reference.Close(e[k], a[k], 1e-9, 1e-12, $"symmetric KL, second head's gradient {k}");
+    }
+
     [Fact]
     public void ClassifierGradientMatchesFiniteDifferences()
     {

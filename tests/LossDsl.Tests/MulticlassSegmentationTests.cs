@@ -221,6 +221,24 @@ public class MulticlassSegmentationTests
     }
 
     [Fact]
+    public void OnAnotherDeviceTheMaskIsCheckedAndCountedWithTensorOps()
+    {
+        // A pretended CUDA device: the call goes to torch ops, and the mask is checked and counted without the host loop.
+        var (logits, mask) = Batch(nameof(OnAnotherDeviceTheMaskIsCheckedAndCountedWithTensorOps));
+        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
+        using (LossBackend.PretendDevice(DeviceType.CUDA))
+        {
+            var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), logits);
+            Reference.Close(refValue, value, 1e-10, 1e-13, "Dice + CE on torch ops");
+            Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(Dice + CE)/∂logits on torch ops");
+            var bad = mask.clone();
+            bad[1, 3, 3] = torch.tensor(9L);
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, bad, ignoreIndex: Ignore));
+            Assert.Contains("= 9 is not a class index in [0, 4)", e.Message);
+        }
+    }
+
+    [Fact]
     public void ModuleMatchesTheFunction()
     {
         var (logits, mask) = Batch(nameof(ModuleMatchesTheFunction));

@@ -265,21 +265,26 @@ public static class LossSourceEmitter
     /// <summary>The names the fused linear form's parameters take besides the loss's own.</summary>
     private static readonly string[] LinearNames = { "hidden", "classifier", "bias", "chunkRows", "head" };
 
-    /// <summary>
-    /// Whether the loss gets a fused linear form: a class-row loss whose only row is the logits (the other data are per-row
-    /// class indices and values), and whose parameter names leave room for the form's own.
-    /// </summary>
+    /// <summary>The rows of a class-row loss after the prediction: each gets a head of its own in the fused linear form.</summary>
+    private static List<LossParameter> OtherRows(LossSignature sig) => Data(sig).Where(p => p.Kind == ParameterKind.Span).Skip(1).ToList();
+
+    /// <summary>The names a row's head takes: e.g. teacherHidden, teacherClassifier, teacherBias, teacherHead.</summary>
+    private static string[] HeadNames(LossParameter row) => new[] { "Hidden", "Classifier", "Bias", "Head" }.Select(n => row.Name + n).ToArray();
+
+    /// <summary>Whether the loss gets a fused linear form: a class-row loss whose parameter names leave room for the form's own.</summary>
     private static bool HasLinearForm(LossSignature sig)
-        => sig.Shape == LossShape.ClassRow && sig.Parameters.Count(p => p.Kind == ParameterKind.Span) == 1
-           && !sig.Parameters.Any(p => LinearNames.Contains(p.Name));
+        => sig.Shape == LossShape.ClassRow
+           && !sig.Parameters.Any(p => LinearNames.Contains(p.Name) || OtherRows(sig).SelectMany(HeadNames).Contains(p.Name));
 
     /// <summary>
     /// The fused linear form: <c>{Name}Linear(hidden, classifier, bias, …)</c> computes the loss of hidden · classifierᵀ +
     /// bias without the [N, V] logits, and <c>{Name}LinearLoss</c> is the module that replaces a Linear head and the loss.
+    /// Each other row of the loss (a teacher's logits) has a head of its own, computed chunk by chunk the same way.
     /// </summary>
     private static void EmitLinearForm(IndentedWriter w, LossSignature sig)
     {
-        var rows = Data(sig).Skip(1).ToList();
+        var rows = Data(sig).Where(p => p.Kind != ParameterKind.Span).ToList();
+        var others = OtherRows(sig);
         var options = OptionParameters(sig).Where(o => !o.StartsWith("global::LossDsl.Runtime.Backend ", System.StringComparison.Ordinal))
             .Append("long chunkRows = 0").Append("global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto").ToList();
         string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
@@ -295,6 +300,13 @@ public static class LossSourceEmitter
         w.Line("/// <param name=\"hidden\">[N, D] float32 or float64: the classifier's inputs.</param>");
         w.Line("/// <param name=\"classifier\">[V, D]: the classifier's weight, one row per class (Linear.weight).</param>");
         w.Line("/// <param name=\"bias\">[V] or null (Linear.bias).</param>");
+        foreach (var o in others)
+        {
+            var names = HeadNames(o);
+            w.Line($"/// <param name=\"{names[0]}\">[N, D'] float: the inputs of the head that computes '{o.Name}'.</param>");
+            w.Line($"/// <param name=\"{names[1]}\">[V, D']: that head's weight.</param>");
+            w.Line($"/// <param name=\"{names[2]}\">[V] or null: that head's bias.</param>");
+        }
         foreach (var p in rows) w.Line($"/// <param name=\"{p.Name}\">{Xml(p.Kind == ParameterKind.Target ? "[N] int64 class indices in [0, V), or ignoreIndex" : "[N] float, one value per row")}</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">Hyperparameter of the loss body; default {HyperDefault(h)}.</param>");
         w.Line("/// <param name=\"reduction\">None: one loss per row of hidden ([N]); Mean or Sum over them.</param>");
@@ -302,28 +314,37 @@ public static class LossSourceEmitter
         if (HasWeight(sig)) w.Line("/// <param name=\"weight\">Optional [V] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>");
         w.Line("/// <param name=\"chunkRows\">Rows per chunk; 0 takes it from FusedLinear.MemoryBudget.</param>");
         w.Line("/// <param name=\"backend\">Where each chunk's loss runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
-        var args = new[] { $"{Tensor} hidden", $"{Tensor} classifier", $"{Tensor}? bias" }.Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}")).Concat(options);
+        var headArgs = others.SelectMany(o => new[] { $"{Tensor} {HeadNames(o)[0]}", $"{Tensor} {HeadNames(o)[1]}", $"{Tensor}? {HeadNames(o)[2]}" });
+        var args = new[] { $"{Tensor} hidden", $"{Tensor} classifier", $"{Tensor}? bias" }.Concat(headArgs).Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}")).Concat(options);
         using (w.Block($"public static {Tensor} {Id(sig.Name + "Linear")}({string.Join(", ", args)})"))
         {
             string rowTensors = $"new {Tensor}[] {{ {string.Join(", ", rows.Select(p => Id(p.Name)))} }}";
-            w.Line($"return global::LossDsl.Runtime.FusedLinear.Apply(global::LossDsl.Generated.{KernelsClass(sig)}.Definition, hidden, classifier, bias, {rowTensors},");
+            var heads = new[] { "new global::LossDsl.Runtime.LinearHead(hidden, classifier, bias)" }
+                .Concat(others.Select(o => $"new global::LossDsl.Runtime.LinearHead({HeadNames(o)[0]}, {HeadNames(o)[1]}, {HeadNames(o)[2]}, \"{o.Name}\")"));
+            w.Line($"return global::LossDsl.Runtime.FusedLinear.Apply(global::LossDsl.Generated.{KernelsClass(sig)}.Definition,");
+            w.Line($"    new[] {{ {string.Join(", ", heads)} }}, {rowTensors},");
             w.Line($"    new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}), chunkRows);");
         }
         w.Line();
 
-        if (rows.Count > 5) return;   // TorchSharp modules take at most six inputs.
+        if (1 + others.Count + rows.Count > 6) return;   // TorchSharp modules take at most six inputs.
         string module = sig.Name + "LinearLoss";
-        string generic = string.Join(", ", Enumerable.Repeat(Tensor, rows.Count + 2));
+        string generic = string.Join(", ", Enumerable.Repeat(Tensor, 1 + others.Count + rows.Count + 1));
         w.Line($"/// <summary>A Linear head and {sig.Name} in one module, with the fused linear form: <c>forward(hidden, …)</c> replaces <c>{sig.Name}(head.forward(hidden), …)</c>.</summary>");
         using (w.Block($"public sealed class {module} : global::TorchSharp.torch.nn.Module<{generic}>"))
         {
             w.Line("private readonly global::TorchSharp.Modules.Linear head;");
+            foreach (var o in others) w.Line($"private readonly global::TorchSharp.Modules.Linear {HeadNames(o)[3]};");
             w.Line();
             w.Line("/// <summary>Uses <c>head</c>'s weight and bias (and trains them, as the model's own parameters); the options are the fused linear form's.</summary>");
-            using (w.Block($"public {module}(global::TorchSharp.Modules.Linear head, {string.Join(", ", options)}) : base(nameof({module}))"))
+            var headParameters = new[] { "global::TorchSharp.Modules.Linear head" }.Concat(others.Select(o => $"global::TorchSharp.Modules.Linear {HeadNames(o)[3]}"));
+            using (w.Block($"public {module}({string.Join(", ", headParameters.Concat(options))}) : base(nameof({module}))"))
             {
-                w.Line("this.head = head;");
-                w.Line("register_module(nameof(head), head);");
+                foreach (var h in new[] { "head" }.Concat(others.Select(o => HeadNames(o)[3])))
+                {
+                    w.Line($"this.{h} = {h};");
+                    w.Line($"register_module(nameof({h}), {h});");
+                }
                 foreach (var h in Hypers(sig)) w.Line($"{Pascal(h.Name)} = {Id(h.Name)};");
                 w.Line("Reduction = reduction;");
                 if (HasTargets(sig)) w.Line("IgnoreIndex = ignoreIndex;");
@@ -333,6 +354,7 @@ public static class LossSourceEmitter
             }
             w.Line();
             w.Line("public global::TorchSharp.Modules.Linear Head => head;");
+            foreach (var o in others) w.Line($"public global::TorchSharp.Modules.Linear {Pascal(HeadNames(o)[3])} => {HeadNames(o)[3]};");
             foreach (var h in Hypers(sig)) w.Line($"public double {Pascal(h.Name)} {{ get; set; }}");
             w.Line("public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }");
             if (HasTargets(sig)) w.Line("public long IgnoreIndex { get; set; }");
@@ -340,8 +362,10 @@ public static class LossSourceEmitter
             w.Line("public long ChunkRows { get; set; }");
             w.Line("public global::LossDsl.Runtime.Backend Backend { get; set; }");
             w.Line();
-            var ps = new[] { $"{Tensor} hidden" }.Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}"));
-            var call = new[] { "hidden", "head.weight!", "head.bias" }.Concat(rows.Select(p => Id(p.Name))).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
+            var ps = new[] { $"{Tensor} hidden" }.Concat(others.Select(o => $"{Tensor} {HeadNames(o)[0]}")).Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}"));
+            var call = new[] { "hidden", "head.weight!", "head.bias" }
+                .Concat(others.SelectMany(o => new[] { HeadNames(o)[0], $"{HeadNames(o)[3]}.weight!", $"{HeadNames(o)[3]}.bias" }))
+                .Concat(rows.Select(p => Id(p.Name))).Concat(Hypers(sig).Select(h => Pascal(h.Name))).Append("Reduction");
             if (HasTargets(sig)) call = call.Append("IgnoreIndex");
             if (HasWeight(sig)) call = call.Append("Weight");
             call = call.Append("ChunkRows").Append("Backend");

@@ -63,6 +63,57 @@ namespace LossDsl.Samples
             public override global::System.Collections.Generic.List<global::TorchSharp.torch.Tensor> backward(global::TorchSharp.torch.autograd.AutogradContext ctx, global::TorchSharp.torch.Tensor grad_output)
                 => global::LossDsl.Runtime.LossAutograd.Backward(ctx, grad_output);
         }
+
+        /// <summary>
+        /// Poly1 of the logits <c>hidden · classifierᵀ + bias</c>, without materializing them: the rows go in chunks, so
+        /// the extra memory is one chunk's logits and their gradient, not [N, V] (docs/fused-linear.md). Differentiable with
+        /// respect to hidden, classifier and bias, whichever require grad.
+        /// </summary>
+        /// <param name="hidden">[N, D] float32 or float64: the classifier's inputs.</param>
+        /// <param name="classifier">[V, D]: the classifier's weight, one row per class (Linear.weight).</param>
+        /// <param name="bias">[V] or null (Linear.bias).</param>
+        /// <param name="target">[N] int64 class indices in [0, V), or ignoreIndex</param>
+        /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
+        /// <param name="reduction">None: one loss per row of hidden ([N]); Mean or Sum over them.</param>
+        /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
+        /// <param name="weight">Optional [V] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>
+        /// <param name="chunkRows">Rows per chunk; 0 takes it from FusedLinear.MemoryBudget.</param>
+        /// <param name="backend">Where each chunk's loss runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
+        public static global::TorchSharp.torch.Tensor Poly1Linear(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor classifier, global::TorchSharp.torch.Tensor? bias, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, long chunkRows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        {
+            return global::LossDsl.Runtime.FusedLinear.Apply(global::LossDsl.Generated.LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2.Definition,
+                new[] { new global::LossDsl.Runtime.LinearHead(hidden, classifier, bias) }, new global::TorchSharp.torch.Tensor[] { target },
+                new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend, weight), chunkRows);
+        }
+
+        /// <summary>A Linear head and Poly1 in one module, with the fused linear form: <c>forward(hidden, …)</c> replaces <c>Poly1(head.forward(hidden), …)</c>.</summary>
+        public sealed class Poly1LinearLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        {
+            private readonly global::TorchSharp.Modules.Linear head;
+
+            /// <summary>Uses <c>head</c>'s weight and bias (and trains them, as the model's own parameters); the options are the fused linear form's.</summary>
+            public Poly1LinearLoss(global::TorchSharp.Modules.Linear head, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, long chunkRows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1LinearLoss))
+            {
+                this.head = head;
+                register_module(nameof(head), head);
+                Epsilon = epsilon;
+                Reduction = reduction;
+                IgnoreIndex = ignoreIndex;
+                Weight = weight;
+                ChunkRows = chunkRows;
+                Backend = backend;
+            }
+
+            public global::TorchSharp.Modules.Linear Head => head;
+            public double Epsilon { get; set; }
+            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
+            public long IgnoreIndex { get; set; }
+            public global::TorchSharp.torch.Tensor? Weight { get; set; }
+            public long ChunkRows { get; set; }
+            public global::LossDsl.Runtime.Backend Backend { get; set; }
+
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor target) => Poly1Linear(hidden, head.weight!, head.bias, target, Epsilon, Reduction, IgnoreIndex, Weight, ChunkRows, Backend);
+        }
     }
 }
 
