@@ -295,9 +295,11 @@ public static class CalibrationAnalysis
                     if (r < hMinus) hMinus = r;
                 }
             h = Math.Min(h, Enumerable.Range(0, grid.Length).Min(k => eta * l1[k] + (1 - eta) * l0[k]));
-            if (!(hMinus - h > 1e-9 * (1 + Math.Abs(h))))
+            // The refined minimizer itself may lie on the wrong side, between grid points (ASL near η = 0.15: q* = 0.516, while
+            // the wrong side's grid points are at q = ½ and 0.525): then it is the wrong side's minimum too.
+            bool wrongSide = eta > 0.5 ? qStar[e] < 0.5 - 1e-6 : qStar[e] > 0.5 + 1e-6;
+            if (wrongSide || !(hMinus - h > 1e-9 * (1 + Math.Abs(h))))
             {
-                bool wrongSide = eta > 0.5 ? qStar[e] < 0.5 : qStar[e] > 0.5;
                 ccFail.Add((eta, wrongSide
                     ? $"at η = {F(eta, "0.##")} the risk minimizer is {qName} = {F(qStar[e])}, on the wrong side of ½"
                     : $"at η = {F(eta, "0.##")} the risk on the wrong side of ½ is as low as the minimum ({F(h, "0.####")})"));
