@@ -22,6 +22,25 @@ public class CalibrationDiagnosticTests
         """);
 
     [Fact]
+    public Task LOSS0210_FlatGradientOnBadlyWrongPredictions() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            // MAE over softmax probabilities: calibrated, but its gradient −p_t(1 − p_t) vanishes where p_t → 0.
+            [Loss] public static partial float {|LOSS0202:{|LOSS0210:Mae|}|}(ReadOnlySpan<float> logits, int target) => 1 - Softmax(logits, target);
+
+            // The sigmoid loss 1 − σ(v) on a margin: calibrated, flat for v ≪ 0.
+            [Loss] public static partial float {|LOSS0200:{|LOSS0210:SigmoidMargin|}|}(float margin) => 1 - Sigmoid(margin);
+
+            // Focal loss keeps a gradient of about −1 on the examples it gets most wrong: no LOSS0210.
+            [Loss] public static partial float {|LOSS0202:Focal|}(ReadOnlySpan<float> logits, int target, float gamma = 2f)
+            {
+                float logp = LogSoftmax(logits, target);
+                return -Pow(1 - Exp(logp), gamma) * logp;
+            }
+        }
+        """);
+
+    [Fact]
     public Task LOSS0200_ProperLossGetsAHiddenVerdict() => AnalyzerTest.RunAsync("""
         public static partial class L
         {

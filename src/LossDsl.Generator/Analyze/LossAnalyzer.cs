@@ -163,6 +163,9 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             ReportCalibration(result, context, verdict, required);
             if (declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && required == Requirement.None)
                 result.Add(Diagnostic.Create(DiagnosticDescriptors.NoCalibrationVerdict, syntax.Identifier.GetLocation(), method.Name, WhyNoVerdict(model.Signature)));
+            // A loss that is not calibrated has its warning already; a flat gradient matters for one that is.
+            if (verdict.Kind is not (VerdictKind.NotCalibrated or VerdictKind.Inconclusive or VerdictKind.NoVerdict) && FlatGradient.Witness(derived, task) is { } flat)
+                result.Add(Diagnostic.Create(DiagnosticDescriptors.FlatGradientOnWrongPredictions, syntax.Identifier.GetLocation(), method.Name, flat));
             StabilityChecks.Run(context, result);
         }
     }

@@ -128,6 +128,11 @@ public static class DiagnosticDescriptors
         "With class weights, '{0}' stays classification-calibrated for the weighted 0-1 loss, not for accuracy: the weighted risk Σ_c w_c·η_c·ℓ(z, c) has the minimizer of the unweighted one at η ∝ w·η, so predictions move toward the heavier classes; {1}",
         "LossDsl.Calibration", DiagnosticSeverity.Info);
 
+    public static readonly DiagnosticDescriptor FlatGradientOnWrongPredictions = Make(
+        "LOSS0210", "The gradient vanishes on badly wrong predictions",
+        "Loss '{0}' barely trains on the examples it gets most wrong: {1}; such losses underfit (mean absolute error over probabilities is the known case)",
+        "LossDsl.Calibration", DiagnosticSeverity.Info);
+
     // ---- Numerical stability (LOSS0300–0399).
 
     public static readonly DiagnosticDescriptor LogOfSigmoid = Make(
@@ -182,7 +187,7 @@ public static class DiagnosticDescriptors
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
         CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet, NoCalibrationVerdict,
-        CalibrationInconclusive, RequirementUncheckable, ThresholdShifted, ClassWeightsShiftThreshold,
+        CalibrationInconclusive, RequirementUncheckable, ThresholdShifted, ClassWeightsShiftThreshold, FlatGradientOnWrongPredictions,
         LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,
         AbsSubgradient, MaxMinSubgradient, MaxReductionSubgradient, BranchGradient,
     };
