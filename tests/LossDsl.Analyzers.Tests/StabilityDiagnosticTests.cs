@@ -1,4 +1,6 @@
 using System.Threading.Tasks;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.Testing;
 using Xunit;
 
 namespace LossDsl.Analyzers.Tests;
@@ -109,6 +111,30 @@ public class StabilityDiagnosticTests
             }
         }
         """);
+
+    [Fact]
+    public Task LOSS0303_LOSS0304_WithoutAWitnessAreInfos() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            // With the margin inside the softmax, p_t = e^(s(z_t − m) − lse) looks unbounded to interval arithmetic, so
+            // 1 − p_t·(1 − e^(−s·m)) seems to reach 0; it is ≥ e^(−s·m), and no input reaches 0.
+            [Loss] public static partial float {|LOSS0202:MarginLog|}(ReadOnlySpan<float> z, int t, float s = 4f, float m = 0.35f)
+            {
+                float lse = LogSumExp(z, (x, j) => s * (j == t ? x - m : x));
+                float pt = Exp(s * (z[t] - m) - lse);
+                return lse - s * (z[t] - m) - {|#0:Log(1 - pt * (1 - Exp(-s * m)))|};
+            }
+
+            // Normalized CE: the divisor Σ_c (lse − z_c) is positive for every row of two or more classes.
+            [Loss] public static partial float {|LOSS0202:{|LOSS0210:NormalizedCE|}|}(ReadOnlySpan<float> z, int t)
+            {
+                float lse = LogSumExp(z);
+                return (lse - z[t]) / {|#1:Sum(z, x => lse - x)|};
+            }
+        }
+        """,
+        new DiagnosticResult("LOSS0303", DiagnosticSeverity.Info).WithLocation(0),
+        new DiagnosticResult("LOSS0304", DiagnosticSeverity.Info).WithLocation(1));
 
     [Fact]
     public Task LOSS0305_InfiniteDerivative() => AnalyzerTest.RunAsync("""

@@ -36,6 +36,18 @@ internal static class StabilityChecks
                 result.Add(Diagnostic.Create(d, at.GetLocation(), props, args));
         }
 
+        // LOSS0303/0304 come from interval arithmetic, which loses correlations: a warning needs a witness input that
+        // reaches the bad value; without one the finding is an info.
+        void ReportConfirmed(DiagnosticDescriptor d, SyntaxNode at, int node, Func<double, bool> bad, Func<string, object[]> args)
+        {
+            if (!reported.Add((d.Id, at.Span))) return;
+            string? witness = StabilityWitness.Search(g, c.Model.Signature!, domains, node, bad);
+            result.Add(witness is not null
+                ? Diagnostic.Create(d, at.GetLocation(), args("; " + witness))
+                : Diagnostic.Create(d, at.GetLocation(), DiagnosticSeverity.Info, null, null,
+                    args("; but no input of the domain reaching it was found (corners and random points), so this is an info")));
+        }
+
         // LOSS0301/0302: Log of a hand-made sigmoid or softmax, found from the Log calls of the body.
         foreach (var call in c.Syntax.DescendantNodes().OfType<InvocationExpressionSyntax>())
         {
@@ -74,14 +86,18 @@ internal static class StabilityChecks
                     {
                         var operand = at is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } inv ? inv.ArgumentList.Arguments[0].Expression : at;
                         string where = range[n.A].Lo < 0 ? "0 or below" : "0";
-                        Report(DiagnosticDescriptors.LogOfZero, at, null, Short(operand), where, RangeText(c, range, n.A, domains));
+                        string rangeText = RangeText(c, range, n.A, domains);
+                        ReportConfirmed(DiagnosticDescriptors.LogOfZero, at, n.A, v => v <= StabilityWitness.Tiny,
+                            witness => new object[] { Short(operand), where, rangeText + witness });
                         break;
                     }
                 case Op.Div when range[n.B].Contains(0) && !GuardedNonZero(g, range, guards[i], n.B):
                     {
                         SyntaxNode divisor = at is BinaryExpressionSyntax bin && bin.IsKind(SyntaxKind.DivideExpression) ? bin.Right : at;
                         string name = g[n.B].Op == Op.Length && divisor is InvocationExpressionSyntax ? "the element count of " + Short(divisor) : Short(divisor);
-                        Report(DiagnosticDescriptors.DivisionByZero, divisor, null, name, RangeText(c, range, n.B, domains));
+                        string rangeText = RangeText(c, range, n.B, domains);
+                        ReportConfirmed(DiagnosticDescriptors.DivisionByZero, divisor, n.B, v => Math.Abs(v) <= StabilityWitness.Tiny,
+                            witness => new object[] { name, rangeText + witness });
                         break;
                     }
                 case Op.Sqrt when dep[n.A] && range[n.A].Contains(0):
