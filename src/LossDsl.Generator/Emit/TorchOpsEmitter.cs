@@ -102,6 +102,16 @@ public sealed class TorchOpsEmitter
             foreach (int k in Operands(i))
                 if (!lastUse.TryGetValue(k, out int last) || last < i) lastUse[k] = i;
         foreach (int k in blocks.SelectMany(b => b).SelectMany(Operands)) lastUse[k] = int.MaxValue;
+        // A node that may be its operand itself (c ? a : b with a scalar c; a view such as detach()) keeps that operand
+        // alive as long as it lives: overwriting the operand would overwrite it too.
+        foreach (int i in needed.Concat(blocks.SelectMany(b => b)).Distinct().OrderByDescending(i => i))
+        {
+            var n = _g[i];
+            bool alias = n.Op == Op.Select && !_tensor[n.A] || OpTable.Unary(n.Op) is { TorchAliases: true };
+            if (!alias || !lastUse.TryGetValue(i, out int until)) continue;
+            foreach (int k in Operands(i).Where(k => lastUse.ContainsKey(k)))
+                lastUse[k] = System.Math.Max(lastUse[k], until);
+        }
         var adjointOf = d.Adjoints.ToLookup(a => a.Value, a => a.Variable);
         string x = sig.Parameters[0].Name;
 
