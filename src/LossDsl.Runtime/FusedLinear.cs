@@ -45,7 +45,9 @@ public static class FusedLinear
     /// </summary>
     public static Tensor Apply(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows = 0)
     {
-        var call = new FusedLinearCall(definition, heads, rows, arguments, chunkRows);
+        // Under no_grad (an evaluation pass) nothing will call backward, so no gradient is computed. (Inside the
+        // function's forward grad mode is off, so this is read here.)
+        var call = new FusedLinearCall(definition, heads, rows, arguments, chunkRows) { Differentiable = torch.is_grad_enabled() };
         var tensors = new List<object>();
         // Leaves go in as views, so that autograd can hand the gradients on without copying them into .grad.
         foreach (var head in heads) tensors.AddRange(head.Tensors.Select(LossAutograd.Prediction));
@@ -103,6 +105,9 @@ internal sealed class FusedLinearCall
     public Tensor[] Rows { get; }
     public LossArguments Arguments { get; }
     public long ChunkRows { get; }
+
+    /// <summary>Whether grad mode was on at the call: otherwise no gradient is computed.</summary>
+    public bool Differentiable { get; init; } = true;
 
     /// <summary>Per head, whether it has a bias: the autograd function's tensors are each head's hidden, classifier and bias if any.</summary>
     public bool[] HeadBiases { get; }
@@ -236,7 +241,7 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         var call = (FusedLinearCall)vars[^1];
         var tensors = vars.Take(vars.Length - 1).Cast<Tensor>().ToList();
         var heads = call.Heads(tensors);
-        var wanted = tensors.Select(t => t.requires_grad).ToArray();
+        var wanted = tensors.Select(t => call.Differentiable && t.requires_grad).ToArray();
         ctx.save_data("call", call);
         ctx.save_data("wanted", wanted);
         var reduction = call.Arguments.Reduction;

@@ -195,6 +195,9 @@ public class FusedLinearTests
         TestLosses.CrossEntropyLinear(h, head, null, t).backward();
         Assert.NotNull(head.grad);
         Assert.Null(h.grad);
+        // An evaluation pass under no_grad computes the loss only.
+        using (torch.no_grad())
+            Assert.False(TestLosses.CrossEntropyLinear(h, head, null, t).requires_grad);
     }
 
     [Fact]
