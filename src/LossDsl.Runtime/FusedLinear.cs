@@ -32,16 +32,11 @@ public static class FusedLinear
     }
 
     /// <summary>
-    /// The loss of <paramref name="definition"/> (a class-row loss) on the logits hidden · classifierᵀ + bias, differentiable
-    /// with respect to hidden, classifier and bias (whichever require grad). <paramref name="rows"/> are the loss's other
-    /// data tensors, one value per row of hidden: its class indices and per-row inputs, in declaration order.
-    /// </summary>
-    public static Tensor Apply(LossDefinition definition, Tensor hidden, Tensor classifier, Tensor? bias, Tensor[] rows, LossArguments arguments, long chunkRows = 0)
-        => Apply(definition, new[] { new LinearHead(hidden, classifier, bias) }, rows, arguments, chunkRows);
-
-    /// <summary>
-    /// As above, for a loss with several rows, each computed by its own head: the prediction's first, then each other row
-    /// of the loss in declaration order (a teacher's logits for distillation, a second model's for a symmetric KL).
+    /// The loss of <paramref name="definition"/> (a class-row loss) on logits computed by linear heads, one per row of the
+    /// loss: the prediction's first, then each other row in declaration order (a teacher's logits for distillation, a
+    /// second model's for a symmetric KL). Differentiable with respect to every head's hidden, classifier and bias that
+    /// require grad. <paramref name="rows"/> are the loss's other data tensors, one value per row of hidden: its class
+    /// indices and per-row inputs, in declaration order.
     /// </summary>
     public static Tensor Apply(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows = 0)
     {
