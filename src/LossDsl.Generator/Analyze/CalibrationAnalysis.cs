@@ -389,8 +389,13 @@ public static class CalibrationAnalysis
             var p = Softmax(z);
             int am = ArgMax(eta), pm = ArgMax(p);
             double second = p.Where((_, i) => i != pm).DefaultIfEmpty(0).Max();
-            if (ccWhy is null && (am != pm || p[pm] - second < 1e-4))
+            if (am != pm || p[pm] - second < 1e-4)
+            {
+                // Not classification-calibrated: that is the verdict, whatever the other η give (and the slowest losses to
+                // analyse are such ones, so stopping here keeps the analysis within an IDE keystroke's time).
                 ccWhy = $"at η = {Vec(eta)} the risk minimizer is softmax(z*) = {Vec(p)}, whose argmax is not the most likely class {am}";
+                break;
+            }
             double dev = eta.Select((x, i) => Math.Abs(x - p[i])).Max();
             if (dev > worst) worst = dev;
             if (properWhy is null && dev > 2e-3)
