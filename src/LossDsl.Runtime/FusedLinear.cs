@@ -122,14 +122,15 @@ internal sealed class FusedLinearCall
     }
 
     /// <summary>
-    /// One pass over the chunks. Returns the per-row losses (weighted as the loss's own call weighs them) and, unless
+    /// One pass over the chunks. Returns the per-row losses (weighted as the loss's own call weighs them), what Mean divides
+    /// by (the chunks' own counts summed: rows not ignored, or the sum of their class weights), and, unless
     /// <paramref name="gradients"/> is false, the gradients of the heads' tensors (in the autograd function's flat order;
-    /// null where not <paramref name="wanted"/>) for an upstream gradient of <paramref name="scale"/> on every row, times
-    /// <paramref name="perRow"/>[i] on row i when given. (Mean's 1/count, with the count over every row, is a scale.)
-    /// The backend's ∂loss/∂logits is read, never written.
+    /// null where not <paramref name="wanted"/>) for an upstream gradient of 1 on every row, times
+    /// <paramref name="perRow"/>[i] on row i when given. The backend's ∂loss/∂logits is read, never written.
     /// </summary>
-    public (Tensor Loss, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, double scale, Tensor? perRow, bool[] wanted)
+    public (Tensor Loss, double Count, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, Tensor? perRow, bool[] wanted)
     {
+        double total = 0;
         var first = heads[0];
         long n = first.Hidden.shape[0], classes = first.Classifier.shape[0];
         var dtype = first.Hidden.dtype;
@@ -181,6 +182,7 @@ internal sealed class FusedLinearCall
                 call.GradientOutput = gradientBuffer.narrow(0, 0, count);
                 var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
                 loss.narrow(0, start, count).copy_(call.Weighted(rawLoss));
+                total += call.ReductionCount;
                 if (!gradients) continue;
                 var perSpan = call.CallerGradients(rawGradients);
                 for (int h = 0; h < heads.Length; h++)
@@ -188,7 +190,7 @@ internal sealed class FusedLinearCall
                     if (perSpan[spanIndex[h]] is not { } g) continue;
                     if (perRow is not null) g = g * perRow.narrow(0, start, count).unsqueeze(1);
                     var (hs, cs, bs) = slots[h];
-                    result[hs]?.narrow(0, start, count).copy_(g.mm(heads[h].Classifier).mul_(scale));
+                    result[hs]?.narrow(0, start, count).copy_(g.mm(heads[h].Classifier));
                     result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count), 1, 1);
                     if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }));
                 }
@@ -198,27 +200,7 @@ internal sealed class FusedLinearCall
         {
             foreach (var t in buffers.Concat(transposed)) t.Dispose();
         }
-        // The scale once at the end (addmm_ takes a float32 alpha, which would round a float64 1/count).
-        if (scale != 1)
-            foreach (var (_, cs, bs) in slots)
-            {
-                result[cs]?.mul_(scale);
-                if (bs >= 0) result[bs]?.mul_(scale);
-            }
-        return (loss, result);
-    }
-
-    /// <summary>What Mean divides by: the rows not ignored, or with class weights the sum of their weights (as cross_entropy).</summary>
-    public double MeanCount()
-    {
-        var roles = Definition.Roles.Where(r => r != TensorRole.Span).ToArray();
-        int t = Array.IndexOf(roles, TensorRole.Target);
-        if (t < 0) return Rows.Length > 0 ? Rows[0].shape[0] : double.NaN;
-        var target = Rows[t];
-        using var scope = torch.NewDisposeScope();
-        var kept = target.ne(Arguments.IgnoreIndex);
-        if (Arguments.Weight is not { } w) return kept.sum().item<long>();
-        return (w.to(ScalarType.Float64).gather(0, target.masked_fill(kept.logical_not(), 0)) * kept).sum().item<double>();
+        return (loss, total, result);
     }
 }
 
@@ -242,13 +224,15 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         var reduction = call.Arguments.Reduction;
         if (reduction == Reduction.None)
         {
-            var (perRow, _) = call.Run(heads, gradients: false, 1, null, wanted);
+            var (perRow, _, _) = call.Run(heads, gradients: false, null, wanted);
             ctx.save_for_backward(tensors);
             return perRow;
         }
-        double count = reduction == Reduction.Mean ? call.MeanCount() : 1;
-        if (double.IsNaN(count)) count = heads[0].Hidden.shape[0];
-        var (loss, gradients) = call.Run(heads, gradients: true, count == 0 ? 0 : 1 / count, null, wanted);
+        var (loss, count, gradients) = call.Run(heads, gradients: true, null, wanted);
+        if (reduction == Reduction.Sum) count = 1;
+        // Mean's 1/count once at the end, over every row's count.
+        if (count != 1)
+            foreach (var g in gradients) g?.mul_(count == 0 ? 0 : 1 / count);
         ctx.save_for_backward(gradients.Where(g => g is not null).Select(g => g!).ToList());
         var total = loss.sum(ScalarType.Float64);
         return (reduction == Reduction.Mean ? total / count : total).to(heads[0].Hidden.dtype);
@@ -265,7 +249,7 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
             // A second pass over the chunks, each row's gradient scaled by its upstream gradient.
             using var noGrad = torch.no_grad();
             var heads = call.Heads(saved);
-            (_, gradients) = call.Run(heads, gradients: true, 1, gradOutput.to(heads[0].Hidden.dtype), wanted);
+            (_, _, gradients) = call.Run(heads, gradients: true, gradOutput.to(heads[0].Hidden.dtype), wanted);
         }
         else
         {

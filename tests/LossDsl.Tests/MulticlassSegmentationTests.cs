@@ -97,15 +97,21 @@ public class MulticlassSegmentationTests
         return diceLoss + Classes * (-(y * logp)).sum(dims) / kept;
     }
 
+    /// <summary>Value and ∂/∂logits of <paramref name="ours"/> against TorchSharp autograd on <paramref name="reference"/>, within 10⁻¹⁰.</summary>
+    private static void AgreesWith(string what, Func<Tensor, Tensor> reference, Func<Tensor, Tensor> ours, Tensor logits, Tensor? upstream = null)
+    {
+        var (refValue, refGrad) = Reference.Autograd(reference, logits, upstream);
+        var (value, grad) = Reference.Autograd(ours, logits, upstream);
+        Reference.Close(refValue, value, 1e-10, 1e-13, what);
+        Reference.Close(refGrad, grad, 1e-10, 1e-13, $"∂({what})/∂logits");
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public void NativeDicePlusCrossEntropyMatchesSmp(Backend backend)
     {
         var (logits, mask) = Batch(nameof(NativeDicePlusCrossEntropyMatchesSmp));
-        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
-        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: backend), logits);
-        Reference.Close(refValue, value, 1e-10, 1e-13, "Dice + CE");
-        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(Dice + CE)/∂logits");
+        AgreesWith("Dice + CE", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -115,10 +121,8 @@ public class MulticlassSegmentationTests
         // Reduction None: each class's upstream weight scales its a before the softmax Jacobian mixes the classes.
         var (logits, mask) = Batch(nameof(PerClassLossesTakeTheirOwnUpstreamGradient));
         var upstream = torch.tensor(new[] { 0.5, -1.25, 2.0, 0.75 });
-        var (refValue, refGrad) = Reference.Autograd(z => SmpDiceCEPerClass(z, mask), logits, upstream);
-        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignoreIndex: Ignore, backend: backend), logits, upstream);
-        Reference.Close(refValue, value, 1e-10, 1e-13, "per-class Dice + CE");
-        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(per-class Dice + CE)/∂logits");
+        AgreesWith("per-class Dice + CE", z => SmpDiceCEPerClass(z, mask),
+            z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignoreIndex: Ignore, backend: backend), logits, upstream);
     }
 
     [Theory]
@@ -134,10 +138,7 @@ public class MulticlassSegmentationTests
             var union = (p + y).sum(dims) - intersection;
             return ((1 - intersection / union.clamp_min(1e-7)) * (y.sum(dims) > 0).to(z.dtype)).mean();
         }
-        var (refValue, refGrad) = Reference.Autograd(Smp, logits);
-        var (value, grad) = Reference.Autograd(z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: backend), logits);
-        Reference.Close(refValue, value, 1e-10, 1e-13, "per-image Jaccard");
-        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(per-image Jaccard)/∂logits");
+        AgreesWith("per-image Jaccard", Smp, z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -150,10 +151,7 @@ public class MulticlassSegmentationTests
             var (p, y, logp, kept) = SmpInputs(z, mask);
             return (-(y * (1 - p).pow(2) * logp)).sum() / kept;
         }
-        var (refValue, refGrad) = Reference.Autograd(Focal, logits);
-        var (value, grad) = Reference.Autograd(z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore, backend: backend), logits);
-        Reference.Close(refValue, value, 1e-10, 1e-13, "softmax focal");
-        Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(softmax focal)/∂logits");
+        AgreesWith("softmax focal", Focal, z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -225,12 +223,9 @@ public class MulticlassSegmentationTests
     {
         // A pretended CUDA device: the call goes to torch ops, and the mask is checked and counted without the host loop.
         var (logits, mask) = Batch(nameof(OnAnotherDeviceTheMaskIsCheckedAndCountedWithTensorOps));
-        var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
         using (LossBackend.PretendDevice(DeviceType.CUDA))
         {
-            var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), logits);
-            Reference.Close(refValue, value, 1e-10, 1e-13, "Dice + CE on torch ops");
-            Reference.Close(refGrad, grad, 1e-10, 1e-13, "∂(Dice + CE)/∂logits on torch ops");
+            AgreesWith("Dice + CE on torch ops", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), logits);
             var bad = mask.clone();
             bad[1, 3, 3] = torch.tensor(9L);
             var e = Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, bad, ignoreIndex: Ignore));

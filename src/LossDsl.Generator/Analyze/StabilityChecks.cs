@@ -82,7 +82,7 @@ internal static class StabilityChecks
             if (at is null) continue;
             switch (n.Op)
             {
-                case Op.Log when !handledLogs.Contains(i) && range[n.A].ReachesAtOrBelow(0) && !GuardedPositive(g, range, guards[i], n.A):
+                case Op.Log when !handledLogs.Contains(i) && range[n.A].ReachesAtOrBelow(0) && !Guarded(g, range, guards[i], n.A, nonZeroOnly: false):
                     {
                         var operand = at is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } inv ? inv.ArgumentList.Arguments[0].Expression : at;
                         string where = range[n.A].Lo < 0 ? "0 or below" : "0";
@@ -91,7 +91,7 @@ internal static class StabilityChecks
                             witness => new object[] { Short(operand), where, rangeText + witness });
                         break;
                     }
-                case Op.Div when range[n.B].Contains(0) && !GuardedNonZero(g, range, guards[i], n.B):
+                case Op.Div when range[n.B].Contains(0) && !Guarded(g, range, guards[i], n.B, nonZeroOnly: true):
                     {
                         SyntaxNode divisor = at is BinaryExpressionSyntax bin && bin.IsKind(SyntaxKind.DivideExpression) ? bin.Right : at;
                         string name = g[n.B].Op == Op.Length && divisor is InvocationExpressionSyntax ? "the element count of " + Short(divisor) : Short(divisor);
@@ -286,13 +286,9 @@ internal static class StabilityChecks
         return guards;
     }
 
-    /// <summary>Whether a guard of the node implies x &gt; 0 (x a node of the graph).</summary>
-    private static bool GuardedPositive(Graph g, Interval[] range, List<(int Condition, bool Holds)>? guards, int x)
-        => guards is not null && guards.Any(guard => Implies(g, range, guard.Condition, guard.Holds, x, nonZeroOnly: false));
-
-    /// <summary>Whether a guard of the node implies x ≠ 0.</summary>
-    private static bool GuardedNonZero(Graph g, Interval[] range, List<(int Condition, bool Holds)>? guards, int x)
-        => guards is not null && guards.Any(guard => Implies(g, range, guard.Condition, guard.Holds, x, nonZeroOnly: true));
+    /// <summary>Whether a guard of the node implies x &gt; 0 (or, with <paramref name="nonZeroOnly"/>, x ≠ 0).</summary>
+    private static bool Guarded(Graph g, Interval[] range, List<(int Condition, bool Holds)>? guards, int x, bool nonZeroOnly)
+        => guards is not null && guards.Any(guard => Implies(g, range, guard.Condition, guard.Holds, x, nonZeroOnly));
 
     /// <summary>
     /// Whether condition <paramref name="cond"/> being <paramref name="holds"/> implies x &gt; 0 (or, with
