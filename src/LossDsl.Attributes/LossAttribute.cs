@@ -79,4 +79,35 @@ namespace LossDsl
     public sealed class SoftmaxAttribute : Attribute
     {
     }
+
+    /// <summary>
+    /// Declares the valid range of a hyperparameter (a <c>float</c> parameter with a default value). The generated
+    /// overloads and the module check the value they are given and throw <see cref="ArgumentOutOfRangeException"/> when
+    /// it lies outside, as <c>cross_entropy(label_smoothing: 2)</c> does. The bounds are inclusive unless
+    /// <see cref="MinExclusive"/> or <see cref="MaxExclusive"/> says otherwise; use <see cref="double.PositiveInfinity"/>
+    /// for a range open above. The analyzers also read the range when they bound the loss's values.
+    /// </summary>
+    /// <example><c>[Range(0, 1)] float label_smoothing = 0f</c>, <c>[Range(0, double.PositiveInfinity, MinExclusive = true)] float temperature = 0.1f</c></example>
+    [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
+    public sealed class RangeAttribute : Attribute
+    {
+        /// <summary>The range [min, max] (bounds inclusive unless marked exclusive).</summary>
+        public RangeAttribute(double min, double max)
+        {
+            Min = min;
+            Max = max;
+        }
+
+        /// <summary>The lower bound.</summary>
+        public double Min { get; }
+
+        /// <summary>The upper bound.</summary>
+        public double Max { get; }
+
+        /// <summary>Whether the value must be strictly above <see cref="Min"/>.</summary>
+        public bool MinExclusive { get; set; }
+
+        /// <summary>Whether the value must be strictly below <see cref="Max"/>.</summary>
+        public bool MaxExclusive { get; set; }
+    }
 }
