@@ -221,7 +221,7 @@ public sealed class BenchCase : IDisposable
         var x = torch.randn(new[] { n, c, h, w }, generator: g);
         var t = (torch.rand(new[] { n, c, h, w }, generator: g) < 0.3).to(ScalarType.Float32);
         const double alpha = 0.5, beta = 0.5, eps = 1e-7;
-        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Losses.Tversky(xi, t, alpha, beta), xi); };
+        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Losses.Tversky(xi, t, alpha: alpha, beta: beta), xi); };
         var roof = new RooflinePass(x, t);
         return new BenchCase
         {
@@ -234,7 +234,7 @@ public sealed class BenchCase : IDisposable
             Variants = new()
             {
                 new(VariantKind.LossDsl, "LossDsl (CPU path)", ours),
-                NonLeaf(x, xv => Losses.Tversky(xv, t, alpha, beta)),
+                NonLeaf(x, xv => Losses.Tversky(xv, t, alpha: alpha, beta: beta)),
                 new(VariantKind.TorchEager, "TorchSharp eager", () =>
                 {
                     // segmentation_models_pytorch's binary/multilabel Tversky: sums over batch and pixels, one set per channel.
@@ -261,7 +261,7 @@ public sealed class BenchCase : IDisposable
         var x = torch.randn(new[] { n, c }, generator: g);
         var t = (torch.rand(new[] { n, c }, generator: g) < 0.1).to(ScalarType.Float32);
         const double alpha = 0.25, gamma = 2.0;
-        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Losses.SigmoidFocal(xi, t, alpha, gamma), xi); };
+        Func<(Tensor?, Tensor?)> ours = () => { var xi = Leaf(x); return Backward(Losses.SigmoidFocal(xi, t, alpha: alpha, gamma: gamma), xi); };
         var roof = new RooflinePass(x, t);
         return new BenchCase
         {
@@ -274,7 +274,7 @@ public sealed class BenchCase : IDisposable
             Variants = new()
             {
                 new(VariantKind.LossDsl, "LossDsl (CPU path)", ours),
-                NonLeaf(x, xv => Losses.SigmoidFocal(xv, t, alpha, gamma)),
+                NonLeaf(x, xv => Losses.SigmoidFocal(xv, t, alpha: alpha, gamma: gamma)),
                 new(VariantKind.TorchEager, "TorchSharp eager", () =>
                 {
                     // torchvision.ops.sigmoid_focal_loss, reduction mean.

@@ -183,8 +183,8 @@ public static class Profiler
         {
             "Poly1" => LossDsl.Samples.Losses.Poly1(xi, tensors[1], hyper[0]),
             "CrossEntropy" => BenchLosses.CrossEntropy(xi, tensors[1]),
-            "Tversky" => LossDsl.Samples.Losses.Tversky(xi, tensors[1], hyper[0], hyper[1], hyper[2], hyper[3]),
-            "SigmoidFocal" => LossDsl.Samples.Losses.SigmoidFocal(xi, tensors[1], hyper[0], hyper[1]),
+            "Tversky" => LossDsl.Samples.Losses.Tversky(xi, tensors[1], alpha: hyper[0], beta: hyper[1], smooth: hyper[2], eps: hyper[3]),
+            "SigmoidFocal" => LossDsl.Samples.Losses.SigmoidFocal(xi, tensors[1], alpha: hyper[0], gamma: hyper[1]),
             _ => throw new InvalidOperationException(lossName),
         };
     }

@@ -41,7 +41,7 @@ Console.WriteLine($"corpus: {text.Length} characters, vocabulary {vocabulary}; c
 var embed = nn.Embedding(vocabulary, Embedding);
 var trunk = nn.Sequential(nn.Flatten(), nn.Linear(Context * Embedding, Hidden), nn.Tanh());
 var head = nn.Linear(Hidden, vocabulary);
-var criterion = new Losses.NextCharLinearLoss(head, smoothing: 0.05, chunkRows: ChunkRows);
+var criterion = new Losses.NextCharLinearLoss(head, smoothing: 0.05, chunk_rows: ChunkRows);
 Tensor Features(Tensor x) => trunk.forward(embed.forward(x));
 
 var parameters = embed.parameters().Concat(trunk.parameters()).Concat(head.parameters()).ToList();

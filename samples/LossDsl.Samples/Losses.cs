@@ -7,10 +7,11 @@ namespace LossDsl.Samples;
 public static partial class Losses
 {
     /// <summary>
-    /// Poly-1 (Leng et al. 2022), a class-row loss: cross-entropy plus ε(1 − p_t), where p = softmax(logits).
+    /// Poly-1 (Leng et al. 2022), a class-row loss: cross-entropy plus ε(1 − p_t), where p = softmax(logits). The paper
+    /// takes ε ≥ −1, where the loss still decreases in p_t.
     /// </summary>
     [Loss]
-    public static partial float Poly1(ReadOnlySpan<float> logits, int target, float epsilon = 1f)
+    public static partial float Poly1(ReadOnlySpan<float> logits, int target, [Range(-1, double.PositiveInfinity)] float epsilon = 1f)
         => -LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target));
 
     /// <summary>
@@ -21,7 +22,8 @@ public static partial class Losses
     /// </summary>
     [Loss(Shape = LossShape.ChannelSet)]
     public static partial float Tversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
-        float alpha = 0.5f, float beta = 0.5f, float smooth = 0f, float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float alpha = 0.5f, [Range(0, double.PositiveInfinity)] float beta = 0.5f,
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
     {
         float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
         float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y));
@@ -34,7 +36,7 @@ public static partial class Losses
     /// α_t (1 − p_t)^γ · BCE(x, y). A negative <paramref name="alpha"/> turns the α weighting off.
     /// </summary>
     [Loss(Task = LossTask.BinaryLogit)]
-    public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, float gamma = 2f)
+    public static partial float SigmoidFocal(float logit, float target, float alpha = 0.25f, [Range(0, double.PositiveInfinity)] float gamma = 2f)
     {
         float p = Sigmoid(logit);
         float ce = Softplus(logit) - logit * target;
@@ -50,7 +52,8 @@ public static partial class Losses
     /// without positives has loss 0 and drops out of the mean.
     /// </summary>
     [Loss]
-    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative, float temperature = 0.1f)
+    public static partial float SupCon(ReadOnlySpan<float> similarity, [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative,
+        [Range(0, double.PositiveInfinity, MinExclusive = true)] float temperature = 0.1f)
     {
         float lse = LogSumExp(similarity, positive, negative, (s, p, n) => p + n > 0 ? s / temperature : float.NegativeInfinity);
         float count = Sum(positive);
@@ -66,7 +69,8 @@ public static partial class Losses
     /// mean over the classes adds back up: Σ_c Classes·CE_c / Classes.
     /// </summary>
     [Loss]
-    public static partial float DiceCE([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets, float smooth = 0f, float eps = 1e-7f)
+    public static partial float DiceCE([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets,
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
     {
         float intersection = Sum(probs, targets, (p, y) => p * y);
         float cardinality = Sum(probs, targets, (p, y) => p + y);

@@ -85,7 +85,7 @@ namespace LossDsl
     /// overloads and the module check the value they are given and throw <see cref="ArgumentOutOfRangeException"/> when
     /// it lies outside, as <c>cross_entropy(label_smoothing: 2)</c> does. The bounds are inclusive unless
     /// <see cref="MinExclusive"/> or <see cref="MaxExclusive"/> says otherwise; use <see cref="double.PositiveInfinity"/>
-    /// for a range open above. The analyzers also read the range when they bound the loss's values.
+    /// for a range open above.
     /// </summary>
     /// <example><c>[Range(0, 1)] float label_smoothing = 0f</c>, <c>[Range(0, double.PositiveInfinity, MinExclusive = true)] float temperature = 0.1f</c></example>
     [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]

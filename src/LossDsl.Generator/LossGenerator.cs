@@ -42,6 +42,10 @@ public sealed class LossGenerator : IIncrementalGenerator
 
         // A loss whose body has errors still gets its defining declaration, so the user's code keeps compiling
         // and the only errors shown are the precise ones above.
+        // A loss whose declaration has errors gets the declaration as written, so the compiler does not add CS0759.
+        var stubs = models.Where(static m => m.Stub is not null).Select(static (m, _) => m.Stub!);
+        context.RegisterSourceOutput(stubs, static (spc, stub) => spc.AddSource(LossSourceEmitter.HintName(stub), LossSourceEmitter.Stub(stub)));
+
         var broken = models.Where(static m => m.Signature is not null && m.Forward is null).Select(static (m, _) => m.Signature!);
         context.RegisterSourceOutput(broken, static (spc, sig) => spc.AddSource(LossSourceEmitter.HintName(sig), LossSourceEmitter.DeclarationOnly(sig)));
 

@@ -41,7 +41,7 @@ internal sealed class LossCall : IDisposable
     /// <summary>The shape an upstream per-segment gradient is viewed as to broadcast over the input gradient.</summary>
     public long[] GradientBroadcastShape { get; private set; } = Array.Empty<long>();
 
-    /// <summary>Whether some rows have a target equal to ignoreIndex.</summary>
+    /// <summary>Whether some rows have a target equal to ignore_index.</summary>
     public bool HasIgnoredRows { get; private set; }
 
     /// <summary>What Mean divides by: segments, less ignored rows; with class weights, the sum of the rows' weights.</summary>
@@ -395,7 +395,7 @@ internal sealed class LossCall : IDisposable
     public bool UnevenSets { get; private set; }
 
     /// <summary>
-    /// Multiclass sets: checks that every class is in [0, C) or ignoreIndex, and counts each set's pixels that are not
+    /// Multiclass sets: checks that every class is in [0, C) or ignore_index, and counts each set's pixels that are not
     /// ignored (what Length reads). On host memory one loop also writes <see cref="PixelClasses"/>.
     /// </summary>
     private void CountPixels()
@@ -507,7 +507,7 @@ internal sealed class LossCall : IDisposable
             return ToCallerLayout(i, g);
         }).ToArray();
 
-    /// <summary>Checks that every class index is in [0, C) or equals ignoreIndex; returns the number of ignored rows.</summary>
+    /// <summary>Checks that every class index is in [0, C) or equals ignore_index; returns the number of ignored rows.</summary>
     private long CheckTargets(long classes)
     {
         var targets = Enumerable.Range(0, Tensors.Length).Where(i => Definition.Roles[i] == TensorRole.Target).ToArray();
@@ -546,5 +546,5 @@ internal sealed class LossCall : IDisposable
     }
 
     private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)
-        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignoreIndex = {Arguments.IgnoreIndex}).");
+        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignore_index = {Arguments.IgnoreIndex}).");
 }

@@ -27,15 +27,15 @@ public class FusedLinearTests
 
     private static readonly Case[] Cases =
     {
-        new("CrossEntropy", (h, w, b, t, r, cw, chunk, be) => TestLosses.CrossEntropyLinear(h, w, b, t, r, Ignore, cw, chunk, be),
+        new("CrossEntropy", (h, w, b, t, r, cw, chunk, be) => TestLosses.CrossEntropyLinear(h, w, b, t, cw, Ignore, r, chunk, be),
             (z, t) => -LogPt(z, t)),
-        new("Poly1", (h, w, b, t, r, cw, chunk, be) => Losses.Poly1Linear(h, w, b, t, epsilon: 1, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+        new("Poly1", (h, w, b, t, r, cw, chunk, be) => Losses.Poly1Linear(h, w, b, t, epsilon: 1, reduction: r, ignore_index: Ignore, weight: cw, chunk_rows: chunk, backend: be),
             (z, t) => -LogPt(z, t) + (1 - LogPt(z, t).exp())),
-        new("SoftmaxFocal", (h, w, b, t, r, cw, chunk, be) => TestLosses.SoftmaxFocalLinear(h, w, b, t, gamma: 2, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+        new("SoftmaxFocal", (h, w, b, t, r, cw, chunk, be) => TestLosses.SoftmaxFocalLinear(h, w, b, t, gamma: 2, reduction: r, ignore_index: Ignore, weight: cw, chunk_rows: chunk, backend: be),
             (z, t) => -(1 - LogPt(z, t).exp()).pow(2) * LogPt(z, t)),
-        new("ZLossCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.ZLossCELinear(h, w, b, t, lambda: 0.01, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+        new("ZLossCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.ZLossCELinear(h, w, b, t, lambda: 0.01, reduction: r, ignore_index: Ignore, weight: cw, chunk_rows: chunk, backend: be),
             (z, t) => { var lse = z.logsumexp(1); return lse - z.gather(1, t.unsqueeze(1)).squeeze(1) + 0.01 * lse * lse; }),
-        new("MarginCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.MarginCELinear(h, w, b, t, margin: 0.35, scale: 4, reduction: r, ignoreIndex: Ignore, weight: cw, chunkRows: chunk, backend: be),
+        new("MarginCE", (h, w, b, t, r, cw, chunk, be) => TestLosses.MarginCELinear(h, w, b, t, margin: 0.35, scale: 4, reduction: r, ignore_index: Ignore, weight: cw, chunk_rows: chunk, backend: be),
             (z, t) =>
             {
                 var zm = z - 0.35 * F.one_hot(t, z.shape[1]).to(z.dtype);
@@ -138,7 +138,7 @@ public class FusedLinearTests
         }
         var upstream = reduction == nn.Reduction.None ? torch.rand(new[] { N }, dtype: ScalarType.Float64) + 0.5 : null;
         var expected = Run((x, y, z) => Reduce(PerRow(F.linear(x, y, z), F.linear(th, tw, tb)), reduction), h, w, b, upstream);
-        var actual = Run((x, y, z) => TestLosses.DistillLinear(x, y, z, th, tw, tb, temperature: 2, reduction: reduction, chunkRows: 3, backend: backend), h, w, b, upstream);
+        var actual = Run((x, y, z) => TestLosses.DistillLinear(x, y, z, th, tw, tb, temperature: 2, reduction: reduction, chunk_rows: 3, backend: backend), h, w, b, upstream);
         Reference.Close(expected.Value, actual.Value, 1e-9, 1e-12, "distillation value");
         for (int k = 0; k < 3; k++) Reference.Close(expected.Grads[k], actual.Grads[k], 1e-9, 1e-12, $"distillation gradient {k}");
     }
@@ -165,7 +165,7 @@ public class FusedLinearTests
             return other.Select(t => t.grad!.clone()).ToArray();
         }
         Func<Tensor, Tensor, Tensor, Tensor> materialized = (x, y, z) => Reduce(PerRow(F.linear(x, y, z), F.linear(other[0], other[1])), reduction);
-        Func<Tensor, Tensor, Tensor, Tensor> fused = (x, y, z) => TestLosses.SymmetricKLLinear(x, y, z, other[0], other[1], null, reduction: reduction, chunkRows: 4, backend: backend);
+        Func<Tensor, Tensor, Tensor, Tensor> fused = (x, y, z) => TestLosses.SymmetricKLLinear(x, y, z, other[0], other[1], null, reduction: reduction, chunk_rows: 4, backend: backend);
         var expected = Run(materialized, h, w, b, upstream);
         var actual = Run(fused, h, w, b, upstream);
         Reference.Close(expected.Value, actual.Value, 1e-9, 1e-12, "symmetric KL value");
@@ -179,8 +179,8 @@ public class FusedLinearTests
     {
         var (h, w, b, t, _) = Problem(nameof(ClassifierGradientMatchesFiniteDifferences), ScalarType.Float64);
         var leaf = w.clone().requires_grad_(true);
-        Losses.Poly1Linear(h, leaf, b, t, chunkRows: 3).backward();
-        var (index, fd) = Reference.FiniteDifferences(x => Losses.Poly1Linear(h, x, b, t, chunkRows: 3), w, null, 12, 5);
+        Losses.Poly1Linear(h, leaf, b, t, chunk_rows: 3).backward();
+        var (index, fd) = Reference.FiniteDifferences(x => Losses.Poly1Linear(h, x, b, t, chunk_rows: 3), w, null, 12, 5);
         var flat = leaf.grad!.view(-1);
         for (int k = 0; k < index.Length; k++)
             Assert.True(Math.Abs(flat[index[k]].item<double>() - fd[k]) <= 1e-8 + 1e-6 * Math.Abs(fd[k]),
@@ -224,6 +224,6 @@ public class FusedLinearTests
         Assert.Contains("'classifier'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w.t(), b, t)).Message);
         Assert.Contains("'bias'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w, b[..5], t)).Message);
         Assert.Contains("'target'", Assert.Throws<ArgumentException>(() => TestLosses.CrossEntropyLinear(h, w, b, t[..4])).Message);
-        Assert.Contains("'chunkRows'", Assert.Throws<ArgumentOutOfRangeException>(() => TestLosses.CrossEntropyLinear(h, w, b, t, chunkRows: -1)).Message);
+        Assert.Contains("'chunkRows'", Assert.Throws<ArgumentOutOfRangeException>(() => TestLosses.CrossEntropyLinear(h, w, b, t, chunk_rows: -1)).Message);
     }
 }

@@ -26,10 +26,10 @@ public class MulticlassSegmentationTests
     {
         var ignored = mask.eq(Ignore).unsqueeze(1);
         var targets = torch.where(ignored, (double)Ignore, OneHot(mask, classes));
-        var perClass = TestLosses.SoftDice(F.softmax(logits, 1), targets, smooth: 0, eps: 1e-7, reduction: nn.Reduction.None, ignoreIndex: Ignore);
+        var perClass = TestLosses.SoftDice(F.softmax(logits, 1), targets, smooth: 0, eps: 1e-7, reduction: nn.Reduction.None, ignore_index: Ignore);
         var present = torch.where(ignored, 0.0, OneHot(mask, classes)).sum(new long[] { 0, 2, 3 }) > 0;
         var dice = (perClass * present.to(perClass.dtype)).mean();
-        return dice + LossDsl.Samples.Losses.Poly1(logits, mask, epsilon: 0, ignoreIndex: Ignore);
+        return dice + LossDsl.Samples.Losses.Poly1(logits, mask, epsilon: 0, ignore_index: Ignore);
     }
 
     /// <summary>smp's DiceLoss(mode="multiclass", from_logits=True, ignore_index) + cross_entropy, in TorchSharp ops.</summary>
@@ -111,7 +111,7 @@ public class MulticlassSegmentationTests
     public void NativeDicePlusCrossEntropyMatchesSmp(Backend backend)
     {
         var (logits, mask) = Batch(nameof(NativeDicePlusCrossEntropyMatchesSmp));
-        AgreesWith("Dice + CE", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        AgreesWith("Dice + CE", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -122,7 +122,7 @@ public class MulticlassSegmentationTests
         var (logits, mask) = Batch(nameof(PerClassLossesTakeTheirOwnUpstreamGradient));
         var upstream = torch.tensor(new[] { 0.5, -1.25, 2.0, 0.75 });
         AgreesWith("per-class Dice + CE", z => SmpDiceCEPerClass(z, mask),
-            z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignoreIndex: Ignore, backend: backend), logits, upstream);
+            z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignore_index: Ignore, backend: backend), logits, upstream);
     }
 
     [Theory]
@@ -138,7 +138,7 @@ public class MulticlassSegmentationTests
             var union = (p + y).sum(dims) - intersection;
             return ((1 - intersection / union.clamp_min(1e-7)) * (y.sum(dims) > 0).to(z.dtype)).mean();
         }
-        AgreesWith("per-image Jaccard", Smp, z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        AgreesWith("per-image Jaccard", Smp, z => TestLosses.PerImageJaccard(z, mask, ignore_index: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -151,7 +151,7 @@ public class MulticlassSegmentationTests
             var (p, y, logp, kept) = SmpInputs(z, mask);
             return (-(y * (1 - p).pow(2) * logp)).sum() / kept;
         }
-        AgreesWith("softmax focal", Focal, z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore, backend: backend), logits);
+        AgreesWith("softmax focal", Focal, z => TestLosses.SegmentationFocal(z, mask, ignore_index: Ignore, backend: backend), logits);
     }
 
     [Theory]
@@ -163,9 +163,9 @@ public class MulticlassSegmentationTests
         var (logits, mask) = Batch(loss);
         Func<Tensor, Tensor> f = loss switch
         {
-            "DiceCE" => z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore),
-            "PerImageJaccard" => z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore),
-            _ => z => TestLosses.SegmentationFocal(z, mask, ignoreIndex: Ignore),
+            "DiceCE" => z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore),
+            "PerImageJaccard" => z => TestLosses.PerImageJaccard(z, mask, ignore_index: Ignore),
+            _ => z => TestLosses.SegmentationFocal(z, mask, ignore_index: Ignore),
         };
         var (_, grad) = Reference.Autograd(f, logits);
         var flat = grad.reshape(-1);
@@ -180,7 +180,7 @@ public class MulticlassSegmentationTests
     {
         var (logits, mask) = Batch(nameof(Float32IsCloseToTheFloat64Reference));
         var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), logits);
-        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore, backend: Backend.Cpu), logits.to(ScalarType.Float32));
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore, backend: Backend.Cpu), logits.to(ScalarType.Float32));
         Reference.Close(refValue, value, 1e-5, 1e-6, "float32 Dice + CE");
         Reference.Close(refGrad, grad, 1e-4, 1e-6, "float32 ∂(Dice + CE)/∂logits");
     }
@@ -193,7 +193,7 @@ public class MulticlassSegmentationTests
         var (logits, mask) = Batch(nameof(HalfPrecisionComputesInFloat32AndRoundsTheGradientOnce));
         var half = logits.to(dtype);
         var (refValue, refGrad) = Reference.Autograd(z => Smp(z, mask, Classes), half.to(ScalarType.Float64));
-        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), half);
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore), half);
         Assert.Equal(ScalarType.Float32, value.dtype);
         Assert.Equal(dtype, grad.dtype);
         double u = dtype == ScalarType.Float16 ? Math.Pow(2, -11) : Math.Pow(2, -8);
@@ -213,7 +213,7 @@ public class MulticlassSegmentationTests
             return g.pow(2).sum();
         }
         var (refValue, refGrad) = Reference.Autograd(z => Penalty(z, x => Smp(x, mask, Classes)), logits);
-        var (value, grad) = Reference.Autograd(z => Penalty(z, x => LossDsl.Samples.Losses.DiceCE(x, mask, ignoreIndex: Ignore, backend: backend)), logits);
+        var (value, grad) = Reference.Autograd(z => Penalty(z, x => LossDsl.Samples.Losses.DiceCE(x, mask, ignore_index: Ignore, backend: backend)), logits);
         Reference.Close(refValue, value, 1e-9, 1e-12, "‖∂(Dice + CE)/∂z‖²");
         Reference.Close(refGrad, grad, 1e-8, 1e-11, "∂‖∂(Dice + CE)/∂z‖²/∂z");
     }
@@ -225,10 +225,10 @@ public class MulticlassSegmentationTests
         var (logits, mask) = Batch(nameof(OnAnotherDeviceTheMaskIsCheckedAndCountedWithTensorOps));
         using (LossBackend.PretendDevice(DeviceType.CUDA))
         {
-            AgreesWith("Dice + CE on torch ops", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignoreIndex: Ignore), logits);
+            AgreesWith("Dice + CE on torch ops", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore), logits);
             var bad = mask.clone();
             bad[1, 3, 3] = torch.tensor(9L);
-            var e = Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, bad, ignoreIndex: Ignore));
+            var e = Assert.Throws<ArgumentOutOfRangeException>(() => LossDsl.Samples.Losses.DiceCE(logits, bad, ignore_index: Ignore));
             Assert.Contains("= 9 is not a class index in [0, 4)", e.Message);
         }
     }
@@ -237,8 +237,8 @@ public class MulticlassSegmentationTests
     public void ModuleMatchesTheFunction()
     {
         var (logits, mask) = Batch(nameof(ModuleMatchesTheFunction));
-        var module = new LossDsl.Samples.Losses.DiceCELoss(ignoreIndex: Ignore);
-        Reference.Close(LossDsl.Samples.Losses.DiceCE(logits, mask, ignoreIndex: Ignore), module.forward(logits, mask), 0, 0, "module");
+        var module = new LossDsl.Samples.Losses.DiceCELoss(ignore_index: Ignore);
+        Reference.Close(LossDsl.Samples.Losses.DiceCE(logits, mask, ignore_index: Ignore), module.forward(logits, mask), 0, 0, "module");
     }
 
     [Fact]
@@ -261,7 +261,7 @@ public class MulticlassSegmentationTests
     {
         var (logits, _) = Batch(nameof(EveryPixelIgnoredGivesZeroGradient));
         var mask = torch.full(new long[] { 2, 5, 6 }, Ignore);
-        var (value, grad) = Reference.Autograd(z => TestLosses.PerImageJaccard(z, mask, ignoreIndex: Ignore, backend: Backend.Cpu), logits);
+        var (value, grad) = Reference.Autograd(z => TestLosses.PerImageJaccard(z, mask, ignore_index: Ignore, backend: Backend.Cpu), logits);
         Assert.Equal(0.0, value.item<double>());
         Assert.Equal(0.0, grad.abs().max().item<double>());
     }

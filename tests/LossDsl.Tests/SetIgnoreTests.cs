@@ -45,7 +45,7 @@ public class SetIgnoreTests
         var (refValue, refGrad) = Reference.Autograd(z => Reduce(TverskyReference(z, torch.where(ignored, 0.0, y), ignored.logical_not(), 0.3, 0.7, 1.0)), x, upstream);
 
         var leaf = x.clone().requires_grad_(true);
-        var value = Losses.Tversky(leaf, y, alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: reduction, ignoreIndex: 255);
+        var value = Losses.Tversky(leaf, y, alpha: 0.3, beta: 0.7, smooth: 1.0, reduction: reduction, ignore_index: 255);
         if (upstream is null) value.backward();
         else value.backward(new[] { upstream });
         Reference.Close(refValue, value.detach(), 1e-10, 1e-13, "value");
@@ -58,7 +58,7 @@ public class SetIgnoreTests
     {
         var y = torch.zeros(1, 2, 3, dtype: ScalarType.Float64);
         y[0, 0, 0] = torch.tensor(255.0, dtype: ScalarType.Float64);
-        var e = Assert.Throws<NotSupportedException>(() => Losses.Tversky(torch.randn(1, 2, 3, dtype: ScalarType.Float64), y, ignoreIndex: 255, backend: Backend.Cpu));
+        var e = Assert.Throws<NotSupportedException>(() => Losses.Tversky(torch.randn(1, 2, 3, dtype: ScalarType.Float64), y, ignore_index: 255, backend: Backend.Cpu));
         Assert.Contains("do not skip ignored elements", e.Message);
     }
 
@@ -68,6 +68,6 @@ public class SetIgnoreTests
         using var _ = LossBackend.Use(Backend.Cpu);
         var x = torch.randn(2, 3, 4, dtype: ScalarType.Float64);
         var y = (torch.rand(2, 3, 4, dtype: ScalarType.Float64) < 0.5).to(ScalarType.Float64);
-        Assert.Equal(Losses.Tversky(x, y).item<double>(), Losses.Tversky(x, y, ignoreIndex: 255).item<double>());
+        Assert.Equal(Losses.Tversky(x, y).item<double>(), Losses.Tversky(x, y, ignore_index: 255).item<double>());
     }
 }

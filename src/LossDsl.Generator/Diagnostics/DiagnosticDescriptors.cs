@@ -71,6 +71,11 @@ public static class DiagnosticDescriptors
         "Loss '{0}' needs a body: an expression body, or local declarations followed by one return statement",
         "LossDsl.Body", DiagnosticSeverity.Error);
 
+    public static readonly DiagnosticDescriptor LossMathNotImported = Make(
+        "LOSS0106", "LossDsl.LossMath is not imported",
+        "'{0}' is a LossDsl intrinsic, but this file does not import LossDsl.LossMath: add 'using static LossDsl.LossMath;' at the top of the file",
+        "LossDsl.Body", DiagnosticSeverity.Error);
+
     public static readonly DiagnosticDescriptor InternalError = Make(
         "LOSS0900", "LossDsl could not generate a loss",
         "LossDsl could not generate code for loss '{0}' ({1}); please report this with the loss body",
@@ -185,7 +190,7 @@ public static class DiagnosticDescriptors
     public static IReadOnlyList<DiagnosticDescriptor> All { get; } = new[]
     {
         MethodNotPartial, TypeNotPartial, UnsupportedReturnType, UnsupportedParameter, ShapeMismatch, DuplicateName,
-        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, InternalError,
+        UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, LossMathNotImported, InternalError,
         CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet, NoCalibrationVerdict,
         CalibrationInconclusive, RequirementUncheckable, ThresholdShifted, ClassWeightsShiftThreshold, FlatGradientOnWrongPredictions,
         LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,

@@ -34,7 +34,21 @@ public enum PairMask
 /// <param name="Default">A hyperparameter's default value.</param>
 /// <param name="Mask">For a span of a pair loss: whether it is a pair mask built from the labels.</param>
 /// <param name="Softmax">For the prediction of a multiclass set loss: <c>[Softmax]</c>, the softmax across the logits' class axis.</param>
-public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None, bool Softmax = false);
+/// <param name="Range">For a hyperparameter: its valid range, from <c>[Range(min, max)]</c>; null when it has none.</param>
+public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None, bool Softmax = false,
+    HyperRange? Range = null);
+
+/// <summary>A hyperparameter's valid range, as <c>[Range(min, max)]</c> declares it.</summary>
+public sealed record HyperRange(double Min, double Max, bool MinExclusive, bool MaxExclusive)
+{
+    public bool Contains(double v) => (MinExclusive ? v > Min : v >= Min) && (MaxExclusive ? v < Max : v <= Max);
+
+    public override string ToString()
+        => (MinExclusive || double.IsInfinity(Min) ? "(" : "[") + Bound(Min) + ", " + Bound(Max) + (MaxExclusive || double.IsInfinity(Max) ? ")" : "]");
+
+    private static string Bound(double v)
+        => double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "-∞" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+}
 
 /// <summary>Everything the emitters need about a [Loss] method's declaration, as plain data.</summary>
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
@@ -71,8 +85,24 @@ public sealed record LossSignature(
 /// <param name="Signature">Null when the declaration itself cannot be used.</param>
 /// <param name="Forward">The loss body as IR, null when the body has errors.</param>
 /// <param name="Root">The node of <paramref name="Forward"/> holding the loss value.</param>
+/// <param name="Stub">When the declaration cannot be used: its defining declaration, where one can be written.</param>
 public sealed record LossModel(
     LossSignature? Signature,
     Graph? Forward,
     int Root,
-    EquatableArray<DiagnosticInfo> Diagnostics);
+    EquatableArray<DiagnosticInfo> Diagnostics,
+    DeclarationStub? Stub = null);
+
+/// <summary>
+/// The defining declaration of a [Loss] method whose declaration LossDsl reports an error for (LOSS0001–0006), written
+/// as the user declared it. It keeps the compiler from adding "no defining declaration" (CS0759) to that error.
+/// </summary>
+/// <param name="Name">The method's name.</param>
+/// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
+/// <param name="ContainingTypes">Outermost first, e.g. "static partial class MyLosses".</param>
+/// <param name="Declaration">The declaration, e.g. "public static partial double F(float x);".</param>
+public sealed record DeclarationStub(string Name, string Namespace, EquatableArray<string> ContainingTypes, string Declaration)
+{
+    /// <summary>Unique among overloads of the same name: the declaration's position in its file.</summary>
+    public int Position { get; init; }
+}

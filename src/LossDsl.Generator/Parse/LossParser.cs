@@ -50,8 +50,8 @@ public static class LossParser
         Action<ExpressionSyntax, int>? lowered)
     {
         var diagnostics = new List<DiagnosticInfo>();
-        var signature = ParseSignature(syntax, method, attribute, diagnostics);
-        if (signature is null) return new LossModel(null, null, -1, diagnostics.ToEquatableArray());
+        var signature = ParseSignature(syntax, method, attribute, diagnostics, out var stub);
+        if (signature is null) return new LossModel(null, null, -1, diagnostics.ToEquatableArray(), stub);
 
         var body = new BodyParser(model, method, signature, diagnostics, ct) { Lowered = lowered };
         int root = body.ParseBody(syntax);
@@ -59,8 +59,10 @@ public static class LossParser
         return new LossModel(signature, ok ? body.Builder.ToGraph() : null, ok ? root : -1, diagnostics.ToEquatableArray());
     }
 
-    private static LossSignature? ParseSignature(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, List<DiagnosticInfo> diagnostics)
+    private static LossSignature? ParseSignature(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, List<DiagnosticInfo> diagnostics,
+        out DeclarationStub? stub)
     {
+        stub = null;
         bool usable = true;
         if (!method.IsStatic || !syntax.Modifiers.Any(SyntaxKind.PartialKeyword))
         {
@@ -80,6 +82,7 @@ public static class LossParser
         }
 
         var containing = new List<string>();
+        bool typesOk = true;
         for (var type = method.ContainingType; type is not null; type = type.ContainingType)
         {
             var typeSyntax = type.DeclaringSyntaxReferences.Select(r => r.GetSyntax()).OfType<TypeDeclarationSyntax>().FirstOrDefault();
@@ -87,6 +90,7 @@ public static class LossParser
             {
                 diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.TypeNotPartial, syntax.Identifier.GetLocation(), type.Name, method.Name));
                 usable = false;
+                typesOk = false;
                 break;
             }
             string keyword = typeSyntax is RecordDeclarationSyntax record
@@ -109,8 +113,8 @@ public static class LossParser
             var pSyntax = p.DeclaringSyntaxReferences.FirstOrDefault()?.GetSyntax() ?? syntax;
             string? problem = null;
             ParameterKind kind = ParameterKind.Input;
-            if (p.Name is "reduction" or "ignoreIndex" or "weight" or "backend" || p.Name.StartsWith("__", StringComparison.Ordinal))
-                problem = "the names 'reduction', 'ignoreIndex', 'weight' and 'backend' (and names starting with '__') are taken by the generated overloads";
+            if (ReservedNames.Contains(p.Name) || p.Name.StartsWith("_", StringComparison.Ordinal))
+                problem = "the names 'weight', 'ignore_index', 'reduction' and 'backend', the members of TorchSharp's loss modules (e.g. 'training', 'name'), and names starting with '_' are taken by the generated overloads and module";
             else if (p.RefKind != RefKind.None || p.IsParams)
                 problem = "ref, out, in and params parameters are not supported; pass values";
             else if (IsReadOnlySpanOfFloat(p.Type))
@@ -167,7 +171,22 @@ public static class LossParser
                 continue;
             }
             double dflt = kind == ParameterKind.Hyper ? Convert.ToDouble(p.ExplicitDefaultValue ?? 0.0, CultureInfo.InvariantCulture) : 0;
-            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt, mask, softmax));
+            var range = RangeOf(p);
+            string? rangeProblem = range switch
+            {
+                null => null,
+                _ when kind != ParameterKind.Hyper => "[Range] bounds a hyperparameter (a float with a default value)",
+                _ when double.IsNaN(range.Min) || double.IsNaN(range.Max) || !(range.Min <= range.Max) => $"the range {range} is empty",
+                _ when !range.Contains(dflt) => $"its default value {dflt.ToString("R", CultureInfo.InvariantCulture)} is outside its range {range}",
+                _ => null,
+            };
+            if (rangeProblem is not null)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name, rangeProblem));
+                usable = false;
+                continue;
+            }
+            parameters.Add(new LossParameter(p.Name, kind, counts[(int)kind]++, p.Type.ToDisplayString(), dflt, mask, softmax, range));
         }
 
         foreach (var clash in NameClashes(parameters))
@@ -227,29 +246,65 @@ public static class LossParser
             diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.MissingBody, syntax.Identifier.GetLocation(), method.Name));
             usable = false;
         }
-        if (!usable) return null;
-
         string ns = method.ContainingNamespace.IsGlobalNamespace ? "" : method.ContainingNamespace.ToDisplayString();
         string modifiers = string.Join(" ", syntax.Modifiers.Select(m => m.ValueText));
+        if (!usable)
+        {
+            // The user's method is the implementing declaration of a partial method: write its defining declaration as
+            // declared, so that the compiler does not add CS0759 to the diagnostic above. Not possible in a type that
+            // is not partial (the compiler's CS0751 says so), nor needed without a body.
+            if (typesOk && syntax.Modifiers.Any(SyntaxKind.PartialKeyword) && (syntax.Body is not null || syntax.ExpressionBody is not null)
+                && syntax.ConstraintClauses.Count == 0)
+            {
+                string typeParameters = method.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", method.TypeParameters.Select(t => Identifier(t.Name))) + ">";
+                var ps = method.Parameters.Select(p => (p.IsParams ? "params " : "") + p.RefKind switch
+                {
+                    RefKind.Ref => "ref ", RefKind.Out => "out ", RefKind.In => "in ", RefKind.RefReadOnlyParameter => "ref readonly ", _ => "",
+                } + p.Type.ToDisplayString(FullyQualified) + " " + Identifier(p.Name));
+                string declaration = $"{modifiers} {method.ReturnType.ToDisplayString(FullyQualified)} {Identifier(method.Name)}{typeParameters}({string.Join(", ", ps)});";
+                stub = new DeclarationStub(method.Name, ns, containing.ToEquatableArray(), declaration) { Position = syntax.SpanStart };
+            }
+            return null;
+        }
         SyntaxNode? bodyNode = (SyntaxNode?)syntax.ExpressionBody?.Expression ?? syntax.Body;
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
         return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), shape, bodyText, sets);
     }
 
     /// <summary>
-    /// Parameters whose generated names would collide: module properties are PascalCase hyperparameter names next
-    /// to Reduction and IgnoreIndex, and kernels name a span's element, vector and base "z_j", "z_v" and "z_0".
+    /// Names the generated overloads and module take for themselves: TorchSharp's loss options, and the members of its
+    /// <c>WeightedLoss</c> module base, which a module property named after a hyperparameter would hide.
     /// </summary>
+    private static readonly HashSet<string> ReservedNames = new(StringComparer.Ordinal)
+    {
+        "weight", "ignore_index", "reduction", "backend",
+        "add_module", "apply", "buffers", "call", "children", "eval", "forward", "handle", "has_buffer", "has_parameter", "load",
+        "load_state_dict", "module_post_hooks", "module_pre_hooks", "modules", "name", "named_buffers", "named_children",
+        "named_modules", "named_parameters", "parameters", "post_hooks", "pre_hooks", "register_buffer", "register_forward_hook",
+        "register_forward_pre_hook", "register_module", "register_parameter", "save", "state_dict", "train", "training", "zero_grad",
+    };
+
+    /// <summary>A parameter's <c>[Range(min, max)]</c>, or null.</summary>
+    private static HyperRange? RangeOf(IParameterSymbol p)
+    {
+        var a = p.GetAttributes().FirstOrDefault(a => a.AttributeClass?.ToDisplayString() == "LossDsl.RangeAttribute");
+        if (a is null || a.ConstructorArguments.Length != 2) return null;
+        double min = Convert.ToDouble(a.ConstructorArguments[0].Value ?? double.NaN, CultureInfo.InvariantCulture);
+        double max = Convert.ToDouble(a.ConstructorArguments[1].Value ?? double.NaN, CultureInfo.InvariantCulture);
+        bool Flag(string name) => a.NamedArguments.Any(n => n.Key == name && n.Value.Value is true);
+        return new HyperRange(min, max, Flag("MinExclusive"), Flag("MaxExclusive"));
+    }
+
+    /// <summary>Span parameters whose names the generated kernels use for a span's elements.</summary>
     private static IEnumerable<(string Name, string Problem)> NameClashes(List<LossParameter> parameters)
     {
-        var properties = new HashSet<string>(StringComparer.Ordinal) { "Reduction", "IgnoreIndex" };
-        foreach (var h in parameters.Where(p => p.Kind == ParameterKind.Hyper))
-            if (!properties.Add(char.ToUpperInvariant(h.Name[0]) + h.Name.Substring(1)))
-                yield return (h.Name, "its module property name (PascalCase) is taken by another hyperparameter, Reduction or IgnoreIndex");
         var derived = new HashSet<string>(parameters.Where(p => p.Kind == ParameterKind.Span).SelectMany(p => new[] { p.Name + "_j", p.Name + "_v", p.Name + "_0" }), StringComparer.Ordinal);
         foreach (var p in parameters.Where(p => derived.Contains(p.Name)))
             yield return (p.Name, "the generated kernels use this name for an element of a span parameter; rename it");
     }
+
+    private static readonly SymbolDisplayFormat FullyQualified = SymbolDisplayFormat.FullyQualifiedFormat
+        .AddMiscellaneousOptions(SymbolDisplayMiscellaneousOptions.IncludeNullableReferenceTypeModifier);
 
     /// <summary>A name as a C# identifier: a keyword gets '@'.</summary>
     internal static string Identifier(string name)
@@ -511,6 +566,10 @@ public static class LossParser
             // error says why, and "not an intrinsic" would mislead.
             if (symbol is null && info.CandidateSymbols.OfType<IMethodSymbol>().Any(m => m.ContainingType?.ToDisplayString() is "LossDsl.LossMath" or "System.Math" or "System.MathF"))
                 return -1;
+            // An intrinsic's name that does not bind: the file lacks the 'using static' (the compiler adds CS0103).
+            if (symbol is null && info.CandidateSymbols.IsEmpty && call.Expression is IdentifierNameSyntax { Identifier.ValueText: var called }
+                && _model.Compilation.GetTypeByMetadataName("LossDsl.LossMath")?.GetMembers(called).Any() == true)
+                return Error(DiagnosticDescriptors.LossMathNotImported, call.Expression, called);
             string containing = symbol?.ContainingType?.ToDisplayString() ?? "";
             bool intrinsic = containing == "LossDsl.LossMath";
             bool math = containing is "System.Math" or "System.MathF";

@@ -39,7 +39,7 @@ internal sealed class FusedBackend : ILossBackend
         if (call.UnevenSets)
             return "the fused kernels read one set length for every set, and this call's per-image sets keep different numbers of pixels";
         if (call.ValidElements is not null)
-            return "the fused set kernels do not skip ignored elements yet, and this call has elements equal to ignoreIndex";
+            return "the fused set kernels do not skip ignored elements yet, and this call has elements equal to ignore_index";
         var others = Enumerable.Range(1, call.Tensors.Length - 1).Where(i => call.Differentiated[i]).Select(i => $"'{call.Definition.TensorNames[i]}'").ToList();
         return others.Count == 0 ? null
             : $"the fused kernels compute the gradient of '{call.Definition.TensorNames[0]}' only, and {string.Join(", ", others)} {(others.Count == 1 ? "requires" : "require")} grad too";

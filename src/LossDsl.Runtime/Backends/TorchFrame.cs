@@ -120,10 +120,10 @@ public sealed class TorchFrame
     /// <summary>The number of elements of a row or set.</summary>
     public double Length => _call.Definition.Multiclass
         ? _call.UnevenSets
-            ? throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) of per-image sets whose images keep different numbers of pixels is not supported yet; call it without ignoreIndex, or with LossSets.PerChannel.")
+            ? throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) of per-image sets whose images keep different numbers of pixels is not supported yet; call it without ignore_index, or with LossSets.PerChannel.")
             : _call.Shape.Count
         : _valid is null ? _call.Shape.Length
-        : throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) with ignored elements is not supported yet; call it without ignoreIndex.");
+        : throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) with ignored elements is not supported yet; call it without ignore_index.");
 
     /// <summary>A multiclass set loss's class count C.</summary>
     public double Classes => _call.Shape.Classes;
@@ -290,7 +290,7 @@ public sealed class TorchFrame
     /// <summary>Which of <see cref="Gradients"/> may be overwritten.</summary>
     internal bool[] TemporaryGradients { get; }
 
-    /// <summary>Rows whose targets are not ignoreIndex, as a segment-shaped mask.</summary>
+    /// <summary>Rows whose targets are not ignore_index, as a segment-shaped mask.</summary>
     internal Tensor ValidRows()
     {
         var valid = torch.ones(_segmentShape, ScalarType.Bool, Device);

@@ -15,36 +15,38 @@ namespace LossDsl.Samples
         /// Loss: <c>{ float intersection = Sum(probs, targets, (p, y) =&gt; p * y); float cardinality = Sum(probs, targets, (p, y) =&gt; p + y); float dice = (2 * intersection + smooth) / Max(cardinality + smooth, eps); float crossEntropy = -Sum(probs, targets, (p, y) =&gt; y * Log(p)) / targets.Length; return (Sum(targets) &gt; 0 ? 1 - dice : 0) + Classes * crossEntropy; }</c>
         /// </summary>
         /// <param name="probs">[N, C, *spatial] float logits (float32, float64, float16 or bfloat16); the loss sees their softmax across the class axis 1, one set per class over batch and spatial positions</param>
-        /// <param name="targets">[N, *spatial] int64 class mask, values in [0, C) or ignoreIndex; the loss sees its one-hot</param>
-        /// <param name="smooth">Hyperparameter of the loss body; default 0.0.</param>
-        /// <param name="eps">Hyperparameter of the loss body; default 1E-07.</param>
+        /// <param name="targets">[N, *spatial] int64 class mask, values in [0, C) or ignore_index; the loss sees its one-hot</param>
+        /// <param name="smooth">Hyperparameter of the loss body; default 0.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
+        /// <param name="eps">Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per class ([C]); Mean or Sum over them.</param>
-        /// <param name="ignoreIndex">Pixels whose class is this value read probability 0 and target 0 in every set (smp's ignore_index), are not counted by Length, and get gradient 0; null: none.</param>
+        /// <param name="ignore_index">Pixels whose class is this value read probability 0 and target 0 in every set (smp's ignore_index), are not counted by Length, and get gradient 0; null: none.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor DiceCE(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor DiceCE(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignoreIndex ?? long.MinValue, backend, null));
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
+            return DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null));
         }
 
-        /// <summary>DiceCE as a TorchSharp module, a drop-in criterion for a training loop.</summary>
-        public sealed class DiceCELoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        /// <summary>DiceCE as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
+        public sealed class DiceCELoss : global::TorchSharp.Loss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public DiceCELoss(double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(DiceCELoss))
+            public DiceCELoss(long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(reduction)
             {
-                Smooth = smooth;
-                Eps = eps;
-                Reduction = reduction;
-                IgnoreIndex = ignoreIndex;
-                Backend = backend;
+                this.ignore_index = ignore_index;
+                this.smooth = smooth;
+                this.eps = eps;
+                this.backend = backend;
             }
 
-            public double Smooth { get; set; }
-            public double Eps { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public long? IgnoreIndex { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            public long? ignore_index { get; }
+            /// <summary>Hyperparameter of the loss body; default 0.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double smooth { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double eps { get; set; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets) => DiceCE(probs, targets, Smooth, Eps, Reduction, IgnoreIndex, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets) => DiceCE(probs, targets, ignore_index, reduction, smooth, eps, backend);
         }
 
         /// <summary>

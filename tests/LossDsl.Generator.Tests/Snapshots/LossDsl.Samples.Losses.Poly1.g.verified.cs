@@ -15,36 +15,34 @@ namespace LossDsl.Samples
         /// Loss: <c>-LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))</c>
         /// </summary>
         /// <param name="logits">[N, C], or [N, C, d1, …] as cross_entropy takes it; float (float32, float64, float16 or bfloat16)</param>
-        /// <param name="target">[N] (or [N, d1, …]) int64 class indices in [0, C), or ignoreIndex</param>
-        /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
+        /// <param name="target">[N] (or [N, d1, …]) int64 class indices in [0, C), or ignore_index</param>
+        /// <param name="epsilon">Hyperparameter of the loss body; default 1.0; valid range [-1, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per row ([N], or [N, d1, …]); Mean or Sum over them.</param>
-        /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
+        /// <param name="ignore_index">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
         /// <param name="weight">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, global::TorchSharp.torch.Tensor? weight = null, long ignore_index = -100, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double epsilon = 1.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend, weight));
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Poly1", "epsilon", epsilon, -1.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
+            return Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignore_index, backend, weight));
         }
 
-        /// <summary>Poly1 as a TorchSharp module, a drop-in criterion for a training loop.</summary>
-        public sealed class Poly1Loss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        /// <summary>Poly1 as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
+        public sealed class Poly1Loss : global::TorchSharp.WeightedLoss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public Poly1Loss(double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1Loss))
+            public Poly1Loss(global::TorchSharp.torch.Tensor? weight = null, long ignore_index = -100, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double epsilon = 1.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(weight!, reduction)
             {
-                Epsilon = epsilon;
-                Reduction = reduction;
-                IgnoreIndex = ignoreIndex;
-                Weight = weight;
-                Backend = backend;
+                this.ignore_index = ignore_index;
+                this.epsilon = epsilon;
+                this.backend = backend;
             }
 
-            public double Epsilon { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public long IgnoreIndex { get; set; }
-            public global::TorchSharp.torch.Tensor? Weight { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            public long ignore_index { get; }
+            /// <summary>Hyperparameter of the loss body; default 1.0; valid range [-1, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double epsilon { get; set; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, Epsilon, Reduction, IgnoreIndex, Weight, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target) => Poly1(logits, target, weight, ignore_index, reduction, epsilon, backend);
         }
 
         /// <summary>
@@ -72,47 +70,43 @@ namespace LossDsl.Samples
         /// <param name="hidden">[N, D] float32 or float64: the classifier's inputs.</param>
         /// <param name="classifier">[V, D]: the classifier's weight, one row per class (Linear.weight).</param>
         /// <param name="bias">[V] or null (Linear.bias).</param>
-        /// <param name="target">[N] int64 class indices in [0, V), or ignoreIndex</param>
-        /// <param name="epsilon">Hyperparameter of the loss body; default 1.0.</param>
+        /// <param name="target">[N] int64 class indices in [0, V), or ignore_index</param>
+        /// <param name="epsilon">Hyperparameter of the loss body; default 1.0; valid range [-1, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per row of hidden ([N]); Mean or Sum over them.</param>
-        /// <param name="ignoreIndex">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
+        /// <param name="ignore_index">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>
         /// <param name="weight">Optional [V] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>
-        /// <param name="chunkRows">Rows per chunk; 0 takes it from FusedLinear.MemoryBudget.</param>
+        /// <param name="chunk_rows">Rows per chunk; 0 takes it from FusedLinear.MemoryBudget.</param>
         /// <param name="backend">Where each chunk's loss runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Poly1Linear(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor classifier, global::TorchSharp.torch.Tensor? bias, global::TorchSharp.torch.Tensor target, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, long chunkRows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Poly1Linear(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor classifier, global::TorchSharp.torch.Tensor? bias, global::TorchSharp.torch.Tensor target, global::TorchSharp.torch.Tensor? weight = null, long ignore_index = -100, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double epsilon = 1.0, long chunk_rows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Poly1", "epsilon", epsilon, -1.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             return global::LossDsl.Runtime.FusedLinear.Apply(global::LossDsl.Generated.LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2.Definition,
                 new[] { new global::LossDsl.Runtime.LinearHead(hidden, classifier, bias) }, new global::TorchSharp.torch.Tensor[] { target },
-                new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignoreIndex, backend, weight), chunkRows);
+                new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignore_index, backend, weight), chunk_rows);
         }
 
         /// <summary>A Linear head and Poly1 in one module, with the fused linear form: <c>forward(hidden, …)</c> replaces <c>Poly1(head.forward(hidden), …)</c>.</summary>
-        public sealed class Poly1LinearLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        public sealed class Poly1LinearLoss : global::TorchSharp.WeightedLoss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            private readonly global::TorchSharp.Modules.Linear head;
-
-            /// <summary>Uses <c>head</c>'s weight and bias (and trains them, as the model's own parameters); the options are the fused linear form's.</summary>
-            public Poly1LinearLoss(global::TorchSharp.Modules.Linear head, double epsilon = 1.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long ignoreIndex = -100, global::TorchSharp.torch.Tensor? weight = null, long chunkRows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(Poly1LinearLoss))
+            /// <summary>Uses the heads' weights and biases (and trains them, as the model's own parameters); the options are the fused linear form's.</summary>
+            public Poly1LinearLoss(global::TorchSharp.Modules.Linear head, global::TorchSharp.torch.Tensor? weight = null, long ignore_index = -100, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double epsilon = 1.0, long chunk_rows = 0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(weight!, reduction)
             {
                 this.head = head;
                 register_module(nameof(head), head);
-                Epsilon = epsilon;
-                Reduction = reduction;
-                IgnoreIndex = ignoreIndex;
-                Weight = weight;
-                ChunkRows = chunkRows;
-                Backend = backend;
+                this.ignore_index = ignore_index;
+                this.epsilon = epsilon;
+                this.chunk_rows = chunk_rows;
+                this.backend = backend;
             }
 
-            public global::TorchSharp.Modules.Linear Head => head;
-            public double Epsilon { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public long IgnoreIndex { get; set; }
-            public global::TorchSharp.torch.Tensor? Weight { get; set; }
-            public long ChunkRows { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            public global::TorchSharp.Modules.Linear head { get; }
+            public long ignore_index { get; }
+            /// <summary>Hyperparameter of the loss body; default 1.0; valid range [-1, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double epsilon { get; set; }
+            public long chunk_rows { get; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor target) => Poly1Linear(hidden, head.weight!, head.bias, target, Epsilon, Reduction, IgnoreIndex, Weight, ChunkRows, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor hidden, global::TorchSharp.torch.Tensor target) => Poly1Linear(hidden, head.weight!, head.bias, target, weight, ignore_index, reduction, epsilon, chunk_rows, backend);
         }
     }
 }

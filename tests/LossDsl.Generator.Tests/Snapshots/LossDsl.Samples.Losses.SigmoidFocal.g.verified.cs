@@ -17,34 +17,33 @@ namespace LossDsl.Samples
         /// <param name="logit">any shape; every data tensor has the same shape</param>
         /// <param name="target">any shape; every data tensor has the same shape</param>
         /// <param name="alpha">Hyperparameter of the loss body; default 0.25.</param>
-        /// <param name="gamma">Hyperparameter of the loss body; default 2.0.</param>
+        /// <param name="gamma">Hyperparameter of the loss body; default 2.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per element; Mean or Sum over them.</param>
         /// <param name="weight">Optional per-element weights, broadcastable to the prediction: each loss is scaled by its weight; Mean divides by the element count.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, global::TorchSharp.torch.Tensor? weight = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.25, double gamma = 2.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("SigmoidFocal", "gamma", gamma, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             return SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend, weight));
         }
 
-        /// <summary>SigmoidFocal as a TorchSharp module, a drop-in criterion for a training loop.</summary>
-        public sealed class SigmoidFocalLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        /// <summary>SigmoidFocal as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
+        public sealed class SigmoidFocalLoss : global::TorchSharp.WeightedLoss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public SigmoidFocalLoss(double alpha = 0.25, double gamma = 2.0, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::TorchSharp.torch.Tensor? weight = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(SigmoidFocalLoss))
+            public SigmoidFocalLoss(global::TorchSharp.torch.Tensor? weight = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.25, double gamma = 2.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(weight!, reduction)
             {
-                Alpha = alpha;
-                Gamma = gamma;
-                Reduction = reduction;
-                Weight = weight;
-                Backend = backend;
+                this.alpha = alpha;
+                this.gamma = gamma;
+                this.backend = backend;
             }
 
-            public double Alpha { get; set; }
-            public double Gamma { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public global::TorchSharp.torch.Tensor? Weight { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 0.25. Settable between steps, e.g. for a schedule.</summary>
+            public double alpha { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 2.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double gamma { get; set; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, Alpha, Gamma, Reduction, Weight, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, weight, reduction, alpha, gamma, backend);
         }
 
         /// <summary>

@@ -16,30 +16,30 @@ namespace LossDsl.Samples
         /// </summary>
         /// <param name="similarity">[N, N] float pair matrix over the batch (e.g. similarities or distances); row i holds item i's pairs</param>
         /// <param name="labels">[N] int64 labels of the batch's items: the pair masks (positive, negative) are built from them, the diagonal excluded.</param>
-        /// <param name="temperature">Hyperparameter of the loss body; default 0.1.</param>
+        /// <param name="temperature">Hyperparameter of the loss body; default 0.1; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per anchor row ([N]); Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor SupCon(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels, double temperature = 0.1, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor SupCon(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double temperature = 0.1, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("SupCon", "temperature", temperature, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
             var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, similarity, positives: true, negatives: true);
             return SupConFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(similarity), __masks.Positives!, __masks.Negatives!, new global::LossDsl.Runtime.LossArguments(new double[] { temperature }, reduction, long.MinValue, backend, null));
         }
 
-        /// <summary>SupCon as a TorchSharp module, a drop-in criterion for a training loop.</summary>
-        public sealed class SupConLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        /// <summary>SupCon as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
+        public sealed class SupConLoss : global::TorchSharp.Loss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public SupConLoss(double temperature = 0.1, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(SupConLoss))
+            public SupConLoss(global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double temperature = 0.1, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(reduction)
             {
-                Temperature = temperature;
-                Reduction = reduction;
-                Backend = backend;
+                this.temperature = temperature;
+                this.backend = backend;
             }
 
-            public double Temperature { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 0.1; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double temperature { get; set; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels) => SupCon(similarity, labels, Temperature, Reduction, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels) => SupCon(similarity, labels, reduction, temperature, backend);
         }
 
         /// <summary>

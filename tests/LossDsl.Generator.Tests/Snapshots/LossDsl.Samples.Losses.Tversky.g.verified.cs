@@ -16,41 +16,47 @@ namespace LossDsl.Samples
         /// </summary>
         /// <param name="logits">[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions</param>
         /// <param name="targets">[N, C, *spatial] float (float32, float64, float16 or bfloat16); one set per channel over batch and spatial positions</param>
-        /// <param name="alpha">Hyperparameter of the loss body; default 0.5.</param>
-        /// <param name="beta">Hyperparameter of the loss body; default 0.5.</param>
-        /// <param name="smooth">Hyperparameter of the loss body; default 0.0.</param>
-        /// <param name="eps">Hyperparameter of the loss body; default 1E-07.</param>
+        /// <param name="alpha">Hyperparameter of the loss body; default 0.5; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
+        /// <param name="beta">Hyperparameter of the loss body; default 0.5; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
+        /// <param name="smooth">Hyperparameter of the loss body; default 0.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
+        /// <param name="eps">Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
-        /// <param name="ignoreIndex">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>
+        /// <param name="ignore_index">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
-            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignoreIndex ?? long.MinValue, backend, null));
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "alpha", alpha, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "beta", beta, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
+            global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
+            return TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null));
         }
 
-        /// <summary>Tversky as a TorchSharp module, a drop-in criterion for a training loop.</summary>
-        public sealed class TverskyLoss : global::TorchSharp.torch.nn.Module<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        /// <summary>Tversky as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
+        public sealed class TverskyLoss : global::TorchSharp.Loss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public TverskyLoss(double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, long? ignoreIndex = null, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(nameof(TverskyLoss))
+            public TverskyLoss(long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(reduction)
             {
-                Alpha = alpha;
-                Beta = beta;
-                Smooth = smooth;
-                Eps = eps;
-                Reduction = reduction;
-                IgnoreIndex = ignoreIndex;
-                Backend = backend;
+                this.ignore_index = ignore_index;
+                this.alpha = alpha;
+                this.beta = beta;
+                this.smooth = smooth;
+                this.eps = eps;
+                this.backend = backend;
             }
 
-            public double Alpha { get; set; }
-            public double Beta { get; set; }
-            public double Smooth { get; set; }
-            public double Eps { get; set; }
-            public global::TorchSharp.torch.nn.Reduction Reduction { get; set; }
-            public long? IgnoreIndex { get; set; }
-            public global::LossDsl.Runtime.Backend Backend { get; set; }
+            public long? ignore_index { get; }
+            /// <summary>Hyperparameter of the loss body; default 0.5; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double alpha { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 0.5; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double beta { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 0.0; valid range [0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double smooth { get; set; }
+            /// <summary>Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException). Settable between steps, e.g. for a schedule.</summary>
+            public double eps { get; set; }
+            public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, Alpha, Beta, Smooth, Eps, Reduction, IgnoreIndex, Backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, ignore_index, reduction, alpha, beta, smooth, eps, backend);
         }
 
         /// <summary>
