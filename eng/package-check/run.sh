@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The package route, as a new user takes it: pack LossDsl to a local folder, then build and run a fresh console project
+# outside this repository that uses only PackageReferences (LossDsl from that folder, TorchSharp-cpu from the registry).
+# Its loss and training loop are the README's "Quick start" code blocks, copied verbatim. Called by .ci/run.
+# Usage: eng/package-check/run.sh [work-dir]   (default: a new temporary folder)
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+work="${1:-$(mktemp -d "${TMPDIR:-/tmp}/lossdsl-package-check.XXXXXX")}"
+feed="$work/feed"
+app="$work/app"
+mkdir -p "$feed" "$app"
+
+echo "== packing to $feed"
+for project in src/LossDsl.Attributes src/LossDsl.Runtime src/LossDsl.Losses; do
+  [ -d "$repo/$project" ] || continue
+  dotnet pack "$repo/$project" -c Release -o "$feed" -nologo -v quiet
+done
+version="$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' "$repo/Directory.Build.props" | head -n 1)"
+ls "$feed"
+
+# A package of the same id and version from an earlier run would be taken from NuGet's cache instead of the feed.
+packages="$(dotnet nuget locals global-packages --list | sed 's/^global-packages: //')"
+rm -rf "$packages/lossdsl" "$packages/lossdsl.attributes" "$packages/lossdsl.losses"
+
+echo "== consumer project in $app"
+cat > "$app/nuget.config" <<XML
+<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <packageSources>
+    <add key="lossdsl-local" value="$feed" />
+  </packageSources>
+</configuration>
+XML
+# What `dotnet new console` writes, and the two packages the README's Install section adds.
+cat > "$app/App.csproj" <<XML
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup>
+    <OutputType>Exe</OutputType>
+    <TargetFramework>net10.0</TargetFramework>
+    <ImplicitUsings>enable</ImplicitUsings>
+    <Nullable>enable</Nullable>
+  </PropertyGroup>
+  <ItemGroup>
+    <PackageReference Include="LossDsl" Version="$version" />
+    <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
+  </ItemGroup>
+</Project>
+XML
+# The README's code blocks that follow <!-- quick-start:FILE --> markers, verbatim.
+awk -v dir="$app" '
+  /<!-- quick-start:[A-Za-z.]+ -->/ { match($0, /quick-start:[A-Za-z.]+/); file = substr($0, RSTART + 12, RLENGTH - 12); next }
+  file != "" && /^```csharp/ { out = dir "/" file; printf "" > out; copying = 1; next }
+  copying && /^```/ { copying = 0; file = ""; close(out); next }
+  copying { print >> out }
+' "$repo/README.md"
+for f in Losses.cs Program.cs; do
+  [ -s "$app/$f" ] || { echo "package check: README.md has no quick-start block for $f" >&2; exit 1; }
+done
+
+echo "== dotnet run"
+output="$(cd "$app" && dotnet run -c Release 2>&1)" || { echo "$output"; echo "package check: the consumer failed" >&2; exit 1; }
+echo "$output" | tail -n 5
+# The quick start prints "loss A -> B": training must have lowered the loss (backward() reached the model).
+echo "$output" | awk '/^loss [0-9.]+ -> [0-9.]+/ { found = 1; if ($4 + 0 < $2 + 0) ok = 1 } END { exit !(found && ok) }' \
+  || { echo "package check: the loss did not decrease" >&2; exit 1; }
+echo "package check: OK"
