@@ -39,24 +39,51 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
     public override ImmutableArray<DiagnosticDescriptor> SupportedDiagnostics { get; } = DiagnosticDescriptors.All
         .Where(d => string.CompareOrdinal(d.Id, "LOSS0200") >= 0).ToImmutableArray();
 
+    /// <summary>
+    /// Two phases, by cost. On every edit of a [Loss] method (a syntax-node action, what an IDE runs per keystroke): the
+    /// parse, the derivation and the stability and differentiability checks, a few milliseconds per loss. At the end of
+    /// the compilation (what a build runs, and an IDE with full-solution analysis): the calibration analyses (LOSS02xx),
+    /// which may spend their whole node budget, and the class-weight check of the calls (LOSS0209), which needs them.
+    /// </summary>
     public override void Initialize(AnalysisContext context)
     {
         context.ConfigureGeneratedCodeAnalysis(GeneratedCodeAnalysisFlags.None);
         context.EnableConcurrentExecution();
-        context.RegisterSyntaxNodeAction(AnalyzeMethod, SyntaxKind.MethodDeclaration);
         context.RegisterCompilationStartAction(start =>
         {
-            // One weighted-risk witness per loss and compilation, however many calls pass weights to it.
-            var witnesses = new ConcurrentDictionary<IMethodSymbol, string?>(SymbolEqualityComparer.Default);
-            start.RegisterOperationAction(op => AnalyzeWeightedCall(op, witnesses), OperationKind.Invocation, OperationKind.ObjectCreation);
+            var losses = new ConcurrentQueue<(PreparedLoss Loss, long Budget)>();
+            var weightedCalls = new ConcurrentQueue<(IMethodSymbol Loss, string Name, Location Location)>();
+            start.RegisterSyntaxNodeAction(c => AnalyzeMethod(c, losses), SyntaxKind.MethodDeclaration);
+            start.RegisterOperationAction(op => CollectWeightedCall(op, weightedCalls), OperationKind.Invocation, OperationKind.ObjectCreation);
+            start.RegisterCompilationEndAction(end =>
+            {
+                foreach (var (loss, budget) in losses)
+                {
+                    var result = new List<Diagnostic>();
+                    try { AnalyzeCalibration(loss, budget, end.CancellationToken, result, out _); }
+                    catch (OperationCanceledException) { throw; }
+                    catch (Exception) { continue; }   // never crash the build
+                    foreach (var d in result) end.ReportDiagnostic(d);
+                }
+                // One weighted-risk witness per loss, however many calls pass weights to it.
+                var witnesses = new Dictionary<IMethodSymbol, string?>(SymbolEqualityComparer.Default);
+                foreach (var (loss, name, location) in weightedCalls)
+                {
+                    if (!witnesses.TryGetValue(loss, out var witness))
+                        witnesses[loss] = witness = WeightedWitness(loss, end.Compilation, end.CancellationToken);
+                    if (witness is not null)
+                        end.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.ClassWeightsShiftThreshold, location, name, witness));
+                }
+            });
         });
     }
 
     /// <summary>
-    /// LOSS0209 at a call of a class-row loss's generated overload, or module constructor, that passes class weights: a
-    /// classification-calibrated loss then minimizes a cost-weighted risk, whose argmax is not the most likely class.
+    /// A call of a class-row loss's generated overload, or module constructor, that passes class weights. A
+    /// classification-calibrated loss then minimizes a cost-weighted risk, whose argmax is not the most likely class:
+    /// LOSS0209 at the end of the compilation, once the loss's verdict is known.
     /// </summary>
-    private static void AnalyzeWeightedCall(OperationAnalysisContext context, ConcurrentDictionary<IMethodSymbol, string?> witnesses)
+    private static void CollectWeightedCall(OperationAnalysisContext context, ConcurrentQueue<(IMethodSymbol, string, Location)> calls)
     {
         var (arguments, lossType, lossName) = context.Operation switch
         {
@@ -69,10 +96,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         if (lossType is null || weight is null || weight.Value.ConstantValue is { HasValue: true, Value: null }) return;
         var loss = lossType.GetMembers(lossName).OfType<IMethodSymbol>().Select(m => m.PartialImplementationPart ?? m)
             .FirstOrDefault(m => m.GetAttributes().Any(a => a.AttributeClass?.ToDisplayString() == LossParser.AttributeName));
-        if (loss is null) return;
-        string? witness = witnesses.GetOrAdd(loss, m => WeightedWitness(m, context.Compilation, context.CancellationToken));
-        if (witness is not null)
-            context.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.ClassWeightsShiftThreshold, weight.Syntax.GetLocation(), lossName, witness));
+        if (loss is not null) calls.Enqueue((loss, lossName, weight.Syntax.GetLocation()));
     }
 
     /// <summary>The weighted-risk witness of a classification-calibrated multiclass loss, or null (another form, not calibrated, or errors).</summary>
@@ -98,7 +122,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         catch (Exception) { return null; }   // never crash the build
     }
 
-    private static void AnalyzeMethod(SyntaxNodeAnalysisContext context)
+    private static void AnalyzeMethod(SyntaxNodeAnalysisContext context, ConcurrentQueue<(PreparedLoss, long)> losses)
     {
         var syntax = (MethodDeclarationSyntax)context.Node;
         if (syntax.AttributeLists.Count == 0 || (syntax.Body is null && syntax.ExpressionBody is null)) return;
@@ -111,8 +135,16 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         if (options.TryGetValue(BudgetOption, out var text) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b > 0)
             budget = b;
 
-        foreach (var d in Analyze(syntax, method, attribute, context.SemanticModel, budget, context.CancellationToken))
-            context.ReportDiagnostic(d);
+        var result = new List<Diagnostic>();
+        try
+        {
+            if (Prepare(syntax, method, attribute, context.SemanticModel, context.CancellationToken) is not { } loss) return;
+            StabilityChecks.Run(loss.Context, result);
+            losses.Enqueue((loss, budget));
+        }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception) { return; }   // never crash the build
+        foreach (var d in result) context.ReportDiagnostic(d);
     }
 
     /// <summary>Everything the analyzer reports for one method. Never throws on user input.</summary>
@@ -138,37 +170,50 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         return result;
     }
 
-    /// <summary>The analysis without the safety net: exceptions propagate (for tests).</summary>
+    /// <summary>The analysis without the safety net, both phases: exceptions propagate (for tests).</summary>
     public static void AnalyzeCore(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
         SemanticModel semanticModel, long budget, CancellationToken ct, List<Diagnostic> result, out CalibrationVerdict? verdict)
     {
         verdict = null;
-        {
-            var lowered = new List<(ExpressionSyntax Syntax, int Node)>();
-            var model = LossParser.Parse(syntax, method, attribute, semanticModel, ct, (e, n) => lowered.Add((e, n)));
-            if (model.Signature is null || model.Forward is null || model.Root < 0) return;
-
-            var declared = AnalysisTask.Auto;
-            var required = Requirement.None;
-            foreach (var named in attribute?.NamedArguments ?? ImmutableArray<KeyValuePair<string, TypedConstant>>.Empty)
-            {
-                if (named.Key == "Task" && named.Value.Value is int t) declared = (AnalysisTask)t;
-                if (named.Key == "Require" && named.Value.Value is int r) required = (Requirement)r;
-            }
-            var task = CalibrationAnalysis.ResolveTask(model.Signature, declared);
-            var derived = Differentiator.Run(model);
-            var context = new MethodContext(syntax, method, semanticModel, model, lowered, task, ct);
-
-            verdict = CalibrationAnalysis.Run(derived, task, budget, ct);
-            ReportCalibration(result, context, verdict, required);
-            if (declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && required == Requirement.None)
-                result.Add(Diagnostic.Create(DiagnosticDescriptors.NoCalibrationVerdict, syntax.Identifier.GetLocation(), method.Name, WhyNoVerdict(model.Signature)));
-            // A loss that is not calibrated has its warning already; a flat gradient matters for one that is.
-            if (verdict.Kind is not (VerdictKind.NotCalibrated or VerdictKind.Inconclusive or VerdictKind.NoVerdict) && FlatGradient.Witness(derived, task) is { } flat)
-                result.Add(Diagnostic.Create(DiagnosticDescriptors.FlatGradientOnWrongPredictions, syntax.Identifier.GetLocation(), method.Name, flat));
-            StabilityChecks.Run(context, result);
-        }
+        if (Prepare(syntax, method, attribute, semanticModel, ct) is not { } loss) return;
+        AnalyzeCalibration(loss, budget, ct, result, out verdict);
+        StabilityChecks.Run(loss.Context, result);
     }
+
+    /// <summary>A [Loss] method parsed and differentiated, with what its attribute declares; null when it has errors (the generator's to report).</summary>
+    private static PreparedLoss? Prepare(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute, SemanticModel semanticModel, CancellationToken ct)
+    {
+        var lowered = new List<(ExpressionSyntax Syntax, int Node)>();
+        var model = LossParser.Parse(syntax, method, attribute, semanticModel, ct, (e, n) => lowered.Add((e, n)));
+        if (model.Signature is null || model.Forward is null || model.Root < 0) return null;
+
+        var declared = AnalysisTask.Auto;
+        var required = Requirement.None;
+        foreach (var named in attribute?.NamedArguments ?? ImmutableArray<KeyValuePair<string, TypedConstant>>.Empty)
+        {
+            if (named.Key == "Task" && named.Value.Value is int t) declared = (AnalysisTask)t;
+            if (named.Key == "Require" && named.Value.Value is int r) required = (Requirement)r;
+        }
+        var task = CalibrationAnalysis.ResolveTask(model.Signature, declared);
+        var context = new MethodContext(syntax, method, semanticModel, model, lowered, task, ct);
+        return new PreparedLoss(context, Differentiator.Run(model), declared, required);
+    }
+
+    /// <summary>The calibration phase: the verdict (LOSS0200–0208) and, for a calibrated loss, a flat gradient (LOSS0210).</summary>
+    private static void AnalyzeCalibration(PreparedLoss loss, long budget, CancellationToken ct, List<Diagnostic> result, out CalibrationVerdict verdict)
+    {
+        var c = loss.Context;
+        verdict = CalibrationAnalysis.Run(loss.Derived, c.Task, budget, ct);
+        ReportCalibration(result, c, verdict, loss.Required);
+        if (loss.Declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && loss.Required == Requirement.None)
+            result.Add(Diagnostic.Create(DiagnosticDescriptors.NoCalibrationVerdict, c.Syntax.Identifier.GetLocation(), c.Method.Name, WhyNoVerdict(c.Model.Signature!)));
+        // A loss that is not calibrated has its warning already; a flat gradient matters for one that is.
+        if (verdict.Kind is not (VerdictKind.NotCalibrated or VerdictKind.Inconclusive or VerdictKind.NoVerdict) && FlatGradient.Witness(loss.Derived, c.Task) is { } flat)
+            result.Add(Diagnostic.Create(DiagnosticDescriptors.FlatGradientOnWrongPredictions, c.Syntax.Identifier.GetLocation(), c.Method.Name, flat));
+    }
+
+    /// <summary>A [Loss] method ready for both phases.</summary>
+    private sealed record PreparedLoss(MethodContext Context, DerivedLoss Derived, AnalysisTask Declared, Requirement Required);
 
     /// <summary>Why a loss whose task was inferred gets no calibration verdict, and what to do if one applies.</summary>
     private static string WhyNoVerdict(LossSignature s) => s.Shape == LossShape.Pairs

@@ -13,8 +13,13 @@ public static class DiagnosticDescriptors
 {
     private const string HelpRoot = "https://github.com/lossdsl/lossdsl/blob/main/docs/diagnostics/";
 
+    /// <remarks>
+    /// The calibration diagnostics (LOSS02xx) are reported at the end of the compilation (see LossAnalyzer.Initialize),
+    /// and carry the CompilationEnd tag that says so to the IDE.
+    /// </remarks>
     private static DiagnosticDescriptor Make(string id, string title, string message, string category, DiagnosticSeverity severity)
-        => new(id, title, message, category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md");
+        => new(id, title, message, category, severity, isEnabledByDefault: true, helpLinkUri: HelpRoot + id + ".md",
+            customTags: id.StartsWith("LOSS02", System.StringComparison.Ordinal) ? new[] { WellKnownDiagnosticTags.CompilationEnd } : System.Array.Empty<string>());
 
     public static readonly DiagnosticDescriptor MethodNotPartial = Make(
         "LOSS0001", "A [Loss] method must be static partial",
