@@ -80,8 +80,22 @@ public static class Study
     /// <summary>Trains and measures every loss, writes the report and the plots to outDir, and returns the results.</summary>
     public static IReadOnlyList<LossResult> Run(Settings settings, string outDir, TextWriter log)
     {
+        int threads = torch.get_num_threads();
+        torch.set_num_threads(1);   // a small MLP: one thread is faster than two, and the results do not depend on the core count
+        try
+        {
+            return RunOnOneThread(settings, outDir, log);
+        }
+        finally
+        {
+            torch.set_num_threads(threads);
+        }
+    }
+
+    static IReadOnlyList<LossResult> RunOnOneThread(Settings settings, string outDir, TextWriter log)
+    {
         var clock = Stopwatch.StartNew();
-        torch.set_num_threads(1);   // a small MLP: one thread is faster than two
+        Directory.CreateDirectory(outDir);
 
         string sarif = Path.Combine(AppContext.BaseDirectory, Verdicts.FileName);
         var verdicts = Verdicts.Read(sarif);

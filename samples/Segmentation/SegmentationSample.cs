@@ -29,7 +29,7 @@ public static class SegmentationSample
     public sealed record Settings(int Train, int Test, int Size, int Epochs, int Channels)
     {
         public static readonly Settings Full = new(Train: 1024, Test: 256, Size: 32, Epochs: 8, Channels: 16);
-        public static readonly Settings Quick = new(Train: 64, Test: 32, Size: 32, Epochs: 1, Channels: 4);
+        public static readonly Settings Quick = new(Train: 64, Test: 32, Size: 32, Epochs: 2, Channels: 4);
     }
 
     const int BatchSize = 32, Seed = 31, Examples = 4;
@@ -54,8 +54,24 @@ public static class SegmentationSample
     /// <summary>Trains, measures each epoch, writes results.md and predictions.png to outDir; returns the epochs' numbers.</summary>
     public static IReadOnlyList<EpochResult> Run(Settings settings, string outDir, TextWriter log)
     {
-        var clock = Stopwatch.StartNew();
+        // One thread: on a loaded 2-core machine two libtorch threads spin-wait on each other (an epoch took 5 s, then
+        // 55 s, under other builds), and the results do not depend on the core count.
+        int threads = torch.get_num_threads();
         torch.set_num_threads(1);
+        try
+        {
+            return RunOnOneThread(settings, outDir, log);
+        }
+        finally
+        {
+            torch.set_num_threads(threads);
+        }
+    }
+
+    static IReadOnlyList<EpochResult> RunOnOneThread(Settings settings, string outDir, TextWriter log)
+    {
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(outDir);
         torch.manual_seed(Seed);
         var rng = new Random(Seed);
         int size = settings.Size;
