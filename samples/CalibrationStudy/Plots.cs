@@ -8,12 +8,12 @@ namespace CalibrationStudy;
 /// <summary>Reliability diagrams with ScottPlot: per confidence bin, the accuracy, against the diagonal of perfect calibration.</summary>
 public static class Plots
 {
-    static readonly Color AccuracyColor = new(49, 112, 176), GapColor = new(214, 39, 40);
+    static readonly Color AccuracyColor = new(120, 170, 215), GapColor = new(214, 39, 40);
 
     public static void SaveReliability(LossResult result, string path)
     {
         using var plot = Reliability(result);
-        plot.SavePng(path, 560, 520);
+        plot.SavePng(path, 560, 560);
     }
 
     /// <summary>The five diagrams and, in the sixth cell, their reliability curves on one set of axes.</summary>
@@ -24,7 +24,7 @@ public static class Plots
         var multiplot = new Multiplot(plots[0]);
         foreach (var plot in plots.Skip(1)) multiplot.AddPlot(plot);
         multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(2, 3);
-        multiplot.SavePng(path, 1650, 1000);
+        multiplot.SavePng(path, 1650, 1100);
         foreach (var plot in plots) plot.Dispose();
     }
 
@@ -40,10 +40,16 @@ public static class Plots
             if (bins.Count[b] == 0) continue;
             double center = (b + 0.5) * width;
             accuracy.Add(new Bar { Position = center, Value = bins.Accuracy[b], Size = width, FillColor = AccuracyColor, LineColor = Colors.Black, LineWidth = 0.5f });
-            gap.Add(new Bar { Position = center, ValueBase = bins.Accuracy[b], Value = bins.Confidence[b], Size = width, FillColor = GapColor.WithAlpha(0.35), LineColor = GapColor, LineWidth = 0.5f });
+            // The gap, hatched so that it reads the same above the accuracy bar (over-confident) and over it (under-confident).
+            gap.Add(new Bar
+            {
+                Position = center, ValueBase = bins.Accuracy[b], Value = bins.Confidence[b], Size = width,
+                FillColor = GapColor.WithAlpha(0.25), FillHatch = new ScottPlot.Hatches.Striped(), FillHatchColor = GapColor,
+                LineColor = GapColor, LineWidth = 1f,
+            });
         }
         plot.Add.Bars(accuracy).LegendText = "accuracy in the bin";
-        plot.Add.Bars(gap).LegendText = "gap to its mean confidence";
+        plot.Add.Bars(gap).LegendText = "gap to the bin's mean confidence";
         var diagonal = plot.Add.Line(0, 0, 1, 1);
         diagonal.LinePattern = LinePattern.Dashed;
         diagonal.LineColor = Colors.Black;
@@ -53,7 +59,7 @@ public static class Plots
         Decorate(plot);
         string verdict = result.Verdicts.Count == 0 ? "no verdict in the compiler's log"
             : $"{result.Verdicts[0].Id}, {Regex.Replace(result.Verdicts[0].Summary, @"classification-calibrated but not proper \((\w+-confident)\)", "calibrated, not proper, $1")}";
-        plot.Title($"{result.Loss.Label}: ECE {result.Ece:F3}\nanalyzer: {verdict}", size: 13);
+        plot.Title($"{result.Loss.Label}\nECE {result.Ece:F3}, mean confidence − accuracy {result.MeanConfidence - result.Accuracy:+0.000;−0.000;0.000}\nanalyzer: {verdict}", size: 13);
         plot.ShowLegend(Alignment.UpperLeft);
         return plot;
     }
@@ -76,7 +82,7 @@ public static class Plots
             line.LegendText = $"{results[i].Loss.Label} (ECE {results[i].Ece:F3})";
         }
         Decorate(plot);
-        plot.Title("all five: accuracy against\nmean confidence per bin", size: 13);
+        plot.Title("all five\naccuracy against the mean confidence\nper bin", size: 13);
         plot.ShowLegend(Alignment.LowerRight);
         return plot;
     }
