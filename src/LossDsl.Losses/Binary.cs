@@ -65,8 +65,9 @@ public static partial class Binary
     /// <remarks>
     /// Source: Yuan et al., "Large-scale Robust Deep AUC Maximization: A New Surrogate Loss and Empirical Studies on
     /// Medical Image Classification", ICCV 2021; as LibAUC's <c>AUCMLoss(margin=1.0, imratio)</c> (optimized with PESG).
+    /// A ranking surrogate (of the AUC), so it has no calibration task.
     /// </remarks>
-    [Loss(Sets = LossSets.Whole)]
+    [Loss(Sets = LossSets.Whole, Task = LossTask.None)]
     public static partial float AucM(ReadOnlySpan<float> logits, ReadOnlySpan<float> labels, float a, float b, float alpha,
         [Range(0, 1, MinExclusive = true, MaxExclusive = true)] float imratio = 0.1f, [Range(0, double.PositiveInfinity)] float margin = 1f)
     {
