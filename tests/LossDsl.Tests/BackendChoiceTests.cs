@@ -8,6 +8,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// Which backend runs a call. A tensor on a device with no fused kernel goes to torch ops: the device is faked with
 /// <see cref="LossBackend.PretendDevice"/> (this machine has no GPU), and the chosen backend runs for real.

@@ -8,6 +8,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>Edge inputs on both backends, against TorchSharp references.</summary>
 public class EdgeCaseTests
 {

@@ -9,6 +9,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// The fused linear form of class-row losses ({Name}Linear and {Name}LinearLoss): value and the gradients of hidden,
 /// classifier and bias against the materialized path composed in TorchSharp (linear, then the loss's formula in torch

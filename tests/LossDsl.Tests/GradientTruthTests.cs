@@ -10,6 +10,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// Gradient truth, on both backends (the fast CPU path and the ILGPU kernels on ILGPU's CPU accelerator): every generated loss, through its TorchSharp autograd wrapper and <c>backward()</c>, agrees in
 /// value and gradient with (a) the same formula composed from TorchSharp ops and differentiated by TorchSharp

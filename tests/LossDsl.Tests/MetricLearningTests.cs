@@ -9,6 +9,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// Metric learning over a batch with pair losses (<c>LossShape.Pairs</c>): the loss takes the pair matrix and the
 /// labels, and builds its positive and negative masks itself. The similarity (or distance) matrix is computed from

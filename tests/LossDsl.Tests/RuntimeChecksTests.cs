@@ -8,6 +8,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>Bad tensors raise a clear .NET exception naming the argument; layout details are handled.</summary>
 public class RuntimeChecksTests
 {

@@ -6,6 +6,8 @@ using static TorchSharp.torch;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>The loss bodies are real C#: called directly on spans they agree with the generated tensor path.</summary>
 public class ScalarReferenceTests
 {

@@ -8,6 +8,8 @@ using static TorchSharp.torch;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// smp's ignore_index for set losses: an element whose target holds the value is left out of its set and gets no
 /// gradient. For Tversky (sums of p·y, p·(1 − y), (1 − p)·y) that is smp's masking of both prediction and target, so the

@@ -10,6 +10,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace LossDsl.Losses (found first from LossDsl.Tests)
+
 /// <summary>
 /// PyTorch's weights, against PyTorch's own losses: Poly-1 at ε = 0 is cross-entropy, so with class weights it must
 /// match <c>cross_entropy(weight:)</c> (Mean divides by Σ weight[target] over the rows not ignored); sigmoid focal at
