@@ -2,7 +2,7 @@ using System;
 using LossDsl;
 using static LossDsl.LossMath;
 
-namespace CalibrationStudy;
+namespace LossDsl.Samples.CalibrationStudy;
 
 /// <summary>
 /// The five losses the study compares, declared here in the DSL. The analyzer checks each at its hyperparameters'

@@ -3,7 +3,7 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using ScottPlot;
 
-namespace CalibrationStudy;
+namespace LossDsl.Samples.CalibrationStudy;
 
 /// <summary>Reliability diagrams with ScottPlot: per confidence bin, the accuracy, against the diagonal of perfect calibration.</summary>
 public static class Plots

@@ -4,4 +4,4 @@
 //
 // Run:  dotnet run --project samples/CalibrationStudy -c Release [-- outdir] [--quick]
 
-return CalibrationStudy.Study.CommandLine(args);
+return LossDsl.Samples.CalibrationStudy.Study.CommandLine(args);

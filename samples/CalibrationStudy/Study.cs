@@ -10,7 +10,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Reduction = TorchSharp.torch.nn.Reduction;
 
-namespace CalibrationStudy;
+namespace LossDsl.Samples.CalibrationStudy;
 
 /// <summary>One loss of the study: how to call it, and how to name it.</summary>
 /// <param name="Method">The [Loss] method's name in Losses.cs, which the analyzer's diagnostics name.</param>

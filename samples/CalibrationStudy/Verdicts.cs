@@ -5,7 +5,7 @@ using System.Linq;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
-namespace CalibrationStudy;
+namespace LossDsl.Samples.CalibrationStudy;
 
 /// <summary>One calibration diagnostic (LOSS02xx) the LossDsl analyzer reported on a loss when this project was compiled.</summary>
 /// <param name="Id">The diagnostic ID, e.g. LOSS0202.</param>

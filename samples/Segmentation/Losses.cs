@@ -2,7 +2,7 @@ using System;
 using LossDsl;
 using static LossDsl.LossMath;
 
-namespace Segmentation;
+namespace LossDsl.Samples.Segmentation;
 
 /// <summary>The sample's own loss.</summary>
 public static partial class Losses

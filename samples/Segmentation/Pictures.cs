@@ -3,7 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using ScottPlot;
 
-namespace Segmentation;
+namespace LossDsl.Samples.Segmentation;
 
 /// <summary>Input | true mask | prediction for a few test images, as ScottPlot heatmaps, with a color key.</summary>
 public static class Pictures

@@ -4,4 +4,4 @@
 //
 // Run:  dotnet run --project samples/Segmentation -c Release [-- outdir] [--quick]
 
-return Segmentation.SegmentationSample.CommandLine(args);
+return LossDsl.Samples.Segmentation.SegmentationSample.CommandLine(args);

@@ -10,7 +10,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using Reduction = TorchSharp.torch.nn.Reduction;
 
-namespace Segmentation;
+namespace LossDsl.Samples.Segmentation;
 
 /// <summary>One epoch's numbers: the mean training loss and the test IoU per class.</summary>
 public sealed record EpochResult(int Epoch, double TrainLoss, double[] Iou, double Seconds)

@@ -1,6 +1,6 @@
 using System;
 
-namespace Segmentation;
+namespace LossDsl.Samples.Segmentation;
 
 /// <summary>
 /// Synthetic images: one to three shapes (circle, square, triangle) of random size, position and rotation, each filled

@@ -2,7 +2,7 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
-namespace Segmentation;
+namespace LossDsl.Samples.Segmentation;
 
 /// <summary>A small U-Net: two 2×2 poolings down, two transposed convolutions up, with skip connections.</summary>
 public sealed class UNet : nn.Module<Tensor, Tensor>

@@ -10,6 +10,8 @@ using F = TorchSharp.torch.nn.functional;
 
 namespace LossDsl.Tests;
 
+using Losses = LossDsl.Samples.Losses;
+
 /// <summary>The generated API follows TorchSharp's losses: names, order, defaults, module base and properties, and argument checks.</summary>
 public class ConventionsTests
 {

@@ -18,7 +18,7 @@ public class SampleSmokeTests
         try
         {
             var log = new StringWriter();
-            var results = CalibrationStudy.Study.Run(CalibrationStudy.Study.Settings.Quick, dir, log);
+            var results = LossDsl.Samples.CalibrationStudy.Study.Run(LossDsl.Samples.CalibrationStudy.Study.Settings.Quick, dir, log);
 
             Assert.Equal(5, results.Count);
             Assert.All(results, r =>
@@ -26,7 +26,7 @@ public class SampleSmokeTests
                 Assert.InRange(r.Accuracy, 0, 1);
                 Assert.InRange(r.Ece, 0, 1);
                 Assert.True(double.IsFinite(r.Nll) && r.Nll > 0, $"{r.Loss.Method}: NLL {r.Nll}");
-                Assert.Equal(r.Reliability.Count.Sum(), CalibrationStudy.Study.Settings.Quick.Test);
+                Assert.Equal(r.Reliability.Count.Sum(), LossDsl.Samples.CalibrationStudy.Study.Settings.Quick.Test);
             });
 
             // The verdicts come from the compiler's log of the sample's own build, copied next to this assembly.
@@ -54,13 +54,13 @@ public class SampleSmokeTests
         string dir = Path.Combine(Path.GetTempPath(), "lossdsl-segmentation-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var epochs = Segmentation.SegmentationSample.Run(Segmentation.SegmentationSample.Settings.Quick, dir, new StringWriter());
+            var epochs = LossDsl.Samples.Segmentation.SegmentationSample.Run(LossDsl.Samples.Segmentation.SegmentationSample.Settings.Quick, dir, new StringWriter());
 
-            Assert.Equal(Segmentation.SegmentationSample.Settings.Quick.Epochs, epochs.Count);
+            Assert.Equal(LossDsl.Samples.Segmentation.SegmentationSample.Settings.Quick.Epochs, epochs.Count);
             Assert.All(epochs, e =>
             {
                 Assert.True(double.IsFinite(e.TrainLoss), $"epoch {e.Epoch}: loss {e.TrainLoss}");
-                Assert.Equal(Segmentation.Shapes.Classes, e.Iou.Length);
+                Assert.Equal(LossDsl.Samples.Segmentation.Shapes.Classes, e.Iou.Length);
                 Assert.All(e.Iou, iou => Assert.InRange(iou, 0, 1));
             });
             Assert.True(epochs[^1].TrainLoss < epochs[0].TrainLoss, $"loss {epochs[0].TrainLoss} then {epochs[^1].TrainLoss}");

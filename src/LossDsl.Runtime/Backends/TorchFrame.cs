@@ -202,6 +202,8 @@ public sealed class TorchFrame
     /// maximum, so a softmax weight e^(x − R) keeps its precision in float32 even when |R| is large (R rounded to
     /// float32 would lose |R|·2⁻²⁴ absolute, which e^(x − R) turns into relative error).
     /// </summary>
+    /// <param name="x">The values, on the frame's element axes.</param>
+    /// <param name="logSumExp">R, one of this frame's LogSumExp results.</param>
     /// <param name="overwrite">Whether <paramref name="x"/> is a temporary that may be overwritten.</param>
     public Tensor MinusLogSumExp(Tensor x, Tensor logSumExp, bool overwrite)
     {
@@ -262,6 +264,8 @@ public sealed class TorchFrame
     /// ∂loss/∂ data parameter <paramref name="parameter"/>, in that tensor's shape: a span's gradient lives on the
     /// element axes, a per-row or elementwise value's on the segment axes.
     /// </summary>
+    /// <param name="parameter">The data parameter's index in the loss's declaration.</param>
+    /// <param name="value">The gradient.</param>
     /// <param name="temporary">True when the tensor is a temporary of the generated code, which the backend may then
     /// scale and mask in place; false when it may be an input, the loss or another gradient.</param>
     public void Gradient(int parameter, Tensor value, bool temporary)
