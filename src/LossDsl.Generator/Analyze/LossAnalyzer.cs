@@ -135,16 +135,32 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         if (options.TryGetValue(BudgetOption, out var text) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b > 0)
             budget = b;
 
+        foreach (var d in AnalyzeOnEdit(syntax, method, attribute, context.SemanticModel, context.CancellationToken, out var loss))
+            context.ReportDiagnostic(d);
+        if (loss is not null) losses.Enqueue((loss, budget));
+    }
+
+    /// <summary>
+    /// The per-edit phase for one method: what an IDE runs on each keystroke (stability and differentiability, LOSS03xx
+    /// and LOSS04xx). Never throws on user input.
+    /// </summary>
+    public static IReadOnlyList<Diagnostic> AnalyzeOnEdit(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
+        SemanticModel semanticModel, CancellationToken ct)
+        => AnalyzeOnEdit(syntax, method, attribute, semanticModel, ct, out _);
+
+    private static IReadOnlyList<Diagnostic> AnalyzeOnEdit(MethodDeclarationSyntax syntax, IMethodSymbol method, AttributeData? attribute,
+        SemanticModel semanticModel, CancellationToken ct, out PreparedLoss? loss)
+    {
+        loss = null;
         var result = new List<Diagnostic>();
         try
         {
-            if (Prepare(syntax, method, attribute, context.SemanticModel, context.CancellationToken) is not { } loss) return;
-            StabilityChecks.Run(loss.Context, result);
-            losses.Enqueue((loss, budget));
+            loss = Prepare(syntax, method, attribute, semanticModel, ct);
+            if (loss is not null) StabilityChecks.Run(loss.Context, result);
         }
         catch (OperationCanceledException) { throw; }
-        catch (Exception) { return; }   // never crash the build
-        foreach (var d in result) context.ReportDiagnostic(d);
+        catch (Exception) { loss = null; result.Clear(); }   // never crash the build
+        return result;
     }
 
     /// <summary>Everything the analyzer reports for one method. Never throws on user input.</summary>
