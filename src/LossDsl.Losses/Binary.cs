@@ -32,7 +32,9 @@ public static partial class Binary
     public static partial float SigmoidFocal(float logit, float target, [Range(-1, 1)] float alpha = 0.25f, [Range(0, double.PositiveInfinity)] float gamma = 2f)
     {
         float p = Sigmoid(logit);
-        float ce = Softplus(logit) - logit * target;
+        // BCE as (1 − y)·softplus(x) + y·softplus(−x), equal to softplus(x) − x·y for any y but without its cancellation
+        // at large |x| (float32 keeps the loss and gradient of a confident right prediction to full relative precision).
+        float ce = (1 - target) * Softplus(logit) + target * Softplus(-logit);
         float pt = p * target + (1 - p) * (1 - target);
         float at = alpha >= 0 ? alpha * target + (1 - alpha) * (1 - target) : 1f;
         return at * ce * Pow(1 - pt, gamma);

@@ -135,8 +135,8 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         if (options.TryGetValue(BudgetOption, out var text) && long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var b) && b > 0)
             budget = b;
 
-        foreach (var d in AnalyzeOnEdit(syntax, method, attribute, context.SemanticModel, context.CancellationToken, out var loss))
-            context.ReportDiagnostic(d);
+        var diagnostics = AnalyzeOnEdit(syntax, method, attribute, context.SemanticModel, context.CancellationToken, out var loss);
+        foreach (var d in diagnostics) context.ReportDiagnostic(d);
         if (loss is not null) losses.Enqueue((loss, budget));
     }
 
