@@ -1,4 +1,3 @@
-using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
@@ -161,20 +160,28 @@ public static class LossSourceEmitter
     /// The options as C# optional parameters, in <c>nn.functional.cross_entropy</c>'s order: weight, ignore_index and
     /// reduction, then the loss's own hyperparameters (where cross_entropy has label_smoothing), then LossDsl's.
     /// </summary>
-    private static IEnumerable<string> OptionParameters(LossSignature sig, bool linear = false)
+    private static IEnumerable<Option> Options(LossSignature sig, bool linear = false)
     {
-        if (HasWeight(sig)) yield return "global::TorchSharp.torch.Tensor? weight = null";
-        if (HasTargets(sig)) yield return "long ignore_index = -100";
-        if (HasSetIgnore(sig) && !linear) yield return "long? ignore_index = null";
-        yield return "global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean";
-        foreach (var h in Hypers(sig)) yield return $"double {Id(h.Name)} = {HyperDefault(h)}";
-        if (linear) yield return "long chunk_rows = 0";
-        yield return "global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto";
+        if (HasWeight(sig)) yield return new("global::TorchSharp.torch.Tensor?", "weight", "null");
+        if (HasTargets(sig)) yield return new("long", "ignore_index", "-100");
+        if (HasSetIgnore(sig) && !linear) yield return new("long?", "ignore_index", "null");
+        yield return new("global::TorchSharp.torch.nn.Reduction", "reduction", "global::TorchSharp.torch.nn.Reduction.Mean");
+        foreach (var h in Hypers(sig)) yield return new("double", Id(h.Name), HyperDefault(h), h);
+        if (linear) yield return new("long", "chunk_rows", "0");
+        yield return new("global::LossDsl.Runtime.Backend", "backend", "global::LossDsl.Runtime.Backend.Auto");
     }
 
-    /// <summary>The options' names, in <see cref="OptionParameters"/>'s order: a module's forward passes its properties of these names.</summary>
-    private static IEnumerable<string> OptionNames(LossSignature sig, bool linear = false)
-        => OptionParameters(sig, linear).Select(o => o.Substring(0, o.IndexOf(" = ", StringComparison.Ordinal))).Select(o => o.Substring(o.LastIndexOf(' ') + 1));
+    /// <summary>An option of the overloads and the module: its C# type, name (an identifier) and default; a hyperparameter's parameter.</summary>
+    private sealed record Option(string Type, string Name, string Default, LossParameter? Hyper = null)
+    {
+        public string Parameter => $"{Type} {Name} = {Default}";
+    }
+
+    /// <summary>The options as C# optional parameters.</summary>
+    private static IEnumerable<string> OptionParameters(LossSignature sig, bool linear = false) => Options(sig, linear).Select(o => o.Parameter);
+
+    /// <summary>The options' names, in <see cref="Options"/>'s order: a module's forward passes its properties of these names.</summary>
+    private static IEnumerable<string> OptionNames(LossSignature sig, bool linear = false) => Options(sig, linear).Select(o => o.Name);
 
     /// <summary>The checks of the hyperparameters' declared ranges, first in each overload (as cross_entropy checks label_smoothing).</summary>
     private static void EmitRangeChecks(IndentedWriter w, LossSignature sig)
@@ -277,7 +284,7 @@ public static class LossSourceEmitter
         using (ModuleBlock(w, sig, sig.Name + "Loss", data.Count, System.Array.Empty<string>(), linear: false))
         {
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + p);
-            w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", data.Concat(OptionNames(sig).Select(Id)))});");
+            w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", data.Concat(OptionNames(sig)))});");
         }
         w.Line();
     }
@@ -288,7 +295,7 @@ public static class LossSourceEmitter
     /// TorchSharp's <c>Loss</c> (or <c>WeightedLoss</c>, when it takes weights); others from <c>nn.Module</c>, with the
     /// same properties. The caller writes the members that use them (<c>forward</c>) into the returned block.
     /// </summary>
-    private static IDisposable ModuleBlock(IndentedWriter w, LossSignature sig, string module, int inputs, IReadOnlyList<string> heads, bool linear)
+    private static System.IDisposable ModuleBlock(IndentedWriter w, LossSignature sig, string module, int inputs, IReadOnlyList<string> heads, bool linear)
     {
         const string Tensor = "global::TorchSharp.torch.Tensor";
         const string Linear = "global::TorchSharp.Modules.Linear";
@@ -312,20 +319,15 @@ public static class LossSourceEmitter
                 w.Line($"this.{h} = {h};");
                 w.Line($"register_module(nameof({h}), {h});");
             }
-            foreach (var name in ownOptions) w.Line($"this.{Id(name)} = {Id(name)};");
+            foreach (var name in ownOptions) w.Line($"this.{name} = {name};");
         }
         w.Line();
         foreach (var h in heads) w.Line($"public {Linear} {h} {{ get; }}");
-        foreach (var option in OptionParameters(sig, linear))
+        foreach (var option in Options(sig, linear).Where(o => ownOptions.Contains(o.Name)))
         {
-            string name = option.Substring(0, option.IndexOf(" = ", StringComparison.Ordinal));
-            string type = name.Substring(0, name.LastIndexOf(' '));
-            name = name.Substring(name.LastIndexOf(' ') + 1);
-            if (!ownOptions.Contains(name)) continue;
-            var hyper = Hypers(sig).FirstOrDefault(h => Id(h.Name) == name);
-            if (hyper is not null) w.Line($"/// <summary>{Xml(HyperDoc(hyper))} Settable between steps, e.g. for a schedule.</summary>");
-            bool settable = hyper is not null || name == "backend";
-            w.Line($"public {type} {name} {{ get;{(settable ? " set;" : "")} }}");
+            if (option.Hyper is { } hyper) w.Line($"/// <summary>{Xml(HyperDoc(hyper))} Settable between steps, e.g. for a schedule.</summary>");
+            bool settable = option.Hyper is not null || option.Name == "backend";
+            w.Line($"public {option.Type} {option.Name} {{ get;{(settable ? " set;" : "")} }}");
         }
         w.Line();
         return block;
@@ -405,7 +407,7 @@ public static class LossSourceEmitter
             var ps = new[] { $"{Tensor} hidden" }.Concat(others.Select(o => $"{Tensor} {HeadNames(o)[0]}")).Concat(rows.Select(p => $"{Tensor} {Id(p.Name)}"));
             var call = new[] { "hidden", "head.weight!", "head.bias" }
                 .Concat(others.SelectMany(o => new[] { HeadNames(o)[0], $"{HeadNames(o)[3]}.weight!", $"{HeadNames(o)[3]}.bias" }))
-                .Concat(rows.Select(p => Id(p.Name))).Concat(OptionNames(sig, linear: true).Select(Id));
+                .Concat(rows.Select(p => Id(p.Name))).Concat(OptionNames(sig, linear: true));
             w.Line($"public override {Tensor} forward({string.Join(", ", ps)}) => {Id(sig.Name + "Linear")}({string.Join(", ", call)});");
         }
     }
