@@ -57,20 +57,24 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             start.RegisterOperationAction(op => CollectWeightedCall(op, weightedCalls), OperationKind.Invocation, OperationKind.ObjectCreation);
             start.RegisterCompilationEndAction(end =>
             {
+                var verdicts = new Dictionary<IMethodSymbol, (DerivedLoss, CalibrationVerdict)>(SymbolEqualityComparer.Default);
                 foreach (var (loss, budget) in losses)
                 {
                     var result = new List<Diagnostic>();
-                    try { AnalyzeCalibration(loss, budget, end.CancellationToken, result, out _); }
+                    try { AnalyzeCalibration(loss, budget, end.CancellationToken, result, out var verdict); verdicts[loss.Context.Method] = (loss.Derived, verdict); }
                     catch (OperationCanceledException) { throw; }
                     catch (Exception) { continue; }   // never crash the build
                     foreach (var d in result) end.ReportDiagnostic(d);
                 }
-                // One weighted-risk witness per loss, however many calls pass weights to it.
+                // One weighted-risk witness per loss, however many calls pass weights to it; from the verdict above when
+                // the loss is declared in this compilation.
                 var witnesses = new Dictionary<IMethodSymbol, string?>(SymbolEqualityComparer.Default);
                 foreach (var (loss, name, location) in weightedCalls)
                 {
                     if (!witnesses.TryGetValue(loss, out var witness))
-                        witnesses[loss] = witness = WeightedWitness(loss, end.Compilation, end.CancellationToken);
+                        witnesses[loss] = witness = verdicts.TryGetValue(loss, out var known)
+                            ? WeightedWitness(known.Item1, known.Item2, end.CancellationToken)
+                            : WeightedWitness(loss, end.Compilation, end.CancellationToken);
                     if (witness is not null)
                         end.ReportDiagnostic(Diagnostic.Create(DiagnosticDescriptors.ClassWeightsShiftThreshold, location, name, witness));
                 }
@@ -115,9 +119,17 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             var declared = attribute.NamedArguments.FirstOrDefault(n => n.Key == "Task").Value.Value is int t ? (AnalysisTask)t : AnalysisTask.Auto;
             if (CalibrationAnalysis.ResolveTask(model.Signature, declared) != AnalysisTask.Multiclass) return null;
             var derived = Differentiator.Run(model);
-            var verdict = CalibrationAnalysis.Run(derived, AnalysisTask.Multiclass, ct: ct);
-            return verdict.Kind is VerdictKind.Proper or VerdictKind.CalibratedNotProper ? CalibrationAnalysis.WeightedWitness(derived, ct) : null;
+            return WeightedWitness(derived, CalibrationAnalysis.Run(derived, AnalysisTask.Multiclass, ct: ct), ct);
         }
+        catch (OperationCanceledException) { throw; }
+        catch (Exception) { return null; }   // never crash the build
+    }
+
+    /// <summary>The weighted-risk witness of a loss with this verdict: only a classification-calibrated multiclass loss has one.</summary>
+    private static string? WeightedWitness(DerivedLoss derived, CalibrationVerdict verdict, CancellationToken ct)
+    {
+        if (verdict.Task != AnalysisTask.Multiclass || verdict.Kind is not (VerdictKind.Proper or VerdictKind.CalibratedNotProper)) return null;
+        try { return CalibrationAnalysis.WeightedWitness(derived, ct); }
         catch (OperationCanceledException) { throw; }
         catch (Exception) { return null; }   // never crash the build
     }
