@@ -36,6 +36,31 @@ public class EdgeCaseTests
         Reference.Close(refGrad, leaf.grad!, 1e-9, 1e-12, "gradient");
     }
 
+    /// <summary>
+    /// A +∞ logit makes its row's loss and gradient NaN, as libtorch's cross_entropy does, on the fused CPU path and the
+    /// ILGPU kernels alike (the kernels used to give +∞ with a NaN gradient); the other rows are untouched.
+    /// </summary>
+    [Theory]
+    [InlineData(Backend.Cpu)]
+    [InlineData(Backend.Ilgpu)]
+    public void PositiveInfiniteLogitMakesItsRowNaNAsTorchDoes(Backend backend)
+    {
+        using var _ = LossBackend.Use(backend);
+        var x = torch.randn(3, 5, dtype: ScalarType.Float64, generator: new Generator(7));
+        x[0, 2] = double.PositiveInfinity;   // the target's logit
+        x[1, 4] = double.PositiveInfinity;   // another class's logit
+        var t = torch.tensor(new long[] { 2, 0, 1 });
+        var torchLoss = F.cross_entropy(x, t, reduction: nn.Reduction.None);
+        Assert.True(torchLoss[0].isnan().item<bool>() && torchLoss[1].isnan().item<bool>(), "libtorch's reference behaviour");
+
+        var leaf = x.clone().requires_grad_(true);
+        var loss = TestLosses.CrossEntropy(leaf, t, reduction: nn.Reduction.None);
+        loss.sum().backward();
+        Assert.True(loss[0].isnan().item<bool>() && loss[1].isnan().item<bool>(), $"loss {loss.str()}");
+        Assert.True(leaf.grad![0].isnan().all().item<bool>() && leaf.grad![1].isnan().all().item<bool>(), "gradient of the +∞ rows");
+        Reference.Close(torchLoss[2], loss[2].detach(), 1e-12, 1e-14, "the finite row");
+    }
+
     /// <summary>A channel set with no elements (batch 0) still has one loss per channel: here 1 − 0/eps = 1.</summary>
     [Theory]
     [MemberData(nameof(Backends))]

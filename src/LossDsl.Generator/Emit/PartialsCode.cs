@@ -76,7 +76,8 @@ internal static class PartialsCode
     /// <summary>
     /// Declares each reduction's value from its accumulators. A LogSumExp over elements that are all −∞ (a mask that keeps
     /// nothing) is the lowest finite double rather than −∞, so that the weights e^(x − R) of its −∞ elements are 0, not
-    /// e^(−∞ + ∞) = NaN: such a reduction passes no gradient.
+    /// e^(−∞ + ∞) = NaN: such a reduction passes no gradient. One over a +∞ element is NaN, as libtorch's log_softmax and
+    /// cross_entropy make it (e^(x − max) is e^(∞ − ∞)), and as the fused CPU path computes it.
     /// </summary>
     public static void Finalize(IndentedWriter w, Graph g, Pass pass)
     {
@@ -84,7 +85,7 @@ internal static class PartialsCode
         {
             string name = MathPrinter.ReductionName(r);
             w.Line(g[r].Op == Op.ReduceLogSumExp
-                ? $"double {name} = {name}_sum == 0 ? double.MinValue : {name}_max + Log({name}_sum);"
+                ? $"double {name} = {name}_sum == 0 ? double.MinValue : {name}_max == double.PositiveInfinity ? double.NaN : {name}_max + Log({name}_sum);"
                 : $"double {name} = {name}_acc;");
         }
     }

@@ -175,7 +175,7 @@ namespace LossDsl.Generated
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
-            double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
+            double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
@@ -223,7 +223,7 @@ namespace LossDsl.Generated
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
-            double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
+            double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
             double v9 = 1.0 - v8;
@@ -326,7 +326,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_sum += Vector512.Sum(R4_lo) + Vector512.Sum(R4_hi);
-                double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
+                double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
                 double v8 = Exp(v5);
                 double v9 = 1.0 - v8;
@@ -451,7 +451,7 @@ namespace LossDsl.Generated
                     }
                 }
                 R4_sum += Vector512.Sum(R4_v);
-                double R4 = R4_sum == 0 ? double.MinValue : R4_max + Log(R4_sum);
+                double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
                 double v8 = Exp(v5);
                 double v9 = 1.0 - v8;

@@ -133,7 +133,7 @@ namespace LossDsl.Generated
                 R11_acc += _positive_j;
                 R29_acc += v28;
             }
-            double R10 = R10_sum == 0 ? double.MinValue : R10_max + Log(R10_sum);
+            double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
             double R11 = R11_acc;
             double R29 = R29_acc;
             bool v12 = R11 > 0.0;
@@ -207,7 +207,7 @@ namespace LossDsl.Generated
                 R11_acc += _positive_j;
                 R29_acc += v28;
             }
-            double R10 = R10_sum == 0 ? double.MinValue : R10_max + Log(R10_sum);
+            double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
             double R11 = R11_acc;
             double R29 = R29_acc;
             bool v12 = R11 > 0.0;
@@ -369,7 +369,7 @@ namespace LossDsl.Generated
                 R10_sum += Vector512.Sum(R10_lo) + Vector512.Sum(R10_hi);
                 R11_acc += Vector512.Sum(R11_lo) + Vector512.Sum(R11_hi);
                 R29_acc += Vector512.Sum(R29_lo) + Vector512.Sum(R29_hi);
-                double R10 = R10_sum == 0 ? double.MinValue : R10_max + Log(R10_sum);
+                double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
                 double R11 = R11_acc;
                 double R29 = R29_acc;
                 bool v12 = R11 > 0.0;
@@ -576,7 +576,7 @@ namespace LossDsl.Generated
                 R10_sum += Vector512.Sum(R10_v);
                 R11_acc += Vector512.Sum(R11_v);
                 R29_acc += Vector512.Sum(R29_v);
-                double R10 = R10_sum == 0 ? double.MinValue : R10_max + Log(R10_sum);
+                double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
                 double R11 = R11_acc;
                 double R29 = R29_acc;
                 bool v12 = R11 > 0.0;
