@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The package route, as a new user takes it: pack LossDsl to a local folder, then build and run a fresh console project
-# outside this repository that uses only PackageReferences (LossDsl from that folder, TorchSharp-cpu from the registry).
-# Its loss and training loop are the README's "Quick start" code blocks, copied verbatim. Called by .ci/run.
+# outside this repository that uses only PackageReferences (LossDsl and LossDsl.Losses from that folder, TorchSharp-cpu
+# from the registry). Its loss and training loop are the README's "Quick start" code blocks, copied verbatim; one more
+# file checks a loss of LossDsl.Losses. Called by .ci/run.
 # Usage: eng/package-check/run.sh [work-dir]   (default: a new temporary folder)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -42,6 +43,7 @@ cat > "$app/App.csproj" <<XML
   </PropertyGroup>
   <ItemGroup>
     <PackageReference Include="LossDsl" Version="$version" />
+    <PackageReference Include="LossDsl.Losses" Version="$version" />
     <PackageReference Include="TorchSharp-cpu" Version="0.107.0" />
   </ItemGroup>
 </Project>
@@ -57,9 +59,33 @@ for f in Losses.cs Program.cs; do
   [ -s "$app/$f" ] || { echo "package check: README.md has no quick-start block for $f" >&2; exit 1; }
 done
 
+# One loss of the LossDsl.Losses package too, checked against cross-entropy at γ = 0 before the quick start runs.
+cat > "$app/LibraryCheck.cs" <<'CS'
+using System.Runtime.CompilerServices;
+using LossDsl.Losses;
+using TorchSharp;
+
+static class LibraryCheck
+{
+    [ModuleInitializer]
+    internal static void Run()
+    {
+        var logits = torch.randn(8, 5, dtype: torch.ScalarType.Float64).requires_grad_(true);
+        var target = torch.randint(0, 5, 8);
+        var focal = Classification.Focal(logits, target, gamma: 0.0);
+        var ce = torch.nn.functional.cross_entropy(logits, target);
+        focal.backward();
+        if (Math.Abs(focal.item<double>() - ce.item<double>()) > 1e-9 || logits.grad is null)
+            throw new InvalidOperationException($"LossDsl.Losses: focal at gamma 0 is {focal.item<double>()}, cross-entropy {ce.item<double>()}");
+        Console.WriteLine("LossDsl.Losses: focal at gamma 0 equals cross-entropy");
+    }
+}
+CS
+
 echo "== dotnet run"
 output="$(cd "$app" && dotnet run -c Release 2>&1)" || { echo "$output"; echo "package check: the consumer failed" >&2; exit 1; }
 echo "$output" | tail -n 5
+echo "$output" | grep -q "LossDsl.Losses: focal at gamma 0 equals cross-entropy" || { echo "package check: the LossDsl.Losses check did not run" >&2; exit 1; }
 # The quick start prints "loss A -> B": training must have lowered the loss (backward() reached the model).
 echo "$output" | awk '/^loss [0-9.]+ -> [0-9.]+/ { found = 1; if ($4 + 0 < $2 + 0) ok = 1 } END { exit !(found && ok) }' \
   || { echo "package check: the loss did not decrease" >&2; exit 1; }
