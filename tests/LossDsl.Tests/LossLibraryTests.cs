@@ -662,6 +662,18 @@ public class LossLibraryTests
         Reference.Close(xc.grad!, xf.grad!, 1e-12, 1e-14, "gradient");
     }
 
+    /// <summary>Every [Loss] of the library has a truth case: a loss added without one fails here.</summary>
+    [Fact]
+    public void EveryLibraryLossHasATruthCase()
+    {
+        var declared = typeof(Classification).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Static))
+            .Where(m => m.GetCustomAttributes(typeof(LossAttribute), false).Length > 0)
+            .Select(m => m.Name).OrderBy(n => n, StringComparer.Ordinal).ToArray();
+        Assert.True(declared.Length >= 40, $"{declared.Length} losses");
+        Assert.Equal(declared, Cases.Select(c => c.Name).Distinct().OrderBy(n => n, StringComparer.Ordinal).ToArray());
+    }
+
     /// <summary>
     /// torchvision's focal ≤ BCE check in float32, at γ = 0 and α = −1, where the two are the same function written two
     /// ways (the library's Softplus form against libtorch's kernel). It holds to 2 ulps where libtorch's BCE is accurate;
