@@ -4,11 +4,11 @@ namespace LossDsl.Runtime;
 
 /// <summary>
 /// How a generated kernel finds its data: segments (rows, sets or elements), the element <c>j</c> of a segment
-/// in the packed input buffer, chunking, and the reduction's gradient scale. Passed by value to every launch.
+/// in a span tensor, chunking, and the reduction's gradient scale. Passed by value to every launch.
 /// </summary>
 /// <remarks>
-/// Element <c>j</c> of segment <c>s</c> of span <c>k</c> sits at
-/// <c>k * SpanSize + (j / Inner) * OuterStride + s * SegmentStride + j % Inner</c>:
+/// Element <c>j</c> of segment <c>s</c> sits at <c>(j / Inner) * OuterStride + s * SegmentStride + j % Inner</c>
+/// of each span tensor:
 /// rows of an [N, C] tensor have Inner = C, SegmentStride = C; the channel-c set of an [N, C, HW] tensor has
 /// Inner = HW, OuterStride = C·HW, SegmentStride = HW.
 /// </remarks>
@@ -24,12 +24,6 @@ public struct KernelShape
     public long Inner;
     public long OuterStride;
     public long SegmentStride;
-
-    /// <summary>Elements of one span tensor in the packed input buffer.</summary>
-    public long SpanSize;
-
-    /// <summary>Where the per-row or per-element scalar inputs start in the packed input buffer.</summary>
-    public long InputBase;
 
     /// <summary>Threads per segment in chunked kernels (1 for fused kernels).</summary>
     public int Chunks;
@@ -54,6 +48,12 @@ public struct KernelShape
 
     /// <summary>Multiclass sets: the elements of a set that are not ignored, which <c>Length</c> reads.</summary>
     public double Count;
+
+    /// <summary>
+    /// ILGPU elementwise kernels: 1 when the call needs only the sum of the losses (Sum or Mean, no weights), which each
+    /// group then writes as one partial sum instead of a loss per element.
+    /// </summary>
+    public int SumLoss;
 
     /// <summary>Offset of element <paramref name="j"/> of segment <paramref name="s"/> within one span.</summary>
     public readonly long Offset(int s, long j) => (j / Inner) * OuterStride + s * SegmentStride + j % Inner;

@@ -47,14 +47,15 @@ public static class LossAutograd
                 result = loss.reshape(call.PerSegmentShape);
                 break;
             case Reduction.Sum:
-                result = loss.sum();
+                // Partial sums (float64) from a backend are summed in float64 too.
+                result = call.LossIsPartialSums ? loss.sum().to(call.DType) : loss.sum();
                 break;
             default:
                 // Accumulate in float64: on the CPU in place (no float64 copy of the per-segment losses); on another
                 // device with a float64 sum that stays there (no host round trip).
                 result = LossBackend.DeviceOf(loss) == DeviceType.CPU
-                    ? torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: loss.dtype, device: loss.device)
-                    : (loss.sum(ScalarType.Float64) / call.ReductionCount).to(loss.dtype);
+                    ? torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: call.DType, device: loss.device)
+                    : (loss.sum(ScalarType.Float64) / call.ReductionCount).to(call.DType);
                 break;
         }
         // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.

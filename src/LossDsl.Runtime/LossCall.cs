@@ -193,7 +193,6 @@ internal sealed class LossCall : IDisposable
     {
         var x = Prediction;
         var def = Definition;
-        int spans = def.Roles.Count(r => r == TensorRole.Span);
         Shape.IgnoreIndex = Arguments.IgnoreIndex;
         Shape.Chunks = 1;
         switch (def.Shape)
@@ -226,8 +225,6 @@ internal sealed class LossCall : IDisposable
                 Shape.Length = classes;
                 Shape.Inner = classes;
                 Shape.SegmentStride = classes;
-                Shape.SpanSize = x.numel();
-                Shape.InputBase = spans * Shape.SpanSize;
                 PerSegmentShape = new[] { rows };
                 GradientBroadcastShape = new[] { rows, 1L };
                 long ignored = CheckTargets(classes);
@@ -240,8 +237,6 @@ internal sealed class LossCall : IDisposable
                 for (int i = 1; i < Tensors.Length; i++)
                     if (def.Roles[i] == TensorRole.ClassMask) RequireShape(i, x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), $"a class per pixel: '{Name(0)}' without its class axis 1");
                     else if (def.Roles[i] == TensorRole.Span) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                Shape.SpanSize = x.numel();
-                Shape.InputBase = spans * Shape.SpanSize;
                 if (def.Sets == LossSets.Whole)
                 {
                     // One set: every element of the tensor, in memory order.
@@ -304,6 +299,17 @@ internal sealed class LossCall : IDisposable
         // A Mean over the rows with a positive loss is known only after the loss: its scale comes with CountPositiveRows.
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean && !MeanOverPositiveRows ? 1.0 / ReductionCount : 1.0;
     }
+
+    /// <summary>
+    /// Whether the reduction needs only the sum of the per-segment losses (an elementwise Sum or Mean without weights): a
+    /// backend may then return partial sums of the losses (float64, any length) in place of the per-segment losses, and set
+    /// <see cref="LossIsPartialSums"/>.
+    /// </summary>
+    public bool OnlySumNeeded => Definition.Shape == LossShape.Elementwise && Arguments.Reduction != nn.Reduction.None
+        && SegmentWeight is null && !MeanOverPositiveRows;
+
+    /// <summary>Set by a backend that returned partial sums of the losses (float64) instead of the per-segment losses.</summary>
+    public bool LossIsPartialSums { get; set; }
 
     /// <summary>
     /// Whether Mean averages only the rows whose loss is positive, as pytorch-metric-learning's <c>AvgNonZeroReducer</c>
@@ -386,8 +392,8 @@ internal sealed class LossCall : IDisposable
     public (Tensor LogSumExp, Tensor Classes)? TakePixelStatistics()
     {
         if (_pixelLogSumExp is not { } lse || PixelClasses is not { } cls) return null;
-        _temporaries.Remove(lse);
-        _temporaries.Remove(cls);
+        // By reference: List.Remove would compare tensors through TorchSharp's Equals.
+        _temporaries.RemoveAll(t => ReferenceEquals(t, lse) || ReferenceEquals(t, cls));
         return (lse, cls);
     }
 

@@ -20,10 +20,8 @@ public enum TensorRole
     ClassMask,
 }
 
-/// <summary>The signature every generated ILGPU kernel has.</summary>
-public delegate void LossKernel<T>(
-    Index1D index, KernelShape shape, ArrayView<T> inputs, ArrayView<long> targets, ArrayView<double> hyper,
-    ArrayView<T> loss, ArrayView<T> grad, ArrayView<double> partials) where T : unmanaged;
+/// <summary>The signature every generated ILGPU kernel has; it is launched explicitly grouped (see <c>KernelLauncher</c>).</summary>
+public delegate void LossKernel<T>(KernelShape shape, LossViews<T> v) where T : unmanaged;
 
 /// <summary>
 /// What one backend needs to run a loss for one compute dtype: its generated entry points, in launch order.

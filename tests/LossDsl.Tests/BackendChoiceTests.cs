@@ -31,7 +31,7 @@ public class BackendChoiceTests
     }
 
     /// <summary>The generated definition behind a sample loss, found through its autograd function's forward.</summary>
-    private static LossDefinition GeneratedDefinitionOf(string loss)
+    internal static LossDefinition GeneratedDefinitionOf(string loss)
     {
         foreach (var type in typeof(Losses).Assembly.GetTypes())
             if (type.Namespace == "LossDsl.Generated" && type.Name.Contains($"_Losses_{loss}_Kernels_"))
@@ -82,7 +82,7 @@ public class BackendChoiceTests
 
     [Theory]
     [InlineData(Backend.Cpu, "host memory")]
-    [InlineData(Backend.Ilgpu, "CPU tensors only")]
+    [InlineData(Backend.Ilgpu, "ILGPU runs on its CPU accelerator (no CUDA device)")]
     public void AForcedBackendThatCannotRunTheCallSaysWhy(Backend forced, string why)
     {
         var (x, t) = Rows();

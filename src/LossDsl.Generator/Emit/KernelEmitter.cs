@@ -7,13 +7,22 @@ using LossDsl.Generator.Schedule;
 namespace LossDsl.Generator.Emit;
 
 /// <summary>
-/// Emits the ILGPU kernels of one loss for one element type. All arithmetic is in double: inputs are widened
-/// on load, reductions accumulate in double, and only the loss and the gradient are narrowed on store.
+/// Emits the ILGPU kernels of one loss for one element type, shaped for a GPU: explicitly grouped, with the threads of a
+/// group striding over a row or chunk so that loads are coalesced, and reductions merged across the group
+/// (<c>GroupReduce</c>: warp shuffles, then shared memory). The float32 kernels compute in float; partials that cross
+/// groups, and their combination, are double. The float64 kernels compute in double.
 /// <para>
-/// Every kernel has the signature LossDsl.Runtime expects:
-/// (Index1D, KernelShape, ArrayView&lt;T&gt; inputs, ArrayView&lt;long&gt; targets, ArrayView&lt;double&gt; hyper,
-/// ArrayView&lt;T&gt; loss, ArrayView&lt;T&gt; grad, ArrayView&lt;double&gt; partials).
+/// Every kernel has the signature LossDsl.Runtime expects, <c>(KernelShape shape, LossViews&lt;T&gt; v)</c>: the views are
+/// the tensors' own memory (spans, per-row inputs, targets), the hyperparameters, the loss, the gradient and the partials.
 /// </para>
+/// <list type="bullet">
+/// <item>Class rows: one group per row. Each pass is one strided sweep accumulating all of its reductions, merged across
+/// the group; the gradient sweep reuses the merged values. Forward and backward are one launch.</item>
+/// <item>Elementwise: one launch, grid-stride over elements. With <c>shape.SumLoss</c> set (Sum or Mean without
+/// weights), each group writes one partial sum of the loss instead of a loss per element.</item>
+/// <item>Sets: one group per (set, chunk). Each pass is a launch that writes per-(set, chunk) partials; the last launch
+/// combines them in double and writes the gradient.</item>
+/// </list>
 /// </summary>
 public sealed class KernelEmitter
 {
@@ -34,8 +43,13 @@ public sealed class KernelEmitter
 
     private string Suffix => _t == "float" ? "F32" : "F64";
 
-    private string Parameters =>
-        $"Index1D index, KernelShape shape, ArrayView<{_t}> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<{_t}> loss, ArrayView<{_t}> grad, ArrayView<double> partials";
+    /// <summary>The type values are computed in: the element type (float for float32, double for float64).</summary>
+    private string Real => _t;
+
+    /// <summary>A double of the kernel shape or hyperparameters, in the compute type.</summary>
+    private string FromDouble(string e) => Real == "double" ? e : $"({Real}){e}";
+
+    private string Parameters => $"KernelShape shape, LossViews<{_t}> v";
 
     /// <summary>The kernel method names in launch order.</summary>
     public static IEnumerable<string> KernelNames(KernelPlan plan, string suffix)
@@ -45,43 +59,70 @@ public sealed class KernelEmitter
 
     public void EmitAll()
     {
-        if (!_plan.Chunked)
+        if (_sig.Shape == LossShape.Elementwise) EmitElementwise();
+        else if (!_plan.Chunked) EmitRows();
+        else
         {
-            EmitFused();
-            return;
+            foreach (var pass in _plan.Passes) EmitChunkedPass(pass);
+            EmitChunkedGradient();
         }
-        foreach (var pass in _plan.Passes) EmitChunkedPass(pass);
-        EmitChunkedGradient();
     }
 
-    private void EmitFused()
+    private void EmitElementwise()
     {
-        bool elementwise = _sig.Shape == LossShape.Elementwise;
-        _w.Line(elementwise
-            ? $"/// <summary>Forward and backward fused, one thread per element.</summary>"
-            : $"/// <summary>Forward and backward fused, one thread per row: {LossSourceEmitter.Passes(_plan.Passes.Count)}, then the gradient pass.</summary>");
+        _w.Line("/// <summary>");
+        _w.Line("/// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean");
+        _w.Line("/// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.");
+        _w.Line("/// </summary>");
         using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
         {
-            _w.Line("int s = index;");
+            _w.Line($"{Real} loss_acc = 0;");
+            using (_w.Block("for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)"))
+            {
+                _w.Line("int s = (int)e;");
+                EmitSegmentHeader();
+                EmitNodes(_plan.Prologue);
+                _w.Line($"{Real} loss_s = {Ref(_plan.Loss.Loss)};");
+                _w.Line("if (shape.SumLoss != 0) loss_acc += loss_s;");
+                _w.Line("else v.Loss[s] = loss_s;");
+                _w.Comment($"∂L/∂{_sig.Parameters[0].Name} = {Printer.Print(_plan.Loss.Gradient)}");
+                _w.Line($"v.Grad[s] = {Ref(_plan.Loss.Gradient)} * {FromDouble("shape.GradScale")};");
+            }
+            using (_w.Block("if (shape.SumLoss != 0)"))
+            {
+                _w.Line("loss_acc = GroupReduce.Sum(loss_acc);");
+                _w.Line("if (Group.IsFirstThread) v.Partials[Grid.IdxX] = loss_acc;");
+            }
+        }
+        _w.Line();
+    }
+
+    private void EmitRows()
+    {
+        _w.Line($"/// <summary>Forward and backward fused, one group per row, its threads striding over the row: {LossSourceEmitter.Passes(_plan.Passes.Count)} merged across the group, then the gradient pass.</summary>");
+        using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
+        {
+            _w.Line("int s = Grid.IdxX;");
             EmitSegmentHeader();
-            EmitIgnoreGuard(elementwise ? null : "0, shape.Length");
+            EmitIgnoreGuard();
             EmitNodes(_plan.Prologue);
             foreach (var pass in _plan.Passes)
             {
                 EmitAccumulators(pass);
                 EmitLoop(pass.ElementNodes, "0", "shape.Length", () => EmitAccumulate(pass));
-                EmitFinalize(pass);
+                EmitGroupMerge(pass);
+                PartialsCode.Finalize(_w, _g, pass, Real, Real);
                 EmitNodes(pass.Epilogue);
             }
-            EmitStoreLoss();
-            EmitGradient(elementwise, "0", "shape.Length");
+            _w.Line($"if (Group.IsFirstThread) v.Loss[s] = {Ref(_plan.Loss.Loss)};");
+            EmitGradient("0", "shape.Length");
         }
         _w.Line();
     }
 
     private void EmitChunkedPass(Pass pass)
     {
-        _w.Line($"/// <summary>Reduction pass {pass.Level}: one thread per (set, chunk) writes partial {string.Join(", ", pass.Reductions.Select(MathPrinter.ReductionName))}.</summary>");
+        _w.Line($"/// <summary>Reduction pass {pass.Level}: one group per (set, chunk), merged across the group, writes partial {string.Join(", ", pass.Reductions.Select(MathPrinter.ReductionName))}.</summary>");
         using (_w.Block($"public static void Pass{pass.Level}{Suffix}({Parameters})"))
         {
             EmitChunkHeader();
@@ -93,15 +134,19 @@ public sealed class KernelEmitter
             }
             EmitAccumulators(pass);
             EmitLoop(pass.ElementNodes, "begin", "end", () => EmitAccumulate(pass));
-            _w.Line("long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;");
-            PartialsCode.Write(_w, _g, pass, "partials");
+            EmitGroupMerge(pass);
+            using (_w.Block("if (Group.IsFirstThread)"))
+            {
+                _w.Line("long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;");
+                PartialsCode.Write(_w, _g, pass, "v.Partials");
+            }
         }
         _w.Line();
     }
 
     private void EmitChunkedGradient()
     {
-        _w.Line("/// <summary>Combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>");
+        _w.Line("/// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>");
         using (_w.Block($"public static void Gradient{Suffix}({Parameters})"))
         {
             EmitChunkHeader();
@@ -111,16 +156,16 @@ public sealed class KernelEmitter
                 EmitCombine(pass);
                 EmitNodes(pass.Epilogue);
             }
-            using (_w.Block("if (chunk == 0)")) EmitStoreLoss();
-            EmitGradient(false, "begin", "end");
+            _w.Line($"if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = {Ref(_plan.Loss.Loss)};");
+            EmitGradient("begin", "end");
         }
         _w.Line();
     }
 
     private void EmitChunkHeader()
     {
-        _w.Line("int s = index / shape.Chunks;");
-        _w.Line("int chunk = index % shape.Chunks;");
+        _w.Line("int s = Grid.IdxX / shape.Chunks;");
+        _w.Line("int chunk = Grid.IdxX % shape.Chunks;");
         _w.Line("long begin = chunk * shape.ChunkLength;");
         _w.Line("long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;");
         EmitSegmentHeader();
@@ -135,30 +180,30 @@ public sealed class KernelEmitter
             switch (p.Kind)
             {
                 case ParameterKind.Hyper when used.Contains((Op.Hyper, p.Slot)):
-                    _w.Line($"double _{p.Name} = hyper[{p.Slot}];");
+                    _w.Line($"{Real} _{p.Name} = {FromDouble($"v.Hyper[{p.Slot}]")};");
                     break;
                 case ParameterKind.Target:
-                    _w.Line($"long _{p.Name} = targets[{p.Slot} * shape.Segments + s];");
+                    _w.Line($"long _{p.Name} = v.Target{p.Slot}[s];");
                     break;
                 case ParameterKind.Input when used.Contains((Op.Input, p.Slot)):
-                    _w.Line($"double _{p.Name} = inputs[shape.InputBase + {p.Slot} * shape.Segments + s];");
+                    _w.Line($"{Real} _{p.Name} = v.Input{p.Slot}[s];");
                     break;
             }
         }
         // A multiclass set's length counts the pixels that are not ignored.
-        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line(_sig.Multiclass ? "double n = shape.Count;" : "double n = shape.Length;");
-        if (_g.Nodes.Any(n => n.Op == Op.Classes)) _w.Line("double classes = shape.Classes;");
+        if (_g.Nodes.Any(n => n.Op == Op.Length)) _w.Line(_sig.Multiclass ? $"{Real} n = {FromDouble("shape.Count")};" : $"{Real} n = shape.Length;");
+        if (_g.Nodes.Any(n => n.Op == Op.Classes)) _w.Line($"{Real} classes = shape.Classes;");
     }
 
-    /// <summary>Rows whose class index equals ignore_index get loss 0 and gradient 0.</summary>
-    private void EmitIgnoreGuard(string? range)
+    /// <summary>Rows whose class index equals ignore_index get loss 0 and gradient 0 (uniform across the row's group).</summary>
+    private void EmitIgnoreGuard()
     {
         var targets = _sig.Parameters.Where(p => p.Kind == ParameterKind.Target).ToList();
-        if (targets.Count == 0 || range is null) return;
+        if (targets.Count == 0) return;
         using (_w.Block($"if ({string.Join(" || ", targets.Select(t => $"_{t.Name} == shape.IgnoreIndex"))})"))
         {
-            _w.Line("loss[s] = 0;");
-            _w.Line("for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;");
+            _w.Line("if (Group.IsFirstThread) v.Loss[s] = 0;");
+            _w.Line("for (long j = Group.IdxX; j < shape.Length; j += Group.DimX) v.Grad[shape.Offset(s, j)] = 0;");
             _w.Line("return;");
         }
     }
@@ -174,37 +219,51 @@ public sealed class KernelEmitter
                     _w.Line($"{name}_acc += {body};");
                     break;
                 case Op.ReduceMax:
-                    // A NaN element wins and stays, as Math.Max does.
-                    _w.Line($"if ({body} > {name}_acc || (double.IsNaN({body}) && !double.IsNaN({name}_acc))) {{ {name}_acc = {body}; {name}_arg = j; }}");
+                    // A NaN element wins and stays, as Math.Max does; a thread sees its elements in increasing j.
+                    _w.Line($"if ({body} > {name}_acc || ({Real}.IsNaN({body}) && !{Real}.IsNaN({name}_acc))) {{ {name}_acc = {body}; {name}_arg = j; }}");
                     break;
                 default:
                     // Online log-sum-exp: rescale the running sum whenever the running max grows; elements at −∞
                     // (masked logits) add e^−∞ = 0 and are skipped, so that −∞ − (−∞) never makes a NaN.
                     _w.Line($"if ({body} > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {body}) + 1; {name}_max = {body}; }}");
-                    _w.Line($"else if ({body} != double.NegativeInfinity) {name}_sum += Exp({body} - {name}_max);");
+                    _w.Line($"else if ({body} != {Real}.NegativeInfinity) {name}_sum += Exp({body} - {name}_max);");
                     break;
             }
         }
     }
 
-    private void EmitFinalize(Pass pass) => PartialsCode.Finalize(_w, _g, pass);
+    /// <summary>Merges each thread's accumulators across the group; every thread gets the group's values.</summary>
+    private void EmitGroupMerge(Pass pass)
+    {
+        foreach (int r in pass.Reductions)
+        {
+            string name = MathPrinter.ReductionName(r);
+            _w.Line(_g[r].Op switch
+            {
+                Op.ReduceSum => $"{name}_acc = GroupReduce.Sum({name}_acc);",
+                Op.ReduceMax => $"GroupReduce.Max(ref {name}_acc, ref {name}_arg);",
+                _ => $"GroupReduce.LogSumExp(ref {name}_max, ref {name}_sum);",
+            });
+        }
+    }
 
     /// <summary>Combines the per-chunk partials of a pass into the set's reductions.</summary>
     private void EmitCombine(Pass pass)
     {
         _w.Comment($"Pass {pass.Level}, combined over chunks: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        PartialsCode.Combine(_w, _g, pass, "partials");
+        PartialsCode.Combine(_w, _g, pass, "v.Partials", Real);
     }
 
     private void EmitAccumulators(Pass pass)
     {
         _w.Comment($"Pass {pass.Level}: " + string.Join("; ", pass.Reductions.Select(r => $"{MathPrinter.ReductionName(r)} = {Printer.DescribeReduction(r)}")));
-        PartialsCode.DeclareAccumulators(_w, _g, pass);
+        PartialsCode.DeclareAccumulators(_w, _g, pass, Real);
     }
 
+    /// <summary>A sweep of the group's threads over elements [from, to) of segment s, each thread taking every Group.DimX-th.</summary>
     private void EmitLoop(EquatableArray<int> elementNodes, string from, string to, System.Action body)
     {
-        using (_w.Block($"for (long j = {from}; j < {to}; j++)"))
+        using (_w.Block($"for (long j = {(from == "0" ? "" : from + " + ")}Group.IdxX; j < {to}; j += Group.DimX)"))
         {
             _w.Line("long o = shape.Offset(s, j);");
             if (_sig.Multiclass)
@@ -212,43 +271,31 @@ public sealed class KernelEmitter
                 // The logits, then per pixel: log Σ_c e^z, then the class (−1 where ignored).
                 if (MulticlassCode.Used(_g, _sig, elementNodes) != (false, false, false))
                     _w.Line("long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;");
-                MulticlassCode.Scalar(_w, _g, _sig, elementNodes, "inputs[o]", "inputs[shape.SpanSize + px]",
-                    "inputs[shape.SpanSize + shape.Pixels + px]", "o / shape.Inner % shape.Classes");
+                MulticlassCode.Scalar(_w, _g, _sig, elementNodes, "v.Span0[o]", "v.Span1[px]", "v.Span2[px]", "o / shape.Inner % shape.Classes", Real);
             }
             else
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"double _{p.Name}_j = inputs[{p.Slot} * shape.SpanSize + o];");
+                        _w.Line($"{Real} _{p.Name}_j = v.Span{p.Slot}[o];");
             EmitNodes(elementNodes);
             body();
         }
     }
 
-    private void EmitStoreLoss() => _w.Line($"loss[s] = ({_t}){Ref(_plan.Loss.Loss)};");
-
-    private void EmitGradient(bool elementwise, string from, string to)
+    private void EmitGradient(string from, string to)
     {
         var derived = _plan.Loss;
-        string x = _sig.Parameters[0].Name;
-        _w.Comment(elementwise
-            ? $"∂L/∂{x} = {Printer.Print(derived.Gradient)}"
-            : $"Gradient pass: ∂L/∂{x}_j = {Printer.Print(derived.Gradient)}");
-        if (elementwise)
-        {
-            _w.Line($"grad[s] = ({_t})({Ref(derived.Gradient)} * shape.GradScale);");
-            return;
-        }
-        EmitLoop(_plan.GradientElements, from, to, () => _w.Line($"grad[o] = ({_t})({Ref(derived.Gradient)} * shape.GradScale);"));
+        _w.Comment($"Gradient pass: ∂L/∂{_sig.Parameters[0].Name}_j = {Printer.Print(derived.Gradient)}");
+        EmitLoop(_plan.GradientElements, from, to, () => _w.Line($"v.Grad[o] = {Ref(derived.Gradient)} * {FromDouble("shape.GradScale")};"));
     }
 
     private MathPrinter? _printer;
     private MathPrinter Printer => _printer ??= new MathPrinter(_g, _sig);
 
     private ScalarCode? _code;
-    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => $"inputs[{n.Slot} * shape.SpanSize + shape.Offset(s, {index})]");
+    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => $"v.Span{n.Slot}[shape.Offset(s, {index})]", Real);
 
     private void EmitNodes(EquatableArray<int> nodes) => Code.EmitNodes(_w, nodes);
 
     private string Ref(int i) => Code.Ref(i);
-
 }

@@ -21,15 +21,15 @@ internal static class MulticlassCode
         return (Uses(0), Uses(1), Uses(sig.LogSoftmaxSlot));
     }
 
-    /// <summary>Scalar loads in double: <paramref name="z"/>, <paramref name="lse"/> and <paramref name="cls"/> are the element's expressions, <paramref name="setClass"/> the set's class.</summary>
-    public static void Scalar(IndentedWriter w, Graph g, LossSignature sig, IEnumerable<int> nodes, string z, string lse, string cls, string setClass)
+    /// <summary>Scalar loads in <paramref name="real"/>: <paramref name="z"/>, <paramref name="lse"/> and <paramref name="cls"/> are the element's expressions, <paramref name="setClass"/> the set's class.</summary>
+    public static void Scalar(IndentedWriter w, Graph g, LossSignature sig, IEnumerable<int> nodes, string z, string lse, string cls, string setClass, string real = "double")
     {
         var (p, y, logp) = Used(g, sig, nodes);
         if (!p && !y && !logp) return;
-        w.Line($"double cls_j = {cls};");
-        if (p || logp) w.Line($"double {Name(sig, sig.LogSoftmaxSlot)}_j = cls_j >= 0 ? {z} - {lse} : 0;");
-        if (p) w.Line($"double {Name(sig, 0)}_j = cls_j >= 0 ? Exp({Name(sig, sig.LogSoftmaxSlot)}_j) : 0;");
-        if (y) w.Line($"double {Name(sig, 1)}_j = cls_j == {setClass} ? 1.0 : 0.0;");
+        w.Line($"{real} cls_j = {cls};");
+        if (p || logp) w.Line($"{real} {Name(sig, sig.LogSoftmaxSlot)}_j = cls_j >= 0 ? {z} - {lse} : 0;");
+        if (p) w.Line($"{real} {Name(sig, 0)}_j = cls_j >= 0 ? Exp({Name(sig, sig.LogSoftmaxSlot)}_j) : 0;");
+        if (y) w.Line($"{real} {Name(sig, 1)}_j = cls_j == {setClass} ? {ScalarCode.Literal(1, real)} : {ScalarCode.Literal(0, real)};");
     }
 
     /// <summary>Vector loads of element type <paramref name="t"/> at element offset <c>off + k</c> and pixel offset <c>px + k</c>.</summary>

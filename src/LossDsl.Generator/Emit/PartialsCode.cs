@@ -5,21 +5,22 @@ namespace LossDsl.Generator.Emit;
 
 /// <summary>
 /// The reduction bookkeeping both kernel dialects share: accumulator locals, per-(set, chunk) partials and
-/// their combination. A Sum keeps one double; Max keeps (value, first index); LogSumExp keeps (max, Σ e^(x − max)).
+/// their combination. A Sum keeps one value; Max keeps (value, first index); LogSumExp keeps (max, Σ e^(x − max)).
+/// Accumulators have the kernel's real type within a work item; partials and their combination are always double.
 /// </summary>
 internal static class PartialsCode
 {
-    /// <summary>Declares the accumulators of a pass's reductions, empty.</summary>
-    public static void DeclareAccumulators(IndentedWriter w, Graph g, Pass pass)
+    /// <summary>Declares the accumulators of a pass's reductions, empty, of type <paramref name="acc"/>.</summary>
+    public static void DeclareAccumulators(IndentedWriter w, Graph g, Pass pass, string acc = "double")
     {
         foreach (int r in pass.Reductions)
         {
             string name = MathPrinter.ReductionName(r);
             w.Line(g[r].Op switch
             {
-                Op.ReduceSum => $"double {name}_acc = 0;",
-                Op.ReduceMax => $"double {name}_acc = double.NegativeInfinity; long {name}_arg = -1;",
-                _ => $"double {name}_max = double.NegativeInfinity, {name}_sum = 0;",
+                Op.ReduceSum => $"{acc} {name}_acc = 0;",
+                Op.ReduceMax => $"{acc} {name}_acc = {acc}.NegativeInfinity; long {name}_arg = -1;",
+                _ => $"{acc} {name}_max = {acc}.NegativeInfinity, {name}_sum = 0;",
             });
         }
     }
@@ -42,8 +43,8 @@ internal static class PartialsCode
         }
     }
 
-    /// <summary>Combines the partials of every chunk of set s, in chunk order, into the pass's reductions.</summary>
-    public static void Combine(IndentedWriter w, Graph g, Pass pass, string partials)
+    /// <summary>Combines the partials of every chunk of set s, in chunk order and in double, into the pass's reductions of type <paramref name="real"/>.</summary>
+    public static void Combine(IndentedWriter w, Graph g, Pass pass, string partials, string real = "double")
     {
         DeclareAccumulators(w, g, pass);
         using (w.Block("for (int c = 0; c < shape.Chunks; c++)"))
@@ -64,13 +65,14 @@ internal static class PartialsCode
                         break;
                     default:
                         w.Line($"double {name}_m = {partials}[slot + {off}], {name}_s = {partials}[slot + {off + 1}];");
-                        w.Line($"if ({name}_s > 0 && {name}_m > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {name}_m) + {name}_s; {name}_max = {name}_m; }}");
-                        w.Line($"else if ({name}_s > 0) {name}_sum += {name}_s * Exp({name}_m - {name}_max);");
+                        // An empty chunk (sum 0) adds nothing; a NaN sum propagates.
+                        w.Line($"if ({name}_s != 0 && {name}_m > {name}_max) {{ {name}_sum = {name}_sum * Exp({name}_max - {name}_m) + {name}_s; {name}_max = {name}_m; }}");
+                        w.Line($"else if ({name}_s != 0) {name}_sum += {name}_s * Exp({name}_m - {name}_max);");
                         break;
                 }
             }
         }
-        Finalize(w, g, pass);
+        Finalize(w, g, pass, "double", real);
     }
 
     /// <summary>
@@ -79,14 +81,17 @@ internal static class PartialsCode
     /// e^(−∞ + ∞) = NaN: such a reduction passes no gradient. One over a +∞ element is NaN, as libtorch's log_softmax and
     /// cross_entropy make it (e^(x − max) is e^(∞ − ∞)), and as the fused CPU path computes it.
     /// </summary>
-    public static void Finalize(IndentedWriter w, Graph g, Pass pass)
+    /// <param name="acc">The accumulators' type.</param>
+    /// <param name="real">The reductions' type: the kernel's real type.</param>
+    public static void Finalize(IndentedWriter w, Graph g, Pass pass, string acc = "double", string real = "double")
     {
+        string Cast(string e) => acc == real ? e : $"({real})({e})";
         foreach (int r in pass.Reductions)
         {
             string name = MathPrinter.ReductionName(r);
             w.Line(g[r].Op == Op.ReduceLogSumExp
-                ? $"double {name} = {name}_sum == 0 ? double.MinValue : {name}_max == double.PositiveInfinity ? double.NaN : {name}_max + Log({name}_sum);"
-                : $"double {name} = {name}_acc;");
+                ? $"{real} {name} = {name}_sum == 0 ? {real}.MinValue : {name}_max == {acc}.PositiveInfinity ? {real}.NaN : {Cast($"{name}_max + Log({name}_sum)")};"
+                : $"{real} {name} = {Cast($"{name}_acc")};");
         }
     }
 }

@@ -6,9 +6,9 @@ using LossDsl.Generator.Model;
 namespace LossDsl.Generator.Emit;
 
 /// <summary>
-/// Renders IR nodes as scalar C# in double precision: one local per node (<c>v12</c>), leaves by their
-/// parameter names prefixed with '_' (generated names never start with '_', so they cannot collide), reductions
-/// as <c>R7</c>. Shared by the ILGPU kernels and the CPU path's scalar parts.
+/// Renders IR nodes as scalar C# in one real type (double, or float for the float32 ILGPU kernels): one local per node
+/// (<c>v12</c>), leaves by their parameter names prefixed with '_' (generated names never start with '_', so they cannot
+/// collide), reductions as <c>R7</c>. Shared by the ILGPU kernels and the CPU path's scalar parts.
 /// </summary>
 public sealed class ScalarCode
 {
@@ -17,12 +17,17 @@ public sealed class ScalarCode
     private readonly Func<Node, string, string> _at;
 
     /// <param name="at">Renders a row entry span[index] given the node and the rendered index.</param>
-    public ScalarCode(Graph g, MathPrinter printer, Func<Node, string, string> at)
+    /// <param name="real">The C# type real values are computed in: "double" or "float".</param>
+    public ScalarCode(Graph g, MathPrinter printer, Func<Node, string, string> at, string real = "double")
     {
         _g = g;
         _printer = printer;
         _at = at;
+        Real = real;
     }
+
+    /// <summary>The C# type real values are computed in.</summary>
+    public string Real { get; }
 
     /// <summary>Declares a local for every non-leaf node of the list, in order.</summary>
     /// <param name="replace">An expression to use instead of a node's own, or null to keep it.</param>
@@ -33,11 +38,11 @@ public sealed class ScalarCode
             var n = _g[i];
             if (n.Op.IsLeaf() && n.Op != Op.At) continue;
             if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
-            w.Line($"{TypeOf(n.Op)} {Local(i)} = {replace?.Invoke(i) ?? Expression(n)};");
+            w.Line($"{TypeOf(n.Op, Real)} {Local(i)} = {replace?.Invoke(i) ?? Expression(n)};");
         }
     }
 
-    public static string TypeOf(Op op) => op.KindOf() switch { ValueKind.Boolean => "bool", ValueKind.Integer => "long", _ => "double" };
+    public static string TypeOf(Op op, string real = "double") => op.KindOf() switch { ValueKind.Boolean => "bool", ValueKind.Integer => "long", _ => real };
 
     public string Expression(Node n) => n.Op switch
     {
@@ -69,7 +74,7 @@ public sealed class ScalarCode
         var n = _g[i];
         return n.Op switch
         {
-            Op.Const => Literal(n.Value),
+            Op.Const => Literal(n.Value, Real),
             Op.Hyper => _printer.CodeName(ParameterKind.Hyper, n.Slot),
             Op.Input => _printer.CodeName(ParameterKind.Input, n.Slot),
             Op.Target => _printer.CodeName(ParameterKind.Target, n.Slot),
@@ -83,13 +88,15 @@ public sealed class ScalarCode
         };
     }
 
-    public static string Literal(double v)
+    /// <summary>A C# literal of type <paramref name="real"/> ("double" or "float") for <paramref name="v"/>.</summary>
+    public static string Literal(double v, string real = "double")
     {
-        if (double.IsNaN(v)) return "double.NaN";
-        if (double.IsPositiveInfinity(v)) return "double.PositiveInfinity";
-        if (double.IsNegativeInfinity(v)) return "double.NegativeInfinity";
+        if (double.IsNaN(v)) return real + ".NaN";
+        if (double.IsPositiveInfinity(v)) return real + ".PositiveInfinity";
+        if (double.IsNegativeInfinity(v)) return real + ".NegativeInfinity";
         string s = v.ToString("R", CultureInfo.InvariantCulture);
         if (!s.Contains(".") && !s.Contains("E")) s += ".0";
+        if (real == "float") s += "f";
         return v < 0 ? "(" + s + ")" : s;
     }
 }

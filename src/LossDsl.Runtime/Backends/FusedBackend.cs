@@ -6,25 +6,28 @@ using static TorchSharp.torch;
 namespace LossDsl.Runtime;
 
 /// <summary>
-/// A backend of generated fused kernels on host memory: the fast CPU path (<see cref="CpuLauncher"/>, in place) or
-/// the ILGPU kernels (<see cref="KernelLauncher"/>, staged through host memory). Both compute the prediction's
-/// gradient only, and do not skip ignored set elements; such calls go to the torch-ops backend.
+/// A backend of generated fused kernels: the fast CPU path (<see cref="CpuLauncher"/>, in place on host memory) or the
+/// ILGPU kernels (<see cref="KernelLauncher"/>, in place on host memory on ILGPU's CPU accelerator and on CUDA memory in
+/// libtorch's context). Both compute the prediction's gradient only, and do not skip ignored set elements; such calls go
+/// to the torch-ops backend.
 /// </summary>
 internal sealed class FusedBackend : ILossBackend
 {
-    public static readonly FusedBackend Cpu = new(Backend.Cpu, "CPU", "the fused CPU kernels read and write host memory", CpuLauncher.Run);
+    public static readonly FusedBackend Cpu = new(Backend.Cpu, "CPU",
+        call => call.Device == DeviceType.CPU ? null : $"the fused CPU kernels read and write host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}",
+        CpuLauncher.Run);
 
-    public static readonly FusedBackend Ilgpu = new(Backend.Ilgpu, "ILGPU",
-        "the ILGPU launcher stages tensors through host memory, so it runs CPU tensors only", KernelLauncher.Run);
+    public static readonly FusedBackend Ilgpu = new(Backend.Ilgpu, "ILGPU", KernelLauncher.WhyNot, KernelLauncher.Run);
 
-    private readonly string _kernels, _hostOnly;
+    private readonly string _kernels;
+    private readonly Func<LossCall, string?> _whyNotMemory;
     private readonly Func<LossCall, (Tensor Loss, Tensor Grad)> _launch;
 
-    private FusedBackend(Backend kind, string kernels, string hostOnly, Func<LossCall, (Tensor Loss, Tensor Grad)> launch)
+    private FusedBackend(Backend kind, string kernels, Func<LossCall, string?> whyNotMemory, Func<LossCall, (Tensor Loss, Tensor Grad)> launch)
     {
         Kind = kind;
         _kernels = kernels;
-        _hostOnly = hostOnly;
+        _whyNotMemory = whyNotMemory;
         _launch = launch;
     }
 
@@ -32,8 +35,9 @@ internal sealed class FusedBackend : ILossBackend
 
     public string? WhyNot(LossCall call)
     {
-        if (call.Device != DeviceType.CPU)
-            return $"{_hostOnly}, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
+        if (call.Device != DeviceType.CPU && call.Definition.Multiclass)
+            return $"the fused kernels of a multiclass loss read per-pixel statistics computed on host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
+        if (_whyNotMemory(call) is { } memory) return memory;
         if (!call.Definition.Supports(Kind, call.DType))
             return $"{call.Definition.Name} was generated without {_kernels} kernels for {call.DType}";
         if (call.UnevenSets)

@@ -9,13 +9,15 @@ namespace LossDsl.Runtime;
 /// <summary>Where a loss call runs.</summary>
 public enum Backend
 {
-    /// <summary>Let the runtime choose: the first of <see cref="Cpu"/> and <see cref="TorchOps"/> that can run the call.</summary>
+    /// <summary>Let the runtime choose: the first of <see cref="Cpu"/>, <see cref="Ilgpu"/> (CUDA tensors) and <see cref="TorchOps"/> that can run the call.</summary>
     Auto,
     /// <summary>The fused CPU kernels: vectorized, multi-threaded, in place on host memory. CPU tensors of every float dtype
     /// (float16 and bfloat16 are computed in float32).</summary>
     Cpu,
-    /// <summary>The fused ILGPU kernels on <see cref="LossAccelerator.Current"/>; inputs are staged through host memory, so
-    /// CPU tensors only. Never chosen automatically (on a CPU, ILGPU's accelerator simulates GPU threads and is slow).</summary>
+    /// <summary>The fused ILGPU kernels on <see cref="LossAccelerator.Current"/>, in place on the tensors' memory: CUDA tensors
+    /// on a CUDA accelerator (libtorch's primary context), host tensors on ILGPU's CPU accelerator (or staged to a GPU). Chosen
+    /// automatically for CUDA tensors only (for host tensors <see cref="Cpu"/> comes first: ILGPU's CPU accelerator simulates
+    /// GPU threads and is slow).</summary>
     Ilgpu,
     /// <summary>The loss and its derived gradients as TorchSharp tensor operations: every device and float dtype, the gradient
     /// of every float tensor that requires grad, and ignored set elements.</summary>
@@ -26,7 +28,7 @@ public enum Backend
 /// Chooses the backend of each loss call. A call's own <see cref="LossArguments.Backend"/> wins, then the innermost
 /// <see cref="Use"/> scope, then <see cref="Default"/> (process-wide; the environment variable
 /// LOSSDSL_BACKEND=auto|cpu|ilgpu|torchops sets its initial value). <see cref="Backend.Auto"/> picks the first of
-/// <see cref="Backend.Cpu"/> and <see cref="Backend.TorchOps"/> that can run the call; a forced backend that cannot
+/// <see cref="Backend.Cpu"/>, <see cref="Backend.Ilgpu"/> and <see cref="Backend.TorchOps"/> that can run the call; a forced backend that cannot
 /// run it raises <see cref="NotSupportedException"/> saying why.
 /// </summary>
 public static class LossBackend
@@ -48,7 +50,7 @@ public static class LossBackend
     }
 
     /// <summary>The backends in the order <see cref="Backend.Auto"/> tries them.</summary>
-    private static readonly ILossBackend[] s_auto = { FusedBackend.Cpu, TorchOpsBackend.Instance };
+    private static readonly ILossBackend[] s_auto = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
 
     private static readonly ILossBackend[] s_all = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
 

@@ -118,15 +118,131 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Reduction pass 1: one thread per (set, chunk) writes partial R5, R7, R16, R21.</summary>
-        public static void Pass1F32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
+        public static void Pass1F32(KernelShape shape, LossViews<float> v)
         {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _smooth = hyper[0];
-            double _eps = hyper[1];
+            float _smooth = (float)v.Hyper[0];
+            float _eps = (float)v.Hyper[1];
+            float n = (float)shape.Count;
+            float classes = shape.Classes;
+            float v40 = 1.0f / n;
+            float v41 = classes * v40;
+            // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
+            float R5_acc = 0;
+            float R7_acc = 0;
+            float R16_acc = 0;
+            float R21_acc = 0;
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
+            {
+                long o = shape.Offset(s, j);
+                long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
+                float cls_j = v.Span2[px];
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
+                float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
+                float v4 = _probs_j * _targets_j;
+                float v6 = _probs_j + _targets_j;
+                float v15 = _targets_j * _log_probs_j;
+                R5_acc += v4;
+                R7_acc += v6;
+                R16_acc += v15;
+                R21_acc += _targets_j;
+            }
+            R5_acc = GroupReduce.Sum(R5_acc);
+            R7_acc = GroupReduce.Sum(R7_acc);
+            R16_acc = GroupReduce.Sum(R16_acc);
+            R21_acc = GroupReduce.Sum(R21_acc);
+            if (Group.IsFirstThread)
+            {
+                long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
+                v.Partials[slot + 0] = R5_acc;
+                v.Partials[slot + 1] = R7_acc;
+                v.Partials[slot + 2] = R16_acc;
+                v.Partials[slot + 3] = R21_acc;
+            }
+        }
+
+        /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
+        public static void GradientF32(KernelShape shape, LossViews<float> v)
+        {
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
+            float _smooth = (float)v.Hyper[0];
+            float _eps = (float)v.Hyper[1];
+            float n = (float)shape.Count;
+            float classes = shape.Classes;
+            float v40 = 1.0f / n;
+            float v41 = classes * v40;
+            // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
+            double R5_acc = 0;
+            double R7_acc = 0;
+            double R16_acc = 0;
+            double R21_acc = 0;
+            for (int c = 0; c < shape.Chunks; c++)
+            {
+                long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
+                R5_acc += v.Partials[slot + 0];
+                R7_acc += v.Partials[slot + 1];
+                R16_acc += v.Partials[slot + 2];
+                R21_acc += v.Partials[slot + 3];
+            }
+            float R5 = (float)(R5_acc);
+            float R7 = (float)(R7_acc);
+            float R16 = (float)(R16_acc);
+            float R21 = (float)(R21_acc);
+            float v9 = R5 * 2.0f;
+            float v10 = _smooth + v9;
+            float v11 = _smooth + R7;
+            float v12 = Max(v11, _eps);
+            float v13 = v10 / v12;
+            float v19 = R16 / n;
+            bool v23 = R21 > 0.0f;
+            float v25 = 1.0f - v13;
+            float v26 = v23 ? v25 : 0.0f;
+            float v28 = v19 * classes;
+            float v30 = v26 - v28;
+            bool v31 = v11 >= _eps;
+            float v32 = 2.0f / v12;
+            float v33 = -v32;
+            float v34 = v23 ? v33 : 0.0f;
+            float v35 = v31 ? 1.0f : 0.0f;
+            float v36 = v35 / v12;
+            float v37 = v13 * v36;
+            float v39 = v23 ? v37 : 0.0f;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v30;
+            // Gradient pass: ∂L/∂probs_j = probs_j·([R21 > 0 ? (smooth + R5·2) / max(smooth + R7, eps)·[smooth + R7 ≥ eps ? 1 : 0] / max(smooth + R7, eps) : 0] + targets_j·[R21 > 0 ? −(2 / max(smooth + R7, eps)) : 0]) − targets_j·C·1 / n
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
+            {
+                long o = shape.Offset(s, j);
+                long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
+                float cls_j = v.Span2[px];
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
+                float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
+                float v43 = _targets_j * v34;
+                float v44 = v39 + v43;
+                float v45 = _targets_j * v41;
+                float v47 = _probs_j * v44;
+                float v48 = v47 - v45;
+                v.Grad[o] = v48 * (float)shape.GradScale;
+            }
+        }
+
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
+        public static void Pass1F64(KernelShape shape, LossViews<double> v)
+        {
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
+            double _smooth = v.Hyper[0];
+            double _eps = v.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             double v40 = 1.0 / n;
@@ -136,12 +252,12 @@ namespace LossDsl.Generated
             double R7_acc = 0;
             double R16_acc = 0;
             double R21_acc = 0;
-            for (long j = begin; j < end; j++)
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = inputs[shape.SpanSize + shape.Pixels + px];
-                double _log_probs_j = cls_j >= 0 ? inputs[o] - inputs[shape.SpanSize + px] : 0;
+                double cls_j = v.Span2[px];
+                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
                 double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
                 double v4 = _probs_j * _targets_j;
@@ -152,22 +268,29 @@ namespace LossDsl.Generated
                 R16_acc += v15;
                 R21_acc += _targets_j;
             }
-            long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-            partials[slot + 0] = R5_acc;
-            partials[slot + 1] = R7_acc;
-            partials[slot + 2] = R16_acc;
-            partials[slot + 3] = R21_acc;
+            R5_acc = GroupReduce.Sum(R5_acc);
+            R7_acc = GroupReduce.Sum(R7_acc);
+            R16_acc = GroupReduce.Sum(R16_acc);
+            R21_acc = GroupReduce.Sum(R21_acc);
+            if (Group.IsFirstThread)
+            {
+                long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
+                v.Partials[slot + 0] = R5_acc;
+                v.Partials[slot + 1] = R7_acc;
+                v.Partials[slot + 2] = R16_acc;
+                v.Partials[slot + 3] = R21_acc;
+            }
         }
 
-        /// <summary>Combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
+        public static void GradientF64(KernelShape shape, LossViews<double> v)
         {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _smooth = hyper[0];
-            double _eps = hyper[1];
+            double _smooth = v.Hyper[0];
+            double _eps = v.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             double v40 = 1.0 / n;
@@ -180,10 +303,10 @@ namespace LossDsl.Generated
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R5_acc += partials[slot + 0];
-                R7_acc += partials[slot + 1];
-                R16_acc += partials[slot + 2];
-                R21_acc += partials[slot + 3];
+                R5_acc += v.Partials[slot + 0];
+                R7_acc += v.Partials[slot + 1];
+                R16_acc += v.Partials[slot + 2];
+                R21_acc += v.Partials[slot + 3];
             }
             double R5 = R5_acc;
             double R7 = R7_acc;
@@ -208,17 +331,14 @@ namespace LossDsl.Generated
             double v36 = v35 / v12;
             double v37 = v13 * v36;
             double v39 = v23 ? v37 : 0.0;
-            if (chunk == 0)
-            {
-                loss[s] = (float)v30;
-            }
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v30;
             // Gradient pass: ∂L/∂probs_j = probs_j·([R21 > 0 ? (smooth + R5·2) / max(smooth + R7, eps)·[smooth + R7 ≥ eps ? 1 : 0] / max(smooth + R7, eps) : 0] + targets_j·[R21 > 0 ? −(2 / max(smooth + R7, eps)) : 0]) − targets_j·C·1 / n
-            for (long j = begin; j < end; j++)
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = inputs[shape.SpanSize + shape.Pixels + px];
-                double _log_probs_j = cls_j >= 0 ? inputs[o] - inputs[shape.SpanSize + px] : 0;
+                double cls_j = v.Span2[px];
+                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
                 double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
                 double v43 = _targets_j * v34;
@@ -226,119 +346,7 @@ namespace LossDsl.Generated
                 double v45 = _targets_j * v41;
                 double v47 = _probs_j * v44;
                 double v48 = v47 - v45;
-                grad[o] = (float)(v48 * shape.GradScale);
-            }
-        }
-
-        /// <summary>Reduction pass 1: one thread per (set, chunk) writes partial R5, R7, R16, R21.</summary>
-        public static void Pass1F64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
-        {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _smooth = hyper[0];
-            double _eps = hyper[1];
-            double n = shape.Count;
-            double classes = shape.Classes;
-            double v40 = 1.0 / n;
-            double v41 = classes * v40;
-            // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            double R5_acc = 0;
-            double R7_acc = 0;
-            double R16_acc = 0;
-            double R21_acc = 0;
-            for (long j = begin; j < end; j++)
-            {
-                long o = shape.Offset(s, j);
-                long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = inputs[shape.SpanSize + shape.Pixels + px];
-                double _log_probs_j = cls_j >= 0 ? inputs[o] - inputs[shape.SpanSize + px] : 0;
-                double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
-                double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
-                double v4 = _probs_j * _targets_j;
-                double v6 = _probs_j + _targets_j;
-                double v15 = _targets_j * _log_probs_j;
-                R5_acc += v4;
-                R7_acc += v6;
-                R16_acc += v15;
-                R21_acc += _targets_j;
-            }
-            long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-            partials[slot + 0] = R5_acc;
-            partials[slot + 1] = R7_acc;
-            partials[slot + 2] = R16_acc;
-            partials[slot + 3] = R21_acc;
-        }
-
-        /// <summary>Combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
-        {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _smooth = hyper[0];
-            double _eps = hyper[1];
-            double n = shape.Count;
-            double classes = shape.Classes;
-            double v40 = 1.0 / n;
-            double v41 = classes * v40;
-            // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            double R5_acc = 0;
-            double R7_acc = 0;
-            double R16_acc = 0;
-            double R21_acc = 0;
-            for (int c = 0; c < shape.Chunks; c++)
-            {
-                long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R5_acc += partials[slot + 0];
-                R7_acc += partials[slot + 1];
-                R16_acc += partials[slot + 2];
-                R21_acc += partials[slot + 3];
-            }
-            double R5 = R5_acc;
-            double R7 = R7_acc;
-            double R16 = R16_acc;
-            double R21 = R21_acc;
-            double v9 = R5 * 2.0;
-            double v10 = _smooth + v9;
-            double v11 = _smooth + R7;
-            double v12 = Max(v11, _eps);
-            double v13 = v10 / v12;
-            double v19 = R16 / n;
-            bool v23 = R21 > 0.0;
-            double v25 = 1.0 - v13;
-            double v26 = v23 ? v25 : 0.0;
-            double v28 = v19 * classes;
-            double v30 = v26 - v28;
-            bool v31 = v11 >= _eps;
-            double v32 = 2.0 / v12;
-            double v33 = -v32;
-            double v34 = v23 ? v33 : 0.0;
-            double v35 = v31 ? 1.0 : 0.0;
-            double v36 = v35 / v12;
-            double v37 = v13 * v36;
-            double v39 = v23 ? v37 : 0.0;
-            if (chunk == 0)
-            {
-                loss[s] = (double)v30;
-            }
-            // Gradient pass: ∂L/∂probs_j = probs_j·([R21 > 0 ? (smooth + R5·2) / max(smooth + R7, eps)·[smooth + R7 ≥ eps ? 1 : 0] / max(smooth + R7, eps) : 0] + targets_j·[R21 > 0 ? −(2 / max(smooth + R7, eps)) : 0]) − targets_j·C·1 / n
-            for (long j = begin; j < end; j++)
-            {
-                long o = shape.Offset(s, j);
-                long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = inputs[shape.SpanSize + shape.Pixels + px];
-                double _log_probs_j = cls_j >= 0 ? inputs[o] - inputs[shape.SpanSize + px] : 0;
-                double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
-                double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
-                double v43 = _targets_j * v34;
-                double v44 = v39 + v43;
-                double v45 = _targets_j * v41;
-                double v47 = _probs_j * v44;
-                double v48 = v47 - v45;
-                grad[o] = (double)(v48 * shape.GradScale);
+                v.Grad[o] = v48 * shape.GradScale;
             }
         }
 

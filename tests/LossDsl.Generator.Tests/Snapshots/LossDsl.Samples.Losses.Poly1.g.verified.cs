@@ -153,76 +153,78 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass, then the gradient pass.</summary>
-        public static void FusedF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
+        public static void FusedF32(KernelShape shape, LossViews<float> v)
         {
-            int s = index;
-            long _target = targets[0 * shape.Segments + s];
-            double _epsilon = hyper[0];
+            int s = Grid.IdxX;
+            long _target = v.Target0[s];
+            float _epsilon = (float)v.Hyper[0];
             if (_target == shape.IgnoreIndex)
             {
-                loss[s] = 0;
-                for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;
+                if (Group.IsFirstThread) v.Loss[s] = 0;
+                for (long j = Group.IdxX; j < shape.Length; j += Group.DimX) v.Grad[shape.Offset(s, j)] = 0;
                 return;
             }
-            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, _target)];
+            float v2 = v.Span0[shape.Offset(s, _target)];
             // Pass 1: R4 = LogSumExp_j logits_j
-            double R4_max = double.NegativeInfinity, R4_sum = 0;
-            for (long j = 0; j < shape.Length; j++)
+            float R4_max = float.NegativeInfinity, R4_sum = 0;
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
+                float _logits_j = v.Span0[o];
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
-                else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
+                else if (_logits_j != float.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
-            double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
-            double v5 = v2 - R4;
-            double v8 = Exp(v5);
-            double v9 = 1.0 - v8;
-            double v10 = _epsilon * v9;
-            double v11 = v10 - v5;
-            double v14 = _epsilon * v8;
-            double v15 = -v14;
-            double v16 = v15 - 1.0;
-            double v18 = 1.0 + v14;
-            loss[s] = (float)v11;
+            GroupReduce.LogSumExp(ref R4_max, ref R4_sum);
+            float R4 = R4_sum == 0 ? float.MinValue : R4_max == float.PositiveInfinity ? float.NaN : R4_max + Log(R4_sum);
+            float v5 = v2 - R4;
+            float v8 = Exp(v5);
+            float v9 = 1.0f - v8;
+            float v10 = _epsilon * v9;
+            float v11 = v10 - v5;
+            float v14 = _epsilon * v8;
+            float v15 = -v14;
+            float v16 = v15 - 1.0f;
+            float v18 = 1.0f + v14;
+            if (Group.IsFirstThread) v.Loss[s] = v11;
             // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
-                double v19 = _logits_j - R4;
-                double v20 = Exp(v19);
+                float _logits_j = v.Span0[o];
+                float v19 = _logits_j - R4;
+                float v20 = Exp(v19);
                 bool v22 = _target == j;
-                double v23 = v22 ? v16 : 0.0;
-                double v24 = v18 * v20;
-                double v25 = v23 + v24;
-                grad[o] = (float)(v25 * shape.GradScale);
+                float v23 = v22 ? v16 : 0.0f;
+                float v24 = v18 * v20;
+                float v25 = v23 + v24;
+                v.Grad[o] = v25 * (float)shape.GradScale;
             }
         }
 
-        /// <summary>Forward and backward fused, one thread per row: 1 reduction pass, then the gradient pass.</summary>
-        public static void FusedF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
+        /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
+        public static void FusedF64(KernelShape shape, LossViews<double> v)
         {
-            int s = index;
-            long _target = targets[0 * shape.Segments + s];
-            double _epsilon = hyper[0];
+            int s = Grid.IdxX;
+            long _target = v.Target0[s];
+            double _epsilon = v.Hyper[0];
             if (_target == shape.IgnoreIndex)
             {
-                loss[s] = 0;
-                for (long j = 0; j < shape.Length; j++) grad[shape.Offset(s, j)] = 0;
+                if (Group.IsFirstThread) v.Loss[s] = 0;
+                for (long j = Group.IdxX; j < shape.Length; j += Group.DimX) v.Grad[shape.Offset(s, j)] = 0;
                 return;
             }
-            double v2 = inputs[0 * shape.SpanSize + shape.Offset(s, _target)];
+            double v2 = v.Span0[shape.Offset(s, _target)];
             // Pass 1: R4 = LogSumExp_j logits_j
             double R4_max = double.NegativeInfinity, R4_sum = 0;
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _logits_j = v.Span0[o];
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != double.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
+            GroupReduce.LogSumExp(ref R4_max, ref R4_sum);
             double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
             double v8 = Exp(v5);
@@ -233,19 +235,19 @@ namespace LossDsl.Generated
             double v15 = -v14;
             double v16 = v15 - 1.0;
             double v18 = 1.0 + v14;
-            loss[s] = (double)v11;
+            if (Group.IsFirstThread) v.Loss[s] = v11;
             // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
+                double _logits_j = v.Span0[o];
                 double v19 = _logits_j - R4;
                 double v20 = Exp(v19);
                 bool v22 = _target == j;
                 double v23 = v22 ? v16 : 0.0;
                 double v24 = v18 * v20;
                 double v25 = v23 + v24;
-                grad[o] = (double)(v25 * shape.GradScale);
+                v.Grad[o] = v25 * shape.GradScale;
             }
         }
 

@@ -104,100 +104,128 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Forward and backward fused, one thread per element.</summary>
-        public static void FusedF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>
+        /// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean
+        /// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.
+        /// </summary>
+        public static void FusedF32(KernelShape shape, LossViews<float> v)
         {
-            int s = index;
-            double _logit = inputs[shape.InputBase + 0 * shape.Segments + s];
-            double _target = inputs[shape.InputBase + 1 * shape.Segments + s];
-            double _alpha = hyper[0];
-            double _gamma = hyper[1];
-            double v4 = Sigmoid(_logit);
-            double v5 = Softplus(_logit);
-            double v6 = _logit * _target;
-            double v7 = v5 - v6;
-            double v8 = _target * v4;
-            double v10 = 1.0 - v4;
-            double v11 = 1.0 - _target;
-            double v12 = v10 * v11;
-            double v13 = v8 + v12;
-            bool v15 = _alpha >= 0.0;
-            double v16 = _target * _alpha;
-            double v17 = 1.0 - _alpha;
-            double v18 = v11 * v17;
-            double v19 = v16 + v18;
-            double v20 = v15 ? v19 : 1.0;
-            double v21 = v7 * v20;
-            double v22 = 1.0 - v13;
-            double v23 = Pow(v22, _gamma);
-            double v24 = v21 * v23;
-            double v25 = v4 - _target;
-            double v26 = v20 * v25;
-            double v27 = v4 * v10;
-            double v28 = _target * v27;
-            double v30 = v11 * v27;
-            double v32 = v28 - v30;
-            double v34 = _gamma - 1.0;
-            double v35 = Pow(v22, v34);
-            double v36 = _gamma * v35;
-            double v37 = v32 * v36;
-            double v38 = -v37;
-            bool v39 = _gamma == 0.0;
-            double v40 = v39 ? 0.0 : v38;
-            double v41 = v23 * v26;
-            double v42 = v21 * v40;
-            double v43 = v41 + v42;
-            loss[s] = (float)v24;
-            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
-            grad[s] = (float)(v43 * shape.GradScale);
+            float loss_acc = 0;
+            for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)
+            {
+                int s = (int)e;
+                float _logit = v.Input0[s];
+                float _target = v.Input1[s];
+                float _alpha = (float)v.Hyper[0];
+                float _gamma = (float)v.Hyper[1];
+                float v4 = Sigmoid(_logit);
+                float v5 = Softplus(_logit);
+                float v6 = _logit * _target;
+                float v7 = v5 - v6;
+                float v8 = _target * v4;
+                float v10 = 1.0f - v4;
+                float v11 = 1.0f - _target;
+                float v12 = v10 * v11;
+                float v13 = v8 + v12;
+                bool v15 = _alpha >= 0.0f;
+                float v16 = _target * _alpha;
+                float v17 = 1.0f - _alpha;
+                float v18 = v11 * v17;
+                float v19 = v16 + v18;
+                float v20 = v15 ? v19 : 1.0f;
+                float v21 = v7 * v20;
+                float v22 = 1.0f - v13;
+                float v23 = Pow(v22, _gamma);
+                float v24 = v21 * v23;
+                float v25 = v4 - _target;
+                float v26 = v20 * v25;
+                float v27 = v4 * v10;
+                float v28 = _target * v27;
+                float v30 = v11 * v27;
+                float v32 = v28 - v30;
+                float v34 = _gamma - 1.0f;
+                float v35 = Pow(v22, v34);
+                float v36 = _gamma * v35;
+                float v37 = v32 * v36;
+                float v38 = -v37;
+                bool v39 = _gamma == 0.0f;
+                float v40 = v39 ? 0.0f : v38;
+                float v41 = v23 * v26;
+                float v42 = v21 * v40;
+                float v43 = v41 + v42;
+                float loss_s = v24;
+                if (shape.SumLoss != 0) loss_acc += loss_s;
+                else v.Loss[s] = loss_s;
+                // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
+                v.Grad[s] = v43 * (float)shape.GradScale;
+            }
+            if (shape.SumLoss != 0)
+            {
+                loss_acc = GroupReduce.Sum(loss_acc);
+                if (Group.IsFirstThread) v.Partials[Grid.IdxX] = loss_acc;
+            }
         }
 
-        /// <summary>Forward and backward fused, one thread per element.</summary>
-        public static void FusedF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
+        /// <summary>
+        /// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean
+        /// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.
+        /// </summary>
+        public static void FusedF64(KernelShape shape, LossViews<double> v)
         {
-            int s = index;
-            double _logit = inputs[shape.InputBase + 0 * shape.Segments + s];
-            double _target = inputs[shape.InputBase + 1 * shape.Segments + s];
-            double _alpha = hyper[0];
-            double _gamma = hyper[1];
-            double v4 = Sigmoid(_logit);
-            double v5 = Softplus(_logit);
-            double v6 = _logit * _target;
-            double v7 = v5 - v6;
-            double v8 = _target * v4;
-            double v10 = 1.0 - v4;
-            double v11 = 1.0 - _target;
-            double v12 = v10 * v11;
-            double v13 = v8 + v12;
-            bool v15 = _alpha >= 0.0;
-            double v16 = _target * _alpha;
-            double v17 = 1.0 - _alpha;
-            double v18 = v11 * v17;
-            double v19 = v16 + v18;
-            double v20 = v15 ? v19 : 1.0;
-            double v21 = v7 * v20;
-            double v22 = 1.0 - v13;
-            double v23 = Pow(v22, _gamma);
-            double v24 = v21 * v23;
-            double v25 = v4 - _target;
-            double v26 = v20 * v25;
-            double v27 = v4 * v10;
-            double v28 = _target * v27;
-            double v30 = v11 * v27;
-            double v32 = v28 - v30;
-            double v34 = _gamma - 1.0;
-            double v35 = Pow(v22, v34);
-            double v36 = _gamma * v35;
-            double v37 = v32 * v36;
-            double v38 = -v37;
-            bool v39 = _gamma == 0.0;
-            double v40 = v39 ? 0.0 : v38;
-            double v41 = v23 * v26;
-            double v42 = v21 * v40;
-            double v43 = v41 + v42;
-            loss[s] = (double)v24;
-            // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
-            grad[s] = (double)(v43 * shape.GradScale);
+            double loss_acc = 0;
+            for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)
+            {
+                int s = (int)e;
+                double _logit = v.Input0[s];
+                double _target = v.Input1[s];
+                double _alpha = v.Hyper[0];
+                double _gamma = v.Hyper[1];
+                double v4 = Sigmoid(_logit);
+                double v5 = Softplus(_logit);
+                double v6 = _logit * _target;
+                double v7 = v5 - v6;
+                double v8 = _target * v4;
+                double v10 = 1.0 - v4;
+                double v11 = 1.0 - _target;
+                double v12 = v10 * v11;
+                double v13 = v8 + v12;
+                bool v15 = _alpha >= 0.0;
+                double v16 = _target * _alpha;
+                double v17 = 1.0 - _alpha;
+                double v18 = v11 * v17;
+                double v19 = v16 + v18;
+                double v20 = v15 ? v19 : 1.0;
+                double v21 = v7 * v20;
+                double v22 = 1.0 - v13;
+                double v23 = Pow(v22, _gamma);
+                double v24 = v21 * v23;
+                double v25 = v4 - _target;
+                double v26 = v20 * v25;
+                double v27 = v4 * v10;
+                double v28 = _target * v27;
+                double v30 = v11 * v27;
+                double v32 = v28 - v30;
+                double v34 = _gamma - 1.0;
+                double v35 = Pow(v22, v34);
+                double v36 = _gamma * v35;
+                double v37 = v32 * v36;
+                double v38 = -v37;
+                bool v39 = _gamma == 0.0;
+                double v40 = v39 ? 0.0 : v38;
+                double v41 = v23 * v26;
+                double v42 = v21 * v40;
+                double v43 = v41 + v42;
+                double loss_s = v24;
+                if (shape.SumLoss != 0) loss_acc += loss_s;
+                else v.Loss[s] = loss_s;
+                // ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
+                v.Grad[s] = v43 * shape.GradScale;
+            }
+            if (shape.SumLoss != 0)
+            {
+                loss_acc = GroupReduce.Sum(loss_acc);
+                if (Group.IsFirstThread) v.Partials[Grid.IdxX] = loss_acc;
+            }
         }
 
         // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----

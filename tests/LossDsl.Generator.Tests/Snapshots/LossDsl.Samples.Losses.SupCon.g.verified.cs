@@ -107,96 +107,100 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Forward and backward fused, one thread per row: 2 reduction passes, then the gradient pass.</summary>
-        public static void FusedF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
+        public static void FusedF32(KernelShape shape, LossViews<float> v)
         {
-            int s = index;
-            double _temperature = hyper[0];
-            double v33 = 1.0 / _temperature;
+            int s = Grid.IdxX;
+            float _temperature = (float)v.Hyper[0];
+            float v33 = 1.0f / _temperature;
             // Pass 1: R10 = LogSumExp_j [positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity]; R11 = Σ_j positive_j; R29 = Σ_j −positive_j
-            double R10_max = double.NegativeInfinity, R10_sum = 0;
-            double R11_acc = 0;
-            double R29_acc = 0;
-            for (long j = 0; j < shape.Length; j++)
+            float R10_max = float.NegativeInfinity, R10_sum = 0;
+            float R11_acc = 0;
+            float R29_acc = 0;
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
-                double _negative_j = inputs[2 * shape.SpanSize + o];
-                double v4 = _positive_j + _negative_j;
-                bool v6 = v4 > 0.0;
-                double v7 = _similarity_j / _temperature;
-                double v9 = v6 ? v7 : double.NegativeInfinity;
-                double v28 = -_positive_j;
+                float _similarity_j = v.Span0[o];
+                float _positive_j = v.Span1[o];
+                float _negative_j = v.Span2[o];
+                float v4 = _positive_j + _negative_j;
+                bool v6 = v4 > 0.0f;
+                float v7 = _similarity_j / _temperature;
+                float v9 = v6 ? v7 : float.NegativeInfinity;
+                float v28 = -_positive_j;
                 if (v9 > R10_max) { R10_sum = R10_sum * Exp(R10_max - v9) + 1; R10_max = v9; }
-                else if (v9 != double.NegativeInfinity) R10_sum += Exp(v9 - R10_max);
+                else if (v9 != float.NegativeInfinity) R10_sum += Exp(v9 - R10_max);
                 R11_acc += _positive_j;
                 R29_acc += v28;
             }
-            double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
-            double R11 = R11_acc;
-            double R29 = R29_acc;
-            bool v12 = R11 > 0.0;
-            double v21 = 1.0 / R11;
-            double v25 = -v21;
-            double v26 = v12 ? v25 : 0.0;
-            double v30 = v26 * R29;
+            GroupReduce.LogSumExp(ref R10_max, ref R10_sum);
+            R11_acc = GroupReduce.Sum(R11_acc);
+            R29_acc = GroupReduce.Sum(R29_acc);
+            float R10 = R10_sum == 0 ? float.MinValue : R10_max == float.PositiveInfinity ? float.NaN : R10_max + Log(R10_sum);
+            float R11 = R11_acc;
+            float R29 = R29_acc;
+            bool v12 = R11 > 0.0f;
+            float v21 = 1.0f / R11;
+            float v25 = -v21;
+            float v26 = v12 ? v25 : 0.0f;
+            float v30 = v26 * R29;
             // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-            double R15_acc = 0;
-            for (long j = 0; j < shape.Length; j++)
+            float R15_acc = 0;
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
-                double v7 = _similarity_j / _temperature;
-                double v13 = v7 - R10;
-                double v14 = _positive_j * v13;
+                float _similarity_j = v.Span0[o];
+                float _positive_j = v.Span1[o];
+                float v7 = _similarity_j / _temperature;
+                float v13 = v7 - R10;
+                float v14 = _positive_j * v13;
                 R15_acc += v14;
             }
-            double R15 = R15_acc;
-            double v17 = R15 / R11;
-            double v18 = -v17;
-            double v19 = v12 ? v18 : 0.0;
-            loss[s] = (float)v19;
+            R15_acc = GroupReduce.Sum(R15_acc);
+            float R15 = R15_acc;
+            float v17 = R15 / R11;
+            float v18 = -v17;
+            float v19 = v12 ? v18 : 0.0f;
+            if (Group.IsFirstThread) v.Loss[s] = v19;
             // Gradient pass: ∂L/∂similarity_j = [R11 > 0 ? −(1 / R11) : 0]·R29·exp([positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity] − R10)·[positive_j + negative_j > 0 ? 1 / temperature : 0] + [R11 > 0 ? −(1 / R11) : 0]·positive_j·1 / temperature
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
-                double _negative_j = inputs[2 * shape.SpanSize + o];
-                double v4 = _positive_j + _negative_j;
-                bool v6 = v4 > 0.0;
-                double v7 = _similarity_j / _temperature;
-                double v9 = v6 ? v7 : double.NegativeInfinity;
-                double v31 = v9 - R10;
-                double v32 = Exp(v31);
-                double v34 = v6 ? v33 : 0.0;
-                double v35 = v32 * v34;
-                double v36 = v30 * v35;
-                double v37 = _positive_j * v33;
-                double v38 = v26 * v37;
-                double v39 = v36 + v38;
-                grad[o] = (float)(v39 * shape.GradScale);
+                float _similarity_j = v.Span0[o];
+                float _positive_j = v.Span1[o];
+                float _negative_j = v.Span2[o];
+                float v4 = _positive_j + _negative_j;
+                bool v6 = v4 > 0.0f;
+                float v7 = _similarity_j / _temperature;
+                float v9 = v6 ? v7 : float.NegativeInfinity;
+                float v31 = v9 - R10;
+                float v32 = Exp(v31);
+                float v34 = v6 ? v33 : 0.0f;
+                float v35 = v32 * v34;
+                float v36 = v30 * v35;
+                float v37 = _positive_j * v33;
+                float v38 = v26 * v37;
+                float v39 = v36 + v38;
+                v.Grad[o] = v39 * (float)shape.GradScale;
             }
         }
 
-        /// <summary>Forward and backward fused, one thread per row: 2 reduction passes, then the gradient pass.</summary>
-        public static void FusedF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
+        /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
+        public static void FusedF64(KernelShape shape, LossViews<double> v)
         {
-            int s = index;
-            double _temperature = hyper[0];
+            int s = Grid.IdxX;
+            double _temperature = v.Hyper[0];
             double v33 = 1.0 / _temperature;
             // Pass 1: R10 = LogSumExp_j [positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity]; R11 = Σ_j positive_j; R29 = Σ_j −positive_j
             double R10_max = double.NegativeInfinity, R10_sum = 0;
             double R11_acc = 0;
             double R29_acc = 0;
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
-                double _negative_j = inputs[2 * shape.SpanSize + o];
+                double _similarity_j = v.Span0[o];
+                double _positive_j = v.Span1[o];
+                double _negative_j = v.Span2[o];
                 double v4 = _positive_j + _negative_j;
                 bool v6 = v4 > 0.0;
                 double v7 = _similarity_j / _temperature;
@@ -207,6 +211,9 @@ namespace LossDsl.Generated
                 R11_acc += _positive_j;
                 R29_acc += v28;
             }
+            GroupReduce.LogSumExp(ref R10_max, ref R10_sum);
+            R11_acc = GroupReduce.Sum(R11_acc);
+            R29_acc = GroupReduce.Sum(R29_acc);
             double R10 = R10_sum == 0 ? double.MinValue : R10_max == double.PositiveInfinity ? double.NaN : R10_max + Log(R10_sum);
             double R11 = R11_acc;
             double R29 = R29_acc;
@@ -217,28 +224,29 @@ namespace LossDsl.Generated
             double v30 = v26 * R29;
             // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
             double R15_acc = 0;
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
+                double _similarity_j = v.Span0[o];
+                double _positive_j = v.Span1[o];
                 double v7 = _similarity_j / _temperature;
                 double v13 = v7 - R10;
                 double v14 = _positive_j * v13;
                 R15_acc += v14;
             }
+            R15_acc = GroupReduce.Sum(R15_acc);
             double R15 = R15_acc;
             double v17 = R15 / R11;
             double v18 = -v17;
             double v19 = v12 ? v18 : 0.0;
-            loss[s] = (double)v19;
+            if (Group.IsFirstThread) v.Loss[s] = v19;
             // Gradient pass: ∂L/∂similarity_j = [R11 > 0 ? −(1 / R11) : 0]·R29·exp([positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity] − R10)·[positive_j + negative_j > 0 ? 1 / temperature : 0] + [R11 > 0 ? −(1 / R11) : 0]·positive_j·1 / temperature
-            for (long j = 0; j < shape.Length; j++)
+            for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _similarity_j = inputs[0 * shape.SpanSize + o];
-                double _positive_j = inputs[1 * shape.SpanSize + o];
-                double _negative_j = inputs[2 * shape.SpanSize + o];
+                double _similarity_j = v.Span0[o];
+                double _positive_j = v.Span1[o];
+                double _negative_j = v.Span2[o];
                 double v4 = _positive_j + _negative_j;
                 bool v6 = v4 > 0.0;
                 double v7 = _similarity_j / _temperature;
@@ -251,7 +259,7 @@ namespace LossDsl.Generated
                 double v37 = _positive_j * v33;
                 double v38 = v26 * v37;
                 double v39 = v36 + v38;
-                grad[o] = (double)(v39 * shape.GradScale);
+                v.Grad[o] = v39 * shape.GradScale;
             }
         }
 

@@ -124,26 +124,136 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Reduction pass 1: one thread per (set, chunk) writes partial R8, R12, R15.</summary>
-        public static void Pass1F32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
+        public static void Pass1F32(KernelShape shape, LossViews<float> v)
         {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _alpha = hyper[0];
-            double _beta = hyper[1];
-            double _smooth = hyper[2];
-            double _eps = hyper[3];
+            float _alpha = (float)v.Hyper[0];
+            float _beta = (float)v.Hyper[1];
+            float _smooth = (float)v.Hyper[2];
+            float _eps = (float)v.Hyper[3];
+            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            float R8_acc = 0;
+            float R12_acc = 0;
+            float R15_acc = 0;
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
+            {
+                long o = shape.Offset(s, j);
+                float _logits_j = v.Span0[o];
+                float _targets_j = v.Span1[o];
+                float v6 = Sigmoid(_logits_j);
+                float v7 = _targets_j * v6;
+                float v10 = 1.0f - _targets_j;
+                float v11 = v6 * v10;
+                float v13 = 1.0f - v6;
+                float v14 = _targets_j * v13;
+                R8_acc += v7;
+                R12_acc += v11;
+                R15_acc += v14;
+            }
+            R8_acc = GroupReduce.Sum(R8_acc);
+            R12_acc = GroupReduce.Sum(R12_acc);
+            R15_acc = GroupReduce.Sum(R15_acc);
+            if (Group.IsFirstThread)
+            {
+                long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
+                v.Partials[slot + 0] = R8_acc;
+                v.Partials[slot + 1] = R12_acc;
+                v.Partials[slot + 2] = R15_acc;
+            }
+        }
+
+        /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
+        public static void GradientF32(KernelShape shape, LossViews<float> v)
+        {
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
+            float _alpha = (float)v.Hyper[0];
+            float _beta = (float)v.Hyper[1];
+            float _smooth = (float)v.Hyper[2];
+            float _eps = (float)v.Hyper[3];
+            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            double R8_acc = 0;
+            double R12_acc = 0;
+            double R15_acc = 0;
+            for (int c = 0; c < shape.Chunks; c++)
+            {
+                long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
+                R8_acc += v.Partials[slot + 0];
+                R12_acc += v.Partials[slot + 1];
+                R15_acc += v.Partials[slot + 2];
+            }
+            float R8 = (float)(R8_acc);
+            float R12 = (float)(R12_acc);
+            float R15 = (float)(R15_acc);
+            float v16 = _smooth + R8;
+            float v17 = _alpha * R12;
+            float v18 = R8 + v17;
+            float v19 = _beta * R15;
+            float v20 = v18 + v19;
+            float v21 = _smooth + v20;
+            float v22 = Max(v21, _eps);
+            float v23 = v16 / v22;
+            float v24 = 1.0f - v23;
+            bool v26 = v21 >= _eps;
+            float v27 = v26 ? 1.0f : 0.0f;
+            float v28 = 1.0f / v22;
+            float v29 = v27 / v22;
+            float v30 = v23 * v29;
+            float v31 = v28 - v30;
+            float v33 = v26 ? _alpha : 0.0f;
+            float v34 = v33 / v22;
+            float v35 = v23 * v34;
+            float v37 = v26 ? _beta : 0.0f;
+            float v38 = v37 / v22;
+            float v39 = v23 * v38;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v24;
+            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
+            {
+                long o = shape.Offset(s, j);
+                float _logits_j = v.Span0[o];
+                float _targets_j = v.Span1[o];
+                float v6 = Sigmoid(_logits_j);
+                float v10 = 1.0f - _targets_j;
+                float v13 = 1.0f - v6;
+                float v41 = v6 * v13;
+                float v42 = _targets_j * v41;
+                float v43 = v31 * v42;
+                float v45 = v10 * v41;
+                float v46 = v35 * v45;
+                float v47 = v46 - v43;
+                float v50 = v39 * v42;
+                float v52 = v47 - v50;
+                v.Grad[o] = v52 * (float)shape.GradScale;
+            }
+        }
+
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
+        public static void Pass1F64(KernelShape shape, LossViews<double> v)
+        {
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
+            double _alpha = v.Hyper[0];
+            double _beta = v.Hyper[1];
+            double _smooth = v.Hyper[2];
+            double _eps = v.Hyper[3];
             // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
             double R15_acc = 0;
-            for (long j = begin; j < end; j++)
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
-                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double _logits_j = v.Span0[o];
+                double _targets_j = v.Span1[o];
                 double v6 = Sigmoid(_logits_j);
                 double v7 = _targets_j * v6;
                 double v10 = 1.0 - _targets_j;
@@ -154,23 +264,29 @@ namespace LossDsl.Generated
                 R12_acc += v11;
                 R15_acc += v14;
             }
-            long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-            partials[slot + 0] = R8_acc;
-            partials[slot + 1] = R12_acc;
-            partials[slot + 2] = R15_acc;
+            R8_acc = GroupReduce.Sum(R8_acc);
+            R12_acc = GroupReduce.Sum(R12_acc);
+            R15_acc = GroupReduce.Sum(R15_acc);
+            if (Group.IsFirstThread)
+            {
+                long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
+                v.Partials[slot + 0] = R8_acc;
+                v.Partials[slot + 1] = R12_acc;
+                v.Partials[slot + 2] = R15_acc;
+            }
         }
 
-        /// <summary>Combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF32(Index1D index, KernelShape shape, ArrayView<float> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<float> loss, ArrayView<float> grad, ArrayView<double> partials)
+        /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
+        public static void GradientF64(KernelShape shape, LossViews<double> v)
         {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _alpha = hyper[0];
-            double _beta = hyper[1];
-            double _smooth = hyper[2];
-            double _eps = hyper[3];
+            double _alpha = v.Hyper[0];
+            double _beta = v.Hyper[1];
+            double _smooth = v.Hyper[2];
+            double _eps = v.Hyper[3];
             // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
             double R8_acc = 0;
             double R12_acc = 0;
@@ -178,9 +294,9 @@ namespace LossDsl.Generated
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R8_acc += partials[slot + 0];
-                R12_acc += partials[slot + 1];
-                R15_acc += partials[slot + 2];
+                R8_acc += v.Partials[slot + 0];
+                R12_acc += v.Partials[slot + 1];
+                R15_acc += v.Partials[slot + 2];
             }
             double R8 = R8_acc;
             double R12 = R12_acc;
@@ -206,16 +322,13 @@ namespace LossDsl.Generated
             double v37 = v26 ? _beta : 0.0;
             double v38 = v37 / v22;
             double v39 = v23 * v38;
-            if (chunk == 0)
-            {
-                loss[s] = (float)v24;
-            }
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v24;
             // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
-            for (long j = begin; j < end; j++)
+            for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
-                double _targets_j = inputs[1 * shape.SpanSize + o];
+                double _logits_j = v.Span0[o];
+                double _targets_j = v.Span1[o];
                 double v6 = Sigmoid(_logits_j);
                 double v10 = 1.0 - _targets_j;
                 double v13 = 1.0 - v6;
@@ -227,114 +340,7 @@ namespace LossDsl.Generated
                 double v47 = v46 - v43;
                 double v50 = v39 * v42;
                 double v52 = v47 - v50;
-                grad[o] = (float)(v52 * shape.GradScale);
-            }
-        }
-
-        /// <summary>Reduction pass 1: one thread per (set, chunk) writes partial R8, R12, R15.</summary>
-        public static void Pass1F64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
-        {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _alpha = hyper[0];
-            double _beta = hyper[1];
-            double _smooth = hyper[2];
-            double _eps = hyper[3];
-            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            double R8_acc = 0;
-            double R12_acc = 0;
-            double R15_acc = 0;
-            for (long j = begin; j < end; j++)
-            {
-                long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
-                double _targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(_logits_j);
-                double v7 = _targets_j * v6;
-                double v10 = 1.0 - _targets_j;
-                double v11 = v6 * v10;
-                double v13 = 1.0 - v6;
-                double v14 = _targets_j * v13;
-                R8_acc += v7;
-                R12_acc += v11;
-                R15_acc += v14;
-            }
-            long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-            partials[slot + 0] = R8_acc;
-            partials[slot + 1] = R12_acc;
-            partials[slot + 2] = R15_acc;
-        }
-
-        /// <summary>Combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF64(Index1D index, KernelShape shape, ArrayView<double> inputs, ArrayView<long> targets, ArrayView<double> hyper, ArrayView<double> loss, ArrayView<double> grad, ArrayView<double> partials)
-        {
-            int s = index / shape.Chunks;
-            int chunk = index % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            double _alpha = hyper[0];
-            double _beta = hyper[1];
-            double _smooth = hyper[2];
-            double _eps = hyper[3];
-            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            double R8_acc = 0;
-            double R12_acc = 0;
-            double R15_acc = 0;
-            for (int c = 0; c < shape.Chunks; c++)
-            {
-                long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R8_acc += partials[slot + 0];
-                R12_acc += partials[slot + 1];
-                R15_acc += partials[slot + 2];
-            }
-            double R8 = R8_acc;
-            double R12 = R12_acc;
-            double R15 = R15_acc;
-            double v16 = _smooth + R8;
-            double v17 = _alpha * R12;
-            double v18 = R8 + v17;
-            double v19 = _beta * R15;
-            double v20 = v18 + v19;
-            double v21 = _smooth + v20;
-            double v22 = Max(v21, _eps);
-            double v23 = v16 / v22;
-            double v24 = 1.0 - v23;
-            bool v26 = v21 >= _eps;
-            double v27 = v26 ? 1.0 : 0.0;
-            double v28 = 1.0 / v22;
-            double v29 = v27 / v22;
-            double v30 = v23 * v29;
-            double v31 = v28 - v30;
-            double v33 = v26 ? _alpha : 0.0;
-            double v34 = v33 / v22;
-            double v35 = v23 * v34;
-            double v37 = v26 ? _beta : 0.0;
-            double v38 = v37 / v22;
-            double v39 = v23 * v38;
-            if (chunk == 0)
-            {
-                loss[s] = (double)v24;
-            }
-            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
-            for (long j = begin; j < end; j++)
-            {
-                long o = shape.Offset(s, j);
-                double _logits_j = inputs[0 * shape.SpanSize + o];
-                double _targets_j = inputs[1 * shape.SpanSize + o];
-                double v6 = Sigmoid(_logits_j);
-                double v10 = 1.0 - _targets_j;
-                double v13 = 1.0 - v6;
-                double v41 = v6 * v13;
-                double v42 = _targets_j * v41;
-                double v43 = v31 * v42;
-                double v45 = v10 * v41;
-                double v46 = v35 * v45;
-                double v47 = v46 - v43;
-                double v50 = v39 * v42;
-                double v52 = v47 - v50;
-                grad[o] = (double)(v52 * shape.GradScale);
+                v.Grad[o] = v52 * shape.GradScale;
             }
         }
 

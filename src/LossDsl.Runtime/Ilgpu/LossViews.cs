@@ -1,0 +1,27 @@
+using ILGPU;
+
+namespace LossDsl.Runtime;
+
+/// <summary>
+/// What a generated ILGPU kernel reads and writes, as views of accelerator memory: the tensors' own memory where the
+/// accelerator can address it (no copy), else staging buffers. Spans and per-row inputs are numbered in declaration order
+/// within their role; a multiclass loss's spans are the logits, then per pixel log Σ_c e^z, then the class.
+/// </summary>
+public struct LossViews<T> where T : unmanaged
+{
+    /// <summary>The most tensors of each role a kernel can take.</summary>
+    public const int MaxSpans = 4, MaxInputs = 4, MaxTargets = 2;
+
+    public ArrayView<T> Span0, Span1, Span2, Span3;
+    public ArrayView<T> Input0, Input1, Input2, Input3;
+    public ArrayView<long> Target0, Target1;
+
+    /// <summary>The hyperparameters, in declaration order.</summary>
+    public ArrayView<double> Hyper;
+
+    /// <summary>The loss per segment (unless <see cref="KernelShape.SumLoss"/>), and ∂loss/∂prediction.</summary>
+    public ArrayView<T> Loss, Grad;
+
+    /// <summary>Per-(set, chunk) partial reductions, or per-group partial sums of the loss; always double.</summary>
+    public ArrayView<double> Partials;
+}
