@@ -193,95 +193,40 @@ internal sealed class LossCall : IDisposable
     {
         var x = Prediction;
         var def = Definition;
-        Shape.IgnoreIndex = Arguments.IgnoreIndex;
-        Shape.Chunks = 1;
         switch (def.Shape)
         {
             case LossShape.Elementwise:
-            {
                 for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                long count = x.numel();
-                if (count > int.MaxValue) throw new ArgumentException($"{def.Name}: '{Name(0)}' has {count} elements; at most {int.MaxValue} are supported.", Name(0));
-                Shape.Segments = (int)count;
-                Shape.Length = 1;
-                Shape.Inner = 1;
-                Shape.SegmentStride = 1;
-                PerSegmentShape = x.shape;
-                GradientBroadcastShape = x.shape;
-                ReductionCount = count;
+                if (x.numel() > int.MaxValue) throw new ArgumentException($"{def.Name}: '{Name(0)}' has {x.numel()} elements; at most {int.MaxValue} are supported.", Name(0));
                 break;
-            }
             case LossShape.ClassRow:
             case LossShape.Pairs:
-            {
                 if (def.Shape == LossShape.Pairs && (x.dim() != 2 || x.shape[0] != x.shape[1]))
                     throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected an [N, N] pair matrix over the batch.", Name(0));
                 if (x.dim() != 2 || x.shape[1] == 0)
                     throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C] with C ≥ 1.", Name(0));
-                long rows = x.shape[0], classes = x.shape[1];
                 for (int i = 1; i < Tensors.Length; i++)
-                    RequireShape(i, def.Roles[i] == TensorRole.Span ? x.shape : new[] { rows }, def.Roles[i] == TensorRole.Span ? $"same shape as '{Name(0)}'" : "one per row");
-                Shape.Segments = checked((int)rows);
-                Shape.Length = classes;
-                Shape.Inner = classes;
-                Shape.SegmentStride = classes;
-                PerSegmentShape = new[] { rows };
-                GradientBroadcastShape = new[] { rows, 1L };
-                long ignored = CheckTargets(classes);
-                HasIgnoredRows = ignored > 0;
-                ReductionCount = rows - ignored;
+                    RequireShape(i, def.Roles[i] == TensorRole.Span ? x.shape : new[] { x.shape[0] }, def.Roles[i] == TensorRole.Span ? $"same shape as '{Name(0)}'" : "one per row");
                 break;
-            }
             default:
-            {
                 for (int i = 1; i < Tensors.Length; i++)
                     if (def.Roles[i] == TensorRole.ClassMask) RequireShape(i, x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), $"a class per pixel: '{Name(0)}' without its class axis 1");
                     else if (def.Roles[i] == TensorRole.Span) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                if (def.Sets == LossSets.Whole)
-                {
-                    // One set: every element of the tensor, in memory order.
-                    Shape.Segments = 1;
-                    Shape.Length = x.numel();
-                    Shape.Inner = Math.Max(1, x.numel());
-                    Shape.OuterStride = Shape.SegmentStride = 0;
-                    PerSegmentShape = Array.Empty<long>();
-                    GradientBroadcastShape = Enumerable.Repeat(1L, (int)x.dim()).ToArray();
-                    ReductionCount = 1;
-                    Shape.ChunkLength = Shape.Length;
-                    break;
-                }
-                if (x.dim() < 2 || x.shape[1] == 0)
+                if (def.Sets != LossSets.Whole && (x.dim() < 2 || x.shape[1] == 0))
                     throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C, *spatial] with C ≥ 1.", Name(0));
-                long batch = x.shape[0], channels = x.shape[1];
-                long inner = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
-                if (def.Sets == LossSets.PerImage)
-                {
-                    // A set per (image, channel): the spatial positions, contiguous.
-                    Shape.Segments = checked((int)(batch * channels));
-                    Shape.Length = inner;
-                    Shape.Inner = inner == 0 ? 1 : inner;
-                    Shape.OuterStride = 0;
-                    Shape.SegmentStride = inner;
-                    PerSegmentShape = new[] { batch, channels };
-                    GradientBroadcastShape = new[] { batch, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
-                    ReductionCount = batch * channels;
-                }
-                else
-                {
-                    // A set per channel: batch-major blocks of the spatial positions.
-                    Shape.Segments = checked((int)channels);
-                    Shape.Length = batch * inner;
-                    Shape.Inner = inner == 0 ? 1 : inner;
-                    Shape.OuterStride = channels * inner;
-                    Shape.SegmentStride = inner;
-                    PerSegmentShape = new[] { channels };
-                    GradientBroadcastShape = new[] { 1L, channels }.Concat(Enumerable.Repeat(1L, (int)x.dim() - 2)).ToArray();
-                    ReductionCount = channels;
-                }
-                // Each launcher splits sets into chunks for its own hardware; one chunk until it does.
-                Shape.ChunkLength = Shape.Length;
                 break;
-            }
+        }
+        var layout = SegmentLayout.Of(def, x.shape);
+        Shape = layout.Shape;
+        Shape.IgnoreIndex = Arguments.IgnoreIndex;
+        PerSegmentShape = layout.PerSegment;
+        GradientBroadcastShape = layout.GradientBroadcast;
+        ReductionCount = layout.Count;
+        if (def.Shape is LossShape.ClassRow or LossShape.Pairs)
+        {
+            long ignored = CheckTargets(Shape.Length);
+            HasIgnoredRows = ignored > 0;
+            ReductionCount -= ignored;
         }
         if (def.Shape.HasSets())
             for (int i = 1; i < Tensors.Length; i++)
@@ -295,7 +240,6 @@ internal sealed class LossCall : IDisposable
             GradientBroadcastShape = new[] { caller[0], 1L }.Concat(caller.Skip(2)).ToArray();
         }
         if (Arguments.Weight is { } weight) Weigh(weight);
-        Shape.PartialSlots = def.PartialSlots;
         // A Mean over the rows with a positive loss is known only after the loss: its scale comes with CountPositiveRows.
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean && !MeanOverPositiveRows ? 1.0 / ReductionCount : 1.0;
     }

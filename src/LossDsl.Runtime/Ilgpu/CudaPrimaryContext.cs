@@ -1,6 +1,5 @@
 using System;
 using System.Reflection;
-using System.Runtime.InteropServices;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.Cuda;
@@ -20,7 +19,6 @@ namespace LossDsl.Runtime;
 /// </summary>
 internal sealed class CudaPrimaryContext : IDisposable
 {
-    private const string Driver = "cuda";
     private static readonly PropertyInfo s_nativePtr = typeof(Accelerator).GetProperty(nameof(Accelerator.NativePtr))!;
 
     private readonly Accelerator _accelerator;
@@ -40,33 +38,22 @@ internal sealed class CudaPrimaryContext : IDisposable
 
     public static CudaPrimaryContext Adopt(CudaAccelerator accelerator)
     {
-        Check(cuDeviceGet(out int device, accelerator.DeviceId), "cuDeviceGet");
-        Check(cuDevicePrimaryCtxRetain(out IntPtr primary, device), "cuDevicePrimaryCtxRetain");
+        int device = CudaDriver.DeviceGet(accelerator.DeviceId);
+        var primary = CudaDriver.PrimaryContextRetain(device);
         var own = accelerator.NativePtr;
         s_nativePtr.SetValue(accelerator, primary);
-        Check(cuCtxSetCurrent(primary), "cuCtxSetCurrent");
-        accelerator.Bind();
+        CudaDriver.SetCurrent(primary);
         return new CudaPrimaryContext(accelerator, own, primary, device);
     }
 
-    /// <summary>Makes the primary context current on this thread (ILGPU's own binding may have been skipped by its cache).</summary>
-    public static void MakeCurrent(Accelerator accelerator) => Check(cuCtxSetCurrent(accelerator.NativePtr), "cuCtxSetCurrent");
+    /// <summary>Makes the accelerator's (primary) context current on this thread, as libtorch's own calls do.</summary>
+    public static void MakeCurrent(Accelerator accelerator) => CudaDriver.SetCurrent(accelerator.NativePtr);
 
     public void Dispose()
     {
         s_nativePtr.SetValue(_accelerator, _ownContext);
-        cuDevicePrimaryCtxRelease(_device);
+        CudaDriver.PrimaryContextRelease(_device);
     }
-
-    internal static void Check(int status, string call)
-    {
-        if (status != 0) throw new InvalidOperationException($"{call} failed with CUDA error {status}.");
-    }
-
-    [DllImport(Driver)] private static extern int cuDeviceGet(out int device, int ordinal);
-    [DllImport(Driver, EntryPoint = "cuDevicePrimaryCtxRetain")] private static extern int cuDevicePrimaryCtxRetain(out IntPtr context, int device);
-    [DllImport(Driver, EntryPoint = "cuDevicePrimaryCtxRelease_v2")] private static extern int cuDevicePrimaryCtxRelease(int device);
-    [DllImport(Driver)] private static extern int cuCtxSetCurrent(IntPtr context);
 }
 
 /// <summary>

@@ -96,7 +96,7 @@ internal static class KernelLauncher
     /// Group and grid sizes for this call, and the chunking of sets: group sizes are whole warps, so that warp shuffles
     /// see full warps; a grid covers the accelerator a few times over.
     /// </summary>
-    private static (int Group, int Groups) Layout(Accelerator acc, LossDefinition def, ref KernelShape shape, bool onlySum)
+    internal static (int Group, int Groups) Layout(Accelerator acc, LossDefinition def, ref KernelShape shape, bool onlySum)
     {
         int warp = acc.WarpSize;
         int maxGroup = Math.Max(warp, Math.Min(Math.Min(acc.MaxNumThreadsPerGroup, MaxGroup), 32 * warp) / warp * warp);

@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using ILGPU;
+using ILGPU.Runtime;
+using LossDsl.Runtime;
+using static TorchSharp.torch;
+
+namespace LossDsl.GpuCheck;
+
+/// <summary>
+/// One loss on one set of random float32 inputs: in host memory for the fused CPU kernels, and in accelerator memory
+/// (<see cref="Memory"/>) for the ILGPU kernels, which read it through views that allocate nothing.
+/// Mean reduction, nothing ignored.
+/// </summary>
+internal sealed unsafe class Problem : IDisposable
+{
+    private readonly LossDefinition _def;
+    private readonly KernelShape _shape;
+    private readonly long _numel;
+    private readonly List<float[]> _spans = new(), _inputs = new();
+    private readonly List<long[]> _targets = new();
+    private readonly List<GCHandle> _pins = new();
+    private readonly Memory _memory;
+    private readonly List<(IntPtr Address, long Bytes)> _device = new();
+    private IntPtr _dLoss, _dGrad, _dPartials, _dHyper;
+    private readonly double[] _hyper;
+
+    private Problem(LossDefinition def, long[] dims, double[] hyper, Memory memory, int seed)
+    {
+        _def = def;
+        _memory = memory;
+        _hyper = hyper;
+        var layout = SegmentLayout.Of(def, dims);
+        var shape = layout.Shape;
+        shape.GradScale = 1.0 / Math.Max(1, layout.Count);
+        shape.IgnoreIndex = def.Shape is LossShape.ClassRow or LossShape.Pairs ? -100 : long.MinValue;
+        _numel = dims.Aggregate(1L, (a, b) => a * b);
+        var rng = new Random(seed);
+        long perSegment = layout.PerSegment.Aggregate(1L, (a, b) => a * b);
+        foreach (var role in def.Roles)
+            switch (role)
+            {
+                case TensorRole.Span:
+                    _spans.Add(Fill(_numel, _spans.Count == 0 ? () => 2 * Normal(rng) : () => rng.Next(2)));
+                    break;
+                case TensorRole.Input:
+                    bool prediction = def.Shape == LossShape.Elementwise && _inputs.Count == 0;
+                    _inputs.Add(Fill(def.Shape == LossShape.Elementwise ? _numel : perSegment, prediction ? () => 2 * Normal(rng) : () => (float)rng.NextDouble()));
+                    break;
+                case TensorRole.Target:
+                    long classes = def.Shape == LossShape.Pairs ? Math.Min(8, dims[0]) : dims[1];
+                    _targets.Add(Enumerable.Range(0, (int)dims[0]).Select(_ => rng.NextInt64(classes)).ToArray());
+                    break;
+                case TensorRole.ClassMask:
+                    // Multiclass sets read the logits, then per pixel log Σ_c e^z and the class (as the runtime prepares them).
+                    long images = dims[0], c = dims[1], pixels = _numel / (images * c);
+                    var logits = _spans[0];
+                    var lse = new float[images * pixels];
+                    fixed (float* z = logits, l = lse) PixelSoftmax.LogSumExp(z, l, images, c, pixels);
+                    _spans.Add(lse);
+                    _spans.Add(Enumerable.Range(0, lse.Length).Select(_ => (float)rng.Next((int)c)).ToArray());
+                    shape.Classes = c;
+                    shape.Pixels = images * pixels;
+                    shape.Count = shape.Length;
+                    break;
+            }
+        _shape = shape;
+        Bytes = 4 * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length) + _numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
+    }
+
+    /// <summary>Bytes the call must move at least: each input read once, the gradient and the loss written once.</summary>
+    public long Bytes { get; }
+
+    public static Problem Random(GpuCheckLoss loss, long[] dims, Memory memory, int seed) => new(loss.Definition, dims, loss.Hyper, memory, seed);
+
+    private static float Normal(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+
+    private float[] Fill(long n, Func<float> value)
+    {
+        var a = GC.AllocateUninitializedArray<float>(checked((int)n), pinned: true);
+        for (long i = 0; i < n; i++) a[i] = value();
+        return a;
+    }
+
+    /// <summary>The fused CPU kernels on the host arrays, one thread, one chunk per set.</summary>
+    public (float[] Loss, float[] Grad) RunCpu()
+    {
+        var loss = new float[Math.Max(1, _shape.Segments)];
+        var grad = new float[Math.Max(1, _numel)];
+        // The CPU kernels read a multiclass loss's classes before log Σ_c e^z.
+        var spans = _def.Multiclass ? new[] { _spans[0], _spans[2], _spans[1] } : _spans.ToArray();
+        var pins = spans.Concat(_inputs).Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).Concat(_targets.Select(t => GCHandle.Alloc(t, GCHandleType.Pinned)))
+            .Append(GCHandle.Alloc(loss, GCHandleType.Pinned)).Append(GCHandle.Alloc(grad, GCHandleType.Pinned)).ToList();
+        try
+        {
+            nint At(object a) => pins.First(p => ReferenceEquals(p.Target, a)).AddrOfPinnedObject();
+            var partials = new double[Math.Max(1, _shape.Segments * Math.Max(1, _shape.PartialSlots))];
+            var args = new CpuArgs(_shape, spans.Select(At).ToArray(), _inputs.Select(At).ToArray(), _targets.Select(At).ToArray(), _hyper, At(loss), At(grad), partials);
+            int items = _shape.Segments;
+            foreach (var kernel in _def.KernelsFor<CpuKernel>(Backend.Cpu, ScalarType.Float32)!) kernel(args, 0, items);
+        }
+        finally
+        {
+            foreach (var p in pins) p.Free();
+        }
+        return (loss, grad);
+    }
+
+    /// <summary>The ILGPU kernels on the accelerator memory: one call, forward and backward (not synchronized).</summary>
+    public void RunIlgpu(Accelerator acc, Memory memory)
+    {
+        if (_dGrad == IntPtr.Zero) Upload(memory);
+        var shape = _shape;
+        var (group, groups) = KernelLauncher.Layout(acc, _def, ref shape, onlySum: false);
+        var wrappers = new List<MemoryBuffer>();
+        ArrayView<T> View<T>(IntPtr address, long n) where T : unmanaged
+        {
+            var w = new ForeignMemory(acc, address, n, sizeof(T));
+            wrappers.Add(w);
+            return new ArrayView<T>(w, 0, n);
+        }
+        var v = new LossViews<float>();
+        int k = 0;
+        var spanViews = _spans.Select(s => View<float>(_device[k++].Address, s.Length)).ToArray();
+        var inputViews = _inputs.Select(s => View<float>(_device[k++].Address, s.Length)).ToArray();
+        var targetViews = _targets.Select(t => View<long>(_device[k++].Address, t.Length)).ToArray();
+        if (spanViews.Length > 0) v.Span0 = spanViews[0];
+        if (spanViews.Length > 1) v.Span1 = spanViews[1];
+        if (spanViews.Length > 2) v.Span2 = spanViews[2];
+        if (spanViews.Length > 3) v.Span3 = spanViews[3];
+        if (inputViews.Length > 0) v.Input0 = inputViews[0];
+        if (inputViews.Length > 1) v.Input1 = inputViews[1];
+        if (inputViews.Length > 2) v.Input2 = inputViews[2];
+        if (inputViews.Length > 3) v.Input3 = inputViews[3];
+        if (targetViews.Length > 0) v.Target0 = targetViews[0];
+        if (targetViews.Length > 1) v.Target1 = targetViews[1];
+        v.Hyper = View<double>(_dHyper, Math.Max(1, _hyper.Length));
+        v.Loss = View<float>(_dLoss, Math.Max(1, _shape.Segments));
+        v.Grad = View<float>(_dGrad, Math.Max(1, _numel));
+        v.Partials = View<double>(_dPartials, PartialsLength);
+        if (shape.Chunks * (long)shape.Segments * Math.Max(1, shape.PartialSlots) > PartialsLength)
+            throw new InvalidOperationException("partials buffer too small");
+        var config = new KernelConfig(groups, group);
+        foreach (var kernel in _def.KernelsFor<LossKernel<float>>(Backend.Ilgpu, ScalarType.Float32)!)
+            LossAccelerator.Load(kernel)(acc.DefaultStream, config, shape, v);
+        foreach (var w in wrappers) w.Dispose();
+    }
+
+    private long PartialsLength => (long)Math.Max(1, _shape.Segments) * 4096 * Math.Max(1, _shape.PartialSlots);
+
+    private void Upload(Memory memory)
+    {
+        foreach (var a in _spans.Concat(_inputs)) _device.Add(Put(memory, a, a.Length * 4L));
+        foreach (var t in _targets) _device.Add(Put(memory, t, t.Length * 8L));
+        _dHyper = Put(memory, _hyper.Length == 0 ? new double[1] : _hyper, Math.Max(1, _hyper.Length) * 8L).Address;
+        _dLoss = Alloc(memory, Math.Max(1, _shape.Segments) * 4L);
+        _dGrad = Alloc(memory, Math.Max(1, _numel) * 4L);
+        _dPartials = Alloc(memory, PartialsLength * 8);
+    }
+
+    private IntPtr Alloc(Memory memory, long bytes)
+    {
+        var p = memory.Alloc(bytes);
+        _device.Add((p, bytes));
+        return p;
+    }
+
+    private (IntPtr Address, long Bytes) Put(Memory memory, Array a, long bytes)
+    {
+        var p = memory.Alloc(bytes);
+        var h = GCHandle.Alloc(a, GCHandleType.Pinned);
+        try { memory.Upload(p, (void*)h.AddrOfPinnedObject(), bytes); }
+        finally { h.Free(); }
+        return (p, bytes);
+    }
+
+    public (float[] Loss, float[] Grad) Download(Memory memory)
+    {
+        var loss = new float[Math.Max(1, _shape.Segments)];
+        var grad = new float[Math.Max(1, _numel)];
+        memory.Synchronize(LossAccelerator.Current);
+        fixed (float* l = loss, g = grad)
+        {
+            memory.Download(l, _dLoss, loss.Length * 4L);
+            memory.Download(g, _dGrad, grad.Length * 4L);
+        }
+        return (loss, grad);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (p, _) in _device.DistinctBy(d => d.Address)) _memory.Free(p);
+        _device.Clear();
+    }
+}
+
+/// <summary>Where the ILGPU kernels' data lives: CUDA device memory in the current (primary) context, or host memory.</summary>
+internal abstract unsafe class Memory
+{
+    public abstract IntPtr Alloc(long bytes);
+    public abstract void Free(IntPtr p);
+    public abstract void Upload(IntPtr target, void* source, long bytes);
+    public abstract void Download(void* target, IntPtr source, long bytes);
+    public abstract void Copy(IntPtr target, IntPtr source, long bytes);
+    public abstract void Synchronize(Accelerator acc);
+
+    /// <summary>Bytes read + written per second by a device-to-device copy of <paramref name="bytes"/>.</summary>
+    public double CopyBandwidth(long bytes, int reps)
+    {
+        var a = Alloc(bytes);
+        var b = Alloc(bytes);
+        try
+        {
+            Copy(b, a, bytes);
+            Synchronize(LossAccelerator.Current);
+            var clock = Stopwatch.StartNew();
+            for (int i = 0; i < reps; i++) Copy(b, a, bytes);
+            Synchronize(LossAccelerator.Current);
+            return 2.0 * bytes * reps / clock.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            Free(a);
+            Free(b);
+        }
+    }
+}
+
+/// <summary>cuMemAlloc in the primary context, which the accelerator made current: how libtorch obtains CUDA memory.</summary>
+internal sealed unsafe class CudaMemory : Memory
+{
+    public CudaMemory(Accelerator acc) => CudaPrimaryContext.MakeCurrent(acc);
+    public override IntPtr Alloc(long bytes) => CudaDriver.Alloc(bytes);
+    public override void Free(IntPtr p) => CudaDriver.Free(p);
+    public override void Upload(IntPtr target, void* source, long bytes) => CudaDriver.CopyToDevice(target, source, bytes);
+    public override void Download(void* target, IntPtr source, long bytes) => CudaDriver.CopyToHost(target, source, bytes);
+    public override void Copy(IntPtr target, IntPtr source, long bytes) => CudaDriver.CopyOnDevice(target, source, bytes);
+    public override void Synchronize(Accelerator acc) => CudaDriver.Synchronize();
+}
+
+/// <summary>Host memory, for ILGPU's CPU accelerator (the dry run).</summary>
+internal sealed unsafe class HostMemory : Memory
+{
+    public override IntPtr Alloc(long bytes) => (IntPtr)NativeMemory.AlignedAlloc((nuint)Math.Max(1, bytes), 64);
+    public override void Free(IntPtr p) => NativeMemory.AlignedFree((void*)p);
+    public override void Upload(IntPtr target, void* source, long bytes) => Buffer.MemoryCopy(source, (void*)target, bytes, bytes);
+    public override void Download(void* target, IntPtr source, long bytes) => Buffer.MemoryCopy((void*)source, target, bytes, bytes);
+    public override void Copy(IntPtr target, IntPtr source, long bytes) => Buffer.MemoryCopy((void*)source, (void*)target, bytes, bytes);
+    public override void Synchronize(Accelerator acc) => acc.Synchronize();
+}
