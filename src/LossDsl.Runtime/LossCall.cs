@@ -93,6 +93,9 @@ internal sealed class LossCall : IDisposable
             throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32, float64, float16 and bfloat16 are supported.", def.TensorNames[0]);
         // Half precision computes in float32, as PyTorch's autocast does for losses.
         var compute = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
+        var stored = (Tensor[])tensors.Clone();
+        bool half = dtype is ScalarType.Float16 or ScalarType.BFloat16 && !def.Multiclass
+            && Enumerable.Range(0, n).All(i => def.Roles[i] is TensorRole.Target or TensorRole.ClassMask || tensors[i].dtype == dtype);
         for (int i = 0; i < n; i++)
         {
             string name = def.TensorNames[i];
@@ -110,13 +113,37 @@ internal sealed class LossCall : IDisposable
             }
         }
 
-        var call = new LossCall(def, args, tensors, compute) { _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated };
+        var call = new LossCall(def, args, tensors, compute)
+        {
+            _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated,
+            StoredAs = half ? dtype : compute, _stored = stored,
+        };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
         // Row-layout copies that a dtype conversion then replaced.
         call._temporaries.AddRange(rowLayout.Where(t => !call._temporaries.Any(k => ReferenceEquals(k, t))));
         call.Lay();
         return call;
+    }
+
+    /// <summary>
+    /// The dtype every float tensor of the call had before conversion to the compute dtype, when a kernel can load them as
+    /// they are: float16 or bfloat16 when all of them share the prediction's (and the loss is not multiclass); otherwise
+    /// the compute dtype.
+    /// </summary>
+    public ScalarType StoredAs { get; private init; }
+
+    private Tensor[] _stored = Array.Empty<Tensor>();
+
+    /// <summary>Tensor <paramref name="i"/> as the caller gave it (in the call's row layout), contiguous: of dtype <see cref="StoredAs"/> for float tensors.</summary>
+    public Tensor Stored(int i)
+    {
+        if (StoredAs == DType) return Tensors[i];
+        var t = _stored[i];
+        if (t.is_contiguous()) return t;
+        var copy = t.contiguous();
+        _temporaries.Add(copy);
+        return copy;
     }
 
     /// <summary>

@@ -20,8 +20,11 @@ public enum TensorRole
     ClassMask,
 }
 
-/// <summary>The signature every generated ILGPU kernel has; it is launched explicitly grouped (see <c>KernelLauncher</c>).</summary>
-public delegate void LossKernel<T>(KernelShape shape, LossViews<T> v) where T : unmanaged;
+/// <summary>
+/// The signature every generated ILGPU kernel has, for inputs stored as <typeparamref name="TIn"/> and computed in
+/// <typeparamref name="T"/>; it is launched explicitly grouped (see <c>KernelLauncher</c>).
+/// </summary>
+public delegate void LossKernel<TIn, T>(KernelShape shape, LossViews<TIn, T> v) where TIn : unmanaged where T : unmanaged;
 
 /// <summary>
 /// What one backend needs to run a loss for one compute dtype: its generated entry points, in launch order.

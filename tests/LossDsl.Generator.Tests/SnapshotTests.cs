@@ -41,9 +41,12 @@ public class SnapshotTests
     {
         string source = SnapshotAssert.Normalize(SampleLosses.Generated("Poly1").SourceText.ToString());
 
-        // One thread owns a whole row, so forward and backward fuse into one kernel per precision.
-        Assert.Matches(@"static void FusedF32\(", source);
-        Assert.Matches(@"static void FusedF64\(", source);
+        // One group owns a whole row, so forward and backward fuse into one kernel per precision; the float32 one is
+        // generic over how inputs are stored, and the row's reductions are merged across the group.
+        Assert.Matches(@"static void FusedF32<TIn>\(KernelShape shape, LossViews<TIn, float> v\)", source);
+        Assert.Matches(@"static void FusedF64\(KernelShape shape, LossViews<double, double> v\)", source);
+        Assert.Contains("GroupReduce.LogSumExp(ref R4_max, ref R4_sum);", source);
+        Assert.Contains("new LossKernel<BF16, float>[] { FusedF32<BF16> }", source);
         Assert.Contains("SingleTensorFunction<Poly1Function>", source);
         // The defining declaration of the user's partial method carries the hyperparameter default.
         Assert.Contains("public static partial float Poly1(global::System.ReadOnlySpan<float> logits, int target, float epsilon = 1", source);

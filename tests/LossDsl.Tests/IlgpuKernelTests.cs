@@ -71,6 +71,45 @@ public class IlgpuKernelTests
         }
     }
 
+    /// <summary>
+    /// float16 and bfloat16 inputs are read in place by the float32 kernels instantiated for their storage (BF16, F16), and
+    /// compute exactly what the float32 instantiation computes on the same values converted to float32: the same float
+    /// operations in the same order, so the loss and gradient are bitwise equal.
+    /// </summary>
+    [Theory]
+    [InlineData("rows", ScalarType.BFloat16)]
+    [InlineData("rows", ScalarType.Float16)]
+    [InlineData("sets", ScalarType.BFloat16)]
+    [InlineData("elementwise", ScalarType.Float16)]
+    public void HalfInputsAreLoadedInPlaceAndComputeAsFloat32(string shape, ScalarType half)
+    {
+        var (_, x) = Case(shape, nn.Reduction.None);
+        var g = new Generator(5);
+        Tensor? other = shape switch
+        {
+            "sets" => torch.rand(x.shape, generator: g).gt(0.5).to(half),
+            "elementwise" => torch.rand(x.shape, generator: g).gt(0.7).to(half),
+            _ => null,
+        };
+        var t = torch.randint(0, x.shape[^1], new long[] { x.shape[0] }, generator: g);
+        Tensor Loss(Tensor z, Tensor? y) => shape switch
+        {
+            "rows" => Losses.Poly1(z, t, reduction: nn.Reduction.None),
+            "sets" => Losses.Tversky(z, y!, reduction: nn.Reduction.None),
+            _ => Losses.SigmoidFocal(z, y!, reduction: nn.Reduction.None),
+        };
+        var xh = x.to(half);
+        var def = BackendChoiceTests.GeneratedDefinitionOf(shape switch { "rows" => nameof(Losses.Poly1), "sets" => nameof(Losses.Tversky), _ => nameof(Losses.SigmoidFocal) });
+        var hyper = def.HyperNames.Select(_ => 0.5).ToArray();
+        using (var call = LossCall.Bind(def, (other is null ? new object[] { xh, t } : new object[] { xh, other }).Append(new LossArguments(hyper, nn.Reduction.None, -100)).ToArray()))
+            Assert.Equal(half, call.StoredAs);
+
+        var (halfLoss, halfGrad) = Run(Backend.Ilgpu, z => Loss(z, other), xh);
+        var (floatLoss, floatGrad) = Run(Backend.Ilgpu, z => Loss(z, other?.to(ScalarType.Float32)), xh.to(ScalarType.Float32));
+        Assert.True(halfLoss.equal(floatLoss).all().item<bool>(), "loss");
+        Assert.True(halfGrad.to(ScalarType.Float32).equal(floatGrad.to(half).to(ScalarType.Float32)).all().item<bool>(), "gradient");
+    }
+
     /// <summary>Calls from several threads at once each rent their own lane (stream and buffers) and get their own results.</summary>
     [Fact]
     public void ConcurrentCallsGetTheirOwnResults()

@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace LossDsl.GpuCheck;
 
 /// <summary>
-/// One loss on one set of random float32 inputs: in host memory for the fused CPU kernels, and in accelerator memory
-/// (<see cref="Memory"/>) for the ILGPU kernels, which read it through views that allocate nothing.
+/// One loss on one set of random inputs: in host memory (float32) for the fused CPU kernels, and in accelerator memory
+/// (<see cref="Memory"/>), stored as float32 or bfloat16, for the ILGPU kernels, which read it through views that allocate
+/// nothing. With bfloat16 storage the host values are the rounded ones, so both sides see the same numbers.
 /// Mean reduction, nothing ignored.
 /// </summary>
 internal sealed unsafe class Problem : IDisposable
@@ -25,8 +26,13 @@ internal sealed unsafe class Problem : IDisposable
     private IntPtr _dLoss, _dGrad, _dPartials, _dHyper;
     private readonly double[] _hyper;
 
-    private Problem(LossDefinition def, long[] dims, double[] hyper, Memory memory, int seed)
+    private readonly ScalarType _storage;
+
+    private Problem(LossDefinition def, long[] dims, double[] hyper, Memory memory, int seed, ScalarType storage)
     {
+        if (storage != ScalarType.Float32 && def.Multiclass)
+            throw new NotSupportedException("multiclass kernels read float32 per-pixel statistics; half inputs are converted first");
+        _storage = storage;
         _def = def;
         _memory = memory;
         _hyper = hyper;
@@ -65,13 +71,26 @@ internal sealed unsafe class Problem : IDisposable
                     break;
             }
         _shape = shape;
-        Bytes = 4 * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length) + _numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
+        if (storage == ScalarType.BFloat16)
+            foreach (var a in _spans.Concat(_inputs))
+                for (int i = 0; i < a.Length; i++) a[i] = BitConverter.UInt32BitsToSingle((uint)ToBFloat16(a[i]) << 16);
+        int inputBytes = storage == ScalarType.BFloat16 ? 2 : 4;
+        Bytes = inputBytes * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length)) + 4 * (_numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
     }
 
     /// <summary>Bytes the call must move at least: each input read once, the gradient and the loss written once.</summary>
     public long Bytes { get; }
 
-    public static Problem Random(GpuCheckLoss loss, long[] dims, Memory memory, int seed) => new(loss.Definition, dims, loss.Hyper, memory, seed);
+    public static Problem Random(GpuCheckLoss loss, long[] dims, Memory memory, int seed, ScalarType storage = ScalarType.Float32)
+        => new(loss.Definition, dims, loss.Hyper, memory, seed, storage);
+
+    /// <summary>float32 to bfloat16, rounding to nearest even (NaN stays NaN).</summary>
+    private static ushort ToBFloat16(float f)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        if (float.IsNaN(f)) return (ushort)((bits >> 16) | 0x40);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
 
     private static float Normal(Random rng) => (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
 
@@ -110,6 +129,12 @@ internal sealed unsafe class Problem : IDisposable
     public void RunIlgpu(Accelerator acc, Memory memory)
     {
         if (_dGrad == IntPtr.Zero) Upload(memory);
+        if (_storage == ScalarType.BFloat16) Launch<BF16>(acc);
+        else Launch<F32>(acc);
+    }
+
+    private void Launch<TIn>(Accelerator acc) where TIn : unmanaged
+    {
         var shape = _shape;
         var (group, groups) = KernelLauncher.Layout(acc, _def, ref shape, onlySum: false);
         var wrappers = new List<MemoryBuffer>();
@@ -119,10 +144,10 @@ internal sealed unsafe class Problem : IDisposable
             wrappers.Add(w);
             return new ArrayView<T>(w, 0, n);
         }
-        var v = new LossViews<float>();
+        var v = new LossViews<TIn, float>();
         int k = 0;
-        var spanViews = _spans.Select(s => View<float>(_device[k++].Address, s.Length)).ToArray();
-        var inputViews = _inputs.Select(s => View<float>(_device[k++].Address, s.Length)).ToArray();
+        var spanViews = _spans.Select(s => View<TIn>(_device[k++].Address, s.Length)).ToArray();
+        var inputViews = _inputs.Select(s => View<TIn>(_device[k++].Address, s.Length)).ToArray();
         var targetViews = _targets.Select(t => View<long>(_device[k++].Address, t.Length)).ToArray();
         if (spanViews.Length > 0) v.Span0 = spanViews[0];
         if (spanViews.Length > 1) v.Span1 = spanViews[1];
@@ -141,7 +166,7 @@ internal sealed unsafe class Problem : IDisposable
         if (shape.Chunks * (long)shape.Segments * Math.Max(1, shape.PartialSlots) > PartialsLength)
             throw new InvalidOperationException("partials buffer too small");
         var config = new KernelConfig(groups, group);
-        foreach (var kernel in _def.KernelsFor<LossKernel<float>>(Backend.Ilgpu, ScalarType.Float32)!)
+        foreach (var kernel in _def.KernelsFor<LossKernel<TIn, float>>(Backend.Ilgpu, _storage)!)
             LossAccelerator.Load(kernel)(acc.DefaultStream, config, shape, v);
         foreach (var w in wrappers) w.Dispose();
     }
@@ -150,7 +175,8 @@ internal sealed unsafe class Problem : IDisposable
 
     private void Upload(Memory memory)
     {
-        foreach (var a in _spans.Concat(_inputs)) _device.Add(Put(memory, a, a.Length * 4L));
+        foreach (var a in _spans.Concat(_inputs))
+            _device.Add(_storage == ScalarType.BFloat16 ? Put(memory, a.Select(f => ToBFloat16(f)).ToArray(), a.Length * 2L) : Put(memory, a, a.Length * 4L));
         foreach (var t in _targets) _device.Add(Put(memory, t, t.Length * 8L));
         _dHyper = Put(memory, _hyper.Length == 0 ? new double[1] : _hyper, Math.Max(1, _hyper.Length) * 8L).Address;
         _dLoss = Alloc(memory, Math.Max(1, _shape.Segments) * 4L);

@@ -12,8 +12,9 @@ namespace LossDsl.Generator.Emit;
 /// (<c>GroupReduce</c>: warp shuffles, then shared memory). The float32 kernels compute in float; partials that cross
 /// groups, and their combination, are double. The float64 kernels compute in double.
 /// <para>
-/// Every kernel has the signature LossDsl.Runtime expects, <c>(KernelShape shape, LossViews&lt;T&gt; v)</c>: the views are
-/// the tensors' own memory (spans, per-row inputs, targets), the hyperparameters, the loss, the gradient and the partials.
+/// Every kernel has the signature LossDsl.Runtime expects, <c>(KernelShape shape, LossViews&lt;TIn, T&gt; v)</c>: the views
+/// are the tensors' own memory (spans, per-row inputs, targets), the hyperparameters, the loss, the gradient and the partials.
+/// The float32 kernels are generic over the inputs' storage TIn (float32, bfloat16 or float16, loaded as float).
 /// </para>
 /// <list type="bullet">
 /// <item>Class rows: one group per row. Each pass is one strided sweep accumulating all of its reductions, merged across
@@ -49,13 +50,24 @@ public sealed class KernelEmitter
     /// <summary>A double of the kernel shape or hyperparameters, in the compute type.</summary>
     private string FromDouble(string e) => Real == "double" ? e : $"({Real}){e}";
 
-    private string Parameters => $"KernelShape shape, LossViews<{_t}> v";
+    /// <summary>
+    /// The float32 kernels are generic over how inputs are stored (F32, BF16 or F16: <c>IKernelReal.Value</c> loads them
+    /// as float); the float64 kernels read doubles.
+    /// </summary>
+    private bool Generic => _t == "float";
 
-    /// <summary>The kernel method names in launch order.</summary>
-    public static IEnumerable<string> KernelNames(KernelPlan plan, string suffix)
-        => plan.Chunked
+    private string Signature(string name) => Generic
+        ? $"public static void {name}<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal"
+        : $"public static void {name}(KernelShape shape, LossViews<double, double> v)";
+
+    /// <summary>An input element, as the compute type.</summary>
+    private string Load(string element) => Generic ? element + ".Value" : element;
+
+    /// <summary>The kernel method names in launch order, instantiated for inputs stored as <paramref name="input"/> (float32 kernels).</summary>
+    public static IEnumerable<string> KernelNames(KernelPlan plan, string suffix, string? input = null)
+        => (plan.Chunked
             ? plan.Passes.Select(p => $"Pass{p.Level}{suffix}").Concat(new[] { "Gradient" + suffix })
-            : new[] { "Fused" + suffix };
+            : new[] { "Fused" + suffix }).Select(name => input is null ? name : $"{name}<{input}>");
 
     public void EmitAll()
     {
@@ -74,7 +86,7 @@ public sealed class KernelEmitter
         _w.Line("/// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean");
         _w.Line("/// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.");
         _w.Line("/// </summary>");
-        using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
+        using (_w.Block(Signature($"Fused{Suffix}")))
         {
             _w.Line($"{Real} loss_acc = 0;");
             using (_w.Block("for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)"))
@@ -100,7 +112,7 @@ public sealed class KernelEmitter
     private void EmitRows()
     {
         _w.Line($"/// <summary>Forward and backward fused, one group per row, its threads striding over the row: {LossSourceEmitter.Passes(_plan.Passes.Count)} merged across the group, then the gradient pass.</summary>");
-        using (_w.Block($"public static void Fused{Suffix}({Parameters})"))
+        using (_w.Block(Signature($"Fused{Suffix}")))
         {
             _w.Line("int s = Grid.IdxX;");
             EmitSegmentHeader();
@@ -123,7 +135,7 @@ public sealed class KernelEmitter
     private void EmitChunkedPass(Pass pass)
     {
         _w.Line($"/// <summary>Reduction pass {pass.Level}: one group per (set, chunk), merged across the group, writes partial {string.Join(", ", pass.Reductions.Select(MathPrinter.ReductionName))}.</summary>");
-        using (_w.Block($"public static void Pass{pass.Level}{Suffix}({Parameters})"))
+        using (_w.Block(Signature($"Pass{pass.Level}{Suffix}")))
         {
             EmitChunkHeader();
             EmitNodes(_plan.Prologue);
@@ -147,7 +159,7 @@ public sealed class KernelEmitter
     private void EmitChunkedGradient()
     {
         _w.Line("/// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>");
-        using (_w.Block($"public static void Gradient{Suffix}({Parameters})"))
+        using (_w.Block(Signature($"Gradient{Suffix}")))
         {
             EmitChunkHeader();
             EmitNodes(_plan.Prologue);
@@ -186,7 +198,7 @@ public sealed class KernelEmitter
                     _w.Line($"long _{p.Name} = v.Target{p.Slot}[s];");
                     break;
                 case ParameterKind.Input when used.Contains((Op.Input, p.Slot)):
-                    _w.Line($"{Real} _{p.Name} = v.Input{p.Slot}[s];");
+                    _w.Line($"{Real} _{p.Name} = {Load($"v.Input{p.Slot}[s]")};");
                     break;
             }
         }
@@ -271,12 +283,12 @@ public sealed class KernelEmitter
                 // The logits, then per pixel: log Σ_c e^z, then the class (−1 where ignored).
                 if (MulticlassCode.Used(_g, _sig, elementNodes) != (false, false, false))
                     _w.Line("long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;");
-                MulticlassCode.Scalar(_w, _g, _sig, elementNodes, "v.Span0[o]", "v.Span1[px]", "v.Span2[px]", "o / shape.Inner % shape.Classes", Real);
+                MulticlassCode.Scalar(_w, _g, _sig, elementNodes, Load("v.Span0[o]"), Load("v.Span1[px]"), Load("v.Span2[px]"), "o / shape.Inner % shape.Classes", Real);
             }
             else
                 foreach (var p in _sig.Parameters.Where(p => p.Kind == ParameterKind.Span))
                     if (elementNodes.Any(i => _g[i].Op == Op.Elem && _g[i].Slot == p.Slot))
-                        _w.Line($"{Real} _{p.Name}_j = v.Span{p.Slot}[o];");
+                        _w.Line($"{Real} _{p.Name}_j = {Load($"v.Span{p.Slot}[o]")};");
             EmitNodes(elementNodes);
             body();
         }
@@ -293,7 +305,7 @@ public sealed class KernelEmitter
     private MathPrinter Printer => _printer ??= new MathPrinter(_g, _sig);
 
     private ScalarCode? _code;
-    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => $"v.Span{n.Slot}[shape.Offset(s, {index})]", Real);
+    private ScalarCode Code => _code ??= new ScalarCode(_g, Printer, (n, index) => Load($"v.Span{n.Slot}[shape.Offset(s, {index})]"), Real);
 
     private void EmitNodes(EquatableArray<int> nodes) => Code.EmitNodes(_w, nodes);
 

@@ -480,8 +480,10 @@ public static class LossSourceEmitter
         const string ScalarType = "global::TorchSharp.torch.ScalarType.";
         foreach (var (suffix, dtype) in new[] { ("F32", "Float32"), ("F64", "Float64") })
             yield return ("Cpu", ScalarType + dtype, $"new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, suffix))} }}");
-        foreach (var (suffix, dtype, t) in new[] { ("F32", "Float32", "float"), ("F64", "Float64", "double") })
-            yield return ("Ilgpu", ScalarType + dtype, $"new LossKernel<{t}>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, suffix))} }}");
+        // The float32 kernels, instantiated per input storage; half inputs are loaded in place and computed in float32.
+        foreach (var (dtype, input) in new[] { ("Float32", "F32"), ("BFloat16", "BF16"), ("Float16", "F16") })
+            yield return ("Ilgpu", ScalarType + dtype, $"new LossKernel<{input}, float>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F32", input))} }}");
+        yield return ("Ilgpu", ScalarType + "Float64", $"new LossKernel<double, double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }}");
         yield return ("TorchOps", "null", $"new TorchOpsKernel({TorchOpsEmitter.MethodName})");
     }
 

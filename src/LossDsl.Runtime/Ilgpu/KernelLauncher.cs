@@ -25,19 +25,30 @@ internal static class KernelLauncher
     /// <summary>At most this many threads per group: enough to saturate a row's loads, few enough for many groups per SM.</summary>
     private const int MaxGroup = 256;
 
+    /// <summary>
+    /// Runs the call: float64 kernels for float64; for float32 and half, the float32 kernels instantiated for how the
+    /// inputs are stored, so that float16 and bfloat16 tensors are read in place (<see cref="LossCall.StoredAs"/>).
+    /// </summary>
     public static (Tensor Loss, Tensor Grad) Run(LossCall call)
-        => call.DType == ScalarType.Float32
-            ? Run(call, call.Definition.KernelsFor<LossKernel<float>>(Backend.Ilgpu, ScalarType.Float32)!)
-            : Run(call, call.Definition.KernelsFor<LossKernel<double>>(Backend.Ilgpu, ScalarType.Float64)!);
+    {
+        var def = call.Definition;
+        return call.StoredAs switch
+        {
+            ScalarType.Float64 => Run(call, def.KernelsFor<LossKernel<double, double>>(Backend.Ilgpu, ScalarType.Float64)!),
+            ScalarType.BFloat16 when def.Supports(Backend.Ilgpu, ScalarType.BFloat16) => Run(call, def.KernelsFor<LossKernel<BF16, float>>(Backend.Ilgpu, ScalarType.BFloat16)!),
+            ScalarType.Float16 when def.Supports(Backend.Ilgpu, ScalarType.Float16) => Run(call, def.KernelsFor<LossKernel<F16, float>>(Backend.Ilgpu, ScalarType.Float16)!),
+            _ => Run(call, def.KernelsFor<LossKernel<F32, float>>(Backend.Ilgpu, ScalarType.Float32)!),
+        };
+    }
 
     /// <summary>Null when the kernels can take this call's tensors; otherwise why not.</summary>
     public static string? WhyNot(LossCall call)
     {
         var roles = call.Definition.Roles;
         int spans = call.Definition.Multiclass ? 3 : roles.Count(r => r == TensorRole.Span);
-        if (spans > LossViews<float>.MaxSpans || roles.Count(r => r == TensorRole.Input) > LossViews<float>.MaxInputs
-            || roles.Count(r => r == TensorRole.Target) > LossViews<float>.MaxTargets)
-            return $"the ILGPU kernels take at most {LossViews<float>.MaxSpans} span, {LossViews<float>.MaxInputs} per-row and {LossViews<float>.MaxTargets} target tensors";
+        if (spans > LossViews.MaxSpans || roles.Count(r => r == TensorRole.Input) > LossViews.MaxInputs
+            || roles.Count(r => r == TensorRole.Target) > LossViews.MaxTargets)
+            return $"the ILGPU kernels take at most {LossViews.MaxSpans} span, {LossViews.MaxInputs} per-row and {LossViews.MaxTargets} target tensors";
         return call.Device switch
         {
             DeviceType.CPU => null,
@@ -46,7 +57,7 @@ internal static class KernelLauncher
         };
     }
 
-    private static (Tensor, Tensor) Run<T>(LossCall call, LossKernel<T>[] kernels) where T : unmanaged
+    private static (Tensor, Tensor) Run<TIn, T>(LossCall call, LossKernel<TIn, T>[] kernels) where TIn : unmanaged where T : unmanaged
     {
         var acc = LossAccelerator.Current;
         var def = call.Definition;
@@ -63,11 +74,12 @@ internal static class KernelLauncher
         try
         {
             using var views = new TensorViews(acc, lane);
-            var v = new LossViews<T>();
-            var spans = def.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! } : call.WithRole(TensorRole.Span).ToArray();
-            for (int k = 0; k < spans.Length; k++) SetSpan(ref v, k, views.View<T>(spans[k]));
-            var inputs = call.WithRole(TensorRole.Input).ToArray();
-            for (int k = 0; k < inputs.Length; k++) SetInput(ref v, k, views.View<T>(inputs[k]));
+            var v = new LossViews<TIn, T>();
+            Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(call.Stored).ToArray();
+            var spans = def.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! } : Stored(TensorRole.Span);
+            for (int k = 0; k < spans.Length; k++) SetSpan(ref v, k, views.View<TIn>(spans[k]));
+            var inputs = Stored(TensorRole.Input);
+            for (int k = 0; k < inputs.Length; k++) SetInput(ref v, k, views.View<TIn>(inputs[k]));
             var targets = call.WithRole(TensorRole.Target).ToArray();
             if (targets.Length > 0) v.Target0 = views.View<long>(targets[0]);
             if (targets.Length > 1) v.Target1 = views.View<long>(targets[1]);
@@ -122,7 +134,7 @@ internal static class KernelLauncher
         }
     }
 
-    private static void SetSpan<T>(ref LossViews<T> v, int k, ArrayView<T> view) where T : unmanaged
+    private static void SetSpan<TIn, T>(ref LossViews<TIn, T> v, int k, ArrayView<TIn> view) where TIn : unmanaged where T : unmanaged
     {
         switch (k)
         {
@@ -133,7 +145,7 @@ internal static class KernelLauncher
         }
     }
 
-    private static void SetInput<T>(ref LossViews<T> v, int k, ArrayView<T> view) where T : unmanaged
+    private static void SetInput<TIn, T>(ref LossViews<TIn, T> v, int k, ArrayView<TIn> view) where TIn : unmanaged where T : unmanaged
     {
         switch (k)
         {

@@ -30,10 +30,11 @@ public static class LossAccelerator
     /// Explicit launches of the generated kernels: (stream, grid and group sizes, shape, views). Compiled once per
     /// process and kernel.
     /// </summary>
-    internal static Action<AcceleratorStream, KernelConfig, KernelShape, LossViews<T>> Load<T>(LossKernel<T> kernel) where T : unmanaged
-        => (Action<AcceleratorStream, KernelConfig, KernelShape, LossViews<T>>)s_loaded.GetOrAdd(kernel, k =>
+    internal static Action<AcceleratorStream, KernelConfig, KernelShape, LossViews<TIn, T>> Load<TIn, T>(LossKernel<TIn, T> kernel)
+        where TIn : unmanaged where T : unmanaged
+        => (Action<AcceleratorStream, KernelConfig, KernelShape, LossViews<TIn, T>>)s_loaded.GetOrAdd(kernel, k =>
         {
-            var action = (Action<KernelShape, LossViews<T>>)Delegate.CreateDelegate(typeof(Action<KernelShape, LossViews<T>>), k.Method);
+            var action = (Action<KernelShape, LossViews<TIn, T>>)Delegate.CreateDelegate(typeof(Action<KernelShape, LossViews<TIn, T>>), k.Method);
             return Current.LoadKernel(action);
         });
 

@@ -6,14 +6,13 @@ namespace LossDsl.Runtime;
 /// What a generated ILGPU kernel reads and writes, as views of accelerator memory: the tensors' own memory where the
 /// accelerator can address it (no copy), else staging buffers. Spans and per-row inputs are numbered in declaration order
 /// within their role; a multiclass loss's spans are the logits, then per pixel log Σ_c e^z, then the class.
+/// <typeparamref name="TIn"/> is how float inputs are stored (<see cref="F32"/>, <see cref="BF16"/>, <see cref="F16"/> for
+/// the float32 kernels, double for the float64 ones); <typeparamref name="T"/> is the compute type, of the loss and gradient.
 /// </summary>
-public struct LossViews<T> where T : unmanaged
+public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
 {
-    /// <summary>The most tensors of each role a kernel can take.</summary>
-    public const int MaxSpans = 4, MaxInputs = 4, MaxTargets = 2;
-
-    public ArrayView<T> Span0, Span1, Span2, Span3;
-    public ArrayView<T> Input0, Input1, Input2, Input3;
+    public ArrayView<TIn> Span0, Span1, Span2, Span3;
+    public ArrayView<TIn> Input0, Input1, Input2, Input3;
     public ArrayView<long> Target0, Target1;
 
     /// <summary>The hyperparameters, in declaration order.</summary>
@@ -24,4 +23,10 @@ public struct LossViews<T> where T : unmanaged
 
     /// <summary>Per-(set, chunk) partial reductions, or per-group partial sums of the loss; always double.</summary>
     public ArrayView<double> Partials;
+}
+
+/// <summary>The most tensors of each role a kernel's <see cref="LossViews{TIn, T}"/> can take.</summary>
+public static class LossViews
+{
+    public const int MaxSpans = 4, MaxInputs = 4, MaxTargets = 2;
 }

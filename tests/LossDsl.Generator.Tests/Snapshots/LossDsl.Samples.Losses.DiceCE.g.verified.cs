@@ -111,15 +111,17 @@ namespace LossDsl.Generated
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { Pass1F32, GradientF32 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { Pass1F64, GradientF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { Pass1F32<BF16>, GradientF32<BF16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { Pass1F32<F16>, GradientF32<F16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { Pass1F64, GradientF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
-        public static void Pass1F32(KernelShape shape, LossViews<float> v)
+        public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -140,8 +142,8 @@ namespace LossDsl.Generated
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                float cls_j = v.Span2[px];
-                float _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                float cls_j = v.Span2[px].Value;
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span1[px].Value : 0;
                 float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
                 float v4 = _probs_j * _targets_j;
@@ -167,7 +169,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF32(KernelShape shape, LossViews<float> v)
+        public static void GradientF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -221,8 +223,8 @@ namespace LossDsl.Generated
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                float cls_j = v.Span2[px];
-                float _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                float cls_j = v.Span2[px].Value;
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span1[px].Value : 0;
                 float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
                 float v43 = _targets_j * v34;
@@ -235,7 +237,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
-        public static void Pass1F64(KernelShape shape, LossViews<double> v)
+        public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -283,7 +285,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF64(KernelShape shape, LossViews<double> v)
+        public static void GradientF64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;

@@ -146,15 +146,17 @@ namespace LossDsl.Generated
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { FusedF32 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { FusedF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
-        public static void FusedF32(KernelShape shape, LossViews<float> v)
+        public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX;
             long _target = v.Target0[s];
@@ -165,13 +167,13 @@ namespace LossDsl.Generated
                 for (long j = Group.IdxX; j < shape.Length; j += Group.DimX) v.Grad[shape.Offset(s, j)] = 0;
                 return;
             }
-            float v2 = v.Span0[shape.Offset(s, _target)];
+            float v2 = v.Span0[shape.Offset(s, _target)].Value;
             // Pass 1: R4 = LogSumExp_j logits_j
             float R4_max = float.NegativeInfinity, R4_sum = 0;
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _logits_j = v.Span0[o];
+                float _logits_j = v.Span0[o].Value;
                 if (_logits_j > R4_max) { R4_sum = R4_sum * Exp(R4_max - _logits_j) + 1; R4_max = _logits_j; }
                 else if (_logits_j != float.NegativeInfinity) R4_sum += Exp(_logits_j - R4_max);
             }
@@ -191,7 +193,7 @@ namespace LossDsl.Generated
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _logits_j = v.Span0[o];
+                float _logits_j = v.Span0[o].Value;
                 float v19 = _logits_j - R4;
                 float v20 = Exp(v19);
                 bool v22 = _target == j;
@@ -203,7 +205,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
-        public static void FusedF64(KernelShape shape, LossViews<double> v)
+        public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX;
             long _target = v.Target0[s];

@@ -97,8 +97,10 @@ namespace LossDsl.Generated
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { FusedF32 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { FusedF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -108,14 +110,14 @@ namespace LossDsl.Generated
         /// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean
         /// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.
         /// </summary>
-        public static void FusedF32(KernelShape shape, LossViews<float> v)
+        public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             float loss_acc = 0;
             for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)
             {
                 int s = (int)e;
-                float _logit = v.Input0[s];
-                float _target = v.Input1[s];
+                float _logit = v.Input0[s].Value;
+                float _target = v.Input1[s].Value;
                 float _alpha = (float)v.Hyper[0];
                 float _gamma = (float)v.Hyper[1];
                 float v4 = Sigmoid(_logit);
@@ -170,7 +172,7 @@ namespace LossDsl.Generated
         /// Forward and backward fused, one launch: a grid-stride loop over the elements. With shape.SumLoss (Sum or Mean
         /// without weights) the loss is summed per group into partials[group] (in double), and no per-element loss is written.
         /// </summary>
-        public static void FusedF64(KernelShape shape, LossViews<double> v)
+        public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
             double loss_acc = 0;
             for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)

@@ -100,15 +100,17 @@ namespace LossDsl.Generated
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { FusedF32 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { FusedF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
-        public static void FusedF32(KernelShape shape, LossViews<float> v)
+        public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX;
             float _temperature = (float)v.Hyper[0];
@@ -120,9 +122,9 @@ namespace LossDsl.Generated
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _similarity_j = v.Span0[o];
-                float _positive_j = v.Span1[o];
-                float _negative_j = v.Span2[o];
+                float _similarity_j = v.Span0[o].Value;
+                float _positive_j = v.Span1[o].Value;
+                float _negative_j = v.Span2[o].Value;
                 float v4 = _positive_j + _negative_j;
                 bool v6 = v4 > 0.0f;
                 float v7 = _similarity_j / _temperature;
@@ -149,8 +151,8 @@ namespace LossDsl.Generated
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _similarity_j = v.Span0[o];
-                float _positive_j = v.Span1[o];
+                float _similarity_j = v.Span0[o].Value;
+                float _positive_j = v.Span1[o].Value;
                 float v7 = _similarity_j / _temperature;
                 float v13 = v7 - R10;
                 float v14 = _positive_j * v13;
@@ -166,9 +168,9 @@ namespace LossDsl.Generated
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _similarity_j = v.Span0[o];
-                float _positive_j = v.Span1[o];
-                float _negative_j = v.Span2[o];
+                float _similarity_j = v.Span0[o].Value;
+                float _positive_j = v.Span1[o].Value;
+                float _negative_j = v.Span2[o].Value;
                 float v4 = _positive_j + _negative_j;
                 bool v6 = v4 > 0.0f;
                 float v7 = _similarity_j / _temperature;
@@ -186,7 +188,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
-        public static void FusedF64(KernelShape shape, LossViews<double> v)
+        public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX;
             double _temperature = v.Hyper[0];

@@ -117,15 +117,17 @@ namespace LossDsl.Generated
             {
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<float>[] { Pass1F32, GradientF32 }),
-                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double>[] { Pass1F64, GradientF64 }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { Pass1F32<BF16>, GradientF32<BF16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { Pass1F32<F16>, GradientF32<F16> }),
+                new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { Pass1F64, GradientF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
-        public static void Pass1F32(KernelShape shape, LossViews<float> v)
+        public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -142,8 +144,8 @@ namespace LossDsl.Generated
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _logits_j = v.Span0[o];
-                float _targets_j = v.Span1[o];
+                float _logits_j = v.Span0[o].Value;
+                float _targets_j = v.Span1[o].Value;
                 float v6 = Sigmoid(_logits_j);
                 float v7 = _targets_j * v6;
                 float v10 = 1.0f - _targets_j;
@@ -167,7 +169,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF32(KernelShape shape, LossViews<float> v)
+        public static void GradientF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -217,8 +219,8 @@ namespace LossDsl.Generated
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
-                float _logits_j = v.Span0[o];
-                float _targets_j = v.Span1[o];
+                float _logits_j = v.Span0[o].Value;
+                float _targets_j = v.Span1[o].Value;
                 float v6 = Sigmoid(_logits_j);
                 float v10 = 1.0f - _targets_j;
                 float v13 = 1.0f - v6;
@@ -235,7 +237,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
-        public static void Pass1F64(KernelShape shape, LossViews<double> v)
+        public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
@@ -277,7 +279,7 @@ namespace LossDsl.Generated
         }
 
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
-        public static void GradientF64(KernelShape shape, LossViews<double> v)
+        public static void GradientF64(KernelShape shape, LossViews<double, double> v)
         {
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
