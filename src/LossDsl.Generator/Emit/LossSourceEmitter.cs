@@ -514,11 +514,11 @@ public static class LossSourceEmitter
                 ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
                 : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
         w.Comment(plan.Chunked
-            ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk), then one launch that writes the gradient."
+            ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk) groups, then one launch that writes the gradient."
             : sig.Shape == LossShape.Elementwise
-                ? "Schedule: one launch, one thread per element, loss and gradient together."
-                : $"Schedule: one launch, one thread per row: {Passes(plan.Passes.Count)} over the row, then the gradient pass.");
-        w.Comment($"Plan: {PlanName(sig)}. Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;");
+                ? "Schedule: one launch, grid-stride over the elements, loss and gradient together."
+                : $"Schedule: one launch, one group per row: {Passes(plan.Passes.Count)} over the row merged across the group, then the gradient pass.");
+        w.Comment($"Plan: {PlanName(sig)}. Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;");
         w.Comment($"the torch-ops form takes every device and dtype, calls that also differentiate inputs other than '{x}'"
             + (HasSetIgnore(sig) && !sig.Multiclass ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
     }

@@ -95,8 +95,8 @@ namespace LossDsl.Generated
         //   Softmax across the classes c of each pixel: probs_c = e^(z_c − ℓse), log_probs_c = z_c − ℓse, so the logits' gradient is
         //   ∂L/∂z_c = a_c − probs_c·Σ_k a_k with a_j = probs_j·∂L/∂probs_j + ∂L/∂log_probs_j; the kernels write a, the runtime the rest:
         //   a_j = probs_j·([R21 > 0 ? (smooth + R5·2) / max(smooth + R7, eps)·[smooth + R7 ≥ eps ? 1 : 0] / max(smooth + R7, eps) : 0] + targets_j·[R21 > 0 ? −(2 / max(smooth + R7, eps)) : 0]) − targets_j·C·1 / n
-        // Schedule: 1 reduction launch over (set, chunk), then one launch that writes the gradient.
-        // Plan: multiclass sets per class (pixel rows inside class sets: per pixel, a softmax across the classes; per class, reductions over the pixels, chunked; the runtime applies the softmax's Jacobian per pixel). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // Schedule: 1 reduction launch over (set, chunk) groups, then one launch that writes the gradient.
+        // Plan: multiclass sets per class (pixel rows inside class sets: per pixel, a softmax across the classes; per class, reductions over the pixels, chunked; the runtime applies the softmax's Jacobian per pixel). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'probs', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "DiceCE",

@@ -131,8 +131,8 @@ namespace LossDsl.Generated
         //   ∂L/∂logits[target] = −(epsilon·exp(logits[target] − R4)) − 1
         //   ∂L/∂R4 = 1 + epsilon·exp(logits[target] − R4)
         //   ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
-        // Schedule: one launch, one thread per row: 1 reduction pass over the row, then the gradient pass.
-        // Plan: class rows (one evaluation per row, reductions over its classes). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // Schedule: one launch, one group per row: 1 reduction pass over the row merged across the group, then the gradient pass.
+        // Plan: class rows (one evaluation per row, reductions over its classes). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Poly1",

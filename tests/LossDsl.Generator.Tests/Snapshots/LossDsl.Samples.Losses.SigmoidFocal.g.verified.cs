@@ -82,8 +82,8 @@ namespace LossDsl.Generated
         // Loss, as IR:       L = (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma
         // Derived by symbolic differentiation:
         //   ∂L/∂logit = (1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^gamma·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·(σ(logit) − target) + (softplus(logit) − logit·target)·[alpha ≥ 0 ? target·alpha + (1 − target)·(1 − alpha) : 1]·[gamma = 0 ? 0 : −((target·σ(logit)·(1 − σ(logit)) − (1 − target)·σ(logit)·(1 − σ(logit)))·gamma·(1 − (target·σ(logit) + (1 − σ(logit))·(1 − target)))^(gamma − 1))]
-        // Schedule: one launch, one thread per element, loss and gradient together.
-        // Plan: elements (one evaluation per element of same-shape tensors). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // Schedule: one launch, grid-stride over the elements, loss and gradient together.
+        // Plan: elements (one evaluation per element of same-shape tensors). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logit', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SigmoidFocal",

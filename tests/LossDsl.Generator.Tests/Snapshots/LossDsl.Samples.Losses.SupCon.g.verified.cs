@@ -85,8 +85,8 @@ namespace LossDsl.Generated
         //   ∂L/∂R11 = [R11 > 0 ? R15 / R11·1 / R11 : 0]
         //   ∂L/∂R15 = [R11 > 0 ? −(1 / R11) : 0]
         //   ∂L/∂similarity_j = [R11 > 0 ? −(1 / R11) : 0]·R29·exp([positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity] − R10)·[positive_j + negative_j > 0 ? 1 / temperature : 0] + [R11 > 0 ? −(1 / R11) : 0]·positive_j·1 / temperature
-        // Schedule: one launch, one thread per row: 2 reduction passes over the row, then the gradient pass.
-        // Plan: pair rows (one evaluation per anchor row of the [N, N] pair matrix, reductions over the batch; masks from the labels). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // Schedule: one launch, one group per row: 2 reduction passes over the row merged across the group, then the gradient pass.
+        // Plan: pair rows (one evaluation per anchor row of the [N, N] pair matrix, reductions over the batch; masks from the labels). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'similarity', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SupCon",

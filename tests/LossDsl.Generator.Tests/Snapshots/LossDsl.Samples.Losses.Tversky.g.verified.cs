@@ -101,8 +101,8 @@ namespace LossDsl.Generated
         //   ∂L/∂R12 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
         //   ∂L/∂R15 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? beta : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
         //   ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
-        // Schedule: 1 reduction launch over (set, chunk), then one launch that writes the gradient.
-        // Plan: sets per channel (reductions over batch and pixels, chunked). Backends: the fused CPU and ILGPU kernels below take it for float32/float64 CPU tensors;
+        // Schedule: 1 reduction launch over (set, chunk) groups, then one launch that writes the gradient.
+        // Plan: sets per channel (reductions over batch and pixels, chunked). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', calls with ignored set elements, and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Tversky",
