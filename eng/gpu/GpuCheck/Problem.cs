@@ -146,19 +146,9 @@ internal sealed unsafe class Problem : IDisposable
         }
         var v = new LossViews<TIn, float>();
         int k = 0;
-        var spanViews = _spans.Select(s => View<TIn>(_device[k++].Address, s.Length)).ToArray();
-        var inputViews = _inputs.Select(s => View<TIn>(_device[k++].Address, s.Length)).ToArray();
-        var targetViews = _targets.Select(t => View<long>(_device[k++].Address, t.Length)).ToArray();
-        if (spanViews.Length > 0) v.Span0 = spanViews[0];
-        if (spanViews.Length > 1) v.Span1 = spanViews[1];
-        if (spanViews.Length > 2) v.Span2 = spanViews[2];
-        if (spanViews.Length > 3) v.Span3 = spanViews[3];
-        if (inputViews.Length > 0) v.Input0 = inputViews[0];
-        if (inputViews.Length > 1) v.Input1 = inputViews[1];
-        if (inputViews.Length > 2) v.Input2 = inputViews[2];
-        if (inputViews.Length > 3) v.Input3 = inputViews[3];
-        if (targetViews.Length > 0) v.Target0 = targetViews[0];
-        if (targetViews.Length > 1) v.Target1 = targetViews[1];
+        for (int i = 0; i < _spans.Count; i++) v.SetSpan(i, View<TIn>(_device[k++].Address, _spans[i].Length));
+        for (int i = 0; i < _inputs.Count; i++) v.SetInput(i, View<TIn>(_device[k++].Address, _inputs[i].Length));
+        for (int i = 0; i < _targets.Count; i++) v.SetTarget(i, View<long>(_device[k++].Address, _targets[i].Length));
         v.Hyper = View<double>(_dHyper, Math.Max(1, _hyper.Length));
         v.Loss = View<float>(_dLoss, Math.Max(1, _shape.Segments));
         v.Grad = View<float>(_dGrad, Math.Max(1, _numel));

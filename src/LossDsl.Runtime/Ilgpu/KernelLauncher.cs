@@ -52,7 +52,10 @@ internal static class KernelLauncher
         return call.Device switch
         {
             DeviceType.CPU => null,
-            DeviceType.CUDA => LossAccelerator.WhyNotTorchCuda is { } why ? $"'{call.Definition.TensorNames[0]}' is on CUDA and {why}" : null,
+            DeviceType.CUDA => LossAccelerator.WhyNotTorchCuda is { } why ? $"'{call.Definition.TensorNames[0]}' is on CUDA and {why}"
+                : call.Prediction.device_index != LossAccelerator.CudaDeviceIndex
+                    ? $"ILGPU runs on cuda:{LossAccelerator.CudaDeviceIndex}, and '{call.Definition.TensorNames[0]}' is on cuda:{call.Prediction.device_index}"
+                    : null,
             var d => $"the ILGPU kernels run on host or CUDA memory, and '{call.Definition.TensorNames[0]}' is on {d}",
         };
     }
@@ -77,12 +80,11 @@ internal static class KernelLauncher
             var v = new LossViews<TIn, T>();
             Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(call.Stored).ToArray();
             var spans = def.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! } : Stored(TensorRole.Span);
-            for (int k = 0; k < spans.Length; k++) SetSpan(ref v, k, views.View<TIn>(spans[k]));
+            for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
             var inputs = Stored(TensorRole.Input);
-            for (int k = 0; k < inputs.Length; k++) SetInput(ref v, k, views.View<TIn>(inputs[k]));
+            for (int k = 0; k < inputs.Length; k++) v.SetInput(k, views.View<TIn>(inputs[k]));
             var targets = call.WithRole(TensorRole.Target).ToArray();
-            if (targets.Length > 0) v.Target0 = views.View<long>(targets[0]);
-            if (targets.Length > 1) v.Target1 = views.View<long>(targets[1]);
+            for (int k = 0; k < targets.Length; k++) v.SetTarget(k, views.View<long>(targets[k]));
             v.Hyper = views.Hyperparameters(call.Arguments.Hyper);
             v.Grad = views.View<T>(grad, output: true);
             if (shape.SumLoss != 0) v.Partials = views.View<double>(loss, output: true);
@@ -119,7 +121,7 @@ internal static class KernelLauncher
         {
             case LossShape.Elementwise:
                 shape.SumLoss = onlySum ? 1 : 0;
-                return (maxGroup, (int)Math.Clamp((shape.Segments + maxGroup - 1) / maxGroup, shape.Segments == 0 ? 0 : 1, fill));
+                return (maxGroup, (int)Math.Clamp(((long)shape.Segments + maxGroup - 1) / maxGroup, shape.Segments == 0 ? 0 : 1, fill));
             case var _ when def.Chunked:
             {
                 // Each group strides over at least 16 elements per thread; at most 4096 chunks per set.
@@ -131,28 +133,6 @@ internal static class KernelLauncher
             }
             default:
                 return (Warps(shape.Length), shape.Segments);
-        }
-    }
-
-    private static void SetSpan<TIn, T>(ref LossViews<TIn, T> v, int k, ArrayView<TIn> view) where TIn : unmanaged where T : unmanaged
-    {
-        switch (k)
-        {
-            case 0: v.Span0 = view; break;
-            case 1: v.Span1 = view; break;
-            case 2: v.Span2 = view; break;
-            default: v.Span3 = view; break;
-        }
-    }
-
-    private static void SetInput<TIn, T>(ref LossViews<TIn, T> v, int k, ArrayView<TIn> view) where TIn : unmanaged where T : unmanaged
-    {
-        switch (k)
-        {
-            case 0: v.Input0 = view; break;
-            case 1: v.Input1 = view; break;
-            case 2: v.Input2 = view; break;
-            default: v.Input3 = view; break;
         }
     }
 

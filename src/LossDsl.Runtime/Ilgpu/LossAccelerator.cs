@@ -26,6 +26,9 @@ public static class LossAccelerator
     /// </summary>
     internal static string? WhyNotTorchCuda => s_current.Value.WhyNotTorchCuda;
 
+    /// <summary>The CUDA device the accelerator runs on (its ordinal, as in cuda:N), or −1 on the CPU accelerator.</summary>
+    internal static int CudaDeviceIndex => Current is CudaAccelerator cuda ? cuda.DeviceId : -1;
+
     /// <summary>
     /// Explicit launches of the generated kernels: (stream, grid and group sizes, shape, views). Compiled once per
     /// process and kernel.

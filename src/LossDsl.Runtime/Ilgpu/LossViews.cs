@@ -1,3 +1,4 @@
+using System;
 using ILGPU;
 
 namespace LossDsl.Runtime;
@@ -23,6 +24,43 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
 
     /// <summary>Per-(set, chunk) partial reductions, or per-group partial sums of the loss; always double.</summary>
     public ArrayView<double> Partials;
+
+    /// <summary>Sets span <paramref name="k"/> (host side, before a launch).</summary>
+    public void SetSpan(int k, ArrayView<TIn> view)
+    {
+        switch (k)
+        {
+            case 0: Span0 = view; break;
+            case 1: Span1 = view; break;
+            case 2: Span2 = view; break;
+            case 3: Span3 = view; break;
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxSpans} spans");
+        }
+    }
+
+    /// <summary>Sets per-row or per-element input <paramref name="k"/>.</summary>
+    public void SetInput(int k, ArrayView<TIn> view)
+    {
+        switch (k)
+        {
+            case 0: Input0 = view; break;
+            case 1: Input1 = view; break;
+            case 2: Input2 = view; break;
+            case 3: Input3 = view; break;
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxInputs} inputs");
+        }
+    }
+
+    /// <summary>Sets target <paramref name="k"/>.</summary>
+    public void SetTarget(int k, ArrayView<long> view)
+    {
+        switch (k)
+        {
+            case 0: Target0 = view; break;
+            case 1: Target1 = view; break;
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxTargets} targets");
+        }
+    }
 }
 
 /// <summary>The most tensors of each role a kernel's <see cref="LossViews{TIn, T}"/> can take.</summary>
