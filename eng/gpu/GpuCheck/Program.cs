@@ -18,7 +18,7 @@ internal sealed record GpuCheckLoss(string Name, LossDefinition Definition, doub
 /// <summary>
 /// The device check. <c>LossDsl.GpuCheck OUT [--dry-run] [--torch FILE]</c>:
 /// <list type="number">
-/// <item>Truth: every [Loss] of LossDsl.Samples and LossDsl.Losses, on random inputs, through the ILGPU kernels on
+/// <item>Truth: every [Loss] of LossDsl.Samples, LossDsl.Losses and the test suite (TestLosses.cs), on random inputs, through the ILGPU kernels on
 /// <see cref="LossAccelerator.Current"/> (on a GPU: CUDA in the primary context, on memory from cuMemAlloc) against the
 /// fused CPU kernels on the same inputs in host memory; float32.</item>
 /// <item>Speed: the benchmark cases, forward + backward per call, with the effective bandwidth (each input read once,
@@ -61,7 +61,7 @@ public static unsafe class Program
     private static List<GpuCheckLoss> Discover()
     {
         var found = new List<GpuCheckLoss>();
-        foreach (var assembly in new[] { typeof(LossDsl.Losses.Classification).Assembly, typeof(LossDsl.Samples.Losses).Assembly })
+        foreach (var assembly in new[] { typeof(LossDsl.Losses.Classification).Assembly, typeof(LossDsl.Samples.Losses).Assembly, typeof(Program).Assembly })
         {
             var kernels = assembly.GetTypes().Where(t => t.Namespace == "LossDsl.Generated" && t.GetField("Definition") is not null).ToList();
             foreach (var type in assembly.GetTypes().Where(t => t.Namespace != "LossDsl.Generated"))

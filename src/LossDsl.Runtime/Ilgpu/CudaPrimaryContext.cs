@@ -49,8 +49,13 @@ internal sealed class CudaPrimaryContext : IDisposable
     /// <summary>Makes the accelerator's (primary) context current on this thread, as libtorch's own calls do.</summary>
     public static void MakeCurrent(Accelerator accelerator) => CudaDriver.SetCurrent(accelerator.NativePtr);
 
+    /// <summary>
+    /// Unloads the kernels while the primary context, which holds their modules, is still the accelerator's; then hands
+    /// ILGPU its own context back (for ILGPU to destroy) and releases the primary one. Call before disposing the accelerator.
+    /// </summary>
     public void Dispose()
     {
+        _accelerator.ClearCache(ClearCacheMode.Everything);
         s_nativePtr.SetValue(_accelerator, _ownContext);
         CudaDriver.PrimaryContextRelease(_device);
     }

@@ -90,6 +90,7 @@ public static class LossAccelerator
             }
             AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
+                // Buffers first (in whichever context they were made), then the kernels, then the contexts.
                 while (s_lanes.TryTake(out var lane)) lane.Dispose();
                 primary?.Dispose();
                 accelerator.Dispose();
