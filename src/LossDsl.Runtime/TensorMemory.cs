@@ -1,4 +1,5 @@
 using System;
+using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TorchSharp;
@@ -20,6 +21,15 @@ internal static class TensorMemory
         using var first = t.reshape(-1).narrow(0, 0, 1);
         return (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(first.bytes));
     }
+
+    private static readonly Func<IntPtr, IntPtr> s_dataPtr = (Func<IntPtr, IntPtr>)Delegate.CreateDelegate(typeof(Func<IntPtr, IntPtr>),
+        typeof(torch).Assembly.GetType("TorchSharp.PInvoke.NativeMethods")!.GetMethod("THSTensor_data", BindingFlags.NonPublic | BindingFlags.Static)!);
+
+    /// <summary>
+    /// The address of a contiguous tensor's first element on any device (a CUDA tensor's device address), whatever its
+    /// dtype: libtorch's <c>data_ptr()</c>, through TorchSharp's binding of it (internal to TorchSharp, hence reflection).
+    /// </summary>
+    public static nint DataPointer(Tensor t) => t.numel() == 0 ? 0 : s_dataPtr(t.Handle);
 
     /// <summary>A contiguous CPU tensor's elements as a span (the ILGPU path stages through spans, so at most 2^31 − 1).</summary>
     public static unsafe Span<T> Span<T>(Tensor t, string name) where T : unmanaged

@@ -110,6 +110,19 @@ public class IlgpuKernelTests
         Assert.True(halfGrad.to(ScalarType.Float32).equal(floatGrad.to(half).to(ScalarType.Float32)).all().item<bool>(), "gradient");
     }
 
+    /// <summary>
+    /// The address the launcher gives the kernels for a CUDA tensor is libtorch's data_ptr(), which no CPU test can show on
+    /// a CUDA tensor; on host tensors it must equal the address the CPU path uses, for every dtype and for a view that
+    /// starts inside its storage.
+    /// </summary>
+    [Fact]
+    public void DataPointerIsTheFirstElementsAddressForEveryDtypeAndOffset()
+    {
+        var x = torch.arange(0, 64, dtype: ScalarType.Float32).reshape(8, 8);
+        foreach (var t in new[] { x, x.to(ScalarType.BFloat16), x.to(ScalarType.Float16), x.to(ScalarType.Int64), x.narrow(0, 3, 2) })
+            Assert.Equal(TensorMemory.Pointer(t), TensorMemory.DataPointer(t));
+    }
+
     /// <summary>Calls from several threads at once each rent their own lane (stream and buffers) and get their own results.</summary>
     [Fact]
     public void ConcurrentCallsGetTheirOwnResults()

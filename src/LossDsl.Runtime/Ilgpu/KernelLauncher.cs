@@ -164,7 +164,7 @@ internal static class KernelLauncher
             bool host = t.device_type == DeviceType.CPU;
             if (host == (_acc.AcceleratorType == AcceleratorType.CPU) && !(host && LossAccelerator.StageHostTensors))
             {
-                IntPtr address = host ? TensorMemory.Pointer(t) : DevicePointer<TE>(t);
+                IntPtr address = host ? TensorMemory.Pointer(t) : TensorMemory.DataPointer(t);
                 var wrapper = new ForeignMemory(_acc, address, n, sizeof(TE));
                 _wrappers.Add(wrapper);
                 return new ArrayView<TE>(wrapper, 0, n);
@@ -198,12 +198,6 @@ internal static class KernelLauncher
         public void Dispose()
         {
             foreach (var w in _wrappers) w.Dispose();
-        }
-
-        private static IntPtr DevicePointer<TE>(Tensor t) where TE : unmanaged
-        {
-            using var storage = t.storage<TE>();
-            return storage.data_ptr() + (nint)(t.storage_offset() * t.element_size());
         }
     }
 }
