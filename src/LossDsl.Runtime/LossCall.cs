@@ -93,7 +93,6 @@ internal sealed class LossCall : IDisposable
             throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32, float64, float16 and bfloat16 are supported.", def.TensorNames[0]);
         // Half precision computes in float32, as PyTorch's autocast does for losses.
         var compute = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        var stored = (Tensor[])tensors.Clone();
         bool half = dtype is ScalarType.Float16 or ScalarType.BFloat16 && !def.Multiclass
             && Enumerable.Range(0, n).All(i => def.Roles[i] is TensorRole.Target or TensorRole.ClassMask || tensors[i].dtype == dtype);
         for (int i = 0; i < n; i++)
@@ -109,14 +108,16 @@ internal sealed class LossCall : IDisposable
             {
                 if (!tensors[i].is_floating_point())
                     throw new ArgumentException($"{def.Name}: '{name}' has dtype {tensors[i].dtype}; it must be a float tensor.", name);
-                tensors[i] = tensors[i].to(compute).contiguous();
+                // Half inputs stay as they are until a backend needs them in the compute dtype (ToComputeDType): the
+                // ILGPU kernels read them in place.
+                tensors[i] = half ? tensors[i].contiguous() : tensors[i].to(compute).contiguous();
             }
         }
 
         var call = new LossCall(def, args, tensors, compute)
         {
             _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated,
-            StoredAs = half ? dtype : compute, _stored = stored,
+            StoredAs = half ? dtype : compute, _stored = half ? (Tensor[])tensors.Clone() : Array.Empty<Tensor>(),
         };
         for (int i = 0; i < n; i++)
             if (!ReferenceEquals(tensors[i], vars[i])) call._temporaries.Add(tensors[i]);
@@ -127,23 +128,32 @@ internal sealed class LossCall : IDisposable
     }
 
     /// <summary>
-    /// The dtype every float tensor of the call had before conversion to the compute dtype, when a kernel can load them as
-    /// they are: float16 or bfloat16 when all of them share the prediction's (and the loss is not multiclass); otherwise
-    /// the compute dtype.
+    /// How the call's float tensors are stored: float16 or bfloat16 when all of them share the prediction's half dtype (and
+    /// the loss is not multiclass); otherwise the compute dtype. Until <see cref="ToComputeDType"/>, half tensors stay as
+    /// they are in <see cref="Tensors"/>, so that a backend that reads them in place (the ILGPU kernels) pays no conversion.
     /// </summary>
     public ScalarType StoredAs { get; private init; }
 
     private Tensor[] _stored = Array.Empty<Tensor>();
+    private bool _converted;
 
-    /// <summary>Tensor <paramref name="i"/> as the caller gave it (in the call's row layout), contiguous: of dtype <see cref="StoredAs"/> for float tensors.</summary>
-    public Tensor Stored(int i)
+    /// <summary>Tensor <paramref name="i"/> as stored (see <see cref="StoredAs"/>), contiguous, in the call's row layout.</summary>
+    public Tensor Stored(int i) => StoredAs == DType ? Tensors[i] : _stored[i];
+
+    /// <summary>
+    /// Converts the float tensors to the compute dtype (float32 for half), once; what every backend but the ILGPU kernels'
+    /// in-place half loads needs first. Nothing to do when <see cref="StoredAs"/> is the compute dtype.
+    /// </summary>
+    public void ToComputeDType()
     {
-        if (StoredAs == DType) return Tensors[i];
-        var t = _stored[i];
-        if (t.is_contiguous()) return t;
-        var copy = t.contiguous();
-        _temporaries.Add(copy);
-        return copy;
+        if (_converted || StoredAs == DType) return;
+        _converted = true;
+        for (int i = 0; i < Tensors.Length; i++)
+            if (Definition.Roles[i] is not (TensorRole.Target or TensorRole.ClassMask))
+            {
+                Tensors[i] = Tensors[i].to(DType);
+                _temporaries.Add(Tensors[i]);
+            }
     }
 
     /// <summary>

@@ -74,7 +74,7 @@ public class IlgpuKernelTests
     /// <summary>
     /// float16 and bfloat16 inputs are read in place by the float32 kernels instantiated for their storage (BF16, F16), and
     /// compute exactly what the float32 instantiation computes on the same values converted to float32: the same float
-    /// operations in the same order, so the loss and gradient are bitwise equal.
+    /// operations in the same order, so the loss and gradient are bitwise equal. The ILGPU path makes no float32 copy of them.
     /// </summary>
     [Theory]
     [InlineData("rows", ScalarType.BFloat16)]
@@ -102,7 +102,13 @@ public class IlgpuKernelTests
         var def = BackendChoiceTests.GeneratedDefinitionOf(shape switch { "rows" => nameof(Losses.Poly1), "sets" => nameof(Losses.Tversky), _ => nameof(Losses.SigmoidFocal) });
         var hyper = def.HyperNames.Select(_ => 0.5).ToArray();
         using (var call = LossCall.Bind(def, (other is null ? new object[] { xh, t } : new object[] { xh, other }).Append(new LossArguments(hyper, nn.Reduction.None, -100)).ToArray()))
+        {
             Assert.Equal(half, call.StoredAs);
+            FusedBackend.Ilgpu.Run(call);
+            Assert.Equal(half, call.Prediction.dtype);   // read in place: no float32 copy was made
+            FusedBackend.Cpu.Run(call);
+            Assert.Equal(ScalarType.Float32, call.Prediction.dtype);   // the CPU path converts first
+        }
 
         var (halfLoss, halfGrad) = Run(Backend.Ilgpu, z => Loss(z, other), xh);
         var (floatLoss, floatGrad) = Run(Backend.Ilgpu, z => Loss(z, other?.to(ScalarType.Float32)), xh.to(ScalarType.Float32));

@@ -333,6 +333,7 @@ internal sealed class TorchOpsBackend : ILossBackend
     public (Tensor Loss, Tensor?[] Gradients) Run(LossCall call, bool createGraph)
     {
         var kernel = call.Definition.KernelsFor<TorchOpsKernel>(Backend.TorchOps, call.DType)![0];
+        call.ToComputeDType();   // before the scope, which would dispose the converted tensors; under create_graph, differentiable
         using var scope = torch.NewDisposeScope();
         using var mode = createGraph ? torch.enable_grad() : torch.no_grad();
         var frame = new TorchFrame(call, inPlace: !createGraph);

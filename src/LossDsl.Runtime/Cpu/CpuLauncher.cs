@@ -18,6 +18,7 @@ internal static class CpuLauncher
 
     public static (Tensor Loss, Tensor Grad) Run(LossCall call)
     {
+        call.ToComputeDType();
         var def = call.Definition;
         var kernels = def.KernelsFor<CpuKernel>(Backend.Cpu, call.DType)!;
         var shape = call.Shape;

@@ -34,10 +34,10 @@ internal static class KernelLauncher
         var def = call.Definition;
         return call.StoredAs switch
         {
-            ScalarType.Float64 => Run(call, def.KernelsFor<LossKernel<double, double>>(Backend.Ilgpu, ScalarType.Float64)!),
-            ScalarType.BFloat16 when def.Supports(Backend.Ilgpu, ScalarType.BFloat16) => Run(call, def.KernelsFor<LossKernel<BF16, float>>(Backend.Ilgpu, ScalarType.BFloat16)!),
-            ScalarType.Float16 when def.Supports(Backend.Ilgpu, ScalarType.Float16) => Run(call, def.KernelsFor<LossKernel<F16, float>>(Backend.Ilgpu, ScalarType.Float16)!),
-            _ => Run(call, def.KernelsFor<LossKernel<F32, float>>(Backend.Ilgpu, ScalarType.Float32)!),
+            ScalarType.Float64 => Run(call, def.KernelsFor<LossKernel<double, double>>(Backend.Ilgpu, ScalarType.Float64)!, inPlace: false),
+            ScalarType.BFloat16 when def.Supports(Backend.Ilgpu, ScalarType.BFloat16) => Run(call, def.KernelsFor<LossKernel<BF16, float>>(Backend.Ilgpu, ScalarType.BFloat16)!, inPlace: true),
+            ScalarType.Float16 when def.Supports(Backend.Ilgpu, ScalarType.Float16) => Run(call, def.KernelsFor<LossKernel<F16, float>>(Backend.Ilgpu, ScalarType.Float16)!, inPlace: true),
+            _ => Run(call, def.KernelsFor<LossKernel<F32, float>>(Backend.Ilgpu, ScalarType.Float32)!, inPlace: false),
         };
     }
 
@@ -60,15 +60,17 @@ internal static class KernelLauncher
         };
     }
 
-    private static (Tensor, Tensor) Run<TIn, T>(LossCall call, LossKernel<TIn, T>[] kernels) where TIn : unmanaged where T : unmanaged
+    /// <param name="inPlace">Whether the kernels read the float tensors as stored (half); otherwise in the compute dtype.</param>
+    private static (Tensor, Tensor) Run<TIn, T>(LossCall call, LossKernel<TIn, T>[] kernels, bool inPlace) where TIn : unmanaged where T : unmanaged
     {
+        if (!inPlace) call.ToComputeDType();
         var acc = LossAccelerator.Current;
         var def = call.Definition;
         var shape = call.Shape;
         var device = call.Prediction.device;
         var (group, groups) = Layout(acc, def, ref shape, call.OnlySumNeeded);
 
-        var grad = call.GradientOutput ?? torch.empty_like(call.Prediction);
+        var grad = call.GradientOutput ?? torch.empty(call.Prediction.shape, call.DType, device);
         Tensor loss = shape.SumLoss != 0 ? torch.empty(groups, ScalarType.Float64, device) : torch.empty(shape.Segments, call.DType, device);
         call.LossIsPartialSums = shape.SumLoss != 0;
         if (groups == 0) return (loss, grad);
@@ -78,7 +80,7 @@ internal static class KernelLauncher
         {
             using var views = new TensorViews(acc, lane);
             var v = new LossViews<TIn, T>();
-            Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(call.Stored).ToArray();
+            Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(i => inPlace ? call.Stored(i) : call.Tensors[i]).ToArray();
             var spans = def.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! } : Stored(TensorRole.Span);
             for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
             var inputs = Stored(TensorRole.Input);
