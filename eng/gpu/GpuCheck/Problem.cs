@@ -152,16 +152,15 @@ internal sealed unsafe class Problem : IDisposable
         v.Hyper = View<double>(_dHyper, Math.Max(1, _hyper.Length));
         v.Loss = View<float>(_dLoss, Math.Max(1, _shape.Segments));
         v.Grad = View<float>(_dGrad, Math.Max(1, _numel));
-        v.Partials = View<double>(_dPartials, PartialsLength);
-        if (shape.Chunks * (long)shape.Segments * Math.Max(1, shape.PartialSlots) > PartialsLength)
-            throw new InvalidOperationException("partials buffer too small");
+        v.Partials = View<double>(_dPartials, _partialsLength);
         var config = new KernelConfig(groups, group);
         foreach (var kernel in _def.KernelsFor<LossKernel<TIn, float>>(Backend.Ilgpu, _storage)!)
             LossAccelerator.Load(kernel)(acc.DefaultStream, config, shape, v);
         foreach (var w in wrappers) w.Dispose();
     }
 
-    private long PartialsLength => (long)Math.Max(1, _shape.Segments) * 4096 * Math.Max(1, _shape.PartialSlots);
+    /// <summary>Doubles of partials the launch needs: per (set, chunk) for set losses, none otherwise (the check never sums losses in the kernel).</summary>
+    private long _partialsLength;
 
     private void Upload(Memory memory)
     {
@@ -171,7 +170,10 @@ internal sealed unsafe class Problem : IDisposable
         _dHyper = Put(memory, _hyper.Length == 0 ? new double[1] : _hyper, Math.Max(1, _hyper.Length) * 8L).Address;
         _dLoss = Alloc(memory, Math.Max(1, _shape.Segments) * 4L);
         _dGrad = Alloc(memory, Math.Max(1, _numel) * 4L);
-        _dPartials = Alloc(memory, PartialsLength * 8);
+        var shape = _shape;
+        KernelLauncher.Layout(LossAccelerator.Current, _def, ref shape, onlySum: false);
+        _partialsLength = _def.Chunked ? (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots) : 1;
+        _dPartials = Alloc(memory, _partialsLength * 8);
     }
 
     private IntPtr Alloc(Memory memory, long bytes)

@@ -60,7 +60,10 @@ internal static class KernelLauncher
         };
     }
 
-    /// <param name="inPlace">Whether the kernels read the float tensors as stored (half); otherwise in the compute dtype.</param>
+    /// <summary>
+    /// Lays out, binds the views and launches <paramref name="kernels"/>; with <paramref name="inPlace"/> the kernels read the
+    /// float tensors as stored (half), otherwise in the compute dtype.
+    /// </summary>
     private static (Tensor, Tensor) Run<TIn, T>(LossCall call, LossKernel<TIn, T>[] kernels, bool inPlace) where TIn : unmanaged where T : unmanaged
     {
         if (!inPlace) call.ToComputeDType();
