@@ -65,7 +65,7 @@ internal static class Stage
         return e.Value(node);
     }
 
-    /// <summary>The per-element values of an element-scope node (one per element of span 0).</summary>
+    /// <summary>The per-element values of an element-scope node (one per element of span 0); an outer node is broadcast.</summary>
     public static double[] Elements(Graph g, int node, Data data)
     {
         var e = Evaluator(g, data, node);
@@ -78,11 +78,11 @@ internal static class Stage
     private static IrEvaluator Evaluator(Graph g, Data data, int node)
         => new(g, node) { Spans = data.Spans, Targets = data.Targets, Inputs = data.Inputs, Hypers = data.Hypers };
 
-    /// <summary>Central difference of the loss along span 0's element <paramref name="j"/>, in float64.</summary>
-    public static double FiniteDifference(Graph g, int loss, Data data, int j, double h = 1e-6)
+    /// <summary>Central difference of the loss along element <paramref name="j"/> of span <paramref name="slot"/>, in float64.</summary>
+    public static double FiniteDifference(Graph g, int loss, Data data, int j, int slot = 0, double h = 1e-6)
     {
-        var plus = data.Copy(); plus.Spans[0][j] += h;
-        var minus = data.Copy(); minus.Spans[0][j] -= h;
+        var plus = data.Copy(); plus.Spans[slot][j] += h;
+        var minus = data.Copy(); minus.Spans[slot][j] -= h;
         return (Value(g, loss, plus) - Value(g, loss, minus)) / (2 * h);
     }
 
