@@ -47,7 +47,7 @@ public static class FusedLinear
         // Leaves go in as views, so that autograd can hand the gradients on without copying them into .grad.
         foreach (var head in heads) tensors.AddRange(head.Tensors.Select(LossAutograd.Prediction));
         tensors.Add(call);
-        return FusedLinearFunction.apply(tensors.ToArray());
+        return LossAutograd.Applied(FusedLinearFunction.apply(tensors.ToArray()));
     }
 }
 
@@ -215,6 +215,11 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
 
     public override Tensor forward(autograd.AutogradContext ctx, object[] vars)
     {
+        // As LossAutograd's forward: temporaries belong to a scope, and the inputs and output stay reachable until apply
+        // has read their native handles (NativeHandoff).
+        NativeHandoff.Release();
+        using var scope = torch.NewDisposeScope();
+        NativeHandoff.Held(vars);
         var call = (FusedLinearCall)vars[^1];
         var tensors = vars.Take(vars.Length - 1).Cast<Tensor>().ToList();
         var heads = call.Heads(tensors);
@@ -226,20 +231,24 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         {
             var (perRow, _, _) = call.Run(heads, gradients: false, null, wanted);
             ctx.save_for_backward(tensors);
-            return perRow;
+            return NativeHandoff.Made(scope.MoveToOuter(perRow));
         }
         var (loss, count, gradients) = call.Run(heads, gradients: true, null, wanted);
         if (reduction == Reduction.Sum) count = 1;
         // Mean's 1/count once at the end, over every row's count.
         if (count != 1)
             foreach (var g in gradients) g?.mul_(count == 0 ? 0 : 1 / count);
-        ctx.save_for_backward(gradients.Where(g => g is not null).Select(g => g!).ToList());
+        var save = gradients.Where(g => g is not null).Select(g => g!).ToList();
+        scope.MoveToOuter(save);
+        ctx.save_for_backward(save);
         var total = loss.sum(ScalarType.Float64);
-        return (reduction == Reduction.Mean ? total / count : total).to(heads[0].Hidden.dtype);
+        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(heads[0].Hidden.dtype)));
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        NativeHandoff.Release();
+        using var scope = torch.NewDisposeScope();
         var call = (FusedLinearCall)ctx.get_data("call");
         var wanted = (bool[])ctx.get_data("wanted");
         var saved = ctx.get_saved_variables();
@@ -257,8 +266,10 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
             for (int i = 0, k = 0; i < wanted.Length; i++)
                 if (wanted[i]) gradients[i] = g == 1.0 ? saved[k++] : saved[k++].mul(g);
         }
-        var result = gradients.Select(x => x!).ToList();
+        // The bridge copies the gradients out of their native handles after backward returns (NativeHandoff).
+        var result = gradients.Select(x => x is null ? null! : NativeHandoff.Made(scope.MoveToOuter(x))).ToList();
         result.Add(null!);
+        GC.KeepAlive(gradOutput);
         return result;
     }
 }

@@ -30,8 +30,22 @@ public static class LossAutograd
     public static Tensor Prediction(Tensor prediction)
         => prediction is { IsInvalid: false, requires_grad: true, is_leaf: true } ? prediction.view(prediction.shape) : prediction;
 
+    /// <summary>
+    /// What a generated overload returns: the output of its function's <c>apply</c>, after letting go of the tensors that
+    /// forward kept reachable while TorchSharp's bridge read their native handles (<see cref="NativeHandoff"/>).
+    /// </summary>
+    public static Tensor Applied(Tensor output)
+    {
+        NativeHandoff.Release();
+        return output;
+    }
+
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
+        NativeHandoff.Release();
+        // Every tensor made here belongs to this scope until forward returns, so that none is left to the finalizer while
+        // native code may still read it; what outlives forward (the output, the saved tensors) moves out at the end.
+        using var scope = torch.NewDisposeScope();
         using var call = LossCall.Bind(def, vars);
         // Gradients stay in the compute dtype until backward has applied the upstream gradient, so a half-precision
         // tensor's gradient is rounded once, as under PyTorch's autocast.
@@ -64,17 +78,25 @@ public static class LossAutograd
         // A multiclass loss's per-pixel statistics from the fused kernels, for backward's softmax Jacobian.
         var pixels = def.Multiclass ? call.TakePixelStatistics() : null;
         var extra = pixels is var (lse, cls) ? new[] { lse, cls } : Array.Empty<Tensor>();
-        ctx.save_for_backward(vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).Concat(extra).ToList());
+        var save = vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).Concat(extra).ToList();
+        scope.MoveToOuter(save.Append(result));
+        // The saved tensors stay referenced by ctx; the inputs and the output until apply has wrapped the output.
+        ctx.save_for_backward(save);
         ctx.save_data(SavedPixels, pixels is not null);
         ctx.save_data(SavedDefinition, def);
         ctx.save_data(SavedArguments, vars[^1]);
         ctx.save_data(SavedGradients, computed);
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
-        return result;
+        NativeHandoff.Held(vars);
+        return NativeHandoff.Made(result);
     }
 
     public static List<Tensor> Backward(autograd.AutogradContext ctx, Tensor gradOutput)
     {
+        NativeHandoff.Release();
+        // As in forward: what is made here is disposed when backward returns, except the gradients, which TorchSharp's
+        // bridge copies out of their native handles after backward has returned, so they are kept (NativeHandoff).
+        using var scope = torch.NewDisposeScope();
         var saved = ctx.get_saved_variables();
         var def = (LossDefinition)ctx.get_data(SavedDefinition);
         var args = (LossArguments)ctx.get_data(SavedArguments);
@@ -98,9 +120,10 @@ public static class LossAutograd
             var upstream = Upstream(ctx, def, args, i, g, gradOutput);
             if (def.Multiclass && i == 0)
                 upstream = SoftmaxJacobian(args, inputs, upstream, (bool)ctx.get_data(SavedPixels) ? (saved[^2], saved[^1]) : null);
-            result.Add(upstream.to(inputs[i].dtype));
+            result.Add(NativeHandoff.Made(scope.MoveToOuter(upstream.to(inputs[i].dtype))));
         }
         result.Add(null!);
+        GC.KeepAlive(gradOutput);
         return result;
     }
 

@@ -63,16 +63,34 @@ public static class Reference
         return (index, result);
     }
 
-    /// <summary>Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, reporting the worst element.</summary>
-    public static void Close(Tensor expected, Tensor actual, double rtol, double atol, string what)
+    /// <summary>
+    /// Asserts |actual − expected| ≤ atol + rtol·|expected| elementwise, reporting the worst element. A NaN or ±∞ on either
+    /// side fails, unless <paramref name="nonFiniteExpected"/> says the expected tensor may hold them: then the actual
+    /// value must be the same NaN or the same infinity.
+    /// </summary>
+    public static void Close(Tensor expected, Tensor actual, double rtol, double atol, string what, bool nonFiniteExpected = false)
     {
         Assert.Equal(expected.shape, actual.shape);
-        var e = expected.to(ScalarType.Float64).contiguous().data<double>().ToArray();
-        var a = actual.to(ScalarType.Float64).contiguous().data<double>().ToArray();
-        for (int i = 0; i < e.Length; i++)
+        double[] e, a;
+        using (torch.NewDisposeScope())
         {
-            bool ok = Math.Abs(a[i] - e[i]) <= atol + rtol * Math.Abs(e[i]) || (double.IsNaN(e[i]) && double.IsNaN(a[i]));
-            if (!ok) Assert.Fail($"{what}: element {i} is {a[i]:R}, expected {e[i]:R} (rtol {rtol}, atol {atol}).");
+            e = expected.to(ScalarType.Float64).contiguous().data<double>().ToArray();
+            a = actual.to(ScalarType.Float64).contiguous().data<double>().ToArray();
         }
+        GC.KeepAlive(expected);
+        GC.KeepAlive(actual);
+        for (int i = 0; i < e.Length; i++) Near(e[i], a[i], rtol, atol, $"{what}: element {i}", nonFiniteExpected);
+    }
+
+    /// <summary>
+    /// Asserts |actual − expected| ≤ atol + rtol·|expected| for one number: a bound, not a rounding of both sides. NaN and
+    /// ±∞ fail as in <see cref="Close"/>.
+    /// </summary>
+    public static void Near(double expected, double actual, double rtol, double atol, string what, bool nonFiniteExpected = false)
+    {
+        bool ok = double.IsFinite(expected)
+            ? double.IsFinite(actual) && Math.Abs(actual - expected) <= atol + rtol * Math.Abs(expected)
+            : nonFiniteExpected && (double.IsNaN(expected) ? double.IsNaN(actual) : actual == expected);
+        if (!ok) Assert.Fail($"{what} is {actual:R}, expected {expected:R} (rtol {rtol}, atol {atol}{(nonFiniteExpected ? "" : ", and both finite")}).");
     }
 }

@@ -134,7 +134,7 @@ public class VectorPowTests
         var a = System.Runtime.Intrinsics.Vector512.Create(1.5f);
         var b = System.Runtime.Intrinsics.Vector512.Create(2f).WithElement(3, 0.5f);
         var y = LossVectorMath.Pow(a, b);
-        Assert.Equal(2.25f, y[0], 5);
-        Assert.Equal(MathF.Sqrt(1.5f), y[3], 5);
+        Reference.Near(2.25, y[0], 1e-6, 0, "1.5^2");
+        Reference.Near(Math.Sqrt(1.5), y[3], 1e-6, 0, "1.5^0.5");
     }
 }
