@@ -28,7 +28,7 @@ public static class LossSourceEmitter
     }
 
     public static string HintName(DeclarationStub stub)
-        => HintName(stub.Namespace, stub.ContainingTypes, $"{stub.Name}.declaration{stub.Position}");
+        => HintName(stub.Namespace, stub.ContainingTypes, $"{stub.Name}.declaration");
 
     /// <summary>The defining declaration of a loss whose declaration has errors, as the user wrote it.</summary>
     public static string Stub(DeclarationStub stub)
