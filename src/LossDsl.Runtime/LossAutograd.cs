@@ -30,6 +30,17 @@ public static class LossAutograd
     public static Tensor Prediction(Tensor prediction)
         => prediction is { IsInvalid: false, requires_grad: true, is_leaf: true } ? prediction.view(prediction.shape) : prediction;
 
+    /// <summary>
+    /// What the generated overloads (and the fused linear form) return: the autograd function's output, times a saved
+    /// 0-dim one when it has a graph. TorchSharp's custom-function node never releases what it saved (its native node
+    /// does not override <c>release_variables</c>), so a second backward without <c>retain_graph</c> would run it again
+    /// and add the gradients once more. The multiply is a native node, whose saved one the engine frees after a backward
+    /// without <c>retain_graph</c>: a second backward then stops there, before this loss's node, with torch's own error
+    /// ("Trying to backward through the graph a second time …"), and no gradient changes. Exact: x·1 = x and g·1 = g.
+    /// </summary>
+    public static Tensor Output(Tensor loss)
+        => loss.requires_grad ? loss * torch.ones(Array.Empty<long>(), loss.dtype, loss.device) : loss;
+
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)
     {
         using var call = LossCall.Bind(def, vars);

@@ -272,7 +272,7 @@ public static class LossSourceEmitter
                 bool Has(PairMask m) => sig.Parameters.Any(p => p.Mask == m);
                 w.Line($"var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, {first}, positives: {(Has(PairMask.Positives) ? "true" : "false")}, negatives: {(Has(PairMask.Negatives) ? "true" : "false")});");
             }
-            w.Line($"return {sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight}));");
+            w.Line($"return global::LossDsl.Runtime.LossAutograd.Output({sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight})));");
         }
     }
 
