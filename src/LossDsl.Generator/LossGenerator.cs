@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Linq;
 using LossDsl.Generator.Diagnostics;
 using LossDsl.Generator.Differentiate;
@@ -43,11 +44,10 @@ public sealed class LossGenerator : IIncrementalGenerator
         // A loss whose body has errors still gets its defining declaration, so the user's code keeps compiling
         // and the only errors shown are the precise ones above.
         // A loss whose declaration has errors gets the declaration as written, so the compiler does not add CS0759.
-        var stubs = models.Where(static m => m.Stub is not null).Select(static (m, _) => m.Stub!);
-        context.RegisterSourceOutput(stubs, static (spc, stub) => spc.AddSource(LossSourceEmitter.HintName(stub), LossSourceEmitter.Stub(stub)));
-
-        var broken = models.Where(static m => m.Signature is not null && m.Forward is null).Select(static (m, _) => m.Signature!);
-        context.RegisterSourceOutput(broken, static (spc, sig) => spc.AddSource(LossSourceEmitter.HintName(sig), LossSourceEmitter.DeclarationOnly(sig)));
+        var stubs = models.Where(static m => m.Stub is not null)
+            .Select(static (m, _) => new GeneratedFile(LossSourceEmitter.HintName(m.Stub!), LossSourceEmitter.Stub(m.Stub!)));
+        var broken = models.Where(static m => m.Signature is not null && m.Forward is null)
+            .Select(static (m, _) => new GeneratedFile(LossSourceEmitter.HintName(m.Signature!), LossSourceEmitter.DeclarationOnly(m.Signature!)));
 
         var plans = models
             .Where(static m => m.Forward is not null)
@@ -55,22 +55,44 @@ public sealed class LossGenerator : IIncrementalGenerator
             .Select(static (d, _) => d.Then(Scheduler.Run)).WithTrackingName(Steps.Schedule)
             .Select(static (p, _) => p.Then(plan => new GeneratedFile(LossSourceEmitter.HintName(plan.Loss.Signature), LossSourceEmitter.Emit(plan)))).WithTrackingName(Steps.Emit);
 
-        context.RegisterSourceOutput(plans, static (spc, result) =>
+        // Never a generator exception (CS8785): an internal failure is a diagnostic, and the defining declaration is
+        // still emitted so that the user's code keeps compiling.
+        context.RegisterSourceOutput(plans.Where(static r => r.Error is not null), static (spc, result) => spc.ReportDiagnostic(result.Error!.ToDiagnostic()));
+        var emitted = plans.Select(static (r, _) => r.Value
+            ?? new GeneratedFile(LossSourceEmitter.HintName(r.Signature), LossSourceEmitter.DeclarationOnly(r.Signature)));
+
+        var files = emitted.Collect().Combine(broken.Collect()).Combine(stubs.Collect());
+        context.RegisterSourceOutput(files, static (spc, all) =>
         {
-            if (result.Value is { } file) spc.AddSource(file.HintName, file.Source);
-            else
-            {
-                // Never a generator exception (CS8785): an internal failure is a diagnostic, and the defining
-                // declaration is still emitted so that the user's code keeps compiling.
-                spc.ReportDiagnostic(result.Error!.ToDiagnostic());
-                spc.AddSource(LossSourceEmitter.HintName(result.Signature), LossSourceEmitter.DeclarationOnly(result.Signature));
-            }
+            foreach (var (hintName, source) in GeneratedFile.Unique(all.Left.Left.Concat(all.Left.Right).Concat(all.Right)))
+                spc.AddSource(hintName, source);
         });
     }
 }
 
 /// <summary>A generated source file.</summary>
-public sealed record GeneratedFile(string HintName, string Source);
+public sealed record GeneratedFile(string HintName, string Source)
+{
+    /// <summary>
+    /// The files with hint names made unique, as the compiler requires (it compares them ignoring case): a name already
+    /// taken gets ".2", ".3", … before ".g.cs". Names can meet in valid code (losses <c>Mse</c> and <c>MSE</c>; namespace
+    /// <c>A.B</c> type <c>C</c> and type <c>A.B.C</c>) and in code LossDsl reports an error for (two declarations of one
+    /// loss in two files). A file identical to one already added (the same defining declaration written twice for a
+    /// duplicate loss) is left out, so the compiler reports the user's duplicate, not ours.
+    /// </summary>
+    public static IEnumerable<(string HintName, string Source)> Unique(IEnumerable<GeneratedFile> files)
+    {
+        var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var added = new HashSet<GeneratedFile>();
+        foreach (var file in files)
+        {
+            if (!added.Add(file)) continue;
+            string stem = file.HintName.Substring(0, file.HintName.Length - ".g.cs".Length), name = file.HintName;
+            for (int k = 2; !taken.Add(name); k++) name = $"{stem}.{k}.g.cs";
+            yield return (name, file.Source);
+        }
+    }
+}
 
 /// <summary>A pipeline stage's result: its value, or the internal error that stopped it (as data).</summary>
 public sealed record Staged<T>(LossSignature Signature, T? Value, DiagnosticInfo? Error) where T : class

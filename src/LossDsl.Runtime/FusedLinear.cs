@@ -47,7 +47,7 @@ public static class FusedLinear
         // Leaves go in as views, so that autograd can hand the gradients on without copying them into .grad.
         foreach (var head in heads) tensors.AddRange(head.Tensors.Select(LossAutograd.Prediction));
         tensors.Add(call);
-        return LossAutograd.Applied(FusedLinearFunction.apply(tensors.ToArray()));
+        return LossAutograd.Output(FusedLinearFunction.apply(tensors.ToArray()));
     }
 }
 

@@ -31,13 +31,23 @@ public static class LossAutograd
         => prediction is { IsInvalid: false, requires_grad: true, is_leaf: true } ? prediction.view(prediction.shape) : prediction;
 
     /// <summary>
-    /// What a generated overload returns: the output of its function's <c>apply</c>, after letting go of the tensors that
-    /// forward kept reachable while TorchSharp's bridge read their native handles (<see cref="NativeHandoff"/>).
+    /// What the generated overloads (and the fused linear form) return: the autograd function's output, times a saved
+    /// 0-dim one when it has a graph. TorchSharp's custom-function node never releases what it saved (its native node
+    /// does not override <c>release_variables</c>), so a second backward without <c>retain_graph</c> would run it again
+    /// and add the gradients once more. The multiply is a native node, whose saved one the engine frees after a backward
+    /// without <c>retain_graph</c>: a second backward then stops there, before this loss's node, with torch's own error
+    /// ("Trying to backward through the graph a second time …"), and no gradient changes. Exact: x·1 = x and g·1 = g.
+    /// First it lets go of the tensors that forward kept reachable while TorchSharp's bridge read their native handles
+    /// (<see cref="NativeHandoff"/>); the operands of the multiply stay reachable until it has returned.
     /// </summary>
-    public static Tensor Applied(Tensor output)
+    public static Tensor Output(Tensor loss)
     {
         NativeHandoff.Release();
-        return output;
+        if (!loss.requires_grad) return loss;
+        using var one = torch.ones(Array.Empty<long>(), loss.dtype, loss.device);
+        var result = loss * one;
+        GC.KeepAlive(loss);
+        return result;
     }
 
     public static Tensor Forward(autograd.AutogradContext ctx, LossDefinition def, object[] vars)

@@ -1,3 +1,4 @@
+using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.Testing;
@@ -135,6 +136,64 @@ public class StabilityDiagnosticTests
         """,
         new DiagnosticResult("LOSS0303", DiagnosticSeverity.Info).WithLocation(0),
         new DiagnosticResult("LOSS0304", DiagnosticSeverity.Info).WithLocation(1));
+
+    /// <summary>
+    /// A LOSS0303/0304 states that the quantity reaches 0 only with a witness input, which it names; without one (margin
+    /// CE's log, normalized CE's divisor, the same forms under a <c>count &gt; 0 ?</c> guard on another quantity) its
+    /// text says what could not be proved and claims nothing about the values.
+    /// </summary>
+    [Fact]
+    public void LOSS0303_LOSS0304_SayThatZeroIsReachedOnlyWithAWitness()
+    {
+        var diagnostics = Harness.Analyze(Harness.Usings + """
+            public static partial class L
+            {
+                [Loss] public static partial float MarginLog(ReadOnlySpan<float> z, int t, float s = 4f, float m = 0.35f)
+                {
+                    float lse = LogSumExp(z, (x, j) => s * (j == t ? x - m : x));
+                    float pt = Exp(s * (z[t] - m) - lse);
+                    return lse - s * (z[t] - m) - Log(1 - pt * (1 - Exp(-s * m)));
+                }
+
+                [Loss] public static partial float NormalizedCE(ReadOnlySpan<float> z, int t)
+                {
+                    float lse = LogSumExp(z);
+                    float count = Sum(z, x => lse - x);
+                    return z[t] > 0 ? (lse - z[t]) / count : 0;
+                }
+
+                [Loss(Task = LossTask.BinaryProbability)]
+                public static partial float LogLoss(float q, float y) => -(y * Log(q) + (1 - y) * Log(1 - q));
+
+                [Loss(Task = LossTask.BinaryProbability)]
+                public static partial float Odds(float q, float y) => y * (1 - q) / q;
+            }
+            """).Where(d => d.Id is "LOSS0303" or "LOSS0304").ToList();
+
+        var unwitnessed = diagnostics.Where(d => d.Severity == DiagnosticSeverity.Info).ToList();
+        Assert.Equal(new[] { "LOSS0303", "LOSS0304" }, unwitnessed.Select(d => d.Id));
+        foreach (var d in unwitnessed)
+        {
+            string text = d.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Contains("not proved to stay away from 0", text);
+            Assert.Contains("no input of the domain where it reaches 0 was found", text);
+            Assert.DoesNotContain("can reach", text);
+            Assert.DoesNotContain("in its domain (", text);
+            Assert.DoesNotContain("e.g. at", text);
+        }
+
+        var witnessed = diagnostics.Where(d => d.Severity == DiagnosticSeverity.Warning).ToList();
+        Assert.Equal(new[] { "LOSS0303", "LOSS0303", "LOSS0304" }, witnessed.Select(d => d.Id));
+        foreach (var d in witnessed)
+        {
+            string text = d.GetMessage(System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Matches("it reaches (0|0 or below) in its domain", text);
+            Assert.Contains("e.g. at ", text);
+            Assert.DoesNotContain("not proved", text);
+        }
+        Assert.Contains("q = 0", witnessed[0].GetMessage());
+        Assert.Contains("q = 0", witnessed[2].GetMessage());
+    }
 
     [Fact]
     public Task LOSS0305_InfiniteDerivative() => AnalyzerTest.RunAsync("""

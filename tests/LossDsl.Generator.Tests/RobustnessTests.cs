@@ -1,3 +1,4 @@
+using System.Collections.Generic;
 using System.Linq;
 using Microsoft.CodeAnalysis;
 using Xunit;
@@ -90,6 +91,90 @@ public class RobustnessTests
     {
         var result = Run(members);
         Assert.Contains(result.GeneratorDiagnostics, d => d.Id == "LOSS0006");
+    }
+
+    /// <summary>
+    /// Many files of one partial class whose [Loss] methods collide: the same name declared in two files at the same line
+    /// and column (the hint name of both defining declarations was once the same: CS8785), names that differ only in
+    /// case (hint names are compared ignoring case), overloads, and bodies with errors. Seeded, so a failure replays.
+    /// Every duplicate gets LOSS0006; the generator never throws, every hint name is unique, and no error is in
+    /// generated code (the compiler's remaining errors are about the user's duplicate declarations).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void CollidingNamesPositionsAndPartialDeclarationsNeverCrashTheGenerator(int seed)
+    {
+        var random = new System.Random(seed);
+        string[] names = { "Mse", "MSE", "mse" }, types = { "BadLosses", "BADLOSSES" };
+        string[] parameters = { "float x, float y", "float x, float y, float s = 1f", "ReadOnlySpan<float> z, int t" };
+        string Body(string ps) => ps.StartsWith("ReadOnlySpan", System.StringComparison.Ordinal) ? "-LogSoftmax(z, t)" : "(x - y) * (x - y)";
+        var declared = new List<(string Type, string Name, string Parameters, bool Broken)>();
+        var sources = new List<string>();
+        for (int f = 0; f < 24; f++)
+        {
+            // One declaration per file, always at the same line and column; now and then a second one.
+            var members = new List<string>();
+            for (int k = 0; k < (random.Next(4) == 0 ? 2 : 1); k++)
+            {
+                var d = (Type: types[random.Next(types.Length)], Name: names[random.Next(names.Length)], Parameters: parameters[random.Next(parameters.Length)], Broken: random.Next(5) == 0);
+                if (members.Count > 0) d.Type = declared[^1].Type;
+                declared.Add(d);
+                members.Add($"[Loss] public static partial float {d.Name}({d.Parameters}) => {(d.Broken ? "Undefined(1f)" : Body(d.Parameters))};");
+            }
+            sources.Add(GeneratorHarness.Usings + $"namespace Tests;\npublic static partial class {declared[^1].Type}\n{{\n    {string.Join(" ", members)}\n}}\n");
+        }
+
+        var result = GeneratorHarness.Run(sources.ToArray());   // throws if the generator threw
+
+        var hints = result.Run.Results.SelectMany(r => r.GeneratedSources).Select(s => s.HintName).ToList();
+        Assert.Equal(hints.Count, hints.Distinct(System.StringComparer.OrdinalIgnoreCase).Count());
+        Assert.DoesNotContain(result.GeneratorDiagnostics.Concat(result.CompilerDiagnostics), d => d.Id == "CS8785");
+        Assert.DoesNotContain(result.Errors, d => !d.Location.IsInSource || !d.Location.SourceTree!.FilePath.StartsWith("Loss", System.StringComparison.Ordinal));
+        Assert.DoesNotContain(result.Errors, d => d.Id is "CS0756" or "CS0759");
+        foreach (var group in declared.GroupBy(d => (d.Type, d.Name)))
+        {
+            int reported = result.GeneratorDiagnostics.Count(d => d.Id == "LOSS0006" && d.GetMessage().Contains($"'{group.Key.Type}'") && d.GetMessage().Contains($"named '{group.Key.Name}'"));
+            if (group.Count() > 1) Assert.Equal(group.Count(), reported);
+            else
+            {
+                Assert.Equal(0, reported);
+                // A loss declared once gets its full generated file (or, with a body error, its declaration only).
+                Assert.Contains(hints, h => h.StartsWith($"Tests.{group.Key.Type}.{group.Key.Name}.", System.StringComparison.Ordinal));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The generated kernels read tensors from fixed slots of the runtime's LossViews (Span0..3, Input0..3, Target0..1).
+    /// A loss that needs one more gets LOSS0004 on the parameter that does not fit, never a C# error in generated code
+    /// (three int targets once gave CS1061 'Target2'); a loss at every limit compiles cleanly.
+    /// </summary>
+    [Theory]
+    [InlineData("ReadOnlySpan<float> l, int a, int b, int c", "-LogSoftmax(l, a) - LogSoftmax(l, b) - LogSoftmax(l, c)", "c", "Target0..1")]
+    [InlineData("ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, ReadOnlySpan<float> e, int t",
+        "-LogSoftmax(a, t) - LogSoftmax(b, t) - LogSoftmax(c, t) - LogSoftmax(d, t) - LogSoftmax(e, t)", "e", "Span0..3")]
+    [InlineData("float x, float a, float b, float c, float d", "x * a * b * c * d", "d", "Input0..3")]
+    [InlineData("ReadOnlySpan<float> z, int t, float a, float b, float c, float d, float e", "-LogSoftmax(z, t) * a * b * c * d * e", "e", "Input0..3")]
+    public void LossesBeyondTheKernelSlotsGetADiagnostic(string parameters, string body, string parameter, string slots)
+    {
+        var result = Run($"[Loss] public static partial float F({parameters}) => {body};");
+        var d = Assert.Single(result.GeneratorDiagnostics, d => d.Id == "LOSS0004");
+        Assert.Contains($"'{parameter}'", d.GetMessage());
+        Assert.Contains(slots, d.GetMessage());
+        Assert.Empty(result.Errors);
+    }
+
+    [Theory]
+    [InlineData("ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, ReadOnlySpan<float> d, int t, int u, float w, float x, float y, float z",
+        "-LogSoftmax(a, t) - LogSoftmax(b, u) - LogSoftmax(c, t) * w * x - LogSoftmax(d, u) * y * z")]
+    [InlineData("float x, float a, float b, float c", "x * a * b * c")]
+    public void LossesAtTheKernelSlotLimitsCompileCleanly(string parameters, string body)
+    {
+        var result = Run($"[Loss] public static partial float F({parameters}) => {body};");
+        Assert.Empty(result.GeneratorDiagnostics.Where(d => d.Severity == DiagnosticSeverity.Error));
+        Assert.Empty(result.Errors);
     }
 
     /// <summary>A chain of locals that share subexpressions is a DAG whose tree form is exponential; printing it must not be.</summary>

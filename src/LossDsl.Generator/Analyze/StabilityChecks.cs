@@ -37,15 +37,18 @@ internal static class StabilityChecks
         }
 
         // LOSS0303/0304 come from interval arithmetic, which loses correlations: a warning needs a witness input that
-        // reaches the bad value; without one the finding is an info.
-        void ReportConfirmed(DiagnosticDescriptor d, SyntaxNode at, int node, Func<double, bool> bad, Func<string, object[]> args)
+        // reaches the bad value, and its message names it. Without one the finding is an info that says what could not
+        // be proved, never that the bad value is reached.
+        void ReportConfirmed(DiagnosticDescriptor d, SyntaxNode at, int node, Func<double, bool> bad, string subject, string rangeText,
+            string reached, string fix)
         {
             if (!reported.Add((d.Id, at.Span))) return;
             string? witness = StabilityWitness.Search(g, c.Model.Signature!, domains, node, bad);
             result.Add(witness is not null
-                ? Diagnostic.Create(d, at.GetLocation(), args("; " + witness))
-                : Diagnostic.Create(d, at.GetLocation(), DiagnosticSeverity.Info, null, null,
-                    args("; but no input of the domain reaching it was found (corners and random points), so this is an info")));
+                ? Diagnostic.Create(d, at.GetLocation(), subject, $"it reaches {reached} in its domain ({rangeText}; {witness}); {fix}")
+                : Diagnostic.Create(d, at.GetLocation(), DiagnosticSeverity.Info, null, null, subject,
+                    $"not proved to stay away from 0 ({rangeText} by interval arithmetic, which loses the correlation between operands), "
+                    + $"and no input of the domain where it reaches 0 was found (corners and random points); if one exists, {fix}"));
         }
 
         // LOSS0301/0302: Log of a hand-made sigmoid or softmax, found from the Log calls of the body.
@@ -87,8 +90,8 @@ internal static class StabilityChecks
                         var operand = at is InvocationExpressionSyntax { ArgumentList.Arguments.Count: 1 } inv ? inv.ArgumentList.Arguments[0].Expression : at;
                         string where = range[n.A].Lo < 0 ? "0 or below" : "0";
                         string rangeText = RangeText(c, range, n.A, domains);
-                        ReportConfirmed(DiagnosticDescriptors.LogOfZero, at, n.A, v => v <= StabilityWitness.Tiny,
-                            witness => new object[] { Short(operand), where, rangeText + witness });
+                        ReportConfirmed(DiagnosticDescriptors.LogOfZero, at, n.A, v => v <= StabilityWitness.Tiny, Short(operand), rangeText, where,
+                            "clamp it away from 0");
                         break;
                     }
                 case Op.Div when range[n.B].Contains(0) && !Guarded(g, range, guards[i], n.B, nonZeroOnly: true):
@@ -96,8 +99,8 @@ internal static class StabilityChecks
                         SyntaxNode divisor = at is BinaryExpressionSyntax bin && bin.IsKind(SyntaxKind.DivideExpression) ? bin.Right : at;
                         string name = g[n.B].Op == Op.Length && divisor is InvocationExpressionSyntax ? "the element count of " + Short(divisor) : Short(divisor);
                         string rangeText = RangeText(c, range, n.B, domains);
-                        ReportConfirmed(DiagnosticDescriptors.DivisionByZero, divisor, n.B, v => Math.Abs(v) <= StabilityWitness.Tiny,
-                            witness => new object[] { name, rangeText + witness });
+                        ReportConfirmed(DiagnosticDescriptors.DivisionByZero, divisor, n.B, v => Math.Abs(v) <= StabilityWitness.Tiny, name, rangeText, "0",
+                            "add a smoothing constant or clamp it");
                         break;
                     }
                 case Op.Sqrt when dep[n.A] && range[n.A].Contains(0):

@@ -156,13 +156,13 @@ public static class DiagnosticDescriptors
         "LossDsl.Stability", DiagnosticSeverity.Warning);
 
     public static readonly DiagnosticDescriptor LogOfZero = Make(
-        "LOSS0303", "Log of a quantity that can reach 0",
-        "Log of '{0}', which can reach {1} in its domain ({2}); clamp it away from 0",
+        "LOSS0303", "Log of a quantity that may reach 0",
+        "Log of '{0}': {1}",
         "LossDsl.Stability", DiagnosticSeverity.Warning);
 
     public static readonly DiagnosticDescriptor DivisionByZero = Make(
-        "LOSS0304", "Division by a quantity that can reach 0",
-        "Division by '{0}', which can reach 0 in its domain ({1}); add a smoothing constant or clamp it",
+        "LOSS0304", "Division by a quantity that may reach 0",
+        "Division by '{0}': {1}",
         "LossDsl.Stability", DiagnosticSeverity.Warning);
 
     public static readonly DiagnosticDescriptor InfiniteDerivative = Make(

@@ -28,7 +28,7 @@ public static class LossSourceEmitter
     }
 
     public static string HintName(DeclarationStub stub)
-        => HintName(stub.Namespace, stub.ContainingTypes, $"{stub.Name}.declaration{stub.Position}");
+        => HintName(stub.Namespace, stub.ContainingTypes, $"{stub.Name}.declaration");
 
     /// <summary>The defining declaration of a loss whose declaration has errors, as the user wrote it.</summary>
     public static string Stub(DeclarationStub stub)
@@ -272,7 +272,7 @@ public static class LossSourceEmitter
                 bool Has(PairMask m) => sig.Parameters.Any(p => p.Mask == m);
                 w.Line($"var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, {first}, positives: {(Has(PairMask.Positives) ? "true" : "false")}, negatives: {(Has(PairMask.Negatives) ? "true" : "false")});");
             }
-            w.Line($"return global::LossDsl.Runtime.LossAutograd.Applied({sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight})));");
+            w.Line($"return global::LossDsl.Runtime.LossAutograd.Output({sig.Name}Function.apply({tensors}, new global::LossDsl.Runtime.LossArguments({hyper}, reduction, {ignore}, backend, {weight})));");
         }
     }
 

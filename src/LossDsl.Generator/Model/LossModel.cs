@@ -101,8 +101,4 @@ public sealed record LossModel(
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
 /// <param name="ContainingTypes">Outermost first, e.g. "static partial class MyLosses".</param>
 /// <param name="Declaration">The declaration, e.g. "public static partial double F(float x);".</param>
-public sealed record DeclarationStub(string Name, string Namespace, EquatableArray<string> ContainingTypes, string Declaration)
-{
-    /// <summary>Unique among overloads of the same name: the declaration's position in its file.</summary>
-    public int Position { get; init; }
-}
+public sealed record DeclarationStub(string Name, string Namespace, EquatableArray<string> ContainingTypes, string Declaration);

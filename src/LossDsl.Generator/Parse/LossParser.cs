@@ -170,6 +170,13 @@ public static class LossParser
                 usable = false;
                 continue;
             }
+            if (SlotLimit(kind) is var (limit, slots) && counts[(int)kind] >= limit)
+            {
+                diagnostics.Add(DiagnosticInfo.Create(DiagnosticDescriptors.UnsupportedParameter, pSyntax, p.Name,
+                    $"a loss takes at most {limit} {slots.Noun}; the generated kernels read them from the slots {slots.Range} of the runtime's LossViews"));
+                usable = false;
+                continue;
+            }
             double dflt = kind == ParameterKind.Hyper ? Convert.ToDouble(p.ExplicitDefaultValue ?? 0.0, CultureInfo.InvariantCulture) : 0;
             var range = RangeOf(p);
             string? rangeProblem = range switch
@@ -262,7 +269,7 @@ public static class LossParser
                     RefKind.Ref => "ref ", RefKind.Out => "out ", RefKind.In => "in ", RefKind.RefReadOnlyParameter => "ref readonly ", _ => "",
                 } + p.Type.ToDisplayString(FullyQualified) + " " + Identifier(p.Name));
                 string declaration = $"{modifiers} {method.ReturnType.ToDisplayString(FullyQualified)} {Identifier(method.Name)}{typeParameters}({string.Join(", ", ps)});";
-                stub = new DeclarationStub(method.Name, ns, containing.ToEquatableArray(), declaration) { Position = syntax.SpanStart };
+                stub = new DeclarationStub(method.Name, ns, containing.ToEquatableArray(), declaration);
             }
             return null;
         }
@@ -282,6 +289,15 @@ public static class LossParser
         "load_state_dict", "module_post_hooks", "module_pre_hooks", "modules", "name", "named_buffers", "named_children",
         "named_modules", "named_parameters", "parameters", "post_hooks", "pre_hooks", "register_buffer", "register_forward_hook",
         "register_forward_pre_hook", "register_module", "register_parameter", "save", "state_dict", "train", "training", "zero_grad",
+    };
+
+    /// <summary>How many parameters of a kind the kernels' views can take, and how to name them; null: no limit.</summary>
+    private static (int Limit, (string Noun, string Range) Slots)? SlotLimit(ParameterKind kind) => kind switch
+    {
+        ParameterKind.Span => (LossViews.MaxSpans, ("ReadOnlySpan<float> parameters", $"Span0..{LossViews.MaxSpans - 1}")),
+        ParameterKind.Input => (LossViews.MaxInputs, ("float data parameters", $"Input0..{LossViews.MaxInputs - 1}")),
+        ParameterKind.Target => (LossViews.MaxTargets, ("int class-index parameters", $"Target0..{LossViews.MaxTargets - 1}")),
+        _ => null,
     };
 
     /// <summary>A parameter's <c>[Range(min, max)]</c>, or null.</summary>

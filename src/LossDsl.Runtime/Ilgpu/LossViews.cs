@@ -62,9 +62,3 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
         }
     }
 }
-
-/// <summary>The most tensors of each role a kernel's <see cref="LossViews{TIn, T}"/> can take.</summary>
-public static class LossViews
-{
-    public const int MaxSpans = 4, MaxInputs = 4, MaxTargets = 2;
-}

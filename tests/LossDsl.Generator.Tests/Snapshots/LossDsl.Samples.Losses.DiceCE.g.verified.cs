@@ -25,7 +25,7 @@ namespace LossDsl.Samples
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Applied(DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
+            return global::LossDsl.Runtime.LossAutograd.Output(DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
         }
 
         /// <summary>DiceCE as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>

@@ -24,7 +24,7 @@ namespace LossDsl.Samples
         public static global::TorchSharp.torch.Tensor Poly1(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor target, global::TorchSharp.torch.Tensor? weight = null, long ignore_index = -100, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double epsilon = 1.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Poly1", "epsilon", epsilon, -1.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Applied(Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignore_index, backend, weight)));
+            return global::LossDsl.Runtime.LossAutograd.Output(Poly1Function.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), target, new global::LossDsl.Runtime.LossArguments(new double[] { epsilon }, reduction, ignore_index, backend, weight)));
         }
 
         /// <summary>Poly1 as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>

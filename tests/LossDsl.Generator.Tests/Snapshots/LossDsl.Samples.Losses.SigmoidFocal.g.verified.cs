@@ -24,7 +24,7 @@ namespace LossDsl.Samples
         public static global::TorchSharp.torch.Tensor SigmoidFocal(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target, global::TorchSharp.torch.Tensor? weight = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.25, double gamma = 2.0, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("SigmoidFocal", "gamma", gamma, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Applied(SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend, weight)));
+            return global::LossDsl.Runtime.LossAutograd.Output(SigmoidFocalFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logit), target, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, gamma }, reduction, long.MinValue, backend, weight)));
         }
 
         /// <summary>SigmoidFocal as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>

@@ -23,7 +23,7 @@ namespace LossDsl.Samples
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("SupCon", "temperature", temperature, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
             var __masks = global::LossDsl.Runtime.PairMasks.FromLabels(labels, similarity, positives: true, negatives: true);
-            return global::LossDsl.Runtime.LossAutograd.Applied(SupConFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(similarity), __masks.Positives!, __masks.Negatives!, new global::LossDsl.Runtime.LossArguments(new double[] { temperature }, reduction, long.MinValue, backend, null)));
+            return global::LossDsl.Runtime.LossAutograd.Output(SupConFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(similarity), __masks.Positives!, __masks.Negatives!, new global::LossDsl.Runtime.LossArguments(new double[] { temperature }, reduction, long.MinValue, backend, null)));
         }
 
         /// <summary>SupCon as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>

@@ -29,7 +29,7 @@ namespace LossDsl.Samples
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "beta", beta, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Applied(TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
+            return global::LossDsl.Runtime.LossAutograd.Output(TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
         }
 
         /// <summary>Tversky as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
