@@ -24,6 +24,7 @@ internal sealed record GpuCheckLoss(string Name, LossDefinition Definition, doub
 /// each output written once) as a fraction of a device-to-device copy measured in the same run.</item>
 /// </list>
 /// Writes OUT/gpu-check.md (with the PyTorch timings of --torch, if given) and exits 1 if a truth check fails.
+/// With --ptx it runs <see cref="PtxCheck"/> instead, which needs no device.
 /// --dry-run uses small sizes; with LOSSDSL_ACCELERATOR=cpu it runs on ILGPU's CPU accelerator, as CI does.
 /// </summary>
 public static unsafe class Program
@@ -32,10 +33,15 @@ public static unsafe class Program
     {
         if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
         {
-            Console.Error.WriteLine("usage: LossDsl.GpuCheck OUT [--dry-run] [--torch torch.json]");
+            Console.Error.WriteLine("usage: LossDsl.GpuCheck OUT [--dry-run] [--torch torch.json] | LossDsl.GpuCheck OUT --ptx [--ptxas PATH]");
             return 2;
         }
         string outDir = Path.GetFullPath(args[0]);
+        if (args.Contains("--ptx"))
+        {
+            int ptxasAt = Array.IndexOf(args, "--ptxas");
+            return PtxCheck.Run(outDir, ptxasAt >= 0 && ptxasAt + 1 < args.Length ? args[ptxasAt + 1] : null);
+        }
         bool dry = args.Contains("--dry-run");
         int torchAt = Array.IndexOf(args, "--torch");
         string? torchFile = torchAt >= 0 && torchAt + 1 < args.Length ? args[torchAt + 1] : null;
@@ -57,7 +63,7 @@ public static unsafe class Program
         return failures == 0 ? 0 : 1;
     }
 
-    private static List<GpuCheckLoss> Discover()
+    internal static List<GpuCheckLoss> Discover()
     {
         var found = new List<GpuCheckLoss>();
         foreach (var assembly in new[] { typeof(LossDsl.Losses.Classification).Assembly, typeof(LossDsl.Samples.Losses).Assembly, typeof(Program).Assembly })

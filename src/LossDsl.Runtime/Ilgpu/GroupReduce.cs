@@ -1,5 +1,4 @@
 using ILGPU;
-using ILGPU.Algorithms;
 
 namespace LossDsl.Runtime;
 
@@ -114,7 +113,7 @@ public static class GroupReduce
         {
             float max = a.Max >= b.Max ? a.Max : b.Max;
             if (float.IsNaN(a.Max) || float.IsNaN(b.Max)) max = float.NaN;
-            float sa = a.Sum == 0 ? 0 : a.Sum * XMath.Exp(a.Max - max), sb = b.Sum == 0 ? 0 : b.Sum * XMath.Exp(b.Max - max);
+            float sa = a.Sum == 0 ? 0 : a.Sum * LossKernelMath.Exp(a.Max - max), sb = b.Sum == 0 ? 0 : b.Sum * LossKernelMath.Exp(b.Max - max);
             return new LseF { Max = max, Sum = sa + sb };
         }
     }
@@ -127,7 +126,7 @@ public static class GroupReduce
         {
             double max = a.Max >= b.Max ? a.Max : b.Max;
             if (double.IsNaN(a.Max) || double.IsNaN(b.Max)) max = double.NaN;
-            double sa = a.Sum == 0 ? 0 : a.Sum * XMath.Exp(a.Max - max), sb = b.Sum == 0 ? 0 : b.Sum * XMath.Exp(b.Max - max);
+            double sa = a.Sum == 0 ? 0 : a.Sum * LossKernelMath.Exp(a.Max - max), sb = b.Sum == 0 ? 0 : b.Sum * LossKernelMath.Exp(b.Max - max);
             return new LseD { Max = max, Sum = sa + sb };
         }
     }
