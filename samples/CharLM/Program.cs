@@ -4,7 +4,7 @@
 // Linear head, and forward(hidden, next) computes the head and the loss a chunk of rows at a time, so the
 // [positions, vocabulary] logits are never held (docs/fused-linear.md).
 //
-// Run:  dotnet run --project samples/CharLM -c Release
+// Run:  dotnet run --project samples/CharLM -c Release [-- --quick]    (--quick: 2 epochs instead of 12, for CI)
 
 using System;
 using System.Diagnostics;
@@ -14,7 +14,13 @@ using CharLM;
 using TorchSharp;
 using static TorchSharp.torch;
 
-const int Context = 8, Embedding = 24, Hidden = 256, Epochs = 12, BatchSize = 256, ChunkRows = 128;
+const int Context = 8, Embedding = 24, Hidden = 256, BatchSize = 256, ChunkRows = 128;
+if (args.Any(a => a != "--quick"))
+{
+    Console.Error.WriteLine("usage: CharLM [--quick]");
+    return 2;
+}
+int epochs = args.Contains("--quick") ? 2 : 12;
 var clock = Stopwatch.StartNew();
 torch.manual_seed(7);
 var rng = new Random(7);
@@ -35,7 +41,7 @@ for (int p = 0; p < text.Length; p++)
 }
 var allX = torch.tensor(contexts);
 var allY = torch.tensor(nexts);
-Console.WriteLine($"corpus: {text.Length} characters, vocabulary {vocabulary}; context {Context}, {Epochs} epochs of batches of {BatchSize}");
+Console.WriteLine($"corpus: {text.Length} characters, vocabulary {vocabulary}; context {Context}, {epochs} epochs of batches of {BatchSize}");
 
 // ---- Model: embedding, one hidden layer, and the Linear head the fused loss uses. ----
 var embed = nn.Embedding(vocabulary, Embedding);
@@ -47,7 +53,8 @@ Tensor Features(Tensor x) => trunk.forward(embed.forward(x));
 var parameters = embed.parameters().Concat(trunk.parameters()).Concat(head.parameters()).ToList();
 var optimizer = optim.Adam(parameters, lr: 3e-3);
 
-for (int epoch = 1; epoch <= Epochs; epoch++)
+bool finite = true;   // a NaN or infinite loss anywhere fails the run (exit code 1)
+for (int epoch = 1; epoch <= epochs; epoch++)
 {
     var order = torch.tensor(Enumerable.Range(0, text.Length).OrderBy(_ => rng.Next()).Select(i => (long)i).ToArray());
     double total = 0;
@@ -63,6 +70,7 @@ for (int epoch = 1; epoch <= Epochs; epoch++)
         total += loss.item<float>();
         batches++;
     }
+    finite &= double.IsFinite(total);
     Console.WriteLine($"epoch {epoch,2}: loss {total / batches:F3} ({total / batches / Math.Log(2):F2} bits per character)");
 }
 
@@ -75,6 +83,7 @@ using (torch.no_grad())
         + $"{fused / 1024.0:F0} KiB fused (chunks of {ChunkRows} rows); the saving grows with the vocabulary (docs/fused-linear.md).");
     var fusedLoss = criterion.forward(features, allY).item<float>();
     var materializedLoss = Losses.NextChar(head.forward(features), allY, smoothing: 0.05).item<float>();
+    finite &= float.IsFinite(fusedLoss) && float.IsFinite(materializedLoss);
     Console.WriteLine($"the same loss both ways: fused {fusedLoss:F5}, materialized {materializedLoss:F5}");
 
     // ---- A sample, one character at a time, at temperature 0.7. ----
@@ -89,4 +98,5 @@ using (torch.no_grad())
     Console.WriteLine("sample: " + generated.ToString().Replace("\n", " / "));
 }
 Console.WriteLine($"done in {clock.Elapsed.TotalSeconds:F1} s");
-return 0;
+if (!finite) Console.Error.WriteLine("FAILED: a loss was NaN or infinite.");
+return finite ? 0 : 1;

@@ -3,22 +3,25 @@
 // Everything else is plain TorchSharp; swapping the loss in is a one-line change (see "criterion" below).
 //
 // Run:  dotnet run --project samples/MlpTraining -c Release
-//       [-- --dtype float32|float16|bfloat16] [--backend auto|cpu|ilgpu|torchops]
+//       [-- --dtype float32|float16|bfloat16] [--backend auto|cpu|ilgpu|torchops] [--quick]
 //
 // --dtype float16 or bfloat16 trains the whole model in that dtype on the CPU: the loss computes in float32 and
 // returns its gradient in the model's dtype, as under PyTorch's autocast. --backend forces where the loss runs
-// (docs/backends.md); the default lets LossDsl choose.
+// (docs/backends.md); the default lets LossDsl choose. --quick trains 3 epochs instead of 15 (CI's samples check).
 
 using System;
 using System.Diagnostics;
+using System.Linq;
 using LossDsl.Runtime;
 using LossDsl.Samples;
 using TorchSharp;
 using static TorchSharp.torch;
 
-const int Classes = 3, PointsPerClass = 1500, Epochs = 15, BatchSize = 128;
+const int Classes = 3, PointsPerClass = 1500, BatchSize = 128;
 const double LearningRate = 0.005;
 
+int epochs = args.Contains("--quick") ? 3 : 15;
+args = args.Where(a => a != "--quick").ToArray();
 var dtype = ScalarType.Float32;
 var backend = Backend.Auto;
 for (int i = 0; i + 1 < args.Length; i += 2)
@@ -32,7 +35,7 @@ for (int i = 0; i + 1 < args.Length; i += 2)
             backend = b;
             break;
         default:
-            Console.Error.WriteLine($"Unknown option {args[i]} {args[i + 1]}; use --dtype float32|float16|bfloat16 and --backend auto|cpu|ilgpu|torchops.");
+            Console.Error.WriteLine($"Unknown option {args[i]} {args[i + 1]}; use --dtype float32|float16|bfloat16, --backend auto|cpu|ilgpu|torchops and --quick.");
             return 2;
     }
 }
@@ -78,7 +81,7 @@ Console.WriteLine($"{"epoch",5}  {"train loss",10}  {"train acc",9}  {"test acc"
 Console.WriteLine($"{new string('-', 5)}  {new string('-', 10)}  {new string('-', 9)}  {new string('-', 9)}");
 
 double firstLoss = double.NaN, lastLoss = double.NaN;
-for (int epoch = 1; epoch <= Epochs; epoch++)
+for (int epoch = 1; epoch <= epochs; epoch++)
 {
     model.train();
     var order = torch.randperm(nTrain);                     // a fresh shuffle each epoch (seeded by manual_seed)

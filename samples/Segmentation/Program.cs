@@ -4,4 +4,5 @@
 //
 // Run:  dotnet run --project samples/Segmentation -c Release [-- outdir] [--quick]
 
+LossDsl.Samples.Segmentation.OneDnn.LimitIsa();   // before libtorch runs a convolution (OneDnn.cs)
 return LossDsl.Samples.Segmentation.SegmentationSample.CommandLine(args);
