@@ -201,3 +201,15 @@ public class AutogradSoakTests(ITestOutputHelper output)
         Reference.Close(refGrad, grad, rtol, rtol, what + " gradient");
     }
 }
+
+/// <summary>The guard the other tests rely on: a test's tensors belong to the scope that TensorScopePerTest opened on its thread.</summary>
+public class TensorScopePerTestTests
+{
+    [Fact]
+    public void ATestsTensorsBelongToItsScope()
+    {
+        var scope = TensorScopePerTestAttribute.Current;
+        Assert.NotNull(scope);
+        Assert.True(scope!.Contains(torch.zeros(3).exp()), "a tensor made by the test is held by its scope");
+    }
+}

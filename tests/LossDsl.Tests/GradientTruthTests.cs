@@ -22,6 +22,8 @@ using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace 
 /// once on store; the CPU path computes element math in float (with double accumulators), so rtol 2e-5 plus
 /// 2e-6 × max|expected| of the float64 autograd reference covers both.
 /// Finite differences (float64 only, step 1e-6): rtol 1e-5 plus 1e-7 × max|gradient|.
+/// Mean, any dtype: the gradient's least-squares scale against the reference is 1 within 0.25/N + 1e-6 (N segments), so a
+/// count off by one fails at every size (per element, float32's rtol would pass it once N ≳ 50,000).
 /// </para>
 /// </summary>
 public class GradientTruthTests
@@ -396,6 +398,22 @@ public class GradientTruthTests
         Reference.Close(refGrad, x.grad!, rtol, scale * MaxAbs(refGrad) + 1e-300, $"{name} gradient");
         Assert.False(value.detach().isnan().any().item<bool>(), "no NaN in the loss");
         Assert.False(x.grad!.isnan().any().item<bool>(), "no NaN in the gradient");
+        if (reduction == nn.Reduction.Mean) MeanCountHolds(refGrad, x.grad!, c.Reference(ref64).numel(), name);
+    }
+
+    /// <summary>
+    /// Mean's count, checked at any size and dtype: a count off by one scales every gradient element by N/(N ± 1), which
+    /// a per-element float32 tolerance misses once N is large (70,007 elements: 1.4e-5 under rtol 2e-5). The least-squares
+    /// scale ⟨g, ref⟩/⟨ref, ref⟩ averages the elements' rounding out, so it must be 1 within a quarter of 1/N.
+    /// </summary>
+    private static void MeanCountHolds(Tensor expected, Tensor actual, long count, string name)
+    {
+        var e = expected.to(ScalarType.Float64);
+        double norm = e.square().sum().item<double>();
+        if (norm == 0) return;
+        double scale = (actual.to(ScalarType.Float64) * e).sum().item<double>() / norm;
+        Assert.True(Math.Abs(scale - 1) <= 0.25 / count + 1e-6,
+            $"{name}: the gradient is {scale:R} × the reference's as a whole; Mean over {count} segments allows {0.25 / count + 1e-6:G3}.");
     }
 
     public static IEnumerable<object[]> FiniteDifferenceMatrix()

@@ -344,8 +344,9 @@ internal sealed class TorchOpsBackend : ILossBackend
         for (int i = 0; i < gradients.Length; i++)
         {
             if (frame.Gradients[i] is not { } grad) continue;
-            // A gradient that may be a view of an input, of the loss or of another gradient is copied, not changed in place.
-            bool own = !createGraph && frame.TemporaryGradients[i];
+            // A gradient that may be a view of an input, of the loss or of another gradient is copied, not changed in place;
+            // so is a broadcast one (stride 0 along an axis), whose elements share memory: masking one row would mask all.
+            bool own = !createGraph && frame.TemporaryGradients[i] && !SharesElements(grad);
             if (valid is not null)
             {
                 // Ignored rows: the first axis is the rows for a span's [rows, C] and for a per-row value's [rows].
@@ -357,5 +358,12 @@ internal sealed class TorchOpsBackend : ILossBackend
             gradients[i] = grad.MoveToOuterDisposeScope();
         }
         return (loss.MoveToOuterDisposeScope(), gradients);
+    }
+
+    /// <summary>Whether some elements of <paramref name="t"/> are one memory location (an expanded, stride-0 axis).</summary>
+    private static bool SharesElements(Tensor t)
+    {
+        var stride = t.stride();
+        return stride.Where((s, d) => s == 0 && t.shape[d] > 1).Any();
     }
 }
