@@ -30,6 +30,16 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
     /// <summary>The .editorconfig key that sets the calibration analysis budget, in node evaluations per loss.</summary>
     public const string BudgetOption = "lossdsl.calibration_budget";
 
+    /// <summary>
+    /// The MSBuild property (<c>&lt;LossDslVerdicts&gt;true&lt;/LossDslVerdicts&gt;</c>, made visible to analyzers by
+    /// eng/LossDslVerdicts.targets) that shows every loss's calibration verdict in the build output: the verdicts below,
+    /// hidden or info by default, are reported as warnings, which those targets keep out of TreatWarningsAsErrors.
+    /// </summary>
+    public const string VerdictsProperty = "build_property.LossDslVerdicts";
+
+    /// <summary>The one-per-loss verdicts that are not warnings already (LOSS0201, 0204 and 0206 are).</summary>
+    public static readonly ImmutableArray<string> QuietVerdicts = ImmutableArray.Create("LOSS0200", "LOSS0202", "LOSS0203", "LOSS0205", "LOSS0207", "LOSS0208");
+
     /// <summary>Diagnostic property naming the stable intrinsic a LOSS0301/LOSS0302 code fix calls.</summary>
     public const string FixIntrinsic = "Intrinsic";
 
@@ -53,6 +63,8 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         {
             var losses = new ConcurrentQueue<(PreparedLoss Loss, long Budget)>();
             var weightedCalls = new ConcurrentQueue<(IMethodSymbol Loss, string Name, Location Location)>();
+            bool visible = start.Options.AnalyzerConfigOptionsProvider.GlobalOptions.TryGetValue(VerdictsProperty, out var shown)
+                && string.Equals(shown?.Trim(), "true", StringComparison.OrdinalIgnoreCase);
             start.RegisterSyntaxNodeAction(c => AnalyzeMethod(c, losses), SyntaxKind.MethodDeclaration);
             start.RegisterOperationAction(op => CollectWeightedCall(op, weightedCalls), OperationKind.Invocation, OperationKind.ObjectCreation);
             start.RegisterCompilationEndAction(end =>
@@ -61,7 +73,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
                 foreach (var (loss, budget) in losses)
                 {
                     var result = new List<Diagnostic>();
-                    try { AnalyzeCalibration(loss, budget, end.CancellationToken, result, out var verdict); verdicts[loss.Context.Method] = (loss.Derived, verdict); }
+                    try { AnalyzeCalibration(loss, budget, end.CancellationToken, result, out var verdict, visible); verdicts[loss.Context.Method] = (loss.Derived, verdict); }
                     catch (OperationCanceledException) { throw; }
                     catch (Exception) { continue; }   // never crash the build
                     foreach (var d in result) end.ReportDiagnostic(d);
@@ -228,13 +240,14 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
     }
 
     /// <summary>The calibration phase: the verdict (LOSS0200–0208) and, for a calibrated loss, a flat gradient (LOSS0210).</summary>
-    private static void AnalyzeCalibration(PreparedLoss loss, long budget, CancellationToken ct, List<Diagnostic> result, out CalibrationVerdict verdict)
+    private static void AnalyzeCalibration(PreparedLoss loss, long budget, CancellationToken ct, List<Diagnostic> result, out CalibrationVerdict verdict,
+        bool visible = false)
     {
         var c = loss.Context;
         verdict = CalibrationAnalysis.Run(loss.Derived, c.Task, budget, ct);
-        ReportCalibration(result, c, verdict, loss.Required);
+        ReportCalibration(result, c, verdict, loss.Required, visible);
         if (loss.Declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && loss.Required == Requirement.None)
-            result.Add(Diagnostic.Create(DiagnosticDescriptors.NoCalibrationVerdict, c.Syntax.Identifier.GetLocation(), c.Method.Name, WhyNoVerdict(c.Model.Signature!)));
+            result.Add(Verdict(DiagnosticDescriptors.NoCalibrationVerdict, c.Syntax.Identifier.GetLocation(), visible, c.Method.Name, WhyNoVerdict(c.Model.Signature!)));
         // A loss that is not calibrated has its warning already; a flat gradient matters for one that is.
         if (verdict.Kind is not (VerdictKind.NotCalibrated or VerdictKind.Inconclusive or VerdictKind.NoVerdict) && FlatGradient.Witness(loss.Derived, c.Task) is { } flat)
             result.Add(Diagnostic.Create(DiagnosticDescriptors.FlatGradientOnWrongPredictions, c.Syntax.Identifier.GetLocation(), c.Method.Name, flat));
@@ -251,11 +264,17 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
 
     private static string Describe(Requirement r) => r == Requirement.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
 
-    private static void ReportCalibration(List<Diagnostic> result, MethodContext c, CalibrationVerdict v, Requirement required)
+    /// <summary>A verdict diagnostic: a warning when <paramref name="visible"/> and it is one of <see cref="QuietVerdicts"/>.</summary>
+    private static Diagnostic Verdict(DiagnosticDescriptor d, Location location, bool visible, params object[] args)
+        => visible && QuietVerdicts.Contains(d.Id)
+            ? Diagnostic.Create(d, location, DiagnosticSeverity.Warning, null, null, args)
+            : Diagnostic.Create(d, location, args);
+
+    private static void ReportCalibration(List<Diagnostic> result, MethodContext c, CalibrationVerdict v, Requirement required, bool visible)
     {
         var location = c.Syntax.Identifier.GetLocation();
         string name = c.Method.Name;
-        void Add(DiagnosticDescriptor d, params object[] args) => result.Add(Diagnostic.Create(d, location, args));
+        void Add(DiagnosticDescriptor d, params object[] args) => result.Add(Verdict(d, location, visible, args));
 
         bool cc = v.Kind is VerdictKind.Proper or VerdictKind.Calibrated or VerdictKind.CalibratedNotProper;
         bool proper = v.Kind == VerdictKind.Proper;
