@@ -8,10 +8,11 @@ using static TorchSharp.torch;
 namespace LossDsl.GpuCheck;
 
 /// <summary>
-/// One loss on one set of random inputs: in host memory (float32) for the fused CPU kernels, and in accelerator memory
-/// (<see cref="Memory"/>), stored as float32 or bfloat16, for the ILGPU kernels, which read it through views that allocate
-/// nothing. With bfloat16 storage the host values are the rounded ones, so both sides see the same numbers.
-/// Mean reduction, nothing ignored.
+/// One loss on one set of random inputs: in host memory for the fused CPU kernels, and in accelerator memory
+/// (<see cref="Memory"/>), stored as float32, bfloat16 or float64, for the ILGPU kernels, which read it through views that
+/// allocate nothing. With bfloat16 storage the host values are the rounded ones, so both sides see the same numbers. With
+/// float64 both sides compute in double (the float64 kernels) and the predictions are 25·N(0, 1), large enough that
+/// Softplus, LogSigmoid and Log1p run in their tails. Mean reduction, nothing ignored.
 /// </summary>
 internal sealed unsafe class Problem : IDisposable
 {
@@ -30,7 +31,7 @@ internal sealed unsafe class Problem : IDisposable
 
     private Problem(LossDefinition def, long[] dims, double[] hyper, Memory memory, int seed, ScalarType storage)
     {
-        if (storage != ScalarType.Float32 && def.Multiclass)
+        if (storage == ScalarType.BFloat16 && def.Multiclass)
             throw new NotSupportedException("multiclass kernels read float32 per-pixel statistics; half inputs are converted first");
         _storage = storage;
         _def = def;
@@ -42,16 +43,17 @@ internal sealed unsafe class Problem : IDisposable
         shape.IgnoreIndex = def.Shape is LossShape.ClassRow or LossShape.Pairs ? -100 : long.MinValue;
         _numel = dims.Aggregate(1L, (a, b) => a * b);
         var rng = new Random(seed);
+        float scale = storage == ScalarType.Float64 ? 25 : 2;
         long perSegment = layout.PerSegment.Aggregate(1L, (a, b) => a * b);
         foreach (var role in def.Roles)
             switch (role)
             {
                 case TensorRole.Span:
-                    _spans.Add(Fill(_numel, _spans.Count == 0 ? () => 2 * Normal(rng) : () => rng.Next(2)));
+                    _spans.Add(Fill(_numel, _spans.Count == 0 ? () => scale * Normal(rng) : () => rng.Next(2)));
                     break;
                 case TensorRole.Input:
                     bool prediction = def.Shape == LossShape.Elementwise && _inputs.Count == 0;
-                    _inputs.Add(Fill(def.Shape == LossShape.Elementwise ? _numel : perSegment, prediction ? () => 2 * Normal(rng) : () => (float)rng.NextDouble()));
+                    _inputs.Add(Fill(def.Shape == LossShape.Elementwise ? _numel : perSegment, prediction ? () => scale * Normal(rng) : () => (float)rng.NextDouble()));
                     break;
                 case TensorRole.Target:
                     long classes = def.Shape == LossShape.Pairs ? Math.Min(8, dims[0]) : dims[1];
@@ -74,9 +76,12 @@ internal sealed unsafe class Problem : IDisposable
         if (storage == ScalarType.BFloat16)
             foreach (var a in _spans.Concat(_inputs))
                 for (int i = 0; i < a.Length; i++) a[i] = BitConverter.UInt32BitsToSingle((uint)ToBFloat16(a[i]) << 16);
-        int inputBytes = storage == ScalarType.BFloat16 ? 2 : 4;
-        Bytes = inputBytes * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length)) + 4 * (_numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
+        int inputBytes = storage == ScalarType.BFloat16 ? 2 : Real;
+        Bytes = inputBytes * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length)) + Real * (_numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
     }
+
+    /// <summary>Bytes of a computed value: 8 in float64, 4 otherwise.</summary>
+    private int Real => _storage == ScalarType.Float64 ? 8 : 4;
 
     /// <summary>Bytes the call must move at least: each input read once, the gradient and the loss written once.</summary>
     public long Bytes { get; }
@@ -102,38 +107,46 @@ internal sealed unsafe class Problem : IDisposable
     }
 
     /// <summary>The fused CPU kernels on the host arrays, one thread, one chunk per set.</summary>
-    public (float[] Loss, float[] Grad) RunCpu()
+    public (double[] Loss, double[] Grad) RunCpu()
+        => _storage == ScalarType.Float64
+            ? RunCpu(_spans.Select(Widen).ToArray(), _inputs.Select(Widen).ToArray(), new double[Math.Max(1, _shape.Segments)], new double[Math.Max(1, _numel)], ScalarType.Float64)
+            : RunCpu(_spans.ToArray(), _inputs.ToArray(), new float[Math.Max(1, _shape.Segments)], new float[Math.Max(1, _numel)], ScalarType.Float32);
+
+    private static double[] Widen(float[] a) => a.Select(f => (double)f).ToArray();
+
+    private static double[] Widen(Array a) => a is double[] d ? d : Widen((float[])a);
+
+    private (double[] Loss, double[] Grad) RunCpu(Array[] spansIn, Array[] inputs, Array loss, Array grad, ScalarType dtype)
     {
-        var loss = new float[Math.Max(1, _shape.Segments)];
-        var grad = new float[Math.Max(1, _numel)];
         // The CPU kernels read a multiclass loss's classes before log Σ_c e^z.
-        var spans = _def.Multiclass ? new[] { _spans[0], _spans[2], _spans[1] } : _spans.ToArray();
-        var pins = spans.Concat(_inputs).Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).Concat(_targets.Select(t => GCHandle.Alloc(t, GCHandleType.Pinned)))
+        var spans = _def.Multiclass ? new[] { spansIn[0], spansIn[2], spansIn[1] } : spansIn;
+        var pins = spans.Concat(inputs).Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).Concat(_targets.Select(t => GCHandle.Alloc(t, GCHandleType.Pinned)))
             .Append(GCHandle.Alloc(loss, GCHandleType.Pinned)).Append(GCHandle.Alloc(grad, GCHandleType.Pinned)).ToList();
         try
         {
             nint At(object a) => pins.First(p => ReferenceEquals(p.Target, a)).AddrOfPinnedObject();
             var partials = new double[Math.Max(1, _shape.Segments * Math.Max(1, _shape.PartialSlots))];
-            var args = new CpuArgs(_shape, spans.Select(At).ToArray(), _inputs.Select(At).ToArray(), _targets.Select(At).ToArray(), _hyper, At(loss), At(grad), partials);
+            var args = new CpuArgs(_shape, spans.Select(At).ToArray(), inputs.Select(At).ToArray(), _targets.Select(At).ToArray(), _hyper, At(loss), At(grad), partials);
             int items = _shape.Segments;
-            foreach (var kernel in _def.KernelsFor<CpuKernel>(Backend.Cpu, ScalarType.Float32)!) kernel(args, 0, items);
+            foreach (var kernel in _def.KernelsFor<CpuKernel>(Backend.Cpu, dtype)!) kernel(args, 0, items);
         }
         finally
         {
             foreach (var p in pins) p.Free();
         }
-        return (loss, grad);
+        return (Widen(loss), Widen(grad));
     }
 
     /// <summary>The ILGPU kernels on the accelerator memory: one call, forward and backward (not synchronized).</summary>
     public void RunIlgpu(Accelerator acc, Memory memory)
     {
         if (_dGrad == IntPtr.Zero) Upload(memory);
-        if (_storage == ScalarType.BFloat16) Launch<BF16>(acc);
-        else Launch<F32>(acc);
+        if (_storage == ScalarType.BFloat16) Launch<BF16, float>(acc);
+        else if (_storage == ScalarType.Float64) Launch<double, double>(acc);
+        else Launch<F32, float>(acc);
     }
 
-    private void Launch<TIn>(Accelerator acc) where TIn : unmanaged
+    private void Launch<TIn, T>(Accelerator acc) where TIn : unmanaged where T : unmanaged
     {
         var shape = _shape;
         var (group, groups) = KernelLauncher.Layout(acc, _def, ref shape, onlySum: false);
@@ -144,17 +157,17 @@ internal sealed unsafe class Problem : IDisposable
             wrappers.Add(w);
             return new ArrayView<T>(w, 0, n);
         }
-        var v = new LossViews<TIn, float>();
+        var v = new LossViews<TIn, T>();
         int k = 0;
         for (int i = 0; i < _spans.Count; i++) v.SetSpan(i, View<TIn>(_device[k++].Address, _spans[i].Length));
         for (int i = 0; i < _inputs.Count; i++) v.SetInput(i, View<TIn>(_device[k++].Address, _inputs[i].Length));
         for (int i = 0; i < _targets.Count; i++) v.SetTarget(i, View<long>(_device[k++].Address, _targets[i].Length));
         v.Hyper = View<double>(_dHyper, Math.Max(1, _hyper.Length));
-        v.Loss = View<float>(_dLoss, Math.Max(1, _shape.Segments));
-        v.Grad = View<float>(_dGrad, Math.Max(1, _numel));
+        v.Loss = View<T>(_dLoss, Math.Max(1, _shape.Segments));
+        v.Grad = View<T>(_dGrad, Math.Max(1, _numel));
         v.Partials = View<double>(_dPartials, _partialsLength);
         var config = new KernelConfig(groups, group);
-        foreach (var kernel in _def.KernelsFor<LossKernel<TIn, float>>(Backend.Ilgpu, _storage)!)
+        foreach (var kernel in _def.KernelsFor<LossKernel<TIn, T>>(Backend.Ilgpu, _storage)!)
             LossAccelerator.Load(kernel)(acc.DefaultStream, config, shape, v);
         foreach (var w in wrappers) w.Dispose();
     }
@@ -165,11 +178,16 @@ internal sealed unsafe class Problem : IDisposable
     private void Upload(Memory memory)
     {
         foreach (var a in _spans.Concat(_inputs))
-            _device.Add(_storage == ScalarType.BFloat16 ? Put(memory, a.Select(f => ToBFloat16(f)).ToArray(), a.Length * 2L) : Put(memory, a, a.Length * 4L));
+            _device.Add(_storage switch
+            {
+                ScalarType.BFloat16 => Put(memory, a.Select(f => ToBFloat16(f)).ToArray(), a.Length * 2L),
+                ScalarType.Float64 => Put(memory, Widen(a), a.Length * 8L),
+                _ => Put(memory, a, a.Length * 4L),
+            });
         foreach (var t in _targets) _device.Add(Put(memory, t, t.Length * 8L));
         _dHyper = Put(memory, _hyper.Length == 0 ? new double[1] : _hyper, Math.Max(1, _hyper.Length) * 8L).Address;
-        _dLoss = Alloc(memory, Math.Max(1, _shape.Segments) * 4L);
-        _dGrad = Alloc(memory, Math.Max(1, _numel) * 4L);
+        _dLoss = Alloc(memory, Math.Max(1, _shape.Segments) * (long)Real);
+        _dGrad = Alloc(memory, Math.Max(1, _numel) * (long)Real);
         var shape = _shape;
         KernelLauncher.Layout(LossAccelerator.Current, _def, ref shape, onlySum: false);
         _partialsLength = _def.Chunked ? (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots) : 1;
@@ -192,17 +210,24 @@ internal sealed unsafe class Problem : IDisposable
         return (p, bytes);
     }
 
-    public (float[] Loss, float[] Grad) Download(Memory memory)
+    public (double[] Loss, double[] Grad) Download(Memory memory)
     {
-        var loss = new float[Math.Max(1, _shape.Segments)];
-        var grad = new float[Math.Max(1, _numel)];
+        Array loss = _storage == ScalarType.Float64 ? new double[Math.Max(1, _shape.Segments)] : new float[Math.Max(1, _shape.Segments)];
+        Array grad = _storage == ScalarType.Float64 ? new double[Math.Max(1, _numel)] : new float[Math.Max(1, _numel)];
         memory.Synchronize(LossAccelerator.Current);
-        fixed (float* l = loss, g = grad)
+        var hl = GCHandle.Alloc(loss, GCHandleType.Pinned);
+        var hg = GCHandle.Alloc(grad, GCHandleType.Pinned);
+        try
         {
-            memory.Download(l, _dLoss, loss.Length * 4L);
-            memory.Download(g, _dGrad, grad.Length * 4L);
+            memory.Download((void*)hl.AddrOfPinnedObject(), _dLoss, loss.Length * (long)Real);
+            memory.Download((void*)hg.AddrOfPinnedObject(), _dGrad, grad.Length * (long)Real);
         }
-        return (loss, grad);
+        finally
+        {
+            hl.Free();
+            hg.Free();
+        }
+        return (Widen(loss), Widen(grad));
     }
 
     public void Dispose()

@@ -104,8 +104,7 @@ internal static class PtxCheck
             report.AppendLine($"| {r.Loss} | {r.DType} | {r.Kernel} | {r.Arch} | {r.PtxBytes} | {r.Shared} | {r.Local} | {r.Calls} | {Cell(r.Registers)} | {Cell(r.Stack)} | " +
                 $"{Cell(r.SpillStores)} | {Cell(r.SpillLoads)} | {Cell(r.Smem)} | {(failing.Contains(r) ? "FAIL" + (r.Error is null ? "" : ": " + r.Error.Replace('|', '/').ReplaceLineEndings(" ")) : "ok")} |");
         File.WriteAllText(Path.Combine(outDir, "ptx-check.md"), report.ToString());
-        // The summary and the failures on the console; the full table is in the file.
-        Console.WriteLine(report.ToString().Split("## Per kernel")[0].TrimEnd());
+        Console.WriteLine(report.ToString().TrimEnd());
         foreach (var r in failing)
             Console.WriteLine($"FAIL {r.Loss} {r.DType} {r.Kernel} {r.Arch}: {r.Error ?? $"calls {r.Calls}, local {r.Local} B, stack {r.Stack} B, spills {r.SpillStores}+{r.SpillLoads}"}");
         Console.WriteLine($"PTX check: {rows.Count - failing.Count} of {rows.Count} kernels pass ({Path.Combine(outDir, "ptx-check.md")})");

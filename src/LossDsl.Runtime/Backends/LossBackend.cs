@@ -28,7 +28,8 @@ public enum Backend
 /// Chooses the backend of each loss call. A call's own <see cref="LossArguments.Backend"/> wins, then the innermost
 /// <see cref="Use"/> scope, then <see cref="Default"/> (process-wide; the environment variable
 /// LOSSDSL_BACKEND=auto|cpu|ilgpu|torchops sets its initial value). <see cref="Backend.Auto"/> picks the first of
-/// <see cref="Backend.Cpu"/>, <see cref="Backend.Ilgpu"/> and <see cref="Backend.TorchOps"/> that can run the call; a forced backend that cannot
+/// <see cref="Backend.Cpu"/>, <see cref="Backend.Ilgpu"/> and <see cref="Backend.TorchOps"/> that can run the call (on CUDA, the ILGPU kernels
+/// only once a canary call on the device agreed with the torch-ops form: <see cref="CanaryBackend"/>); a forced backend that cannot
 /// run it raises <see cref="NotSupportedException"/> saying why.
 /// </summary>
 public static class LossBackend
@@ -76,7 +77,11 @@ public static class LossBackend
         if (requested == Backend.Auto)
         {
             foreach (var b in s_auto)
-                if (b.WhyNot(call) is null) return b;
+            {
+                // On CUDA, the ILGPU kernels earn their place on each device with a canary call against the torch-ops form.
+                var candidate = b == FusedBackend.Ilgpu && call.Device == DeviceType.CUDA ? CanaryBackend.Cuda : b;
+                if (candidate.WhyNot(call) is null) return candidate;
+            }
             throw new NotSupportedException($"{call.Definition.Name}: no LossDsl backend can run this call: " +
                 string.Join("; ", s_auto.Select(b => $"{b.Kind}: {b.WhyNot(call)}")) + ".");
         }
