@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every sample's quick mode, in Release, with the README's own command (dotnet run --project samples/X -c Release -- …
 # --quick). A sample fails the check when it exits non-zero (each one exits 1 on a NaN or infinite loss) or when its
-# output shows a NaN or an infinity anyway. Called by .ci/run; about two minutes on 2 cores, most of it the build.
+# output shows a NaN or an infinity anyway. Called by .ci/run; 4 minutes on 2 cores under other builds, most of it the
+# Release build.
 # Usage: eng/samples-check.sh [out-dir]   (default: a new temporary folder, for the samples that write pictures)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -76,8 +76,8 @@ internal sealed class FusedLinearCall
         foreach (var head in heads)
         {
             var (hidden, classifier, bias) = (head.Hidden, head.Classifier, head.Bias);
-            if (hidden.dim() != 2 || hidden.dtype is not (ScalarType.Float32 or ScalarType.Float64) || hidden.shape[0] != first.Hidden.shape[0] || hidden.dtype != first.Hidden.dtype)
-                throw new ArgumentException($"{name}: '{head.Name("hidden")}' has shape [{string.Join(", ", hidden.shape)}] and dtype {hidden.dtype}; expected [{first.Hidden.shape[0]}, D] in float32 or float64 (the same as 'hidden').", head.Name("hidden"));
+            if (hidden.dim() != 2 || hidden.dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.BFloat16 or ScalarType.Float16) || hidden.shape[0] != first.Hidden.shape[0] || hidden.dtype != first.Hidden.dtype)
+                throw new ArgumentException($"{name}: '{head.Name("hidden")}' has shape [{string.Join(", ", hidden.shape)}] and dtype {hidden.dtype}; expected [{first.Hidden.shape[0]}, D] in float32, float64, bfloat16 or float16 (the same as 'hidden').", head.Name("hidden"));
             if (classifier.dim() != 2 || classifier.shape[1] != hidden.shape[1] || classifier.shape[0] != first.Classifier.shape[0] || classifier.dtype != hidden.dtype)
                 throw new ArgumentException($"{name}: '{head.Name("classifier")}' has shape [{string.Join(", ", classifier.shape)}] and dtype {classifier.dtype}; expected [{first.Classifier.shape[0]}, {hidden.shape[1]}] in {hidden.dtype}, one row per class.", head.Name("classifier"));
             if (bias is not null && (bias.dim() != 1 || bias.shape[0] != classifier.shape[0] || bias.dtype != hidden.dtype))
@@ -94,7 +94,14 @@ internal sealed class FusedLinearCall
         Arguments = arguments;
         HeadBiases = heads.Select(h => h.Bias is not null).ToArray();
         ChunkRows = FusedLinear.ChunkRows(first.Classifier.shape[0], first.Hidden.dtype, chunkRows);
+        ComputeType = first.Hidden.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
     }
+
+    /// <summary>
+    /// What the chunks' logits, the loss and the gradients are computed and accumulated in: float32 for bfloat16 and
+    /// float16 heads (as under autocast), so that the classifier's and bias's sums over the chunks round once, at the end.
+    /// </summary>
+    public ScalarType ComputeType { get; }
 
     public LossDefinition Definition { get; }
     public Tensor[] Rows { get; }
@@ -126,14 +133,16 @@ internal sealed class FusedLinearCall
     /// by (the chunks' own counts summed: rows not ignored, or the sum of their class weights), and, unless
     /// <paramref name="gradients"/> is false, the gradients of the heads' tensors (in the autograd function's flat order;
     /// null where not <paramref name="wanted"/>) for an upstream gradient of 1 on every row, times
-    /// <paramref name="perRow"/>[i] on row i when given. The backend's ∂loss/∂logits is read, never written.
+    /// <paramref name="perRow"/>[i] on row i when given. The backend's ∂loss/∂logits is read, never written. The loss and
+    /// the gradients are in <see cref="ComputeType"/>: a half head's hidden and classifier are converted a chunk, or
+    /// once per pass, at a time.
     /// </summary>
     public (Tensor Loss, double Count, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, Tensor? perRow, bool[] wanted)
     {
         double total = 0;
         var first = heads[0];
         long n = first.Hidden.shape[0], classes = first.Classifier.shape[0];
-        var dtype = first.Hidden.dtype;
+        var dtype = ComputeType;
         var device = first.Hidden.device;
         var loss = torch.empty(n, dtype, device);
         var flat = heads.SelectMany(h => h.Tensors).ToArray();
@@ -144,16 +153,17 @@ internal sealed class FusedLinearCall
             int hidden = k++, classifier = k++, bias = heads[h].Bias is null ? -1 : k++;
             slots.Add((hidden, classifier, bias));
             if (!gradients) continue;
-            if (wanted[hidden]) result[hidden] = torch.empty_like(heads[h].Hidden);
-            if (wanted[classifier]) result[classifier] = torch.zeros_like(heads[h].Classifier);
-            if (bias >= 0 && wanted[bias]) result[bias] = torch.zeros_like(heads[h].Bias!);
+            if (wanted[hidden]) result[hidden] = torch.empty_like(heads[h].Hidden, dtype: dtype);
+            if (wanted[classifier]) result[classifier] = torch.zeros_like(heads[h].Classifier, dtype: dtype);
+            if (bias >= 0 && wanted[bias]) result[bias] = torch.zeros_like(heads[h].Bias!, dtype: dtype);
         }
         // A row other than the prediction gets its gradient from the backend only if its logits require grad.
         var headWanted = slots.Select(s => wanted[s.Hidden] || wanted[s.Classifier] || (s.Bias >= 0 && wanted[s.Bias])).ToArray();
         var spanIndex = Enumerable.Range(0, Definition.Roles.Length).Where(i => Definition.Roles[i] == TensorRole.Span).ToArray();
 
         var chunkArguments = new LossArguments(Arguments.Hyper, Reduction.None, Arguments.IgnoreIndex, Arguments.Backend, Arguments.Weight);
-        var transposed = heads.Select(h => h.Classifier.t()).ToArray();
+        var classifiers = heads.Select(h => h.Classifier.dtype == dtype ? h.Classifier.detach() : h.Classifier.to(dtype)).ToArray();
+        var transposed = classifiers.Select(c => c.t()).ToArray();
         // One logits buffer per head and one gradient buffer for every chunk: fresh chunk-sized memory per chunk would cost
         // page faults, and the allocator may keep freed chunks resident.
         long rows = Math.Min(ChunkRows, n);
@@ -168,7 +178,7 @@ internal sealed class FusedLinearCall
                 var logits = new Tensor[heads.Length];
                 for (int h = 0; h < heads.Length; h++)
                 {
-                    var hidden = heads[h].Hidden.narrow(0, start, count);
+                    var hidden = heads[h].Hidden.narrow(0, start, count).to(dtype);
                     logits[h] = buffers[h].narrow(0, 0, count);
                     if (heads[h].Bias is { } bias) logits[h].copy_(bias.expand(count, -1)).addmm_(hidden, transposed[h], beta: 1, alpha: 1);
                     else logits[h].addmm_(hidden, transposed[h], beta: 0, alpha: 1);
@@ -190,15 +200,15 @@ internal sealed class FusedLinearCall
                     if (perSpan[spanIndex[h]] is not { } g) continue;
                     if (perRow is not null) g = g * perRow.narrow(0, start, count).unsqueeze(1);
                     var (hs, cs, bs) = slots[h];
-                    result[hs]?.narrow(0, start, count).copy_(g.mm(heads[h].Classifier));
-                    result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count), 1, 1);
+                    result[hs]?.narrow(0, start, count).copy_(g.mm(classifiers[h]));
+                    result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count).to(dtype), 1, 1);
                     if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }));
                 }
             }
         }
         finally
         {
-            foreach (var t in buffers.Concat(transposed)) t.Dispose();
+            foreach (var t in buffers.Concat(transposed).Concat(classifiers)) t.Dispose();
         }
         return (loss, total, result);
     }
@@ -238,11 +248,11 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         // Mean's 1/count once at the end, over every row's count.
         if (count != 1)
             foreach (var g in gradients) g?.mul_(count == 0 ? 0 : 1 / count);
-        var save = gradients.Where(g => g is not null).Select(g => g!).ToList();
+        var save = gradients.Select((g, i) => g?.to(tensors[i].dtype)).Where(g => g is not null).Select(g => g!).ToList();
         scope.MoveToOuter(save);
         ctx.save_for_backward(save);
         var total = loss.sum(ScalarType.Float64);
-        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(heads[0].Hidden.dtype)));
+        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(call.ComputeType)));
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -258,7 +268,8 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
             // A second pass over the chunks, each row's gradient scaled by its upstream gradient.
             using var noGrad = torch.no_grad();
             var heads = call.Heads(saved);
-            (_, _, gradients) = call.Run(heads, gradients: true, gradOutput.to(heads[0].Hidden.dtype), wanted);
+            (_, _, gradients) = call.Run(heads, gradients: true, gradOutput.to(call.ComputeType), wanted);
+            gradients = gradients.Select((g, i) => g?.to(saved[i].dtype)).ToArray();
         }
         else
         {

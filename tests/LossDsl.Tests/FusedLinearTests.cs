@@ -15,7 +15,8 @@ using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace 
 /// The fused linear form of class-row losses ({Name}Linear and {Name}LinearLoss): value and the gradients of hidden,
 /// classifier and bias against the materialized path composed in TorchSharp (linear, then the loss's formula in torch
 /// ops, then autograd), for every reduction, ignored rows, class weights, float32 and float64, chunks that do not divide
-/// the rows (and chunks of one row), on every backend; and float64 finite differences for the classifier's gradient.
+/// the rows (and chunks of one row), on every backend; bfloat16 and float16 heads at 1, 8 and 64 chunks; and float64
+/// finite differences for the classifier's gradient.
 /// </summary>
 public class FusedLinearTests
 {
@@ -174,6 +175,51 @@ public class FusedLinearTests
         for (int k = 0; k < 3; k++) Reference.Close(expected.Grads[k], actual.Grads[k], 1e-9, 1e-12, $"symmetric KL gradient {k}");
         var (e, a) = (OtherGrads(materialized), OtherGrads(fused));
         for (int k = 0; k < 2; k++) Reference.Close(e[k], a[k], 1e-9, 1e-12, $"symmetric KL, second head's gradient {k}");
+    }
+
+    public static TheoryData<ScalarType, Backend> HalfMatrix()
+    {
+        var data = new TheoryData<ScalarType, Backend>();
+        foreach (var dtype in new[] { ScalarType.BFloat16, ScalarType.Float16 })
+            foreach (var b in new[] { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps })
+                data.Add(dtype, b);
+        return data;
+    }
+
+    /// <summary>
+    /// bfloat16 and float16 heads: the loss comes back in float32 and the gradients in the heads' dtype, computed and
+    /// summed over the chunks in float32. Against the materialized path in float64 on the same (half) values, the
+    /// error of each gradient is its one final rounding (the unit roundoff u of the element, as in HalfPrecisionTests), at 1, 8 and 64 chunks alike: a classifier
+    /// or bias gradient summed over the chunks in half precision would gain a rounding per chunk.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(HalfMatrix))]
+    public void HalfHeadsAccumulateInFloat32AndTheErrorDoesNotGrowWithTheChunks(ScalarType dtype, Backend backend)
+    {
+        const long rows = 64, dim = 16, classes = 50;
+        var g = new Generator(Reference.Seed(nameof(HalfHeadsAccumulateInFloat32AndTheErrorDoesNotGrowWithTheChunks)));
+        var h = torch.randn(new[] { rows, dim }, dtype: ScalarType.Float64, generator: g).to(dtype);
+        var w = (torch.randn(new[] { classes, dim }, dtype: ScalarType.Float64, generator: g) * 0.5).to(dtype);
+        var b = torch.randn(new[] { classes }, dtype: ScalarType.Float64, generator: g).to(dtype);
+        var t = torch.randint(0, classes, new[] { rows }, generator: g);
+        var poly1 = Cases.Single(c => c.Name == "Poly1");
+        var expected = Run((x, y, z) => Materialized(poly1, x, y, z, t, nn.Reduction.Mean, null),
+            h.to(ScalarType.Float64), w.to(ScalarType.Float64), b.to(ScalarType.Float64), null);
+        double u = HalfPrecisionTests.UnitRoundoff(dtype);
+        string[] names = { "hidden", "classifier", "bias" };
+        foreach (long chunks in new[] { 1L, 8L, 64L })
+        {
+            var actual = Run((x, y, z) => Losses.Poly1Linear(x, y, z, t, epsilon: 1, chunk_rows: rows / chunks, backend: backend), h, w, b, null);
+            Assert.Equal(ScalarType.Float32, actual.Value.dtype);
+            Reference.Close(expected.Value, actual.Value, 1e-5, 0, $"{dtype} {chunks} chunks: value");
+            for (int k = 0; k < 3; k++)
+            {
+                Assert.Equal(dtype, actual.Grads[k].dtype);
+                // One rounding to the half dtype (u of the element) on top of float32 arithmetic.
+                double scale = expected.Grads[k].abs().max().item<double>();
+                Reference.Close(expected.Grads[k], actual.Grads[k], u + 2e-5, 1e-5 * scale, $"{dtype} {chunks} chunks: ∂/∂{names[k]}");
+            }
+        }
     }
 
     [Fact]

@@ -68,14 +68,17 @@ public class MetricLearningTests
     /// <summary>pml's masked log-sum-exp over dim 1, −∞ where a row keeps nothing.</summary>
     private static Tensor MaskedLogSumExp(Tensor x, Tensor keep) => x.masked_fill(keep.logical_not(), double.NegativeInfinity).logsumexp(1);
 
-    private static Tensor SupConPml(Tensor mat, Tensor labels, double temperature)
+    private static Tensor SupConPml(Tensor mat, Tensor labels, double temperature) => AvgNonZero(SupConPmlPerRow(mat, labels, temperature));
+
+    /// <summary>pml's SupConLoss before its reducer: one loss per row (0 for a row without a positive).</summary>
+    private static Tensor SupConPmlPerRow(Tensor mat, Tensor labels, double temperature)
     {
         var (pos, neg) = PmlMasks(labels);
         var scaled = mat / temperature;
         var logProb = scaled - MaskedLogSumExp(scaled, pos.logical_or(neg)).unsqueeze(1);
         var posF = pos.to(mat.dtype);
         var meanLogProbPos = (posF * logProb.masked_fill(pos.logical_not(), 0)).sum(1) / posF.sum(1).clamp_min(1);
-        return AvgNonZero(-meanLogProbPos);
+        return -meanLogProbPos;
     }
 
     /// <summary>pml's NTXentLoss: one loss per positive pair, −log(e^(s⁺/τ) / (e^(s⁺/τ) + Σ_neg e^(s⁻/τ))), MeanReducer over pairs.</summary>
@@ -127,6 +130,20 @@ public class MetricLearningTests
     {
         var (e, labels) = Batch(nameof(SupConMatchesPml));
         AgreesWithPml(backend, e, Cosine, s => Losses.SupCon(s, labels, temperature: 0.1), s => SupConPml(s, labels, 0.1), "SupCon");
+    }
+
+    [Theory, MemberData(nameof(Backends))]
+    public void SupConPerRowTakesItsOwnUpstreamGradient(Backend backend)
+    {
+        // Reduction None with a non-uniform upstream gradient (of both signs) on the pair matrix's rows.
+        using var _ = LossBackend.Use(backend);
+        var (e, labels) = Batch(nameof(SupConPerRowTakesItsOwnUpstreamGradient));
+        var s = Cosine(e);
+        var upstream = torch.linspace(-1.5, 2.0, 12, dtype: ScalarType.Float64);
+        var (refValue, refGrad) = Reference.Autograd(m => SupConPmlPerRow(m, labels, 0.1), s, upstream);
+        var (value, grad) = Reference.Autograd(m => Losses.SupCon(m, labels, temperature: 0.1, reduction: nn.Reduction.None), s, upstream);
+        Reference.Close(refValue, value, 1e-10, 1e-13, "SupCon per row");
+        Reference.Close(refGrad, grad, 1e-9, 1e-12, "∂(Σ upstream · SupCon per row)/∂pairs");
     }
 
     [Theory, MemberData(nameof(Backends))]
