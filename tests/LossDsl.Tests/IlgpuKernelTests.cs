@@ -72,16 +72,23 @@ public class IlgpuKernelTests
     }
 
     /// <summary>
-    /// float16 and bfloat16 inputs are read in place by the float32 kernels instantiated for their storage (BF16, F16), and
-    /// compute exactly what the float32 instantiation computes on the same values converted to float32: the same float
-    /// operations in the same order, so the loss and gradient are bitwise equal. The ILGPU path makes no float32 copy of them.
+    /// float16 and bfloat16 inputs are read in place and compute exactly what the float32 path computes on the same values
+    /// converted to float32: the same float operations in the same order, so the loss and gradient are bitwise equal.
+    /// The ILGPU kernels load them through their storage instantiations (BF16, F16); the fused CPU kernels widen a block
+    /// of rows or elements at a time into a per-thread scratch (HalfRows). Neither makes a float32 copy of the input,
+    /// except the CPU path on sets, whose chunks stride across the tensor.
     /// </summary>
     [Theory]
-    [InlineData("rows", ScalarType.BFloat16)]
-    [InlineData("rows", ScalarType.Float16)]
-    [InlineData("sets", ScalarType.BFloat16)]
-    [InlineData("elementwise", ScalarType.Float16)]
-    public void HalfInputsAreLoadedInPlaceAndComputeAsFloat32(string shape, ScalarType half)
+    [InlineData(Backend.Ilgpu, "rows", ScalarType.BFloat16)]
+    [InlineData(Backend.Ilgpu, "rows", ScalarType.Float16)]
+    [InlineData(Backend.Ilgpu, "sets", ScalarType.BFloat16)]
+    [InlineData(Backend.Ilgpu, "elementwise", ScalarType.Float16)]
+    [InlineData(Backend.Cpu, "rows", ScalarType.BFloat16)]
+    [InlineData(Backend.Cpu, "rows", ScalarType.Float16)]
+    [InlineData(Backend.Cpu, "sets", ScalarType.BFloat16)]
+    [InlineData(Backend.Cpu, "elementwise", ScalarType.Float16)]
+    [InlineData(Backend.Cpu, "elementwise", ScalarType.BFloat16)]
+    public void HalfInputsAreLoadedInPlaceAndComputeAsFloat32(Backend backend, string shape, ScalarType half)
     {
         var (_, x) = Case(shape, nn.Reduction.None);
         var g = new Generator(5);
@@ -104,16 +111,30 @@ public class IlgpuKernelTests
         using (var call = LossCall.Bind(def, (other is null ? new object[] { xh, t } : new object[] { xh, other }).Append(new LossArguments(hyper, nn.Reduction.None, -100)).ToArray()))
         {
             Assert.Equal(half, call.StoredAs);
-            FusedBackend.Ilgpu.Run(call);
-            Assert.Equal(half, call.Prediction.dtype);   // read in place: no float32 copy was made
-            FusedBackend.Cpu.Run(call);
-            Assert.Equal(ScalarType.Float32, call.Prediction.dtype);   // the CPU path converts first
+            var (_, gradients) = (backend == Backend.Cpu ? FusedBackend.Cpu : FusedBackend.Ilgpu).Run(call);
+            bool convertsFirst = backend == Backend.Cpu && shape == "sets";
+            Assert.Equal(convertsFirst ? ScalarType.Float32 : half, call.Prediction.dtype);   // in place: no float32 copy was made
+            Assert.Equal(ScalarType.Float32, gradients[0]!.dtype);                             // the gradient is in the compute dtype
         }
 
-        var (halfLoss, halfGrad) = Run(Backend.Ilgpu, z => Loss(z, other), xh);
-        var (floatLoss, floatGrad) = Run(Backend.Ilgpu, z => Loss(z, other?.to(ScalarType.Float32)), xh.to(ScalarType.Float32));
+        var (halfLoss, halfGrad) = Run(backend, z => Loss(z, other), xh);
+        var (floatLoss, floatGrad) = Run(backend, z => Loss(z, other?.to(ScalarType.Float32)), xh.to(ScalarType.Float32));
         Assert.True(halfLoss.equal(floatLoss).all().item<bool>(), "loss");
         Assert.True(halfGrad.to(ScalarType.Float32).equal(floatGrad.to(half).to(ScalarType.Float32)).all().item<bool>(), "gradient");
+    }
+
+    /// <summary>bfloat16 widens to float32 as libtorch widens it, on the vector path and the scalar tail alike.</summary>
+    [Fact]
+    public void BFloat16WidensAsLibtorchDoes()
+    {
+        var values = torch.cat(new[] { torch.randn(997, generator: new Generator(3)) * 1e3, torch.tensor(new[] { float.PositiveInfinity, float.NegativeInfinity, float.NaN, 1e-40f, -0f }) });
+        var bf16 = values.to(ScalarType.BFloat16);
+        var bits = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bf16.bytes.ToArray());
+        var widened = new float[bits.Length];
+        HalfRows.WidenBFloat16(bits, widened);
+        var expected = bf16.to(ScalarType.Float32).data<float>().ToArray();
+        for (int i = 0; i < bits.Length; i++)
+            Assert.Equal(BitConverter.SingleToInt32Bits(expected[i]), BitConverter.SingleToInt32Bits(widened[i]));
     }
 
     /// <summary>

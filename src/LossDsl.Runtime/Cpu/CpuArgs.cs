@@ -25,6 +25,12 @@ public sealed unsafe class CpuArgs
     private readonly nint[] _spans, _inputs, _targets;
     private readonly nint _loss, _grad;
 
+    internal nint[] Spans => _spans;
+    internal nint[] Inputs => _inputs;
+
+    /// <summary>The same arguments reading the spans and inputs from other memory (<see cref="HalfRows"/>' float32 blocks).</summary>
+    internal CpuArgs WithData(nint[] spans, nint[] inputs) => new(Shape, spans, inputs, _targets, Hyper, _loss, _grad, Partials);
+
     public KernelShape Shape { get; }
     public double[] Hyper { get; }
     public double[] Partials { get; }

@@ -18,14 +18,18 @@ internal static class CpuLauncher
 
     public static (Tensor Loss, Tensor Grad) Run(LossCall call)
     {
-        call.ToComputeDType();
         var def = call.Definition;
+        // Half rows and elements are read in place, a block of segments at a time (HalfRows); sets, whose chunks stride
+        // across the tensor, and multiclass sets read float32.
+        bool halfInPlace = call.StoredAs != call.DType && !def.Chunked && !def.Multiclass;
+        if (!halfInPlace) call.ToComputeDType();
         var kernels = def.KernelsFor<CpuKernel>(Backend.Cpu, call.DType)!;
         var shape = call.Shape;
         var x = call.Prediction;
 
         var loss = torch.empty(shape.Segments, dtype: call.DType);
-        var grad = call.GradientOutput ?? torch.empty_like(x);
+        // The gradient is in the compute dtype, as every backend gives it: backward rounds it once, after the upstream gradient.
+        var grad = call.GradientOutput ?? torch.empty(x.shape, dtype: call.DType);
         // An empty input can still have segments (a channel set over batch 0): the kernels then see empty sweeps.
         if (shape.Segments == 0) return (loss, grad);
         HugePages.Advise(TensorMemory.Pointer(loss), loss.numel() * loss.element_size());
@@ -53,25 +57,28 @@ internal static class CpuLauncher
 
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
         long elementsPerItem = def.Shape == LossShape.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
-        foreach (var kernel in kernels) Launch(kernel, args, items, elementsPerItem, workers);
+        if (halfInPlace)
+            HalfRows.Launch(kernels, args, call.StoredAs, items, elementsPerItem, workers);
+        else
+            foreach (var kernel in kernels) Launch(kernel, args, items, elementsPerItem, workers);
         GC.KeepAlive(call);   // the kernels read the call's tensors through raw pointers
         return (loss, grad);
     }
 
     private static void Launch(CpuKernel kernel, CpuArgs args, int items, long elementsPerItem, int workers)
+        => Blocks(items, elementsPerItem, workers, (begin, end) => kernel(args, begin, end));
+
+    /// <summary>Splits work items [0, items) into blocks of at least <see cref="MinElementsPerItem"/> elements over the thread pool.</summary>
+    internal static void Blocks(int items, long elementsPerItem, int workers, Action<int, int> block)
     {
         long total = items * elementsPerItem;
         int blocks = (int)Math.Clamp(total / MinElementsPerItem, 1, Math.Min(items, 8L * workers));
         if (blocks == 1)
         {
-            kernel(args, 0, items);
+            block(0, items);
             return;
         }
-        Parallel.For(0, blocks, b =>
-        {
-            int begin = (int)((long)items * b / blocks), end = (int)((long)items * (b + 1) / blocks);
-            kernel(args, begin, end);
-        });
+        Parallel.For(0, blocks, b => block((int)((long)items * b / blocks), (int)((long)items * (b + 1) / blocks)));
     }
 
     private static nint[] Pointers(LossCall call, TensorRole role) => call.WithRole(role).Select(TensorMemory.Pointer).ToArray();
