@@ -36,8 +36,9 @@ public class CanaryTests
         }
     }
 
-    private static readonly Tensor s_x = torch.randn(6, 5, dtype: ScalarType.Float64, generator: new Generator(26));
-    private static readonly Tensor s_t = torch.tensor(new long[] { 0, 4, 2, 1, 3, 2 });
+    // Kept across tests: out of the per-test dispose scope (TensorScopePerTest) the first test's initializer runs in.
+    private static readonly Tensor s_x = torch.randn(6, 5, dtype: ScalarType.Float64, generator: new Generator(26)).DetachFromDisposeScope();
+    private static readonly Tensor s_t = torch.tensor(new long[] { 0, 4, 2, 1, 3, 2 }).DetachFromDisposeScope();
 
     /// <summary>One Mean call of Poly-1 on the canary: its per-row losses and its (already 1/N-scaled) gradient.</summary>
     private static (Tensor Loss, Tensor Grad) Call(CanaryBackend canary)
