@@ -18,7 +18,7 @@ namespace LossDsl.Runtime;
 /// reads another tensor that reused the memory.
 /// </para>
 /// <para>
-/// So forward and backward hand their tensors to <see cref="Keep"/>, and they stay referenced until it is safe to let
+/// So forward and backward hand their tensors to <see cref="Made"/> and <see cref="Held"/>, and they stay referenced until it is safe to let
 /// them go: when <see cref="LossAutograd.Output"/> runs after <c>apply</c> has returned, or at the next forward or
 /// backward on the same thread (the bridge finishes reading one call's handles before that thread can start another).
 /// Nothing is kept across threads, and no tensor is kept by the autograd node itself, which would make a cycle
