@@ -83,7 +83,7 @@ namespace LossDsl
         }
 
         // Reductions over a row or set. The element function takes one element per span, plus optionally the
-        // element's index j; Sum, Mean, Max and LogSumExp take every form.
+        // element's index j; Sum, Mean, Max, Min and LogSumExp take every form.
 
         /// <summary>The sum of <paramref name="f"/> over the elements of a row or set.</summary>
         public static float Sum(ReadOnlySpan<float> a, Func<float, float> f) { var x = a.ToArray(); return SumOf(x.Length, i => f(x[i])); }
@@ -156,6 +156,27 @@ namespace LossDsl
         /// <summary>The largest value of <paramref name="f"/>(element of a, element of b, index) over paired elements.</summary>
         public static float Max(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) { var (x, y) = Pair(a, b); return MaxOf(x.Length, i => f(x[i], y[i], i)); }
 
+        /// <summary>The smallest element; the backward sends the gradient to the first minimal element.</summary>
+        public static float Min(ReadOnlySpan<float> a) => Min(a, x => x);
+
+        /// <summary>The smallest value of <paramref name="f"/>; the backward sends the gradient to the first minimal element.</summary>
+        public static float Min(ReadOnlySpan<float> a, Func<float, float> f) { var x = a.ToArray(); return MinOf(x.Length, i => f(x[i])); }
+
+        /// <summary>The smallest value of <paramref name="f"/>(element, index); the backward sends the gradient to the first minimal element.</summary>
+        public static float Min(ReadOnlySpan<float> a, Func<float, int, float> f) { var x = a.ToArray(); return MinOf(x.Length, i => f(x[i], i)); }
+
+        /// <summary>The smallest value of <paramref name="f"/> over paired elements.</summary>
+        public static float Min(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> f) { var (x, y) = Pair(a, b); return MinOf(x.Length, i => f(x[i], y[i])); }
+
+        /// <summary>The smallest value of <paramref name="f"/>(element of a, element of b, index) over paired elements.</summary>
+        public static float Min(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, float> f) { var (x, y) = Pair(a, b); return MinOf(x.Length, i => f(x[i], y[i], i)); }
+
+        /// <summary>The smallest value of <paramref name="f"/> over paired elements of three same-length rows or sets.</summary>
+        public static float Min(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> f) { var (x, y, z) = Triple(a, b, c); return MinOf(x.Length, i => f(x[i], y[i], z[i])); }
+
+        /// <summary>The smallest value of <paramref name="f"/>(elements, index) over three same-length rows or sets.</summary>
+        public static float Min(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, float> f) { var (x, y, z) = Triple(a, b, c); return MinOf(x.Length, i => f(x[i], y[i], z[i], i)); }
+
         /// <summary>log Σ e^x over the elements, computed with the max shifted out.</summary>
         public static float LogSumExp(ReadOnlySpan<float> a) => LogSumExp(a, x => x);
 
@@ -207,6 +228,14 @@ namespace LossDsl
             if (n == 0) throw new ArgumentException("Max of an empty row or set.");
             float m = value(0);
             for (int i = 1; i < n; i++) m = Math.Max(m, value(i));
+            return m;
+        }
+
+        private static float MinOf(int n, Func<int, float> value)
+        {
+            if (n == 0) throw new ArgumentException("Min of an empty row or set.");
+            float m = value(0);
+            for (int i = 1; i < n; i++) m = Math.Min(m, value(i));
             return m;
         }
 

@@ -38,7 +38,7 @@ public static class IntervalAnalysis
             case Op.Hyper: return n.Slot < d.Hypers.Length ? Interval.Point(d.Hypers[n.Slot]) : Interval.Real;
             case Op.Input: return n.Slot < d.Inputs.Length ? d.Inputs[n.Slot] : Interval.Real;
             case Op.Elem: case Op.At: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
-            case Op.Target: case Op.ElemIndex: case Op.ArgMax: return new Interval(0, double.PositiveInfinity);
+            case Op.Target: case Op.ElemIndex: case Op.Arg: return new Interval(0, double.PositiveInfinity);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
             case Op.Classes: return new Interval(1, double.PositiveInfinity);
             case Op.Neg: return Neg(A());

@@ -228,7 +228,7 @@ public sealed class IrEvaluator
             case Op.Or: return B(a != 0 || b != 0);
             case Op.Not: return B(a == 0);
             case Op.Select: return a != 0 ? b : _val[n.C];
-            case Op.ArgMax: return n.A >= 0 ? _argMax[n.A] : double.NaN;
+            case Op.Arg: return n.A >= 0 ? _argMax[n.A] : double.NaN;
             default: return double.NaN; // reductions are computed by Reduce
         }
     }

@@ -56,7 +56,7 @@ public static class Differentiator
             {
                 int inner = d.Of(b[r].A, v);
                 if (b.IsConst(inner, out var ic) && ic == 0) continue;
-                adjoint[v] = b.Add(adjoint[v], b.Mul(a, b.Reduce(Op.ReduceSum, b.Mul(weight, inner))));
+                adjoint[v] = b.Add(adjoint[v], b.Mul(a, b.Sum(b.Mul(weight, inner))));
             }
         }
 
@@ -135,7 +135,7 @@ public static class Differentiator
                     if (b.IsConst(a, out var c) && c == 0) continue;
                     int inner = d.Of(b[r].A, v);
                     if (b.IsConst(inner, out var ic) && ic == 0) continue;
-                    gradient = b.Add(gradient, b.Mul(a, b.Reduce(Op.ReduceSum, b.Mul(Weight(b, r), inner))));
+                    gradient = b.Add(gradient, b.Mul(a, b.Sum(b.Mul(Weight(b, r), inner))));
                 }
             }
             else
@@ -149,7 +149,7 @@ public static class Differentiator
                         int ar = adjoint[r];
                         int inner = d.Of(b[r].A, at);
                         if (b.IsConst(ar, out var c) && c == 0 || b.IsConst(inner, out var ic) && ic == 0) continue;
-                        a = b.Add(a, b.Mul(ar, b.Reduce(Op.ReduceSum, b.Mul(Weight(b, r), inner))));
+                        a = b.Add(a, b.Mul(ar, b.Sum(b.Mul(Weight(b, r), inner))));
                     }
                     if (b.IsConst(a, out var ac) && ac == 0) continue;
                     gradient = b.Add(gradient, b.Select(b.Binary(Op.Eq, b.Leaf(Op.ElemIndex), b[at].A), a, b.Const(0)));
@@ -176,17 +176,12 @@ public static class Differentiator
         return gradient;
     }
 
-    /// <summary>∂R/∂f_j for one element: 1 for Sum, softmax weight e^(f_j − R) for LogSumExp, [j = argmax] for Max.</summary>
-    private static int Weight(GraphBuilder b, int r) => b[r].Op switch
-    {
-        Op.ReduceSum => b.Const(1),
-        Op.ReduceLogSumExp => b.Unary(Op.Exp, b.Sub(b[r].A, r)),
-        _ => b.Select(b.Binary(Op.Eq, b.Leaf(Op.ElemIndex), b.ArgMax(r)), b.Const(1), b.Const(0)),
-    };
+    /// <summary>∂R/∂f_j for one element: the reduction's weight w_R (ReductionTable.cs).</summary>
+    private static int Weight(GraphBuilder b, int r) => b[r].Row().Weight(b, r);
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
     private static List<int> Reachable(GraphBuilder b, int root)
-        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.ArgMax);
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.Arg);
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
     private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
@@ -212,7 +207,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op == Op.ArgMax) return b.Const(0);
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op == Op.Arg) return b.Const(0);
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)

@@ -37,7 +37,7 @@ public sealed class ScalarCode
         {
             var n = _g[i];
             if (n.Op.IsLeaf() && n.Op != Op.At) continue;
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
+            if (n.Op.IsReduction() || n.Op == Op.Arg) continue;
             w.Line($"{TypeOf(n.Op, Real)} {Local(i)} = {replace?.Invoke(i) ?? Expression(n)};");
         }
     }
@@ -82,7 +82,7 @@ public sealed class ScalarCode
             Op.ElemIndex => "j",
             Op.Length => "n",
             Op.Classes => "classes",
-            Op.ArgMax => MathPrinter.ReductionName(n.A) + "_arg",
+            Op.Arg => MathPrinter.ReductionName(n.A) + "_arg",
             _ when n.Op.IsReduction() => MathPrinter.ReductionName(i),
             _ => Local(i),
         };

@@ -58,7 +58,7 @@ public sealed class TorchOpsEmitter
             {
                 Op.Const or Op.Hyper or Op.Length or Op.Classes => false,
                 Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At => true,
-                Op.ArgMax => _tensor[_g[n.A].A],
+                Op.Arg => _tensor[_g[n.A].A],
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
             };
         }
@@ -72,7 +72,7 @@ public sealed class TorchOpsEmitter
             _exact[i] = _tensor[i] && !scalarChoice && n.Op switch
             {
                 Op.ElemIndex => false,   // an arange that broadcasts over the other element axes
-                Op.Input or Op.Target or Op.Elem or Op.At or Op.ArgMax => true,
+                Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg => true,
                 _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
             };
@@ -308,7 +308,7 @@ public sealed class TorchOpsEmitter
                 Op.ReduceSum => $"{Ref(n.A)} * f.Length",
                 Op.ReduceMax => Ref(n.A),
                 Op.ReduceLogSumExp => $"{Ref(n.A)} + Log(f.Length)",
-                Op.ArgMax => "0L",
+                Op.Arg => "0L",
                 _ => _scalar.Expression(n),
             };
         }
@@ -337,7 +337,7 @@ public sealed class TorchOpsEmitter
             Op.ReduceSum => $"f.Sum({a})",
             Op.ReduceMax => $"f.Max({a})",
             Op.ReduceLogSumExp => $"f.LogSumExp({a})",
-            Op.ArgMax => $"f.ArgMax({Ref(_g[n.A].A)})",
+            Op.Arg => $"f.ArgMax({Ref(_g[n.A].A)})",
             _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
         };
     }

@@ -20,7 +20,7 @@ public sealed record Graph(EquatableArray<Node> Nodes)
         {
             var n = Nodes[i];
             if (n.Op is Op.Elem or Op.ElemIndex) { scope[i] = true; continue; }
-            if (n.Op.IsReduction() || n.Op == Op.ArgMax) continue;
+            if (n.Op.IsReduction() || n.Op == Op.Arg) continue;
             for (int k = 0; k < n.OperandCount; k++) scope[i] |= scope[n.Operand(k)];
         }
         return scope;

@@ -35,7 +35,14 @@ public sealed class GraphBuilder
 
     public int Reduce(Op op, int body) => Intern(new Node(op, body));
 
-    public int ArgMax(int reduceMax) => Intern(new Node(Op.ArgMax, reduceMax));
+    /// <summary>Σ_j body: the reduction that the differentiator's adjoints and the parser's Mean build.</summary>
+    public int Sum(int body) => Reduce(Op.ReduceSum, body);
+
+    /// <summary>log Σ_j e^body: the reduction under the parser's Softmax and LogSoftmax.</summary>
+    public int LogSumExp(int body) => Reduce(Op.ReduceLogSumExp, body);
+
+    /// <summary>The position of the element a selecting reduction (<see cref="Accumulator.Selecting"/>) chose.</summary>
+    public int Arg(int reduction) => Intern(new Node(Op.Arg, reduction));
 
     public bool IsConst(int i, out double v)
     {

@@ -24,9 +24,9 @@ public enum Op
     Lt, Le, Gt, Ge, Eq, Ne, And, Or, Not,
     Select,     // A ? B : C
 
-    // Reductions over the row or set; A is the body's root (element scope).
-    ReduceSum, ReduceMax, ReduceLogSumExp,
-    ArgMax,     // A: a ReduceMax node; the position of its first maximal element
+    // Reductions over the row or set; A is the body's root (element scope). Each is a row of Reductions (ReductionTable.cs).
+    ReduceSum, ReduceMax, ReduceLogSumExp, ReduceMin,
+    Arg,        // A: a selecting reduction (Max, Min); the position of the element it chose (the first, on ties)
 }
 
 /// <summary>What kind of value a node holds, which decides its C# type in emitted code.</summary>
@@ -36,7 +36,7 @@ public static class OpFacts
 {
     public static bool IsLeaf(this Op op) => op <= Op.At;
 
-    public static bool IsReduction(this Op op) => op is Op.ReduceSum or Op.ReduceMax or Op.ReduceLogSumExp;
+    public static bool IsReduction(this Op op) => Reductions.Of(op) is not null;
 
     public static bool IsPredicate(this Op op) => op is >= Op.Lt and <= Op.Not;
 
@@ -44,7 +44,7 @@ public static class OpFacts
 
     public static ValueKind KindOf(this Op op) => op switch
     {
-        Op.Target or Op.ElemIndex or Op.ArgMax => ValueKind.Integer,
+        Op.Target or Op.ElemIndex or Op.Arg => ValueKind.Integer,
         _ when op.IsPredicate() => ValueKind.Boolean,
         _ => ValueKind.Real,
     };

@@ -497,7 +497,7 @@ public static class LossParser
                                                               && field.Type.SpecialType is SpecialType.System_Single or SpecialType.System_Double or SpecialType.System_Int32:
                     return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
                 case LambdaExpressionSyntax lambda:
-                    return Unsupported(lambda, "A lambda outside a reduction", "lambdas are the element functions of Sum, Mean, Max and LogSumExp");
+                    return Unsupported(lambda, "A lambda outside a reduction", "lambdas are the element functions of Sum, Mean, Max, Min and LogSumExp");
                 default:
                     return Unsupported(e, Describe(e), "see the list of supported syntax in docs/dsl.md");
             }
@@ -520,7 +520,7 @@ public static class LossParser
             if (_values.TryGetValue(symbol, out int node)) return node;
             if (_poisoned.Contains(symbol)) return -1;
             if (_spans.ContainsKey(symbol))
-                return Error(DiagnosticDescriptors.InvalidUse, id, $"span '{symbol.Name}' can be used only in a reduction (Sum, Mean, Max, LogSumExp, Softmax, LogSoftmax), indexed by a class index, or as '{symbol.Name}.Length'");
+                return Error(DiagnosticDescriptors.InvalidUse, id, $"span '{symbol.Name}' can be used only in a reduction (Sum, Mean, Max, Min, LogSumExp, Softmax, LogSoftmax), indexed by a class index, or as '{symbol.Name}.Length'");
             if (symbol is IFieldSymbol { IsConst: true, ConstantValue: { } cv })
                 return Builder.Const(Convert.ToDouble(cv, CultureInfo.InvariantCulture));
             if (IsClasses(symbol)) return ClassCount(id);
@@ -631,7 +631,7 @@ public static class LossParser
                     return Error(DiagnosticDescriptors.InvalidUse, args[1], $"'{args[1]}' is not an int class-index parameter");
                 if (_lambdaDepth > 0)
                     return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} inside a reduction's element function is not supported; compute it in a local first");
-                int logp = Builder.Sub(Builder.At(row, t), Builder.Reduce(Op.ReduceLogSumExp, Builder.Leaf(Op.Elem, row)));
+                int logp = Builder.Sub(Builder.At(row, t), Builder.LogSumExp(Builder.Leaf(Op.Elem, row)));
                 return name == "LogSoftmax" ? logp : Builder.Unary(Op.Exp, logp);
             }
 
@@ -672,14 +672,10 @@ public static class LossParser
                 if (body < 0) return -1;
             }
 
-            switch (name)
-            {
-                case "Sum": return Builder.Reduce(Op.ReduceSum, body);
-                case "Mean": return Builder.Div(Builder.Reduce(Op.ReduceSum, body), Builder.Leaf(Op.Length));
-                case "Max": return Builder.Reduce(Op.ReduceMax, body);
-                case "LogSumExp": return Builder.Reduce(Op.ReduceLogSumExp, body);
-                default: return Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
-            }
+            if (name == "Mean") return Builder.Div(Builder.Sum(body), Builder.Leaf(Op.Length));
+            return Reductions.Named(name) is { } reduction
+                ? Builder.Reduce(reduction.Op, body)
+                : Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
         }
 
         private static string Describe(SyntaxNode node)

@@ -29,7 +29,7 @@ public static class Scheduler
             var n = g[i];
             if (n.Op.IsReduction())
                 level[i] = 1 + GraphWalk.Reach(j => g[j], new[] { n.A }, j => scope[j]).Where(j => !scope[j]).Select(j => level[j]).DefaultIfEmpty(0).Max();
-            else if (n.Op == Op.ArgMax)
+            else if (n.Op == Op.Arg)
                 level[i] = level[n.A];
             else
                 for (int k = 0; k < n.OperandCount; k++) level[i] = Math.Max(level[i], level[n.Operand(k)]);
@@ -48,7 +48,7 @@ public static class Scheduler
             foreach (var r in reductions)
             {
                 offsets.Add(slots);
-                slots += g[r].Op == Op.ReduceSum ? 1 : 2;
+                slots += g[r].Row().Slots;
             }
             var elements = GraphWalk.ElementNodes(g, reductions.Select(r => g[r].A), scope).ToEquatableArray();
             var epilogue = outer.Where(i => level[i] == p && !g[i].Op.IsReduction()).ToEquatableArray();
