@@ -51,6 +51,12 @@ public sealed class BenchCase : IDisposable
     /// <summary>Bytes the roofline pass moves: every float input read once plus one prediction-sized write.</summary>
     public long RooflineBytes { get; init; }
 
+    /// <summary>Elements of the prediction: what the compute roofline multiplies the exps and logs per element by.</summary>
+    public long Elements { get; init; }
+
+    /// <summary>The exps and logs per element of the generated CPU kernels (<see cref="ComputeRoofline"/>), or null.</summary>
+    public Transcendentals? Transcendentals { get; init; }
+
     /// <summary>Variants that quick mode leaves out (too slow to repeat in under a minute), with the reason.</summary>
     public Dictionary<VariantKind, string> QuickSkips { get; init; } = new();
 
@@ -149,6 +155,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"Poly-1 [{n}, {c}]",
+            Elements = n * c,
+            Transcendentals = new Transcendentals(1, 0, "CpuFusedF32: the Σ e^(z − max) sweep parks e^(z − max) for the gradient sweep"),
             Direct = ("Poly1", new[] { x, y }, new[] { eps }),
             Shape = $"[{n}, {c}]",
             Inputs = new[] { x, y },
@@ -188,6 +196,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"CE [{n}, {c}]",
+            Elements = n * c,
+            Transcendentals = new Transcendentals(1, 0, "CpuFusedF32: as Poly-1"),
             Direct = ("CrossEntropy", new[] { x, y }, Array.Empty<double>()),
             Shape = $"[{n}, {c}]",
             Inputs = new[] { x, y },
@@ -226,6 +236,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"Tversky [{n}, {c}, {h}, {w}]",
+            Elements = n * c * h * w,
+            Transcendentals = new Transcendentals(4, 0, "CpuPass1F32 and CpuGradientF32: σ(x) and σ(−x) each"),
             Direct = ("Tversky", new[] { x, t }, new[] { alpha, beta, 0.0, eps }),
             Shape = $"[{n}, {c}, {h}, {w}]",
             Inputs = new[] { x, t },
@@ -266,6 +278,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"Sigmoid focal [{n}×{c} = {n * c / (1 << 20)}M]",
+            Elements = n * c,
+            Transcendentals = new Transcendentals(4, 2, "CpuFusedF32: 2 σ, 2 softplus (Pow by γ = 2 and γ − 1 multiplies)"),
             Direct = ("SigmoidFocal", new[] { x, t }, new[] { alpha, gamma }),
             Shape = $"[{n}, {c}]",
             Inputs = new[] { x, t },
@@ -317,6 +331,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"SupCon [{n}, {n}]",
+            Elements = n * n,
+            Transcendentals = new Transcendentals(1, 0, "CpuFusedF32: the masked LogSumExp sweep parks its weights"),
             Direct = ("SupCon", new[] { x, positive, negative }, new[] { tau }),
             Shape = $"[{n}, {n}]",
             Inputs = new[] { x, labels, positive, negative },
@@ -362,6 +378,8 @@ public sealed class BenchCase : IDisposable
         return new BenchCase
         {
             Name = $"Dice+CE [{n}, {c}, {h}, {w}]",
+            Elements = n * c * h * w,
+            Transcendentals = new Transcendentals(3, 1.0 / c, "host pixel softmax: 1 exp per element, 1 log per pixel; CpuPass1F32 and CpuGradientF32: 1 exp each"),
             Shape = $"[{n}, {c}, {h}, {w}]",
             Inputs = new[] { x, mask },
             Roofline = roof,

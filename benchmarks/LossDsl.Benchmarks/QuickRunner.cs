@@ -47,6 +47,7 @@ public static class QuickRunner
         Console.WriteLine($"quick mode: {o.Rounds} interleaved rounds per case; medians of per-round ratios");
         Console.WriteLine();
 
+        var compute = ComputeRoofline.Measure();
         var results = new List<CaseResult>();
         foreach (var name in o.Cases)
         {
@@ -64,10 +65,11 @@ public static class QuickRunner
         }
 
         Console.WriteLine(Summary(results));
+        Console.WriteLine(ComputeRoofline.Table(compute, results, markdown: false));
         Console.WriteLine($"total {clock.Elapsed.TotalSeconds:F1} s");
         if (o.Markdown is not null)
         {
-            System.IO.File.WriteAllText(o.Markdown, Markdown(results, o));
+            System.IO.File.WriteAllText(o.Markdown, Markdown(results, o) + "\n" + ComputeRoofline.Table(compute, results, markdown: true));
             Console.WriteLine($"markdown table written to {o.Markdown}");
         }
         return 0;
