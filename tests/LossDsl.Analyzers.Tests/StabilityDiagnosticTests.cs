@@ -246,6 +246,16 @@ public class StabilityDiagnosticTests
         """);
 
     [Fact]
+    public Task LOSS0403_MinReduction() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.None)]
+            public static partial float HardNegative(ReadOnlySpan<float> logits, int target)
+                => LogSumExp(logits) - {|LOSS0403:Min(logits, (z, j) => j == target ? float.PositiveInfinity : z)|};
+        }
+        """);
+
+    [Fact]
     public Task LOSS0404_Branch() => AnalyzerTest.RunAsync("""
         public static partial class L
         {

@@ -29,11 +29,15 @@ using Losses = LossDsl.Samples.Losses;   // the sample class, not the namespace 
 public class GradientTruthTests
 {
     /// <summary>A loss under test: how to make its inputs, call the generated wrapper, and compose the reference.</summary>
+    /// <param name="Ties">Whether its inputs tie at a kink (the minimum of a Min): there the gradient is the first
+    /// element's by definition, while central differences measure the mean of the one-sided derivatives, so only the
+    /// autograd reference (which sends it to the same element) applies.</param>
     public sealed record Case(
         string Name,
         Func<ScalarType, Generator, bool, Tensor[]> Inputs,
         Func<Tensor[], nn.Reduction, Tensor> Generated,
-        Func<Tensor[], Tensor> Reference)
+        Func<Tensor[], Tensor> Reference,
+        bool Ties = false)
     {
         public override string ToString() => Name;
     }
@@ -121,6 +125,33 @@ public class GradientTruthTests
         var top = z.amax(new long[] { 1 }, keepdim: true);
         var zt = z.gather(1, t.unsqueeze(1)).squeeze(1);
         return lse - zt + margin * (top.squeeze(1) - zt) + (z - top).square().mean(new long[] { 1 }) / z.shape[1];
+    }
+
+    /// <summary>Values on a grid of integers: ties everywhere, at the minimum too.</summary>
+    private static Tensor Grid(Generator g, ScalarType dt, bool extreme, params long[] shape)
+    {
+        var x = torch.randint(-2, 3, shape, dtype: ScalarType.Float64, generator: g);
+        if (extreme) x = x.sign() * 50 + x;
+        return x.to(dt);
+    }
+
+    /// <summary>
+    /// The minimum along <paramref name="dim"/> with the gradient to the first minimal element, as LossDsl's Min sends it:
+    /// gathered at <c>argmin</c> (which returns the first minimal index), where <c>amin</c> would split it between ties.
+    /// </summary>
+    private static Tensor FirstMin(Tensor x, long dim) => x.gather(dim, x.argmin(dim, keepdim: true)).squeeze(dim);
+
+    private static Tensor HardNegativeReference(Tensor z, Tensor t)
+    {
+        var masked = z.scatter(1, t.unsqueeze(1), torch.full(new long[] { z.shape[0], 1 }, double.PositiveInfinity, dtype: z.dtype));
+        return z.logsumexp(1) - FirstMin(masked, 1);
+    }
+
+    private static Tensor SetNearestReference(Tensor x, Tensor y)
+    {
+        var p = Sets(x);
+        var q = Sets(y);
+        return FirstMin((p - q).square(), 1) + (p * p).mean(new long[] { 1 });
     }
 
     private static Tensor OneHot(Tensor z, Tensor t) => F.one_hot(t, z.shape[1]).to(z.dtype);
@@ -348,6 +379,34 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
             t => DualFocalReference(t[0], t[1], 2.0)),
+#if MIN_KERNELS   // until the CPU and ILGPU kernels have Min (LossDsl.Tests.csproj, MinKernels)
+        new("HardNegative (test-defined, Min with an indexed body)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 9, 7), Classes(g, 9, 7) },
+            (t, r) => TestLosses.HardNegative(t[0], t[1], reduction: r),
+            t => HardNegativeReference(t[0], t[1])),
+        new("HardNegative(wide rows)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 5, 45), Classes(g, 5, 45) },
+            (t, r) => TestLosses.HardNegative(t[0], t[1], reduction: r),
+            t => HardNegativeReference(t[0], t[1])),
+        new("HardNegative(ties: the first minimal element gets the gradient)",
+            (dt, g, ext) => new[] { Grid(g, dt, ext, 9, 45), Classes(g, 9, 45) },
+            (t, r) => TestLosses.HardNegative(t[0], t[1], reduction: r),
+            t => HardNegativeReference(t[0], t[1]),
+            Ties: true),
+        new("SetNearest (test-defined, Min over two spans of a set)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 3, 4, 5, 2), Randn(g, dt, false, 3, 4, 5, 2) },
+            (t, r) => TestLosses.SetNearest(t[0], t[1], reduction: r),
+            t => SetNearestReference(t[0], t[1])),
+        new("SetNearest(several chunks per set)",
+            (dt, g, ext) => new[] { Randn(g, dt, ext, 2, 2, 160, 161), Randn(g, dt, false, 2, 2, 160, 161) },
+            (t, r) => TestLosses.SetNearest(t[0], t[1], reduction: r),
+            t => SetNearestReference(t[0], t[1])),
+        new("SetNearest(ties: the first minimal position gets the gradient)",
+            (dt, g, ext) => new[] { Grid(g, dt, ext, 3, 4, 5, 2), Grid(g, dt, false, 3, 4, 5, 2) },
+            (t, r) => TestLosses.SetNearest(t[0], t[1], reduction: r),
+            t => SetNearestReference(t[0], t[1]),
+            Ties: true),
+#endif
     };
 
     public static IEnumerable<object[]> Matrix()
@@ -418,6 +477,7 @@ public class GradientTruthTests
 
     public static IEnumerable<object[]> FiniteDifferenceMatrix()
         => from c in Cases
+           where !c.Ties
            from extreme in new[] { false, true }
            from backend in new[] { Backend.Cpu, Backend.Ilgpu, Backend.TorchOps }
            select new object[] { c.Name, extreme, backend };

@@ -262,4 +262,19 @@ public static partial class TestLosses
         float hardestNegative = -Max(distance, negative, (d, n) => n > 0 ? -d : float.NegativeInfinity);
         return Sum(positive) > 0 && Sum(negative) > 0 ? Max(hardestPositive - hardestNegative + margin, 0f) : 0;
     }
+
+#if MIN_KERNELS   // until the CPU and ILGPU kernels have Min (LossDsl.Tests.csproj, MinKernels)
+    /// <summary>
+    /// A hard-negative margin: the row's log-sum-exp minus its smallest non-target logit (a Min reduction with an indexed
+    /// body, its argmin mask).
+    /// </summary>
+    [Loss(Task = LossTask.None)]
+    public static partial float HardNegative(ReadOnlySpan<float> z, int target)
+        => LogSumExp(z) - Min(z, (x, j) => j == target ? float.PositiveInfinity : x);
+
+    /// <summary>A set loss with a Min over two spans (its argmin over the set's positions) beside a Mean in the same pass.</summary>
+    [Loss(Shape = LossShape.ChannelSet, Task = LossTask.None)]
+    public static partial float SetNearest(ReadOnlySpan<float> p, ReadOnlySpan<float> y)
+        => Min(p, y, (a, b) => (a - b) * (a - b)) + Mean(p, a => a * a);
+#endif
 }

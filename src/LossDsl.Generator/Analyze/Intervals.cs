@@ -46,33 +46,18 @@ public static class IntervalAnalysis
             case Op.Add: return Add(A(), Bv());
             case Op.Sub:
                 // z_j − LogSumExp(z) is a log-probability: ≤ 0, and < 0 when the row has two or more elements.
-                if (g[n.B].Op == Op.ReduceLogSumExp && g[n.A].Op is (Op.Elem or Op.At) && g[g[n.B].A] is { Op: Op.Elem } e && e.Slot == g[n.A].Slot)
+                if (Patterns.IsLogSoftmax(g, i))
                     return new Interval(double.NegativeInfinity, 0, true, d.MinLength >= 2);
                 return Add(A(), Neg(Bv()));
             case Op.Mul: return n.A == n.B ? Interval.PowEven(Interval.Abs(A()), 2) : Mul(A(), Bv());   // x·x is a square, never negative
             // Σ_j f_j / n is a mean: it stays within the range of f (Mean(a, x => σ(x)) is in (0, 1), so Log(1 − it) is safe).
-            case Op.Div when g[n.A].Op == Op.ReduceSum && g[n.B].Op == Op.Length: return r[g[n.A].A];
+            case Op.Div when Patterns.IsMean(g, i, out int body): return r[body];
             case Op.Div: return Div(A(), Bv());
             case var op when OpTable.Binary(op) is { } f: return f.Range(A(), Bv());
             case Op.Lt: case Op.Le: case Op.Gt: case Op.Ge: case Op.Eq: case Op.Ne: case Op.And: case Op.Or: case Op.Not:
                 return Interval.Unit;
             case Op.Select: return Union(Bv(), r[n.C]);
-            case Op.ReduceSum:
-                {
-                    var a = A();
-                    double m = d.MinLength;
-                    double lo = a.Lo < 0 ? double.NegativeInfinity : a.Lo * m;
-                    double hi = a.Hi > 0 ? double.PositiveInfinity : a.Hi * m;
-                    bool loOpen = a.Lo < 0 || (m > 0 && a.LoOpen);
-                    bool hiOpen = a.Hi > 0 || (m > 0 && a.HiOpen);
-                    return new Interval(lo, hi, loOpen, hiOpen);
-                }
-            case Op.ReduceMax: return A();
-            case Op.ReduceLogSumExp:
-                {
-                    var a = A();
-                    return new Interval(a.Lo, double.PositiveInfinity, a.LoOpen, true);
-                }
+            case var op when Reductions.Of(op) is { } reduction: return reduction.Range(A(), d.MinLength);
             default: return Interval.Real;
         }
     }

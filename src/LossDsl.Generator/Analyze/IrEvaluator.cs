@@ -11,7 +11,7 @@ namespace LossDsl.Generator.Analyze;
 /// </summary>
 /// <remarks>
 /// Semantics follow the generated kernels: predicates are 1 or 0, <c>Select</c> takes the branch its condition
-/// picks, <c>ArgMax</c> is the first maximal element, <c>At</c> out of range is NaN. Nothing throws on odd input;
+/// picks, <c>Arg</c> is the position a Max or Min chose (the first on ties; −1 over no element), <c>At</c> out of range is NaN. Nothing throws on odd input;
 /// the worst outcome is NaN or infinity.
 /// </remarks>
 public sealed class IrEvaluator
@@ -21,7 +21,7 @@ public sealed class IrEvaluator
     private readonly int[] _outer;                       // needed outer-scope nodes, topological order
     private readonly Dictionary<int, int[]> _bodies = new(); // reduction or element root -> element-scope nodes in order
     private readonly double[] _val;
-    private readonly int[] _argMax;
+    private readonly int[] _arg;
     private double[] _scratch = new double[16];
     private int _j;
 
@@ -50,7 +50,7 @@ public sealed class IrEvaluator
         _g = graph;
         _scope = graph.ElementScope();
         _val = new double[graph.Count];
-        _argMax = new int[graph.Count];
+        _arg = new int[graph.Count];
 
         var neededOuter = new SortedSet<int>();
         var work = new Stack<int>();
@@ -133,50 +133,20 @@ public sealed class IrEvaluator
         foreach (int k in body) _val[k] = Compute(k, _g[k]);
     }
 
+    /// <summary>Evaluates the body for every element, then the reduction's row over the values (and keeps its choice for <c>Arg</c>).</summary>
     private double Reduce(int i, Node n)
     {
         var body = _bodies[i];
         int len = Length;
-        switch (n.Op)
+        if (_scratch.Length < len) _scratch = new double[Math.Max(len, 2 * _scratch.Length)];
+        for (int j = 0; j < len; j++)
         {
-            case Op.ReduceSum:
-                {
-                    double s = 0;
-                    for (int j = 0; j < len; j++) { EvalBody(body, j); s += _val[n.A]; }
-                    return s;
-                }
-            case Op.ReduceMax:
-                {
-                    double m = double.NegativeInfinity;
-                    int arg = 0;
-                    for (int j = 0; j < len; j++)
-                    {
-                        EvalBody(body, j);
-                        double v = _val[n.A];
-                        if (j == 0 || v > m || (double.IsNaN(v) && !double.IsNaN(m))) { m = v; arg = j; }
-                    }
-                    _argMax[i] = arg;
-                    return len == 0 ? double.NaN : m;
-                }
-            default: // ReduceLogSumExp
-                {
-                    if (_scratch.Length < len) _scratch = new double[Math.Max(len, 2 * _scratch.Length)];
-                    double m = double.NegativeInfinity;
-                    for (int j = 0; j < len; j++)
-                    {
-                        EvalBody(body, j);
-                        double v = _val[n.A];
-                        _scratch[j] = v;
-                        if (v > m || double.IsNaN(v)) m = v;
-                    }
-                    if (len == 0 || double.IsNaN(m)) return len == 0 ? double.NegativeInfinity : double.NaN;
-                    if (double.IsPositiveInfinity(m)) return m;
-                    if (double.IsNegativeInfinity(m)) return m;
-                    double s = 0;
-                    for (int j = 0; j < len; j++) s += Math.Exp(_scratch[j] - m);
-                    return m + Math.Log(s);
-                }
+            EvalBody(body, j);
+            _scratch[j] = _val[n.A];
         }
+        var (value, arg) = n.Row().Evaluate(new ArraySegment<double>(_scratch, 0, len));
+        _arg[i] = arg;
+        return value;
     }
 
     private static double B(bool b) => b ? 1 : 0;
@@ -228,7 +198,7 @@ public sealed class IrEvaluator
             case Op.Or: return B(a != 0 || b != 0);
             case Op.Not: return B(a == 0);
             case Op.Select: return a != 0 ? b : _val[n.C];
-            case Op.Arg: return n.A >= 0 ? _argMax[n.A] : double.NaN;
+            case Op.Arg: return n.A >= 0 ? _arg[n.A] : double.NaN;
             default: return double.NaN; // reductions are computed by Reduce
         }
     }

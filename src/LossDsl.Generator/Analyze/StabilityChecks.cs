@@ -122,9 +122,12 @@ internal static class StabilityChecks
                         Report(DiagnosticDescriptors.MaxMinSubgradient, at, null, Short(at), rule);
                         break;
                     }
-                case Op.ReduceMax when dep[n.A]:
-                    Report(DiagnosticDescriptors.MaxReductionSubgradient, at, null, Short(at));
-                    break;
+                case var op when Reductions.Of(op) is { Selects: true } selecting && dep[n.A]:
+                    {
+                        bool max = selecting.Compare == Op.Gt;
+                        Report(DiagnosticDescriptors.MaxReductionSubgradient, at, null, Short(at), max ? "maximum" : "minimum", max ? "maximal" : "minimal");
+                        break;
+                    }
                 case Op.Select when dep[n.A]:
                     Report(DiagnosticDescriptors.BranchGradient, at, null, Short(at));
                     break;
@@ -193,24 +196,11 @@ internal static class StabilityChecks
         return false;
     }
 
-    /// <summary>Softmax(z, t) = e^(z[t] − LSE(z)), or the hand-written e^z[t] / Σ e^z.</summary>
+    /// <summary>Softmax(z, t) (<see cref="Patterns.IsSoftmax"/>) at a class index: its span and target slots.</summary>
     private static bool MatchSoftmax(Graph g, int a, out int span, out int target)
     {
         span = target = -1;
-        var n = g[a];
-        if (n.Op == Op.Exp && g[n.A].Op == Op.Sub)
-        {
-            var sub = g[n.A];
-            if (g[sub.A].Op == Op.At && g[sub.B].Op == Op.ReduceLogSumExp && g[g[sub.B].A] is { Op: Op.Elem } e && e.Slot == g[sub.A].Slot)
-                return Target(g, sub.A, out span, out target);
-        }
-        if (n.Op == Op.Div && g[n.A].Op == Op.Exp && g[g[n.A].A].Op == Op.At && g[n.B].Op == Op.ReduceSum)
-        {
-            var body = g[g[n.B].A];
-            if (body.Op == Op.Exp && g[body.A] is { Op: Op.Elem } e && e.Slot == g[g[n.A].A].Slot)
-                return Target(g, g[n.A].A, out span, out target);
-        }
-        return false;
+        return Patterns.IsSoftmax(g, a, out int at) && Target(g, at, out span, out target);
     }
 
     private static bool Target(Graph g, int at, out int span, out int target)
@@ -383,7 +373,8 @@ internal static class StabilityChecks
             for (int k = 0; k < n.OperandCount; k++)
             {
                 var o = g[n.Operand(k)];
-                if ((o.Op is Op.Elem or Op.At) && o.Slot == slot && !(n.Op.IsReduction() && n.Op == Op.ReduceMax))
+                // A Max or Min of the raw elements (a shift) says nothing about what they are.
+                if ((o.Op is Op.Elem or Op.At) && o.Slot == slot && Reductions.Of(n.Op) is not { Selects: true })
                 {
                     any = true;
                     if (n.Op is not (Op.Sigmoid or Op.Softplus or Op.LogSigmoid or Op.Exp or Op.Tanh)) return false;

@@ -183,8 +183,8 @@ public static class DiagnosticDescriptors
         "LossDsl.Differentiability", DiagnosticSeverity.Info);
 
     public static readonly DiagnosticDescriptor MaxReductionSubgradient = Make(
-        "LOSS0403", "A Max reduction is not differentiable at ties",
-        "'{0}' is not differentiable where two elements tie for the maximum; the generated backward sends the gradient to the first maximal element",
+        "LOSS0403", "A Max or Min reduction is not differentiable at ties",
+        "'{0}' is not differentiable where two elements tie for the {1}; the generated backward sends the gradient to the first {2} element",
         "LossDsl.Differentiability", DiagnosticSeverity.Info);
 
     public static readonly DiagnosticDescriptor BranchGradient = Make(

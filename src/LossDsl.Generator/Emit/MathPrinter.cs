@@ -47,8 +47,7 @@ public sealed class MathPrinter
     public string DescribeReduction(int r)
     {
         var n = _g[r];
-        string kind = n.Op switch { Op.ReduceSum => "Σ_j", Op.ReduceMax => "max_j", _ => "LogSumExp_j" };
-        return $"{kind} {Render(n.A, 3)}";
+        return $"{n.Row().Symbol} {Render(n.A, 3)}";
     }
 
     public string ParamName(ParameterKind kind, int slot)

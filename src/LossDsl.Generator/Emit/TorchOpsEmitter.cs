@@ -13,10 +13,10 @@ namespace LossDsl.Generator.Emit;
 /// tensor on the element axes (inside a reduction body) or the segment axes (one value per row or set, kept as
 /// size-1 dimensions); a node that depends only on constants and hyperparameters stays a C# scalar.
 /// <list type="bullet">
-/// <item>Reductions are <c>sum</c>/<c>amax</c>/<c>logsumexp</c> over the element axes with keepdim
-/// (<c>LossDsl.Runtime.TorchFrame</c> knows the axes of each shape).</item>
+/// <item>A reduction is the frame's function of its name in the reduction table (<c>f.Sum</c>, <c>f.Max</c>, …: <c>sum</c>,
+/// <c>amax</c>, … over the element axes with keepdim; <c>LossDsl.Runtime.TorchFrame</c> knows the axes of each shape).</item>
 /// <item><c>row[target]</c> is <c>gather</c>; a condition is <c>where</c>; the index <c>j</c> is an <c>arange</c>;
-/// the argmax of a <c>Max</c> is an <c>argmax</c>, compared with <c>j</c> to make the mask; a one-hot gradient
+/// the position a <c>Max</c> or <c>Min</c> chose is an <c>argmax</c> or <c>argmin</c>, compared with <c>j</c> to make the mask; a one-hot gradient
 /// term added to a row is <c>scatter_add</c>; x − LogSumExp goes through the frame, which keeps its precision.</item>
 /// <item>Without a graph to build, a temporary is overwritten at its last use (<c>f.InPlace</c>).</item>
 /// </list>
@@ -275,7 +275,7 @@ public sealed class TorchOpsEmitter
                 ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"
                 : $"{Ref(oneHot.Y)}.scatter_add({args})";
         }
-        if (n.Op == Op.Sub && _tensor[n.A] && _g[n.B].Op == Op.ReduceLogSumExp && _tensor[n.B])
+        if (n.Op == Op.Sub && _tensor[n.A] && Patterns.IsLogSumExp(_g[n.B]) && _tensor[n.B])
         {
             // x − R: through the frame, which subtracts R's max shift and log-sum separately (precision in float32).
             string x = Real(n.A);
@@ -305,9 +305,7 @@ public sealed class TorchOpsEmitter
             // Constants and hyperparameters only: plain C# scalars (reductions of them are closed forms).
             return n.Op switch
             {
-                Op.ReduceSum => $"{Ref(n.A)} * f.Length",
-                Op.ReduceMax => Ref(n.A),
-                Op.ReduceLogSumExp => $"{Ref(n.A)} + Log(f.Length)",
+                _ when n.Op.IsReduction() => string.Format(n.Row().TorchOfConstant, Ref(n.A)),
                 Op.Arg => "0L",
                 _ => _scalar.Expression(n),
             };
@@ -334,10 +332,8 @@ public sealed class TorchOpsEmitter
             Op.Not => $"{a}.logical_not()",
             Op.Select => ta ? $"f.Where({a}, {Ref(n.B)}, {Ref(n.C)})" : $"{a} ? {AsTensor(n.B)} : {AsTensor(n.C)}",
             Op.At => $"f.At(f.Span({n.Slot}), {a})",
-            Op.ReduceSum => $"f.Sum({a})",
-            Op.ReduceMax => $"f.Max({a})",
-            Op.ReduceLogSumExp => $"f.LogSumExp({a})",
-            Op.Arg => $"f.ArgMax({Ref(_g[n.A].A)})",
+            _ when n.Op.IsReduction() => $"f.{n.Row().Name}({a})",
+            Op.Arg => $"f.Arg{_g[n.A].Row().Name}({Ref(_g[n.A].A)})",
             _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
         };
     }

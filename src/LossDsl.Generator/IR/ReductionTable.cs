@@ -70,7 +70,7 @@ public static class Reductions
     public static readonly IReadOnlyList<Reduction> All = new[]
     {
         new Reduction(Op.ReduceSum, "Sum", "Σ_j", Accumulator.Additive, 0, Op.Const,
-            v => (v.Sum(), -1),
+            v => (Sum(v), -1),
             (b, r) => b.Const(1),
             SumRange,
             "{0} * f.Length"),
@@ -130,6 +130,14 @@ public static class Reductions
         bool loOpen = a.Lo < 0 || (minLength > 0 && a.LoOpen);
         bool hiOpen = a.Hi > 0 || (minLength > 0 && a.HiOpen);
         return new Interval(lo, hi, loOpen, hiOpen);
+    }
+
+    /// <summary>Σ v in element order (a vectorized sum would round differently).</summary>
+    private static double Sum(IReadOnlyList<double> v)
+    {
+        double s = 0;
+        for (int j = 0; j < v.Count; j++) s += v[j];
+        return s;
     }
 
     /// <summary>log Σ e^x, shifted by the max: the exact value, ±∞ included (−∞ over no element), NaN when an element is NaN.</summary>

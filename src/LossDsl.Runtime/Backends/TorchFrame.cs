@@ -162,6 +162,9 @@ public sealed class TorchFrame
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
     public Tensor Max(Tensor body) => Elements(body, double.NegativeInfinity).amax(_reduce, keepdim: true);
 
+    /// <summary>Min over the row or set (NaN if any element is NaN).</summary>
+    public Tensor Min(Tensor body) => Elements(body, double.PositiveInfinity).amin(_reduce, keepdim: true);
+
     /// <summary>Slices of dim 0 per block of a blocked reduction: about four megabytes of float32 temporaries.</summary>
     private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape.Skip(1).Aggregate(1L, (a, b) => a * b)));
 
@@ -230,9 +233,19 @@ public sealed class TorchFrame
     {
         body = Elements(body, double.NegativeInfinity);
         if (_reduce.Length == 1) return body.argmax(_reduce[0], keepdim: true);
-        // A set's positions run over batch, then spatial: put the channel first and flatten the rest.
-        return body.permute(1, 0, 2).reshape(_elementShape[1], -1).argmax(1).view(_segmentShape);
+        return PerSetPositions(body).argmax(1).view(_segmentShape);
     }
+
+    /// <summary>The position (as <see cref="Index"/> numbers it) of the first minimal element of the row or set.</summary>
+    public Tensor ArgMin(Tensor body)
+    {
+        body = Elements(body, double.PositiveInfinity);
+        if (_reduce.Length == 1) return body.argmin(_reduce[0], keepdim: true);
+        return PerSetPositions(body).argmin(1).view(_segmentShape);
+    }
+
+    /// <summary>A per-channel set's elements as rows [channels, positions]: its positions run over batch, then spatial.</summary>
+    private Tensor PerSetPositions(Tensor body) => body.permute(1, 0, 2).reshape(_elementShape[1], -1);
 
     /// <summary>span[index]: one element of each row, at a per-row index.</summary>
     public Tensor At(Tensor span, Tensor index) => span.gather(_reduce[0], index);

@@ -11,7 +11,7 @@ namespace LossDsl.Generator.Tests.Stages;
 /// <summary>
 /// The differentiate stage on its own: every gradient node it derives, interpreted in float64, against a central
 /// difference of the loss node of the same graph. Each case exercises a rule: the elementary functions, the chain
-/// through Sum, Max (argmax-weighted) and LogSumExp (softmax-weighted), a row entry z[t], Select, Pow with a runtime
+/// through Sum, Max (argmax-weighted), Min (argmin-weighted) and LogSumExp (softmax-weighted), a row entry z[t], Select, Pow with a runtime
 /// exponent, StopGradient, and a per-row scalar input.
 /// </summary>
 public class DifferentiatorTests
@@ -22,6 +22,8 @@ public class DifferentiatorTests
         new object[] { "Poly-1", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t, float eps = 2f) => -LogSoftmax(z, t) + eps * (1 - Softmax(z, t));" },
         new object[] { "focal", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t, float gamma = 2f) => -Pow(1 - Softmax(z, t), gamma) * LogSoftmax(z, t);" },
         new object[] { "multiclass hinge (Max)", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => Max(0f, 1f + Max(z, (v, j) => j == t ? -1e30f : v) - z[t]);" },
+        new object[] { "hard negative (Min)", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => LogSumExp(z) - Min(z, (v, j) => j == t ? 1e30f : v);" },
+        new object[] { "nearest pair (Min over two spans)", "[Loss] public static partial float F(ReadOnlySpan<float> z, ReadOnlySpan<float> y) => Min(z, y, (a, b) => (a - b) * (a - b)) + Mean(z, v => v * v);" },
         new object[] { "variance (two passes)", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t) { float m = Mean(z); return Mean(z, v => Square(v - m)) + Tanh(z[t]); }" },
         new object[] { "entropy (Select, Abs, Sqrt)", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => Sum(z, v => v > 0 ? Sqrt(1 + v * v) : Abs(v) * Sigmoid(v)) - LogSigmoid(z[t]);" },
         new object[] { "label smoothing", "[Loss] public static partial float F(ReadOnlySpan<float> z, int t) { float lse = LogSumExp(z); return -0.9f * LogSoftmax(z, t) - 0.1f * Mean(z, v => v - lse); }" },
