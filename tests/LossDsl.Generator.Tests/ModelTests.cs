@@ -4,6 +4,7 @@ using System.Linq;
 using System.Reflection;
 using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.IR;
+using LossDsl.Generator.Common;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Schedule;
 using Microsoft.CodeAnalysis;
