@@ -1,4 +1,11 @@
+// One definition of the loss tasks and calibration requirements, compiled into two assemblies, as LossShape.cs is: the
+// attributes (public, what users write in [Loss(Task = ..., Require = ...)]) and the generator (its calibration
+// analysis reads them; the generator cannot load the attributes assembly).
+#if LOSSDSL_GENERATOR
+namespace LossDsl.Generator.Model
+#else
 namespace LossDsl
+#endif
 {
     /// <summary>What a loss is for: decides which calibration check applies (docs/calibration.md).</summary>
     public enum LossTask

@@ -21,7 +21,7 @@ public static partial class Segmentation
     /// Source: Milletari et al., "V-Net", 3DV 2016 (soft Dice); as segmentation_models_pytorch's
     /// <c>DiceLoss(mode="multilabel", from_logits=True, smooth=0, eps=1e-7)</c>.
     /// </remarks>
-    [Loss(Shape = LossShape.ChannelSet)]
+    [Loss(Sets = LossSets.PerChannel)]
     public static partial float Dice(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
     {
@@ -37,7 +37,7 @@ public static partial class Segmentation
     /// Source: Rahman and Wang, "Optimizing Intersection-over-Union in Deep Neural Networks for Image Segmentation",
     /// 2016; as segmentation_models_pytorch's <c>JaccardLoss(mode="multilabel", from_logits=True)</c>.
     /// </remarks>
-    [Loss(Shape = LossShape.ChannelSet)]
+    [Loss(Sets = LossSets.PerChannel)]
     public static partial float Jaccard(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
     {
@@ -55,7 +55,7 @@ public static partial class Segmentation
     /// 2017; as segmentation_models_pytorch's <c>TverskyLoss(mode="multilabel", from_logits=True, alpha=0.5, beta=0.5)</c>
     /// at gamma = 1 (the smp, kornia and MONAI convention for α and β).
     /// </remarks>
-    [Loss(Shape = LossShape.ChannelSet)]
+    [Loss(Sets = LossSets.PerChannel)]
     public static partial float Tversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float alpha = 0.5f, [Range(0, double.PositiveInfinity)] float beta = 0.5f,
         [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
@@ -77,7 +77,7 @@ public static partial class Segmentation
     /// Segmentation", ISBI 2019 (reference code nabsabraham/focal-tversky-unet: γ = 0.75, smooth = 1). smp's
     /// <c>TverskyLoss(gamma)</c> raises the mean over the channels to γ instead.
     /// </remarks>
-    [Loss(Shape = LossShape.ChannelSet)]
+    [Loss(Sets = LossSets.PerChannel)]
     public static partial float FocalTversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float alpha = 0.3f, [Range(0, double.PositiveInfinity)] float beta = 0.7f,
         [Range(0, double.PositiveInfinity, MinExclusive = true)] float gamma = 0.75f,
@@ -99,7 +99,7 @@ public static partial class Segmentation
     /// to Skin Lesion Segmentation", ISBI 2021; as segmentation_models_pytorch's <c>MCCLoss(eps=1e-5)</c> on σ(logits).
     /// smp pools every channel into one set; here each channel is a set (the same for one channel).
     /// </remarks>
-    [Loss(Shape = LossShape.ChannelSet)]
+    [Loss(Sets = LossSets.PerChannel)]
     public static partial float Mcc(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-5f)
     {
         float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y) + eps;

@@ -4,6 +4,7 @@ using System.Linq;
 using System.Reflection;
 using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.IR;
+using LossDsl.Generator.Common;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Schedule;
 using Microsoft.CodeAnalysis;
@@ -19,7 +20,7 @@ public class ModelTests
 {
     public static readonly Type[] ModelTypes =
     {
-        typeof(LossModel), typeof(LossSignature), typeof(LossParameter), typeof(DiagnosticInfo), typeof(LocationInfo),
+        typeof(LossModel), typeof(LossSignature), typeof(LossParameter), typeof(AxesDeclaration), typeof(ContainingType), typeof(DiagnosticInfo), typeof(LocationInfo),
         typeof(Graph), typeof(Node), typeof(DerivedLoss), typeof(Adjoint), typeof(KernelPlan), typeof(Pass),
         typeof(Staged<DerivedLoss>), typeof(Staged<KernelPlan>), typeof(Staged<GeneratedFile>), typeof(GeneratedFile),
     };

@@ -9,12 +9,6 @@ using LossDsl.Generator.Model;
 
 namespace LossDsl.Generator.Analyze;
 
-/// <summary>Mirrors LossDsl.LossTask (the generator does not reference the attributes assembly).</summary>
-public enum AnalysisTask { Auto = 0, None = 1, Margin = 2, BinaryLogit = 3, BinaryProbability = 4, Multiclass = 5, Regression = 6, Segmentation = 7 }
-
-/// <summary>Mirrors LossDsl.Calibration.</summary>
-public enum Requirement { None = 0, ClassificationCalibrated = 1, Proper = 2 }
-
 /// <summary>What the calibration analysis concluded.</summary>
 public enum VerdictKind
 {
@@ -42,7 +36,7 @@ public enum VerdictKind
 /// <param name="Summary">A few words, e.g. "not proper (over-confident)".</param>
 /// <param name="Witness">The evidence, e.g. "at η = 0.9 the risk minimizer is q = 0.78".</param>
 /// <param name="Method">Which test was used, e.g. "convex: φ′(0) < 0 (Bartlett, Jordan &amp; McAuliffe 2006)".</param>
-public sealed record CalibrationVerdict(AnalysisTask Task, VerdictKind Kind, string Summary, string Witness, string Method)
+public sealed record CalibrationVerdict(LossTask Task, VerdictKind Kind, string Summary, string Witness, string Method)
 {
     public long NodeEvaluations { get; init; }
     public double Milliseconds { get; init; }
@@ -62,22 +56,11 @@ public static class CalibrationAnalysis
     internal static string F(double v, string format = "0.###")
         => double.IsNaN(v) ? "NaN" : double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "−∞" : v.ToString(format, Inv).Replace("-", "−");
 
-    /// <summary>The task of a loss: the declared one, or the one inferred from its parameters.</summary>
-    public static AnalysisTask ResolveTask(LossSignature signature, AnalysisTask declared)
-    {
-        if (declared != AnalysisTask.Auto) return declared;
-        var ps = signature.Parameters;
-        int spans = ps.Count(p => p.Kind == ParameterKind.Span), targets = ps.Count(p => p.Kind == ParameterKind.Target), inputs = ps.Count(p => p.Kind == ParameterKind.Input);
-        return signature.Shape switch
-        {
-            LossShape.ClassRow when spans == 1 && targets == 1 && inputs == 0 => AnalysisTask.Multiclass,
-            LossShape.ChannelSet => AnalysisTask.Segmentation,
-            LossShape.Elementwise when inputs == 1 => AnalysisTask.Margin,
-            _ => AnalysisTask.None,
-        };
-    }
+    /// <summary>The task of a loss: the declared one, or the one its axes and parameters suggest.</summary>
+    public static LossTask ResolveTask(LossSignature signature, LossTask declared)
+        => declared != LossTask.Auto ? declared : signature.Axes.SuggestedTask;
 
-    public static CalibrationVerdict Run(DerivedLoss loss, AnalysisTask task, long budget = DefaultBudget, CancellationToken ct = default)
+    public static CalibrationVerdict Run(DerivedLoss loss, LossTask task, long budget = DefaultBudget, CancellationToken ct = default)
     {
         var watch = Stopwatch.StartNew();
         var probe = new LossProbe(loss, budget);
@@ -86,11 +69,11 @@ public static class CalibrationAnalysis
         {
             v = task switch
             {
-                AnalysisTask.Margin => Margin(probe, ct),
-                AnalysisTask.BinaryLogit => Binary(probe, logit: true, ct),
-                AnalysisTask.BinaryProbability => Binary(probe, logit: false, ct),
-                AnalysisTask.Multiclass => Multiclass(probe, ct),
-                AnalysisTask.Segmentation => new(task, VerdictKind.SetLoss, "set loss: per-element probabilities not calibrated",
+                LossTask.Margin => Margin(probe, ct),
+                LossTask.BinaryLogit => Binary(probe, logit: true, ct),
+                LossTask.BinaryProbability => Binary(probe, logit: false, ct),
+                LossTask.Multiclass => Multiclass(probe, ct),
+                LossTask.Segmentation => new(task, VerdictKind.SetLoss, "set loss: per-element probabilities not calibrated",
                     "the loss is a function of whole-set sums (TP, FP, FN), so its minimizer is not the per-element conditional probability", "set loss"),
                 _ => new(task, VerdictKind.NoVerdict, "no verdict", "", ""),
             };
@@ -103,23 +86,23 @@ public static class CalibrationAnalysis
         return v with { NodeEvaluations = probe.NodeEvaluations, Milliseconds = watch.Elapsed.TotalMilliseconds };
     }
 
-    private static bool Shapes(LossSignature s, AnalysisTask task)
+    private static bool Shapes(LossSignature s, LossTask task)
     {
         var ps = s.Parameters;
-        bool elementwise = s.Shape == LossShape.Elementwise, row = s.Shape.HasRows();
+        bool elementwise = s.Axes.IsElementwise, row = s.Axes.FusedRows;
         return task switch
         {
-            AnalysisTask.Margin => elementwise && ps.Any(p => p.Kind == ParameterKind.Input),
-            AnalysisTask.BinaryLogit or AnalysisTask.BinaryProbability => elementwise && ps.Count(p => p.Kind == ParameterKind.Input) >= 2,
-            AnalysisTask.Multiclass => row && ps.Any(p => p.Kind == ParameterKind.Target),
+            LossTask.Margin => elementwise && ps.Any(p => p.Kind == ParameterKind.Input),
+            LossTask.BinaryLogit or LossTask.BinaryProbability => elementwise && ps.Count(p => p.Kind == ParameterKind.Input) >= 2,
+            LossTask.Multiclass => row && ps.Any(p => p.Kind == ParameterKind.Target),
             _ => true,
         };
     }
 
-    private static string Needs(AnalysisTask task) => task switch
+    private static string Needs(LossTask task) => task switch
     {
-        AnalysisTask.Margin => "an elementwise margin parameter",
-        AnalysisTask.Multiclass => "a class row and an int class index",
+        LossTask.Margin => "an elementwise margin parameter",
+        LossTask.Multiclass => "a class row and an int class index",
         _ => "an elementwise prediction and a {0, 1} label",
     };
 
@@ -139,7 +122,7 @@ public static class CalibrationAnalysis
         }
         var finite = phi.Where(x => !Bad(x)).ToArray();
         if (finite.Length < phi.Length / 2)
-            return new(AnalysisTask.Margin, VerdictKind.Inconclusive, "inconclusive", "φ is not finite on most of [−20, 20]", "");
+            return new(LossTask.Margin, VerdictKind.Inconclusive, "inconclusive", "φ is not finite on most of [−20, 20]", "");
 
         bool convex = true;
         for (int k = 1; k < 2 * n; k++)
@@ -157,13 +140,13 @@ public static class CalibrationAnalysis
             double p0 = probe.Elementwise(0, 1, out double d0);
             double left = (p0 - probe.Elementwise(-h, 1, out _)) / h, right = (probe.Elementwise(h, 1, out _) - p0) / h;
             if (Math.Abs(left - right) > 1e-4 * (1 + Math.Abs(left) + Math.Abs(right)))
-                return new(AnalysisTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
+                return new(LossTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
                     $"φ is convex but not differentiable at 0: φ′(0−) = {F(left)}, φ′(0+) = {F(right)}", method);
             if (Bad(d0)) d0 = (left + right) / 2;
             if (d0 < 0)
-                return new(AnalysisTask.Margin, VerdictKind.Calibrated, "classification-calibrated",
+                return new(LossTask.Margin, VerdictKind.Calibrated, "classification-calibrated",
                     $"φ is convex and φ′(0) = {F(d0, "0.####")} < 0", method);
-            return new(AnalysisTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
+            return new(LossTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
                 $"φ is convex and φ′(0) = {F(d0, "0.####")} ≥ 0", method);
         }
 
@@ -184,10 +167,10 @@ public static class CalibrationAnalysis
             double gap = hMinus - h;
             if (gap < worstGap) { worstGap = gap; worstEta = eta; }
             if (!(gap > 1e-9 * (1 + Math.Abs(h))))
-                return new(AnalysisTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
+                return new(LossTask.Margin, VerdictKind.NotCalibrated, "not classification-calibrated",
                     $"φ is not convex, so the general test was used: at η = {F(eta)}, H⁻(η) = {F(hMinus, "0.####")} is not above H(η) = {F(h, "0.####")}", general);
         }
-        return new(AnalysisTask.Margin, VerdictKind.Calibrated, "classification-calibrated",
+        return new(LossTask.Margin, VerdictKind.Calibrated, "classification-calibrated",
             $"φ is not convex, so the general test was used: H⁻(η) − H(η) ≥ {F(worstGap, "0.####")} (at η = {F(worstEta)})", general);
     }
 
@@ -258,7 +241,7 @@ public static class CalibrationAnalysis
 
     private static CalibrationVerdict Binary(LossProbe probe, bool logit, CancellationToken ct)
     {
-        var task = logit ? AnalysisTask.BinaryLogit : AnalysisTask.BinaryProbability;
+        var task = logit ? LossTask.BinaryLogit : LossTask.BinaryProbability;
         var risk = new BinaryRisk(probe, logit);
         const int n = 200;
         var grid = new double[2 * n + 1];
@@ -385,7 +368,7 @@ public static class CalibrationAnalysis
                 if (oks && fs < best) { best = fs; z = zs; ok = true; }
             }
             if (!ok)
-                return new(AnalysisTask.Multiclass, VerdictKind.Inconclusive, "inconclusive", $"the risk is not finite at η = {Vec(eta)}", method);
+                return new(LossTask.Multiclass, VerdictKind.Inconclusive, "inconclusive", $"the risk is not finite at η = {Vec(eta)}", method);
             var p = Softmax(z);
             int am = ArgMax(eta), pm = ArgMax(p);
             double second = p.Where((_, i) => i != pm).DefaultIfEmpty(0).Max();
@@ -405,10 +388,10 @@ public static class CalibrationAnalysis
             }
         }
         if (ccWhy is not null)
-            return new(AnalysisTask.Multiclass, VerdictKind.NotCalibrated, "not classification-calibrated", ccWhy, method);
+            return new(LossTask.Multiclass, VerdictKind.NotCalibrated, "not classification-calibrated", ccWhy, method);
         if (properWhy is null)
-            return new(AnalysisTask.Multiclass, VerdictKind.Proper, "proper", $"softmax(z*) = η within {F(Math.Max(worst, 1e-6), "0.#e0")} for every η tried", method);
-        return new(AnalysisTask.Multiclass, VerdictKind.CalibratedNotProper, $"classification-calibrated, not proper ({direction})", properWhy, method);
+            return new(LossTask.Multiclass, VerdictKind.Proper, "proper", $"softmax(z*) = η within {F(Math.Max(worst, 1e-6), "0.#e0")} for every η tried", method);
+        return new(LossTask.Multiclass, VerdictKind.CalibratedNotProper, $"classification-calibrated, not proper ({direction})", properWhy, method);
     }
 
     /// <summary>The class weights and conditional probabilities of <see cref="WeightedWitness"/>: class 1 is the most likely, class 0 the heaviest.</summary>

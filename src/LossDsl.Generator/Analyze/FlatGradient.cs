@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using LossDsl.Generator.Differentiate;
+using LossDsl.Generator.Model;
 
 namespace LossDsl.Generator.Analyze;
 
@@ -19,14 +20,14 @@ public static class FlatGradient
     private const double Threshold = 1e-2;
 
     /// <summary>The witness, or null when the gradient does not vanish there (or the task has no target logit).</summary>
-    public static string? Witness(DerivedLoss loss, AnalysisTask task)
+    public static string? Witness(DerivedLoss loss, LossTask task)
     {
         var probe = new LossProbe(loss, CalibrationAnalysis.DefaultBudget);
         try
         {
             switch (task)
             {
-                case AnalysisTask.Multiclass:
+                case LossTask.Multiclass:
                 {
                     var z = new[] { -Wrong, 0, 0 };
                     var gradient = new double[3];
@@ -34,13 +35,13 @@ public static class FlatGradient
                     double pt = Math.Exp(-Wrong) / (Math.Exp(-Wrong) + 2);
                     return Flat(value, gradient[0], 1 - pt, $"at z = (−{Wrong:0}, 0, 0) with target class 0 (p_t = {F(pt)}), ∂ℓ/∂z_t = {F(gradient[0])}");
                 }
-                case AnalysisTask.BinaryLogit:
+                case LossTask.BinaryLogit:
                 {
                     double value = probe.Elementwise(-Wrong, 1, out double gradient);
                     double q = 1 / (1 + Math.Exp(Wrong));
                     return Flat(value, gradient, 1 - q, $"at logit −{Wrong:0} with label 1 (q = {F(q)}), ∂ℓ/∂logit = {F(gradient)}");
                 }
-                case AnalysisTask.Margin:
+                case LossTask.Margin:
                 {
                     double value = probe.Elementwise(-Wrong, 0, out double gradient);
                     return Flat(value, gradient, 1 / (1 + Math.Exp(-Wrong)), $"at margin −{Wrong:0}, ∂φ/∂v = {F(gradient)}");

@@ -128,10 +128,10 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             var model = LossParser.Parse(syntax, method, attribute, compilation.GetSemanticModel(syntax.SyntaxTree), ct);
 #pragma warning restore RS1030
             if (model.Signature is null || model.Forward is null || model.Root < 0) return null;
-            var declared = attribute.NamedArguments.FirstOrDefault(n => n.Key == "Task").Value.Value is int t ? (AnalysisTask)t : AnalysisTask.Auto;
-            if (CalibrationAnalysis.ResolveTask(model.Signature, declared) != AnalysisTask.Multiclass) return null;
+            var declared = attribute.NamedArguments.FirstOrDefault(n => n.Key == "Task").Value.Value is int t ? (LossTask)t : LossTask.Auto;
+            if (CalibrationAnalysis.ResolveTask(model.Signature, declared) != LossTask.Multiclass) return null;
             var derived = Differentiator.Run(model);
-            return WeightedWitness(derived, CalibrationAnalysis.Run(derived, AnalysisTask.Multiclass, ct: ct), ct);
+            return WeightedWitness(derived, CalibrationAnalysis.Run(derived, LossTask.Multiclass, ct: ct), ct);
         }
         catch (OperationCanceledException) { throw; }
         catch (Exception) { return null; }   // never crash the build
@@ -140,7 +140,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
     /// <summary>The weighted-risk witness of a loss with this verdict: only a classification-calibrated multiclass loss has one.</summary>
     private static string? WeightedWitness(DerivedLoss derived, CalibrationVerdict verdict, CancellationToken ct)
     {
-        if (verdict.Task != AnalysisTask.Multiclass || verdict.Kind is not (VerdictKind.Proper or VerdictKind.CalibratedNotProper)) return null;
+        if (verdict.Task != LossTask.Multiclass || verdict.Kind is not (VerdictKind.Proper or VerdictKind.CalibratedNotProper)) return null;
         try { return CalibrationAnalysis.WeightedWitness(derived, ct); }
         catch (OperationCanceledException) { throw; }
         catch (Exception) { return null; }   // never crash the build
@@ -227,12 +227,12 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         var model = LossParser.Parse(syntax, method, attribute, semanticModel, ct, (e, n) => lowered.Add((e, n)));
         if (model.Signature is null || model.Forward is null || model.Root < 0) return null;
 
-        var declared = AnalysisTask.Auto;
-        var required = Requirement.None;
+        var declared = LossTask.Auto;
+        var required = Calibration.None;
         foreach (var named in attribute?.NamedArguments ?? ImmutableArray<KeyValuePair<string, TypedConstant>>.Empty)
         {
-            if (named.Key == "Task" && named.Value.Value is int t) declared = (AnalysisTask)t;
-            if (named.Key == "Require" && named.Value.Value is int r) required = (Requirement)r;
+            if (named.Key == "Task" && named.Value.Value is int t) declared = (LossTask)t;
+            if (named.Key == "Require" && named.Value.Value is int r) required = (Calibration)r;
         }
         var task = CalibrationAnalysis.ResolveTask(model.Signature, declared);
         var context = new MethodContext(syntax, method, semanticModel, model, lowered, task, ct);
@@ -246,7 +246,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         var c = loss.Context;
         verdict = CalibrationAnalysis.Run(loss.Derived, c.Task, budget, ct);
         ReportCalibration(result, c, verdict, loss.Required, visible);
-        if (loss.Declared == AnalysisTask.Auto && verdict.Kind == VerdictKind.NoVerdict && loss.Required == Requirement.None)
+        if (loss.Declared == LossTask.Auto && verdict.Kind == VerdictKind.NoVerdict && loss.Required == Calibration.None)
             result.Add(Verdict(DiagnosticDescriptors.NoCalibrationVerdict, c.Syntax.Identifier.GetLocation(), visible, c.Method.Name, WhyNoVerdict(c.Model.Signature!)));
         // A loss that is not calibrated has its warning already; a flat gradient matters for one that is.
         if (verdict.Kind is not (VerdictKind.NotCalibrated or VerdictKind.Inconclusive or VerdictKind.NoVerdict) && FlatGradient.Witness(loss.Derived, c.Task) is { } flat)
@@ -254,15 +254,15 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
     }
 
     /// <summary>A [Loss] method ready for both phases.</summary>
-    private sealed record PreparedLoss(MethodContext Context, DerivedLoss Derived, AnalysisTask Declared, Requirement Required);
+    private sealed record PreparedLoss(MethodContext Context, DerivedLoss Derived, LossTask Declared, Calibration Required);
 
     /// <summary>Why a loss whose task was inferred gets no calibration verdict, and what to do if one applies.</summary>
-    private static string WhyNoVerdict(LossSignature s) => s.Shape == LossShape.Pairs
+    private static string WhyNoVerdict(LossSignature s) => s.Axes.Members == MemberAxis.Batch
         ? "a pair loss scores pairs of items of a batch (metric learning), and calibration of class probabilities does not apply to it"
         : "its parameters match no task with a calibration check (a margin loss takes one float; a multiclass loss, one span and one int class index; "
           + "a binary loss names its task); if one applies, name it with [Loss(Task = LossTask.…)], or declare LossTask.None or LossTask.Regression to silence this";
 
-    private static string Describe(Requirement r) => r == Requirement.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
+    private static string Describe(Calibration r) => r == Calibration.Proper ? "a proper loss (Calibration.Proper)" : "classification calibration (Calibration.ClassificationCalibrated)";
 
     /// <summary>A verdict diagnostic: a warning when <paramref name="visible"/> and it is one of <see cref="QuietVerdicts"/>.</summary>
     private static Diagnostic Verdict(DiagnosticDescriptor d, Location location, bool visible, params object[] args)
@@ -270,7 +270,7 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
             ? Diagnostic.Create(d, location, DiagnosticSeverity.Warning, null, null, args)
             : Diagnostic.Create(d, location, args);
 
-    private static void ReportCalibration(List<Diagnostic> result, MethodContext c, CalibrationVerdict v, Requirement required, bool visible)
+    private static void ReportCalibration(List<Diagnostic> result, MethodContext c, CalibrationVerdict v, Calibration required, bool visible)
     {
         var location = c.Syntax.Identifier.GetLocation();
         string name = c.Method.Name;
@@ -280,19 +280,19 @@ public sealed class LossAnalyzer : DiagnosticAnalyzer
         bool proper = v.Kind == VerdictKind.Proper;
         bool met = required switch
         {
-            Requirement.ClassificationCalibrated => cc,
-            Requirement.Proper => proper,
+            Calibration.ClassificationCalibrated => cc,
+            Calibration.Proper => proper,
             _ => true,
         };
 
-        if (required != Requirement.None && v.Kind is VerdictKind.NoVerdict or VerdictKind.Inconclusive)
+        if (required != Calibration.None && v.Kind is VerdictKind.NoVerdict or VerdictKind.Inconclusive)
         {
             string why = v.Kind == VerdictKind.Inconclusive ? v.Witness
                 : $"loss task '{v.Task}' has no calibration check; name the task with [Loss(Task = LossTask.…)]";
             Add(DiagnosticDescriptors.RequirementUncheckable, name, Describe(required), why);
             return;
         }
-        if (required == Requirement.Proper && v.Kind == VerdictKind.Calibrated)
+        if (required == Calibration.Proper && v.Kind == VerdictKind.Calibrated)
         {
             Add(DiagnosticDescriptors.RequirementUncheckable, name, Describe(required), "properness is not defined for a margin loss, which outputs a score, not a probability");
             return;
@@ -336,7 +336,7 @@ internal sealed class MethodContext
     public SemanticModel SemanticModel { get; }
     public LossModel Model { get; }
     public Graph Graph => Model.Forward!;
-    public AnalysisTask Task { get; }
+    public LossTask Task { get; }
     public CancellationToken CancellationToken { get; }
 
     /// <summary>Every lowered expression and its node, innermost first.</summary>
@@ -346,7 +346,7 @@ internal sealed class MethodContext
     private readonly Dictionary<ExpressionSyntax, int> _nodeOf = new();
 
     public MethodContext(MethodDeclarationSyntax syntax, IMethodSymbol method, SemanticModel semanticModel, LossModel model,
-        IReadOnlyList<(ExpressionSyntax, int)> lowered, AnalysisTask task, CancellationToken ct)
+        IReadOnlyList<(ExpressionSyntax, int)> lowered, LossTask task, CancellationToken ct)
     {
         Syntax = syntax;
         Method = method;

@@ -23,7 +23,7 @@ internal static class StabilityChecks
     {
         var g = c.Graph;
         var live = Live(g, c.Model.Root);
-        var dep = DependsOnPrediction(g, c.Model.Signature!.Shape == LossShape.Elementwise);
+        var dep = DependsOnPrediction(g, c.Model.Signature!.Axes.IsElementwise);
         var domains = Domains(c);
         var range = IntervalAnalysis.Run(g, domains);
         var guards = Guards(g, c.Model.Root);
@@ -348,15 +348,15 @@ internal static class StabilityChecks
             Hypers = sig.Parameters.Where(p => p.Kind == ParameterKind.Hyper).OrderBy(p => p.Slot).Select(p => p.Default).ToArray(),
             Inputs = new Interval[inputs],
             Spans = new Interval[spans],
-            MinLength = sig.Shape.HasRows() ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
+            MinLength = sig.Axes.FusedRows ? 2 : 1,   // a softmax row has at least two classes; a set may hold one element
         };
-        bool binary = task is AnalysisTask.BinaryLogit or AnalysisTask.BinaryProbability;
+        bool binary = task is LossTask.BinaryLogit or LossTask.BinaryProbability;
         for (int i = 0; i < inputs; i++)
-            d.Inputs[i] = i == 0 ? (task == AnalysisTask.BinaryProbability ? Interval.Unit : Interval.Real)
+            d.Inputs[i] = i == 0 ? (task == LossTask.BinaryProbability ? Interval.Unit : Interval.Real)
                                  : (binary ? Interval.Unit : Interval.Real);
         for (int s = 0; s < spans; s++)
         {
-            if (task != AnalysisTask.Segmentation) d.Spans[s] = Interval.Real;
+            if (task != LossTask.Segmentation) d.Spans[s] = Interval.Real;
             else if (s > 0) d.Spans[s] = Interval.Unit;
             else d.Spans[s] = OnlyThroughSquashing(g, 0) ? Interval.Real : Interval.Unit;
         }

@@ -31,7 +31,7 @@ internal static class StabilityWitness
         int inputs = d.Inputs.Length, spans = d.Spans.Length;
         int targets = sig.Parameters.Count(p => p.Kind == ParameterKind.Target);
         var rng = new Points(12345);
-        int[] lengths = sig.Shape.IsElementwise() ? new[] { 1 } : new[] { Math.Max(2, (int)d.MinLength), 3, 5 };
+        int[] lengths = sig.Axes.IsElementwise ? new[] { 1 } : new[] { Math.Max(2, (int)d.MinLength), 3, 5 };
         var values = new double[8];
         for (int trial = 0; trial < Trials; trial++)
         {

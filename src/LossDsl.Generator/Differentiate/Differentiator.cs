@@ -28,7 +28,7 @@ public static class Differentiator
         int root = model.Root;
         var signature = model.Signature!;
 
-        if (signature.Shape == LossShape.Elementwise)
+        if (signature.Axes.IsElementwise)
         {
             int x = b.Leaf(Op.Input, 0);
             int dx = d.Of(root, x);

@@ -122,7 +122,7 @@ public sealed class TorchOpsEmitter
         using (_w.Block($"public static Tensor {MethodName}(TorchFrame f)"))
         {
             foreach (int i in needed) Statement(i, adjointOf, lastUse);
-            _w.Line(GradientLine(0, d.Gradient, allRoots) + $"   // ∂L/∂{x}" + (sig.Shape == LossShape.Elementwise ? "" : "_j"));
+            _w.Line(GradientLine(0, d.Gradient, allRoots) + $"   // ∂L/∂{x}" + (sig.Axes.IsElementwise ? "" : "_j"));
             for (int k = 0; k < others.Count; k++)
             {
                 var (parameter, node) = others[k];
@@ -200,7 +200,7 @@ public sealed class TorchOpsEmitter
     private Dictionary<int, (int Y, int Index, int Value)> OneHotAdds(List<int> needed, int[] roots)
     {
         var fused = new Dictionary<int, (int, int, int)>();
-        if (!_plan.Loss.Signature.Shape.HasRows()) return fused;
+        if (!_plan.Loss.Signature.Axes.FusedRows) return fused;
         var uses = new int[_g.Count];
         foreach (int r in roots) uses[r]++;
         foreach (int i in needed)

@@ -1,5 +1,3 @@
-using LossDsl.Generator.Model;
-
 namespace LossDsl.Generator.IR;
 
 /// <summary>An immutable, value-equatable loss DAG in topological order.</summary>

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using LossDsl.Generator.Model;
 
 namespace LossDsl.Generator.IR;
 

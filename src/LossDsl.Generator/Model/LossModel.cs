@@ -50,27 +50,39 @@ public sealed record HyperRange(double Min, double Max, bool MinExclusive, bool 
         => double.IsPositiveInfinity(v) ? "∞" : double.IsNegativeInfinity(v) ? "-∞" : v.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
 }
 
+/// <summary>A type that contains a [Loss] method, as the generated partial declaration reopens it.</summary>
+/// <param name="Modifiers">"static partial" or "partial".</param>
+/// <param name="Keyword">"class", "struct", "interface", "record class" or "record struct".</param>
+/// <param name="Name">The type's name (its metadata name: no '@' before a keyword).</param>
+public sealed record ContainingType(string Modifiers, string Keyword, string Name);
+
 /// <summary>Everything the emitters need about a [Loss] method's declaration, as plain data.</summary>
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
-/// <param name="ContainingTypes">Outermost first, e.g. "static partial class MyLosses".</param>
+/// <param name="ContainingTypes">Outermost first.</param>
 /// <param name="Modifiers">The method's modifiers as written, e.g. "public static partial".</param>
+/// <param name="Axes">The loss's tensors as axes, as the parser decided them.</param>
 /// <param name="BodyText">The loss body's source text (whitespace normalized), quoted in generated comments.</param>
 public sealed record LossSignature(
     string Namespace,
-    EquatableArray<string> ContainingTypes,
+    EquatableArray<ContainingType> ContainingTypes,
     string Name,
     string Modifiers,
     EquatableArray<LossParameter> Parameters,
-    LossShape Shape,
-    string BodyText,
-    LossSets Sets = LossSets.PerChannel)
+    AxesDeclaration Axes,
+    string BodyText)
 {
+    /// <summary>The runtime's shape value (<see cref="AxesDeclaration.Shape"/>); stages ask <see cref="Axes"/> instead.</summary>
+    public LossShape Shape => Axes.Shape;
+
+    /// <summary>The runtime's sets value of a set loss, as the generated <c>LossDefinition</c> passes it; per channel otherwise.</summary>
+    public LossSets Sets => Axes.Sets ?? LossSets.PerChannel;
+
     /// <summary>
-    /// A multiclass set loss: span 0 is the softmax across the class axis of the caller's logits, span 1 the one-hot of
-    /// the caller's int64 class mask, and span <see cref="LogSoftmaxSlot"/> (no parameter of its own) the log-softmax that
-    /// <c>Log</c> of a span-0 element reads.
+    /// A multiclass set loss (<see cref="AxesDeclaration.PixelClasses"/>): span 0 is the softmax across the class axis of
+    /// the caller's logits, span 1 the one-hot of the caller's int64 class mask, and span <see cref="LogSoftmaxSlot"/> (no
+    /// parameter of its own) the log-softmax that <c>Log</c> of a span-0 element reads.
     /// </summary>
-    public bool Multiclass => Parameters.Count > 0 && Parameters[0].Softmax;
+    public bool Multiclass => Axes.Multiclass;
 
     /// <summary>The span slot of the log-softmax in a multiclass set loss: after the declared spans.</summary>
     public int LogSoftmaxSlot => Parameters.Count(p => p.Kind == ParameterKind.Span);
@@ -99,6 +111,6 @@ public sealed record LossModel(
 /// </summary>
 /// <param name="Name">The method's name.</param>
 /// <param name="Namespace">The containing namespace, or empty for the global namespace.</param>
-/// <param name="ContainingTypes">Outermost first, e.g. "static partial class MyLosses".</param>
+/// <param name="ContainingTypes">Outermost first.</param>
 /// <param name="Declaration">The declaration, e.g. "public static partial double F(float x);".</param>
-public sealed record DeclarationStub(string Name, string Namespace, EquatableArray<string> ContainingTypes, string Declaration);
+public sealed record DeclarationStub(string Name, string Namespace, EquatableArray<ContainingType> ContainingTypes, string Declaration);

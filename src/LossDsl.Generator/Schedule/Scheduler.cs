@@ -55,9 +55,9 @@ public static class Scheduler
             passes.Add(new Pass(p, reductions.ToEquatableArray(), offsets.ToEquatableArray(), elements, epilogue));
         }
 
-        bool elementwise = loss.Signature.Shape == LossShape.Elementwise;
+        bool elementwise = loss.Signature.Axes.IsElementwise;
         var gradientElements = elementwise ? EquatableArray<int>.Empty : GraphWalk.ElementNodes(g, new[] { loss.Gradient }, scope).ToEquatableArray();
-        bool chunked = loss.Signature.Shape.HasSets();
+        bool chunked = loss.Signature.Axes.Chunked;
         return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked);
     }
 }

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
 using Xunit;
@@ -42,7 +43,7 @@ public class DifferentiatorTests
     [Theory, MemberData(nameof(SpanLosses))]
     public void EveryDataGradientMatchesCentralDifferences(string name, string members)
     {
-        var d = Derive(members);
+        var d = Differentiator.Run(ParseOk(members));
         var s = d.Signature;
         int spans = s.Parameters.Count(p => p.Kind == ParameterKind.Span);
         var data = new Data(
@@ -67,7 +68,7 @@ public class DifferentiatorTests
     [Fact]
     public void ElementwiseGradientsAreOuterNodesForEveryInput()
     {
-        var d = Derive("[Loss] public static partial float F(float x, float y, float w, float gamma = 1.5f) => w * (Pow(1 - Sigmoid(x), gamma) * y * -LogSigmoid(x) + (1 - y) * Softplus(x));");
+        var d = Differentiator.Run(ParseOk("[Loss] public static partial float F(float x, float y, float w, float gamma = 1.5f) => w * (Pow(1 - Sigmoid(x), gamma) * y * -LogSigmoid(x) + (1 - y) * Softplus(x));"));
         var data = new Data(Array.Empty<double[]>(), Array.Empty<double>(), new[] { 0.7, 0.35, 1.3 }, new[] { 1.5 });
         foreach (var x in new[] { -6.0, -0.4, 0.7, 5.0 })
         {
@@ -81,7 +82,7 @@ public class DifferentiatorTests
     public void TheGradientOfARuntimeExponentIsZeroAtZeroNotNaN()
     {
         // (1 − p)^γ at γ = 0 and p → 1: the rule must not produce 0 · a^(−1) = NaN.
-        var d = Derive("[Loss] public static partial float F(float x, float gamma = 0f) => Pow(1 - Sigmoid(x), gamma) * Softplus(-x);");
+        var d = Differentiator.Run(ParseOk("[Loss] public static partial float F(float x, float gamma = 0f) => Pow(1 - Sigmoid(x), gamma) * Softplus(-x);"));
         var data = new Data(Array.Empty<double[]>(), Array.Empty<double>(), new[] { 40.0 }, new[] { 0.0 });
         double g = Value(d.Graph, d.Gradient, data);
         Assert.True(double.IsFinite(g), $"gradient {g}");
@@ -92,8 +93,8 @@ public class DifferentiatorTests
     public void NoGradientFlowsThroughStopGradient()
     {
         // The gradient of F + sg(G) is the gradient of F: checked against central differences of F alone.
-        var plain = Derive("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t);");
-        var stopped = Derive("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t) + StopGradient(Softplus(z[t]) * Sum(z, v => v * v));");
+        var plain = Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t);"));
+        var stopped = Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t) + StopGradient(Softplus(z[t]) * Sum(z, v => v * v));"));
         var data = Data.Rows(Random(5, 6, 3)).With(targets: new double[] { 1 });
         var symbolic = Elements(stopped.Graph, stopped.Gradient, data);
         for (int j = 0; j < symbolic.Length; j++)
@@ -103,7 +104,7 @@ public class DifferentiatorTests
     [Fact]
     public void AdjointsNameEachReductionTheLossUses()
     {
-        var d = Derive("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => LogSumExp(z) - z[t] + 0.1f * Max(z);");
+        var d = Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => LogSumExp(z) - z[t] + 0.1f * Max(z);"));
         var reductions = Enumerable.Range(0, d.Graph.Count).Where(i => d.Graph[i].Op.IsReduction()).ToHashSet();
         Assert.Equal(2, reductions.Count);
         Assert.Subset(d.Adjoints.Select(a => a.Variable).ToHashSet(), reductions);

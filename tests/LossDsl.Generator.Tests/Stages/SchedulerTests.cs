@@ -1,4 +1,5 @@
 using System.Linq;
+using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Schedule;
 using Xunit;
@@ -28,7 +29,7 @@ public class SchedulerTests
     [Fact]
     public void TverskyComputesTpFpAndFnInOnePassThenWritesTheGradient()
     {
-        var plan = Stage.Schedule(Tversky);
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk(Tversky)));
         var pass = Assert.Single(plan.Passes);
         Assert.Equal(new[] { Op.ReduceSum, Op.ReduceSum, Op.ReduceSum }, Ops(plan, pass));
         Assert.Equal(new[] { 0, 1, 2 }, pass.SlotOffsets.ToArray());   // a Sum accumulates one slot
@@ -41,7 +42,7 @@ public class SchedulerTests
     [Fact]
     public void CrossEntropyIsOneOnlineLogSumExpPass()
     {
-        var plan = Stage.Schedule("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t);");
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t);")));
         var pass = Assert.Single(plan.Passes);
         Assert.Equal(new[] { Op.ReduceLogSumExp }, Ops(plan, pass));
         Assert.Equal(2, plan.PartialSlots);                              // running max and sum of exponentials
@@ -52,7 +53,7 @@ public class SchedulerTests
     public void AReductionThatReadsAnotherWaitsForTheNextPass()
     {
         // Variance: the mean first, then the squared deviations from it; the Max is independent of the mean and shares pass 1.
-        var plan = Stage.Schedule("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) { float m = Mean(z); return Mean(z, v => Square(v - m)) + Max(z) - z[t]; }");
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) { float m = Mean(z); return Mean(z, v => Square(v - m)) + Max(z) - z[t]; }")));
         Assert.Equal(2, plan.Passes.Count);
         Assert.Equal(new[] { 1, 2 }, plan.Passes.Select(p => p.Level).ToArray());
         Assert.Equal(new[] { Op.ReduceSum, Op.ReduceMax }, Ops(plan, plan.Passes[0]).OrderBy(o => o).ToArray());
@@ -74,7 +75,7 @@ public class SchedulerTests
     [Fact]
     public void AnElementwiseLossHasNoPassAndAnOuterGradient()
     {
-        var plan = Stage.Schedule("[Loss] public static partial float F(float x, float y) => y * Softplus(-x) + (1 - y) * Softplus(x);");
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk("[Loss] public static partial float F(float x, float y) => y * Softplus(-x) + (1 - y) * Softplus(x);")));
         Assert.Empty(plan.Passes);
         Assert.Empty(plan.GradientElements);
         Assert.Contains(plan.Loss.Loss, plan.Prologue);
@@ -84,7 +85,7 @@ public class SchedulerTests
     [Fact]
     public void EveryNeededNodeIsScheduledOnceAndAfterItsOperands()
     {
-        var plan = Stage.Schedule(Tversky);
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk(Tversky)));
         var g = plan.Loss.Graph;
         var order = plan.Prologue.Concat(plan.Passes.SelectMany(p => p.Reductions.Concat(p.Epilogue))).ToList();
         Assert.Equal(order.Count, order.Distinct().Count());

@@ -14,14 +14,17 @@ namespace LossDsl.Generator.Tests.Stages;
 
 /// <summary>
 /// Runs one stage of the pipeline at a time, on a loss written as source: the parse stage through the real Roslyn
-/// semantic model (no generator driver), then <see cref="Differentiator"/> and <see cref="Scheduler"/> on its model.
+/// semantic model (no generator driver); the tests then call each stage (<see cref="Differentiator"/>, <see cref="Scheduler"/>) on its input.
 /// Values come from <see cref="IrEvaluator"/>, the IR's double-precision interpreter; the tests compare them with
 /// formulas written out in C# or with central finite differences, never with another output of the generator.
 /// </summary>
 internal static class Stage
 {
-    /// <summary>Parses the one <c>[Loss]</c> method of <paramref name="members"/> (class members, usings added).</summary>
-    public static LossModel Parse(string members)
+    /// <summary>The Roslyn pieces of a <c>[Loss]</c> method that the parse stage's entry points take.</summary>
+    public sealed record Declared(MethodDeclarationSyntax Syntax, IMethodSymbol Method, AttributeData Attribute, SemanticModel Model);
+
+    /// <summary>Compiles <paramref name="members"/> (class members of a static partial class L, usings added) and finds its one <c>[Loss]</c> method.</summary>
+    public static Declared Declare(string members)
     {
         var source = GeneratorHarness.Usings + "public static partial class L\n{\n" + members + "\n}\n";
         var compilation = GeneratorHarness.Compile(source);
@@ -31,7 +34,14 @@ internal static class Stage
             .Single(m => m.AttributeLists.SelectMany(a => a.Attributes).Any(a => a.Name.ToString() is "Loss"));
         var method = (IMethodSymbol)model.GetDeclaredSymbol(syntax)!;
         var attribute = method.GetAttributes().Single(a => a.AttributeClass?.ToDisplayString() == LossParser.AttributeName);
-        return LossParser.Parse(syntax, method, attribute, model, CancellationToken.None);
+        return new Declared(syntax, method, attribute, model);
+    }
+
+    /// <summary>Parses the one <c>[Loss]</c> method of <paramref name="members"/> with <see cref="LossParser"/>.</summary>
+    public static LossModel Parse(string members)
+    {
+        var d = Declare(members);
+        return LossParser.Parse(d.Syntax, d.Method, d.Attribute, d.Model, CancellationToken.None);
     }
 
     /// <summary>Parses and asserts that the body lowered without diagnostics of error severity.</summary>
@@ -41,10 +51,6 @@ internal static class Stage
         Xunit.Assert.True(m.Forward is not null, "the body did not lower: " + string.Join("; ", m.Diagnostics.Select(d => d.Id + " " + string.Join(",", d.Arguments))));
         return m;
     }
-
-    public static DerivedLoss Derive(string members) => Differentiator.Run(ParseOk(members));
-
-    public static KernelPlan Schedule(string members) => Scheduler.Run(Derive(members));
 
     /// <summary>The data one evaluation reads.</summary>
     public sealed record Data(double[][] Spans, double[] Targets, double[] Inputs, double[] Hypers)

@@ -4,7 +4,7 @@ using System.Collections.Generic;
 using System.Collections.Immutable;
 using System.Linq;
 
-namespace LossDsl.Generator.Model;
+namespace LossDsl.Generator.Common;
 
 /// <summary>An immutable array with value equality, so that pipeline models compare by content.</summary>
 public readonly struct EquatableArray<T> : IEquatable<EquatableArray<T>>, IReadOnlyList<T>
