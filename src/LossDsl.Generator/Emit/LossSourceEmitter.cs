@@ -1,7 +1,9 @@
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
+using LossDsl.Generator.Common;
 using LossDsl.Generator.Differentiate;
+using LossDsl.Generator.Emit.Kernels;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Schedule;
 
@@ -422,14 +424,7 @@ public static class LossSourceEmitter
                 w.Line($"        new BackendKernels(Backend.{backend}, {dtype}, {kernels}),");
             w.Line("    });");
             w.Line();
-            w.Line("// ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----");
-            w.Line();
-            foreach (var t in new[] { "float", "double" })
-                new KernelEmitter(plan, t, w).EmitAll();
-            w.Line("// ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----");
-            w.Line();
-            foreach (var t in new[] { "float", "double" })
-                new CpuEmitter(plan, t, w).EmitAll();
+            KernelBackends.Emit(w, new KernelSkeleton(plan));
             w.Line("// ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----");
             w.Line();
             new TorchOpsEmitter(plan, w).Emit();
@@ -437,20 +432,11 @@ public static class LossSourceEmitter
     }
 
     /// <summary>
-    /// The rows of a loss's backend table: which backend runs which generated entry points, per compute dtype. Each
-    /// backend contributes its own rows, so adding a backend leaves the others' code as it is.
+    /// The rows of a loss's backend table: which backend runs which generated entry points, per compute dtype. The kernel
+    /// backends come from their one list (<see cref="KernelBackends"/>); the torch-ops form takes every dtype.
     /// </summary>
     private static IEnumerable<(string Backend, string DType, string Kernels)> BackendRows(KernelPlan plan)
-    {
-        const string ScalarType = "global::TorchSharp.torch.ScalarType.";
-        foreach (var (suffix, dtype) in new[] { ("F32", "Float32"), ("F64", "Float64") })
-            yield return ("Cpu", ScalarType + dtype, $"new CpuKernel[] {{ {string.Join(", ", CpuEmitter.KernelNames(plan, suffix))} }}");
-        // The float32 kernels, instantiated per input storage; half inputs are loaded in place and computed in float32.
-        foreach (var (dtype, input) in new[] { ("Float32", "F32"), ("BFloat16", "BF16"), ("Float16", "F16") })
-            yield return ("Ilgpu", ScalarType + dtype, $"new LossKernel<{input}, float>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F32", input))} }}");
-        yield return ("Ilgpu", ScalarType + "Float64", $"new LossKernel<double, double>[] {{ {string.Join(", ", KernelEmitter.KernelNames(plan, "F64"))} }}");
-        yield return ("TorchOps", "null", $"new TorchOpsKernel({TorchOpsEmitter.MethodName})");
-    }
+        => KernelBackends.Rows(new KernelSkeleton(plan)).Append(("TorchOps", "null", $"new TorchOpsKernel({TorchOpsEmitter.MethodName})"));
 
     private static void EmitDerivation(IndentedWriter w, KernelPlan plan, MathPrinter printer)
     {
@@ -479,21 +465,18 @@ public static class LossSourceEmitter
                 ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
                 : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
         w.Comment(plan.Chunked
-            ? $"Schedule: {Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk) groups, then one launch that writes the gradient."
+            ? $"Schedule: {Names.Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk) groups, then one launch that writes the gradient."
             : sig.Axes.IsElementwise
                 ? "Schedule: one launch, grid-stride over the elements, loss and gradient together."
-                : $"Schedule: one launch, one group per row: {Passes(plan.Passes.Count)} over the row merged across the group, then the gradient pass.");
+                : $"Schedule: one launch, one group per row: {Names.Passes(plan.Passes.Count)} over the row merged across the group, then the gradient pass.");
         w.Comment($"Plan: {sig.Axes.PlanName}. Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;");
         w.Comment($"the torch-ops form takes every device and dtype, calls that also differentiate inputs other than '{x}'"
             + (sig.Axes.TakesSetIgnore && !sig.Multiclass ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
     }
 
-    internal static string Passes(int n) => Plural(n, "reduction pass", "reduction passes");
-
-    private static string Plural(int n, string one, string many) => $"{n} {(n == 1 ? one : many)}";
 
     /// <summary>A parameter name as a C# identifier (a keyword gets '@').</summary>
-    private static string Id(string name) => Parse.LossParser.Identifier(name);
+    private static string Id(string name) => Names.Identifier(name);
 
 
     private static string Xml(string text) => text.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;");

@@ -7,7 +7,8 @@ namespace LossDsl.Generator.Emit;
 
 /// <summary>
 /// How a multiclass set loss's kernels read an element (pixel, class c) of a set: from the logits z and two per-pixel
-/// arrays the runtime prepares, ℓse (log Σ_c e^z) and the pixel's class (−1 where ignored). The probability is
+/// arrays the runtime prepares, ℓse (log Σ_c e^z) and the pixel's class (−1 where ignored), at the spans
+/// <see cref="KernelAbi.MulticlassSpans"/> names. The probability is
 /// p = e^(z − ℓse), its log ℓ = z − ℓse, and the one-hot target is [class = c]; an ignored pixel reads p = ℓ = y = 0
 /// (smp's masking of both). One description for the scalar code of the ILGPU kernels and the CPU tail, and the
 /// CPU vector code.
@@ -37,7 +38,7 @@ internal static class MulticlassCode
     {
         var (p, y, logp) = Used(g, sig, nodes);
         if (!p && !y && !logp) return;
-        string z = Name(sig, 0) + "_0", logName = Name(sig, sig.LogSoftmaxSlot), cls = Name(sig, 1) + "_0";
+        string z = Name(sig, KernelAbi.MulticlassSpans.Logits) + "_0", logName = Name(sig, sig.LogSoftmaxSlot), cls = Name(sig, KernelAbi.MulticlassSpans.Classes) + "_0";
         w.Line($"var cls_v = Vector512.LoadUnsafe(ref {cls}, (nuint)(px + k));");
         if (p || logp)
         {

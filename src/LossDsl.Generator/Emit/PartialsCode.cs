@@ -1,29 +1,41 @@
+using System;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Schedule;
 
 namespace LossDsl.Generator.Emit;
 
 /// <summary>
-/// The reduction bookkeeping both kernel dialects share: accumulator locals, per-(set, chunk) partials and
-/// their combination. A Sum keeps one value; Max keeps (value, first index); LogSumExp keeps (max, Σ e^(x − max)).
-/// Accumulators have the kernel's real type within a work item; partials and their combination are always double.
+/// The reduction bookkeeping every kernel dialect shares, by the reduction table's <see cref="Accumulator"/>: accumulator
+/// locals, per-(set, chunk) partials, their combination and each reduction's final value. An additive reduction keeps one
+/// value; a selecting one keeps (extreme, first index); a log-sum-exp one keeps (max, Σ e^(x − max)). Accumulators have the
+/// kernel's real type within a work item; partials and their combination are always double.
 /// </summary>
 internal static class PartialsCode
 {
-    /// <summary>Declares the accumulators of a pass's reductions, empty, of type <paramref name="acc"/>.</summary>
-    public static void DeclareAccumulators(IndentedWriter w, Graph g, Pass pass, string acc = "double")
+    /// <summary>The C# operator by which an element replaces a selecting reduction's running extreme.</summary>
+    public static string Compare(Reduction row) => row.Compare switch
     {
-        foreach (int r in pass.Reductions)
+        Op.Gt => ">",
+        Op.Lt => "<",
+        _ => throw new InvalidOperationException($"{row.Name} does not select."),
+    };
+
+    /// <summary>The names of a reduction's accumulator locals (and partial slots, in order).</summary>
+    private static (string First, string? Second) Locals(string name, Reduction row) => row.Accumulator switch
+    {
+        Accumulator.Additive => ($"{name}_acc", null),
+        Accumulator.Selecting => ($"{name}_acc", $"{name}_arg"),
+        _ => ($"{name}_max", $"{name}_sum"),
+    };
+
+    /// <summary>Declares the accumulators of reduction <paramref name="name"/>, empty, of type <paramref name="acc"/>.</summary>
+    public static void Declare(IndentedWriter w, string name, Reduction row, string acc = "double")
+        => w.Line(row.Accumulator switch
         {
-            string name = MathPrinter.ReductionName(r);
-            w.Line(g[r].Op switch
-            {
-                Op.ReduceSum => $"{acc} {name}_acc = 0;",
-                Op.ReduceMax => $"{acc} {name}_acc = {acc}.NegativeInfinity; long {name}_arg = -1;",
-                _ => $"{acc} {name}_max = {acc}.NegativeInfinity, {name}_sum = 0;",
-            });
-        }
-    }
+            Accumulator.Additive => $"{acc} {name}_acc = {ScalarCode.Literal(row.Identity, acc)};",
+            Accumulator.Selecting => $"{acc} {name}_acc = {ScalarCode.Literal(row.Identity, acc)}; long {name}_arg = -1;",
+            _ => $"{acc} {name}_max = {ScalarCode.Literal(row.Identity, acc)}, {name}_sum = 0;",
+        });
 
     /// <summary>Stores this work item's accumulators at <c>{partials}[slot + offset]</c>.</summary>
     public static void Write(IndentedWriter w, Graph g, Pass pass, string partials)
@@ -31,13 +43,7 @@ internal static class PartialsCode
         for (int k = 0; k < pass.Reductions.Count; k++)
         {
             int r = pass.Reductions[k], off = pass.SlotOffsets[k];
-            string name = MathPrinter.ReductionName(r);
-            (string first, string? second) = g[r].Op switch
-            {
-                Op.ReduceSum => ($"{name}_acc", (string?)null),
-                Op.ReduceMax => ($"{name}_acc", $"{name}_arg"),
-                _ => ($"{name}_max", $"{name}_sum"),
-            };
+            var (first, second) = Locals(MathPrinter.ReductionName(r), g[r].Row());
             w.Line($"{partials}[slot + {off}] = {first};");
             if (second is not null) w.Line($"{partials}[slot + {off + 1}] = {second};");
         }
@@ -46,7 +52,7 @@ internal static class PartialsCode
     /// <summary>Combines the partials of every chunk of set s, in chunk order and in double, into the pass's reductions of type <paramref name="real"/>.</summary>
     public static void Combine(IndentedWriter w, Graph g, Pass pass, string partials, string real = "double")
     {
-        DeclareAccumulators(w, g, pass);
+        foreach (int r in pass.Reductions) Declare(w, MathPrinter.ReductionName(r), g[r].Row());
         using (w.Block("for (int c = 0; c < shape.Chunks; c++)"))
         {
             w.Line("long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;");
@@ -54,14 +60,15 @@ internal static class PartialsCode
             {
                 int r = pass.Reductions[k], off = pass.SlotOffsets[k];
                 string name = MathPrinter.ReductionName(r);
-                switch (g[r].Op)
+                var row = g[r].Row();
+                switch (row.Accumulator)
                 {
-                    case Op.ReduceSum:
+                    case Accumulator.Additive:
                         w.Line($"{name}_acc += {partials}[slot + {off}];");
                         break;
-                    case Op.ReduceMax:
-                        // Strictly greater: on ties the earlier chunk, so the first maximal element, wins; a NaN wins and stays.
-                        w.Line($"if ({partials}[slot + {off}] > {name}_acc || (double.IsNaN({partials}[slot + {off}]) && !double.IsNaN({name}_acc))) {{ {name}_acc = {partials}[slot + {off}]; {name}_arg = (long){partials}[slot + {off + 1}]; }}");
+                    case Accumulator.Selecting:
+                        // Strictly: on ties the earlier chunk, so the first extreme element, wins; a NaN wins and stays.
+                        w.Line($"if ({partials}[slot + {off}] {Compare(row)} {name}_acc || (double.IsNaN({partials}[slot + {off}]) && !double.IsNaN({name}_acc))) {{ {name}_acc = {partials}[slot + {off}]; {name}_arg = (long){partials}[slot + {off + 1}]; }}");
                         break;
                     default:
                         w.Line($"double {name}_m = {partials}[slot + {off}], {name}_s = {partials}[slot + {off + 1}];");
@@ -89,7 +96,7 @@ internal static class PartialsCode
         foreach (int r in pass.Reductions)
         {
             string name = MathPrinter.ReductionName(r);
-            w.Line(g[r].Op == Op.ReduceLogSumExp
+            w.Line(g[r].Row().Accumulator == Accumulator.LogSumExp
                 ? $"{real} {name} = {name}_sum == 0 ? {real}.MinValue : {name}_max == {acc}.PositiveInfinity ? {real}.NaN : {Cast($"{name}_max + Log({name}_sum)")};"
                 : $"{real} {name} = {Cast($"{name}_acc")};");
         }

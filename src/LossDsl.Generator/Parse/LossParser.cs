@@ -59,10 +59,6 @@ public static class LossParser
         return new LossModel(signature, ok ? body.Builder.ToGraph() : null, ok ? root : -1, diagnostics.ToEquatableArray());
     }
 
-    /// <summary>A name as a C# identifier: a keyword gets '@'.</summary>
-    internal static string Identifier(string name)
-        => SyntaxFacts.GetKeywordKind(name) == SyntaxKind.None && SyntaxFacts.GetContextualKeywordKind(name) is SyntaxKind.None ? name : "@" + name;
-
     /// <summary>Whether a parameter's type is <c>ReadOnlySpan&lt;float&gt;</c>: a row or a set.</summary>
     internal static bool IsReadOnlySpanOfFloat(ITypeSymbol type)
         => type is INamedTypeSymbol { Name: "ReadOnlySpan", ContainingNamespace.Name: "System", TypeArguments.Length: 1 } named

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using LossDsl.Generator.Diagnostics;
+using LossDsl.Generator.Common;
 using LossDsl.Generator.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -186,12 +187,12 @@ public static class SignatureParser
             if (typesOk && syntax.Modifiers.Any(SyntaxKind.PartialKeyword) && (syntax.Body is not null || syntax.ExpressionBody is not null)
                 && syntax.ConstraintClauses.Count == 0)
             {
-                string typeParameters = method.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", method.TypeParameters.Select(t => LossParser.Identifier(t.Name))) + ">";
+                string typeParameters = method.TypeParameters.Length == 0 ? "" : "<" + string.Join(", ", method.TypeParameters.Select(t => Names.Identifier(t.Name))) + ">";
                 var ps = method.Parameters.Select(p => (p.IsParams ? "params " : "") + p.RefKind switch
                 {
                     RefKind.Ref => "ref ", RefKind.Out => "out ", RefKind.In => "in ", RefKind.RefReadOnlyParameter => "ref readonly ", _ => "",
-                } + p.Type.ToDisplayString(FullyQualified) + " " + LossParser.Identifier(p.Name));
-                string declaration = $"{modifiers} {method.ReturnType.ToDisplayString(FullyQualified)} {LossParser.Identifier(method.Name)}{typeParameters}({string.Join(", ", ps)});";
+                } + p.Type.ToDisplayString(FullyQualified) + " " + Names.Identifier(p.Name));
+                string declaration = $"{modifiers} {method.ReturnType.ToDisplayString(FullyQualified)} {Names.Identifier(method.Name)}{typeParameters}({string.Join(", ", ps)});";
                 stub = new DeclarationStub(method.Name, ns, containing.ToEquatableArray(), declaration);
             }
             return null;
@@ -217,9 +218,9 @@ public static class SignatureParser
     /// <summary>How many parameters of a kind the kernels' views can take, and how to name them; null: no limit.</summary>
     private static (int Limit, (string Noun, string Range) Slots)? SlotLimit(ParameterKind kind) => kind switch
     {
-        ParameterKind.Span => (LossViews.MaxSpans, ("ReadOnlySpan<float> parameters", $"Span0..{LossViews.MaxSpans - 1}")),
-        ParameterKind.Input => (LossViews.MaxInputs, ("float data parameters", $"Input0..{LossViews.MaxInputs - 1}")),
-        ParameterKind.Target => (LossViews.MaxTargets, ("int class-index parameters", $"Target0..{LossViews.MaxTargets - 1}")),
+        ParameterKind.Span => (KernelAbi.MaxSpans, ("ReadOnlySpan<float> parameters", $"Span0..{KernelAbi.MaxSpans - 1}")),
+        ParameterKind.Input => (KernelAbi.MaxInputs, ("float data parameters", $"Input0..{KernelAbi.MaxInputs - 1}")),
+        ParameterKind.Target => (KernelAbi.MaxTargets, ("int class-index parameters", $"Target0..{KernelAbi.MaxTargets - 1}")),
         _ => null,
     };
 

@@ -48,9 +48,9 @@ internal static class CpuLauncher
         var partials = def.Chunked
             ? new double[Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots))]
             : Array.Empty<double>();
-        // A multiclass loss's kernels read the logits, then per pixel the class and log Σ_c e^z.
+        // A multiclass loss's kernels read the logits, then per pixel the class and log Σ_c e^z (KernelAbi.MulticlassSpans).
         var spans = def.Multiclass
-            ? new[] { TensorMemory.Pointer(x), TensorMemory.Pointer(call.PixelClasses!), TensorMemory.Pointer(call.PixelLogSumExp()) }
+            ? KernelAbi.MulticlassSpans.Of(TensorMemory.Pointer(x), TensorMemory.Pointer(call.PixelClasses!), TensorMemory.Pointer(call.PixelLogSumExp()))
             : Pointers(call, TensorRole.Span);
         var args = new CpuArgs(shape, spans, Pointers(call, TensorRole.Input), Pointers(call, TensorRole.Target),
             call.Arguments.Hyper, TensorMemory.Pointer(loss), TensorMemory.Pointer(grad), partials);

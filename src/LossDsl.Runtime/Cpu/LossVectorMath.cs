@@ -172,13 +172,20 @@ public static class LossVectorMath
 
     /// <summary>Merges per-lane maxima and their element indices into (max, first index of the max).</summary>
     public static void MergeArgMax<T>(Vector512<T> values, Vector512<T> indices, ref double max, ref long arg) where T : unmanaged, IConvertible
+        => MergeArg(values, indices, ref max, ref arg, greater: true);
+
+    /// <summary>Merges per-lane minima and their element indices into (min, first index of the min).</summary>
+    public static void MergeArgMin<T>(Vector512<T> values, Vector512<T> indices, ref double min, ref long arg) where T : unmanaged, IConvertible
+        => MergeArg(values, indices, ref min, ref arg, greater: false);
+
+    private static void MergeArg<T>(Vector512<T> values, Vector512<T> indices, ref double extreme, ref long arg, bool greater) where T : unmanaged, IConvertible
     {
         for (int i = 0; i < Vector512<T>.Count; i++)
         {
             double v = values[i].ToDouble(null);
             long j = (long)indices[i].ToDouble(null);
-            // The first maximal element wins; a NaN wins and stays, as in the scalar code.
-            if (v > max || (v == max && j < arg) || (double.IsNaN(v) && !double.IsNaN(max))) { max = v; arg = j; }
+            // The first extreme element wins; a NaN wins and stays, as in the scalar code.
+            if ((greater ? v > extreme : v < extreme) || (v == extreme && j < arg) || (double.IsNaN(v) && !double.IsNaN(extreme))) { extreme = v; arg = j; }
         }
     }
 

@@ -16,17 +16,27 @@ public static class GroupReduce
     public static double Sum(double x) => AllReduce<double, SumD>(x);
 
     /// <summary>The group's maximum and the smallest index where it occurs; a NaN wins.</summary>
-    public static void Max(ref float value, ref long index)
+    public static void Max(ref float value, ref long index) => Select<Greater>(ref value, ref index);
+
+    /// <inheritdoc cref="Max(ref float, ref long)"/>
+    public static void Max(ref double value, ref long index) => Select<Greater>(ref value, ref index);
+
+    /// <summary>The group's minimum and the smallest index where it occurs; a NaN wins.</summary>
+    public static void Min(ref float value, ref long index) => Select<Less>(ref value, ref index);
+
+    /// <inheritdoc cref="Min(ref float, ref long)"/>
+    public static void Min(ref double value, ref long index) => Select<Less>(ref value, ref index);
+
+    private static void Select<TOrder>(ref float value, ref long index) where TOrder : struct, IOrder
     {
-        var r = AllReduce<ArgMaxF, ArgMaxF>(new ArgMaxF { Value = value, Index = index });
+        var r = AllReduce<ArgF<TOrder>, ArgF<TOrder>>(new ArgF<TOrder> { Value = value, Index = index });
         value = r.Value;
         index = r.Index;
     }
 
-    /// <inheritdoc cref="Max(ref float, ref long)"/>
-    public static void Max(ref double value, ref long index)
+    private static void Select<TOrder>(ref double value, ref long index) where TOrder : struct, IOrder
     {
-        var r = AllReduce<ArgMaxD, ArgMaxD>(new ArgMaxD { Value = value, Index = index });
+        var r = AllReduce<ArgD<TOrder>, ArgD<TOrder>>(new ArgD<TOrder> { Value = value, Index = index });
         value = r.Value;
         index = r.Index;
     }
@@ -77,30 +87,57 @@ public static class GroupReduce
         public readonly double Merge(double a, double b) => a + b;
     }
 
-    private struct ArgMaxF : IMerge<ArgMaxF>
+    /// <summary>The order a selecting reduction keeps the extreme of (the reduction table's <c>Compare</c>).</summary>
+    private interface IOrder
+    {
+        /// <summary>Whether <paramref name="a"/> beats <paramref name="b"/> strictly.</summary>
+        bool Beats(float a, float b);
+
+        /// <inheritdoc cref="Beats(float, float)"/>
+        bool Beats(double a, double b);
+    }
+
+    private struct Greater : IOrder
+    {
+        public readonly bool Beats(float a, float b) => a > b;
+        public readonly bool Beats(double a, double b) => a > b;
+    }
+
+    private struct Less : IOrder
+    {
+        public readonly bool Beats(float a, float b) => a < b;
+        public readonly bool Beats(double a, double b) => a < b;
+    }
+
+    /// <summary>
+    /// (extreme, index) of a selecting reduction: the value that beats the other wins, on ties the smaller index (a thread
+    /// that saw no element has index −1 and loses ties); a NaN wins, the earlier NaN among two.
+    /// </summary>
+    private struct ArgF<TOrder> : IMerge<ArgF<TOrder>> where TOrder : struct, IOrder
     {
         public float Value;
         public long Index;
 
-        public readonly ArgMaxF Merge(ArgMaxF a, ArgMaxF b)
+        public readonly ArgF<TOrder> Merge(ArgF<TOrder> a, ArgF<TOrder> b)
         {
             bool aNaN = float.IsNaN(a.Value), bNaN = float.IsNaN(b.Value);
             bool takeB = aNaN || bNaN ? bNaN && (!aNaN || b.Index < a.Index)
-                : b.Value > a.Value || (b.Value == a.Value && b.Index >= 0 && (a.Index < 0 || b.Index < a.Index));
+                : default(TOrder).Beats(b.Value, a.Value) || (b.Value == a.Value && b.Index >= 0 && (a.Index < 0 || b.Index < a.Index));
             return takeB ? b : a;
         }
     }
 
-    private struct ArgMaxD : IMerge<ArgMaxD>
+    /// <inheritdoc cref="ArgF{TOrder}"/>
+    private struct ArgD<TOrder> : IMerge<ArgD<TOrder>> where TOrder : struct, IOrder
     {
         public double Value;
         public long Index;
 
-        public readonly ArgMaxD Merge(ArgMaxD a, ArgMaxD b)
+        public readonly ArgD<TOrder> Merge(ArgD<TOrder> a, ArgD<TOrder> b)
         {
             bool aNaN = double.IsNaN(a.Value), bNaN = double.IsNaN(b.Value);
             bool takeB = aNaN || bNaN ? bNaN && (!aNaN || b.Index < a.Index)
-                : b.Value > a.Value || (b.Value == a.Value && b.Index >= 0 && (a.Index < 0 || b.Index < a.Index));
+                : default(TOrder).Beats(b.Value, a.Value) || (b.Value == a.Value && b.Index >= 0 && (a.Index < 0 || b.Index < a.Index));
             return takeB ? b : a;
         }
     }

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace LossDsl.Runtime;
 
 /// <summary>
-/// Runs a loss call's generated ILGPU kernels, explicitly grouped (see <c>KernelEmitter</c> in the generator):
+/// Runs a loss call's generated ILGPU kernels, explicitly grouped (see <c>IlgpuDialect</c> in the generator):
 /// <list type="bullet">
 /// <item>class rows: one group per row, of the fewest whole warps that cover the row, at most 256 threads;</item>
 /// <item>elementwise: a grid of groups that fills the accelerator, striding over the elements;</item>
@@ -45,10 +45,10 @@ internal static class KernelLauncher
     public static string? WhyNot(LossCall call)
     {
         var roles = call.Definition.Roles;
-        int spans = call.Definition.Multiclass ? 3 : roles.Count(r => r == TensorRole.Span);
-        if (spans > LossViews.MaxSpans || roles.Count(r => r == TensorRole.Input) > LossViews.MaxInputs
-            || roles.Count(r => r == TensorRole.Target) > LossViews.MaxTargets)
-            return $"the ILGPU kernels take at most {LossViews.MaxSpans} span, {LossViews.MaxInputs} per-row and {LossViews.MaxTargets} target tensors";
+        int spans = call.Definition.Multiclass ? KernelAbi.MulticlassSpans.Count : roles.Count(r => r == TensorRole.Span);
+        if (spans > KernelAbi.MaxSpans || roles.Count(r => r == TensorRole.Input) > KernelAbi.MaxInputs
+            || roles.Count(r => r == TensorRole.Target) > KernelAbi.MaxTargets)
+            return $"the ILGPU kernels take at most {KernelAbi.MaxSpans} span, {KernelAbi.MaxInputs} per-row and {KernelAbi.MaxTargets} target tensors";
         return call.Device switch
         {
             DeviceType.CPU => null,
@@ -84,7 +84,7 @@ internal static class KernelLauncher
             using var views = new TensorViews(acc, lane);
             var v = new LossViews<TIn, T>();
             Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(i => inPlace ? call.Stored(i) : call.Tensors[i]).ToArray();
-            var spans = def.Multiclass ? new[] { call.Prediction, call.PixelLogSumExp(), call.PixelClasses! } : Stored(TensorRole.Span);
+            var spans = def.Multiclass ? KernelAbi.MulticlassSpans.Of(call.Prediction, call.PixelClasses!, call.PixelLogSumExp()) : Stored(TensorRole.Span);
             for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
             var inputs = Stored(TensorRole.Input);
             for (int k = 0; k < inputs.Length; k++) v.SetInput(k, views.View<TIn>(inputs[k]));

@@ -6,7 +6,8 @@ namespace LossDsl.Runtime;
 /// <summary>
 /// What a generated ILGPU kernel reads and writes, as views of accelerator memory: the tensors' own memory where the
 /// accelerator can address it (no copy), else staging buffers. Spans and per-row inputs are numbered in declaration order
-/// within their role; a multiclass loss's spans are the logits, then per pixel log Σ_c e^z, then the class.
+/// within their role (at most <see cref="KernelAbi"/>'s slot counts); a multiclass loss's spans are in
+/// <see cref="KernelAbi.MulticlassSpans"/> order.
 /// <typeparamref name="TIn"/> is how float inputs are stored (<see cref="F32"/>, <see cref="BF16"/>, <see cref="F16"/> for
 /// the float32 kernels, double for the float64 ones); <typeparamref name="T"/> is the compute type, of the loss and gradient.
 /// </summary>
@@ -14,7 +15,7 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
 {
     public ArrayView<TIn> Span0, Span1, Span2, Span3;
     public ArrayView<TIn> Input0, Input1, Input2, Input3;
-    public ArrayView<long> Target0, Target1;
+    public ArrayView<long> Target0, Target1, Target2, Target3;
 
     /// <summary>The hyperparameters, in declaration order.</summary>
     public ArrayView<double> Hyper;
@@ -34,7 +35,7 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
             case 1: Span1 = view; break;
             case 2: Span2 = view; break;
             case 3: Span3 = view; break;
-            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxSpans} spans");
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {KernelAbi.MaxSpans} spans");
         }
     }
 
@@ -47,7 +48,7 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
             case 1: Input1 = view; break;
             case 2: Input2 = view; break;
             case 3: Input3 = view; break;
-            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxInputs} inputs");
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {KernelAbi.MaxInputs} inputs");
         }
     }
 
@@ -58,7 +59,9 @@ public struct LossViews<TIn, T> where TIn : unmanaged where T : unmanaged
         {
             case 0: Target0 = view; break;
             case 1: Target1 = view; break;
-            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {LossViews.MaxTargets} targets");
+            case 2: Target2 = view; break;
+            case 3: Target3 = view; break;
+            default: throw new ArgumentOutOfRangeException(nameof(k), k, $"at most {KernelAbi.MaxTargets} targets");
         }
     }
 }

@@ -109,12 +109,12 @@ namespace LossDsl.Generated
             sets: global::LossDsl.LossSets.PerChannel,
             kernels: new BackendKernels[]
             {
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { Pass1F32<BF16>, GradientF32<BF16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { Pass1F32<F16>, GradientF32<F16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { Pass1F64, GradientF64 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -123,27 +123,27 @@ namespace LossDsl.Generated
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
         public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
+            float _smooth = (float)v.Hyper[0];
+            float _eps = (float)v.Hyper[1];
+            float n = (float)shape.Count;
+            float classes = (float)shape.Classes;
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            float _smooth = (float)v.Hyper[0];
-            float _eps = (float)v.Hyper[1];
-            float n = (float)shape.Count;
-            float classes = shape.Classes;
             float v40 = 1.0f / n;
             float v41 = classes * v40;
             // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            float R5_acc = 0;
-            float R7_acc = 0;
-            float R16_acc = 0;
-            float R21_acc = 0;
+            float R5_acc = 0.0f;
+            float R7_acc = 0.0f;
+            float R16_acc = 0.0f;
+            float R21_acc = 0.0f;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                float cls_j = v.Span2[px].Value;
-                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span1[px].Value : 0;
+                float cls_j = v.Span1[px].Value;
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span2[px].Value : 0;
                 float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
                 float v4 = _probs_j * _targets_j;
@@ -171,21 +171,21 @@ namespace LossDsl.Generated
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
         public static void GradientF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
+            float _smooth = (float)v.Hyper[0];
+            float _eps = (float)v.Hyper[1];
+            float n = (float)shape.Count;
+            float classes = (float)shape.Classes;
             int s = Grid.IdxX / shape.Chunks;
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            float _smooth = (float)v.Hyper[0];
-            float _eps = (float)v.Hyper[1];
-            float n = (float)shape.Count;
-            float classes = shape.Classes;
             float v40 = 1.0f / n;
             float v41 = classes * v40;
             // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            double R5_acc = 0;
-            double R7_acc = 0;
-            double R16_acc = 0;
-            double R21_acc = 0;
+            double R5_acc = 0.0;
+            double R7_acc = 0.0;
+            double R16_acc = 0.0;
+            double R21_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -223,8 +223,8 @@ namespace LossDsl.Generated
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                float cls_j = v.Span2[px].Value;
-                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span1[px].Value : 0;
+                float cls_j = v.Span1[px].Value;
+                float _log_probs_j = cls_j >= 0 ? v.Span0[o].Value - v.Span2[px].Value : 0;
                 float _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 float _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0f : 0.0f;
                 float v43 = _targets_j * v34;
@@ -239,27 +239,27 @@ namespace LossDsl.Generated
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R5, R7, R16, R21.</summary>
         public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double _smooth = v.Hyper[0];
             double _eps = v.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double v40 = 1.0 / n;
             double v41 = classes * v40;
             // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            double R5_acc = 0;
-            double R7_acc = 0;
-            double R16_acc = 0;
-            double R21_acc = 0;
+            double R5_acc = 0.0;
+            double R7_acc = 0.0;
+            double R16_acc = 0.0;
+            double R21_acc = 0.0;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = v.Span2[px];
-                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                double cls_j = v.Span1[px];
+                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span2[px] : 0;
                 double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
                 double v4 = _probs_j * _targets_j;
@@ -287,21 +287,21 @@ namespace LossDsl.Generated
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
         public static void GradientF64(KernelShape shape, LossViews<double, double> v)
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double _smooth = v.Hyper[0];
             double _eps = v.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double v40 = 1.0 / n;
             double v41 = classes * v40;
             // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-            double R5_acc = 0;
-            double R7_acc = 0;
-            double R16_acc = 0;
-            double R21_acc = 0;
+            double R5_acc = 0.0;
+            double R7_acc = 0.0;
+            double R16_acc = 0.0;
+            double R21_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -339,8 +339,8 @@ namespace LossDsl.Generated
             {
                 long o = shape.Offset(s, j);
                 long px = o / (shape.Inner * shape.Classes) * shape.Inner + o % shape.Inner;
-                double cls_j = v.Span2[px];
-                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span1[px] : 0;
+                double cls_j = v.Span1[px];
+                double _log_probs_j = cls_j >= 0 ? v.Span0[o] - v.Span2[px] : 0;
                 double _probs_j = cls_j >= 0 ? Exp(_log_probs_j) : 0;
                 double _targets_j = cls_j == o / shape.Inner % shape.Classes ? 1.0 : 0.0;
                 double v43 = _targets_j * v34;
@@ -360,12 +360,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref float _probs_0 = ref a.Span<float>(0);
             ref float _targets_0 = ref a.Span<float>(1);
-            double _smooth = a.Hyper[0];
-            double _eps = a.Hyper[1];
             // Multiclass sets: span 0 holds the logits [N, C, *spatial]; per pixel, span 1 holds the class (float; −1 where ignored), span 2 log Σ_c e^z.
             ref float lse_0 = ref a.Span<float>(2);
             ref float loss_0 = ref a.Loss<float>();
             ref float grad_0 = ref a.Grad<float>();
+            double _smooth = a.Hyper[0];
+            double _eps = a.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             for (int item = first; item < last; item++)
@@ -377,13 +377,13 @@ namespace LossDsl.Generated
                 double v40 = 1.0 / n;
                 double v41 = classes * v40;
                 // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-                double R5_acc = 0;
+                double R5_acc = 0.0;
                 var R5_lo = Vector512<double>.Zero; var R5_hi = Vector512<double>.Zero;
-                double R7_acc = 0;
+                double R7_acc = 0.0;
                 var R7_lo = Vector512<double>.Zero; var R7_hi = Vector512<double>.Zero;
-                double R16_acc = 0;
+                double R16_acc = 0.0;
                 var R16_lo = Vector512<double>.Zero; var R16_hi = Vector512<double>.Zero;
-                double R21_acc = 0;
+                double R21_acc = 0.0;
                 var R21_lo = Vector512<double>.Zero; var R21_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -454,12 +454,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref float _probs_0 = ref a.Span<float>(0);
             ref float _targets_0 = ref a.Span<float>(1);
-            double _smooth = a.Hyper[0];
-            double _eps = a.Hyper[1];
             // Multiclass sets: span 0 holds the logits [N, C, *spatial]; per pixel, span 1 holds the class (float; −1 where ignored), span 2 log Σ_c e^z.
             ref float lse_0 = ref a.Span<float>(2);
             ref float loss_0 = ref a.Loss<float>();
             ref float grad_0 = ref a.Grad<float>();
+            double _smooth = a.Hyper[0];
+            double _eps = a.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             for (int item = first; item < last; item++)
@@ -470,10 +470,11 @@ namespace LossDsl.Generated
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
                 double v40 = 1.0 / n;
                 double v41 = classes * v40;
-                double R5_acc = 0;
-                double R7_acc = 0;
-                double R16_acc = 0;
-                double R21_acc = 0;
+                // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
+                double R5_acc = 0.0;
+                double R7_acc = 0.0;
+                double R16_acc = 0.0;
+                double R21_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -561,12 +562,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref double _probs_0 = ref a.Span<double>(0);
             ref double _targets_0 = ref a.Span<double>(1);
-            double _smooth = a.Hyper[0];
-            double _eps = a.Hyper[1];
             // Multiclass sets: span 0 holds the logits [N, C, *spatial]; per pixel, span 1 holds the class (double; −1 where ignored), span 2 log Σ_c e^z.
             ref double lse_0 = ref a.Span<double>(2);
             ref double loss_0 = ref a.Loss<double>();
             ref double grad_0 = ref a.Grad<double>();
+            double _smooth = a.Hyper[0];
+            double _eps = a.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             for (int item = first; item < last; item++)
@@ -578,13 +579,13 @@ namespace LossDsl.Generated
                 double v40 = 1.0 / n;
                 double v41 = classes * v40;
                 // Pass 1: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
-                double R5_acc = 0;
+                double R5_acc = 0.0;
                 var R5_v = Vector512<double>.Zero;
-                double R7_acc = 0;
+                double R7_acc = 0.0;
                 var R7_v = Vector512<double>.Zero;
-                double R16_acc = 0;
+                double R16_acc = 0.0;
                 var R16_v = Vector512<double>.Zero;
-                double R21_acc = 0;
+                double R21_acc = 0.0;
                 var R21_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -647,12 +648,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref double _probs_0 = ref a.Span<double>(0);
             ref double _targets_0 = ref a.Span<double>(1);
-            double _smooth = a.Hyper[0];
-            double _eps = a.Hyper[1];
             // Multiclass sets: span 0 holds the logits [N, C, *spatial]; per pixel, span 1 holds the class (double; −1 where ignored), span 2 log Σ_c e^z.
             ref double lse_0 = ref a.Span<double>(2);
             ref double loss_0 = ref a.Loss<double>();
             ref double grad_0 = ref a.Grad<double>();
+            double _smooth = a.Hyper[0];
+            double _eps = a.Hyper[1];
             double n = shape.Count;
             double classes = shape.Classes;
             for (int item = first; item < last; item++)
@@ -663,10 +664,11 @@ namespace LossDsl.Generated
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
                 double v40 = 1.0 / n;
                 double v41 = classes * v40;
-                double R5_acc = 0;
-                double R7_acc = 0;
-                double R16_acc = 0;
-                double R21_acc = 0;
+                // Pass 1, combined over chunks: R5 = Σ_j (probs_j·targets_j); R7 = Σ_j (probs_j + targets_j); R16 = Σ_j (targets_j·log_probs_j); R21 = Σ_j targets_j
+                double R5_acc = 0.0;
+                double R7_acc = 0.0;
+                double R16_acc = 0.0;
+                double R21_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;

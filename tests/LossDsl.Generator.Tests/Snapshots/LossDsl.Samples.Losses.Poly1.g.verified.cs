@@ -144,12 +144,12 @@ namespace LossDsl.Generated
             chunked: false,
             kernels: new BackendKernels[]
             {
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -158,9 +158,9 @@ namespace LossDsl.Generated
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
         public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
+            float _epsilon = (float)v.Hyper[0];
             int s = Grid.IdxX;
             long _target = v.Target0[s];
-            float _epsilon = (float)v.Hyper[0];
             if (_target == shape.IgnoreIndex)
             {
                 if (Group.IsFirstThread) v.Loss[s] = 0;
@@ -207,9 +207,9 @@ namespace LossDsl.Generated
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 1 reduction pass merged across the group, then the gradient pass.</summary>
         public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
+            double _epsilon = v.Hyper[0];
             int s = Grid.IdxX;
             long _target = v.Target0[s];
-            double _epsilon = v.Hyper[0];
             if (_target == shape.IgnoreIndex)
             {
                 if (Group.IsFirstThread) v.Loss[s] = 0;
@@ -260,9 +260,9 @@ namespace LossDsl.Generated
         {
             KernelShape shape = a.Shape;
             ref float _logits_0 = ref a.Span<float>(0);
-            double _epsilon = a.Hyper[0];
             ref float loss_0 = ref a.Loss<float>();
             ref float grad_0 = ref a.Grad<float>();
+            double _epsilon = a.Hyper[0];
             for (int s = begin; s < end; s++)
             {
                 long _target = a.Target(0, s);
@@ -387,9 +387,9 @@ namespace LossDsl.Generated
         {
             KernelShape shape = a.Shape;
             ref double _logits_0 = ref a.Span<double>(0);
-            double _epsilon = a.Hyper[0];
             ref double loss_0 = ref a.Loss<double>();
             ref double grad_0 = ref a.Grad<double>();
+            double _epsilon = a.Hyper[0];
             for (int s = begin; s < end; s++)
             {
                 long _target = a.Target(0, s);

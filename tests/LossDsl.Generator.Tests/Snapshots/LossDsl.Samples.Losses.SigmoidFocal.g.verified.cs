@@ -95,12 +95,12 @@ namespace LossDsl.Generated
             chunked: false,
             kernels: new BackendKernels[]
             {
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -112,14 +112,14 @@ namespace LossDsl.Generated
         /// </summary>
         public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
+            float _alpha = (float)v.Hyper[0];
+            float _gamma = (float)v.Hyper[1];
             float loss_acc = 0;
             for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)
             {
                 int s = (int)e;
                 float _logit = v.Input0[s].Value;
                 float _target = v.Input1[s].Value;
-                float _alpha = (float)v.Hyper[0];
-                float _gamma = (float)v.Hyper[1];
                 float v4 = Sigmoid(_logit);
                 float v5 = Softplus(_logit);
                 float v6 = _logit * _target;
@@ -174,14 +174,14 @@ namespace LossDsl.Generated
         /// </summary>
         public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
+            double _alpha = v.Hyper[0];
+            double _gamma = v.Hyper[1];
             double loss_acc = 0;
             for (long e = Grid.GlobalIndex.X; e < shape.Segments; e += (long)Grid.DimX * Group.DimX)
             {
                 int s = (int)e;
                 double _logit = v.Input0[s];
                 double _target = v.Input1[s];
-                double _alpha = v.Hyper[0];
-                double _gamma = v.Hyper[1];
                 double v4 = Sigmoid(_logit);
                 double v5 = Softplus(_logit);
                 double v6 = _logit * _target;
@@ -238,10 +238,10 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref float _logit_0 = ref a.Input<float>(0);
             ref float _target_0 = ref a.Input<float>(1);
-            double _alpha = a.Hyper[0];
-            double _gamma = a.Hyper[1];
             ref float loss_0 = ref a.Loss<float>();
             ref float grad_0 = ref a.Grad<float>();
+            double _alpha = a.Hyper[0];
+            double _gamma = a.Hyper[1];
             var bv2 = Vector512.Create((float)_alpha);
             var bv3 = Vector512.Create((float)_gamma);
             var scale_v = Vector512.Create((float)shape.GradScale);
@@ -338,10 +338,10 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref double _logit_0 = ref a.Input<double>(0);
             ref double _target_0 = ref a.Input<double>(1);
-            double _alpha = a.Hyper[0];
-            double _gamma = a.Hyper[1];
             ref double loss_0 = ref a.Loss<double>();
             ref double grad_0 = ref a.Grad<double>();
+            double _alpha = a.Hyper[0];
+            double _gamma = a.Hyper[1];
             var bv2 = Vector512.Create((double)_alpha);
             var bv3 = Vector512.Create((double)_gamma);
             var scale_v = Vector512.Create((double)shape.GradScale);

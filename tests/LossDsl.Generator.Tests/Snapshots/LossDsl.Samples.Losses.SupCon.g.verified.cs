@@ -98,12 +98,12 @@ namespace LossDsl.Generated
             chunked: false,
             kernels: new BackendKernels[]
             {
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { FusedF32<F32> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { FusedF32<BF16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { FusedF32<F16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { FusedF64 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -112,13 +112,13 @@ namespace LossDsl.Generated
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
         public static void FusedF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
-            int s = Grid.IdxX;
             float _temperature = (float)v.Hyper[0];
+            int s = Grid.IdxX;
             float v33 = 1.0f / _temperature;
             // Pass 1: R10 = LogSumExp_j [positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity]; R11 = Σ_j positive_j; R29 = Σ_j −positive_j
             float R10_max = float.NegativeInfinity, R10_sum = 0;
-            float R11_acc = 0;
-            float R29_acc = 0;
+            float R11_acc = 0.0f;
+            float R29_acc = 0.0f;
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -147,7 +147,7 @@ namespace LossDsl.Generated
             float v26 = v12 ? v25 : 0.0f;
             float v30 = v26 * R29;
             // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-            float R15_acc = 0;
+            float R15_acc = 0.0f;
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -190,13 +190,13 @@ namespace LossDsl.Generated
         /// <summary>Forward and backward fused, one group per row, its threads striding over the row: 2 reduction passes merged across the group, then the gradient pass.</summary>
         public static void FusedF64(KernelShape shape, LossViews<double, double> v)
         {
-            int s = Grid.IdxX;
             double _temperature = v.Hyper[0];
+            int s = Grid.IdxX;
             double v33 = 1.0 / _temperature;
             // Pass 1: R10 = LogSumExp_j [positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity]; R11 = Σ_j positive_j; R29 = Σ_j −positive_j
             double R10_max = double.NegativeInfinity, R10_sum = 0;
-            double R11_acc = 0;
-            double R29_acc = 0;
+            double R11_acc = 0.0;
+            double R29_acc = 0.0;
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -225,7 +225,7 @@ namespace LossDsl.Generated
             double v26 = v12 ? v25 : 0.0;
             double v30 = v26 * R29;
             // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-            double R15_acc = 0;
+            double R15_acc = 0.0;
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -274,9 +274,9 @@ namespace LossDsl.Generated
             ref float _similarity_0 = ref a.Span<float>(0);
             ref float _positive_0 = ref a.Span<float>(1);
             ref float _negative_0 = ref a.Span<float>(2);
-            double _temperature = a.Hyper[0];
             ref float loss_0 = ref a.Loss<float>();
             ref float grad_0 = ref a.Grad<float>();
+            double _temperature = a.Hyper[0];
             for (int s = begin; s < end; s++)
             {
                 double v33 = 1.0 / _temperature;
@@ -322,9 +322,9 @@ namespace LossDsl.Generated
                 var R10_maxv = Vector512.Create((float)R10_max);
                 double R10_sum = 0;
                 var R10_lo = Vector512<double>.Zero; var R10_hi = Vector512<double>.Zero;
-                double R11_acc = 0;
+                double R11_acc = 0.0;
                 var R11_lo = Vector512<double>.Zero; var R11_hi = Vector512<double>.Zero;
-                double R29_acc = 0;
+                double R29_acc = 0.0;
                 var R29_lo = Vector512<double>.Zero; var R29_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -388,7 +388,7 @@ namespace LossDsl.Generated
                 double v26 = v12 ? v25 : 0.0;
                 double v30 = v26 * R29;
                 // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-                double R15_acc = 0;
+                double R15_acc = 0.0;
                 var R15_lo = Vector512<double>.Zero; var R15_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -487,9 +487,9 @@ namespace LossDsl.Generated
             ref double _similarity_0 = ref a.Span<double>(0);
             ref double _positive_0 = ref a.Span<double>(1);
             ref double _negative_0 = ref a.Span<double>(2);
-            double _temperature = a.Hyper[0];
             ref double loss_0 = ref a.Loss<double>();
             ref double grad_0 = ref a.Grad<double>();
+            double _temperature = a.Hyper[0];
             for (int s = begin; s < end; s++)
             {
                 double v33 = 1.0 / _temperature;
@@ -535,9 +535,9 @@ namespace LossDsl.Generated
                 var R10_maxv = Vector512.Create((double)R10_max);
                 double R10_sum = 0;
                 var R10_v = Vector512<double>.Zero;
-                double R11_acc = 0;
+                double R11_acc = 0.0;
                 var R11_v = Vector512<double>.Zero;
-                double R29_acc = 0;
+                double R29_acc = 0.0;
                 var R29_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -595,7 +595,7 @@ namespace LossDsl.Generated
                 double v26 = v12 ? v25 : 0.0;
                 double v30 = v26 * R29;
                 // Pass 2: R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-                double R15_acc = 0;
+                double R15_acc = 0.0;
                 var R15_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {

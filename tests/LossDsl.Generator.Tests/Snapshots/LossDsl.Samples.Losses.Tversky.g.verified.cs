@@ -115,12 +115,12 @@ namespace LossDsl.Generated
             sets: global::LossDsl.LossSets.PerChannel,
             kernels: new BackendKernels[]
             {
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
-                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.BFloat16, new LossKernel<BF16, float>[] { Pass1F32<BF16>, GradientF32<BF16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float16, new LossKernel<F16, float>[] { Pass1F32<F16>, GradientF32<F16> }),
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float64, new LossKernel<double, double>[] { Pass1F64, GradientF64 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
+                new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
             });
 
@@ -129,18 +129,18 @@ namespace LossDsl.Generated
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
         public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             float _alpha = (float)v.Hyper[0];
             float _beta = (float)v.Hyper[1];
             float _smooth = (float)v.Hyper[2];
             float _eps = (float)v.Hyper[3];
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            float R8_acc = 0;
-            float R12_acc = 0;
-            float R15_acc = 0;
+            float R8_acc = 0.0f;
+            float R12_acc = 0.0f;
+            float R15_acc = 0.0f;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -171,18 +171,18 @@ namespace LossDsl.Generated
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
         public static void GradientF32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             float _alpha = (float)v.Hyper[0];
             float _beta = (float)v.Hyper[1];
             float _smooth = (float)v.Hyper[2];
             float _eps = (float)v.Hyper[3];
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            double R8_acc = 0;
-            double R12_acc = 0;
-            double R15_acc = 0;
+            double R8_acc = 0.0;
+            double R12_acc = 0.0;
+            double R15_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -239,18 +239,18 @@ namespace LossDsl.Generated
         /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
         public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double _alpha = v.Hyper[0];
             double _beta = v.Hyper[1];
             double _smooth = v.Hyper[2];
             double _eps = v.Hyper[3];
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            double R8_acc = 0;
-            double R12_acc = 0;
-            double R15_acc = 0;
+            double R8_acc = 0.0;
+            double R12_acc = 0.0;
+            double R15_acc = 0.0;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -281,18 +281,18 @@ namespace LossDsl.Generated
         /// <summary>One group per (set, chunk): combines the partials of every pass, computes the loss and its adjoints, and writes this chunk's gradient.</summary>
         public static void GradientF64(KernelShape shape, LossViews<double, double> v)
         {
-            int s = Grid.IdxX / shape.Chunks;
-            int chunk = Grid.IdxX % shape.Chunks;
-            long begin = chunk * shape.ChunkLength;
-            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             double _alpha = v.Hyper[0];
             double _beta = v.Hyper[1];
             double _smooth = v.Hyper[2];
             double _eps = v.Hyper[3];
+            int s = Grid.IdxX / shape.Chunks;
+            int chunk = Grid.IdxX % shape.Chunks;
+            long begin = chunk * shape.ChunkLength;
+            long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
             // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            double R8_acc = 0;
-            double R12_acc = 0;
-            double R15_acc = 0;
+            double R8_acc = 0.0;
+            double R12_acc = 0.0;
+            double R15_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -354,12 +354,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref float _logits_0 = ref a.Span<float>(0);
             ref float _targets_0 = ref a.Span<float>(1);
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
             double _alpha = a.Hyper[0];
             double _beta = a.Hyper[1];
             double _smooth = a.Hyper[2];
             double _eps = a.Hyper[3];
-            ref float loss_0 = ref a.Loss<float>();
-            ref float grad_0 = ref a.Grad<float>();
             for (int item = first; item < last; item++)
             {
                 int s = item / shape.Chunks;
@@ -367,11 +367,11 @@ namespace LossDsl.Generated
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
                 // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-                double R8_acc = 0;
+                double R8_acc = 0.0;
                 var R8_lo = Vector512<double>.Zero; var R8_hi = Vector512<double>.Zero;
-                double R12_acc = 0;
+                double R12_acc = 0.0;
                 var R12_lo = Vector512<double>.Zero; var R12_hi = Vector512<double>.Zero;
-                double R15_acc = 0;
+                double R15_acc = 0.0;
                 var R15_lo = Vector512<double>.Zero; var R15_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -434,21 +434,22 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref float _logits_0 = ref a.Span<float>(0);
             ref float _targets_0 = ref a.Span<float>(1);
+            ref float loss_0 = ref a.Loss<float>();
+            ref float grad_0 = ref a.Grad<float>();
             double _alpha = a.Hyper[0];
             double _beta = a.Hyper[1];
             double _smooth = a.Hyper[2];
             double _eps = a.Hyper[3];
-            ref float loss_0 = ref a.Loss<float>();
-            ref float grad_0 = ref a.Grad<float>();
             for (int item = first; item < last; item++)
             {
                 int s = item / shape.Chunks;
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                double R8_acc = 0;
-                double R12_acc = 0;
-                double R15_acc = 0;
+                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                double R8_acc = 0.0;
+                double R12_acc = 0.0;
+                double R15_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
@@ -540,12 +541,12 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref double _logits_0 = ref a.Span<double>(0);
             ref double _targets_0 = ref a.Span<double>(1);
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
             double _alpha = a.Hyper[0];
             double _beta = a.Hyper[1];
             double _smooth = a.Hyper[2];
             double _eps = a.Hyper[3];
-            ref double loss_0 = ref a.Loss<double>();
-            ref double grad_0 = ref a.Grad<double>();
             for (int item = first; item < last; item++)
             {
                 int s = item / shape.Chunks;
@@ -553,11 +554,11 @@ namespace LossDsl.Generated
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
                 // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-                double R8_acc = 0;
+                double R8_acc = 0.0;
                 var R8_v = Vector512<double>.Zero;
-                double R12_acc = 0;
+                double R12_acc = 0.0;
                 var R12_v = Vector512<double>.Zero;
-                double R15_acc = 0;
+                double R15_acc = 0.0;
                 var R15_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
@@ -614,21 +615,22 @@ namespace LossDsl.Generated
             KernelShape shape = a.Shape;
             ref double _logits_0 = ref a.Span<double>(0);
             ref double _targets_0 = ref a.Span<double>(1);
+            ref double loss_0 = ref a.Loss<double>();
+            ref double grad_0 = ref a.Grad<double>();
             double _alpha = a.Hyper[0];
             double _beta = a.Hyper[1];
             double _smooth = a.Hyper[2];
             double _eps = a.Hyper[3];
-            ref double loss_0 = ref a.Loss<double>();
-            ref double grad_0 = ref a.Grad<double>();
             for (int item = first; item < last; item++)
             {
                 int s = item / shape.Chunks;
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                double R8_acc = 0;
-                double R12_acc = 0;
-                double R15_acc = 0;
+                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                double R8_acc = 0.0;
+                double R12_acc = 0.0;
+                double R15_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
