@@ -432,6 +432,19 @@ public static class LossSourceEmitter
         }
     }
 
+    /// <summary>
+    /// The runtime layout factory call for the loss's axes (LossDsl.Runtime.LossLayouts): the kind is decided here, once,
+    /// and the runtime asks the layout, never the shape.
+    /// </summary>
+    private static string Layout(LossSignature sig)
+        => sig.Shape switch
+        {
+            LossShape.Elementwise => "global::LossDsl.Runtime.LossLayouts.Elements",
+            LossShape.ClassRow => "global::LossDsl.Runtime.LossLayouts.ClassRows",
+            LossShape.Pairs => "global::LossDsl.Runtime.LossLayouts.PairRows",
+            _ => $"global::LossDsl.Runtime.LossLayouts.Sets(global::LossDsl.LossSets.{sig.Sets}, multiclass: {(sig.Multiclass ? "true" : "false")})",
+        };
+
     private static void EmitKernels(IndentedWriter w, KernelPlan plan)
     {
         var sig = plan.Loss.Signature;
@@ -444,13 +457,12 @@ public static class LossSourceEmitter
             string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + Role(sig, p)));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
-            w.Line($"    shape: global::LossDsl.LossShape.{sig.Shape},");
+            w.Line($"    layout: {Layout(sig)},");
             w.Line($"    tensorNames: new[] {{ {Names(null)} }},");
             w.Line($"    roles: new[] {{ {roles} }},");
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
-            if (sig.Shape == LossShape.ChannelSet) w.Line($"    sets: global::LossDsl.LossSets.{sig.Sets},");
             w.Line("    kernels: new BackendKernels[]");
             w.Line("    {");
             foreach (var (backend, dtype, kernels) in BackendRows(plan))
