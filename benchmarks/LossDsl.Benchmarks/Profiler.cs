@@ -92,7 +92,7 @@ public static class Profiler
         nint[] Ptrs(TensorRole role) => tensors.Where((_, i) => def.Roles[i] == role).Select(t => role == TensorRole.Target ? Ptr(t.to(ScalarType.Int64).contiguous()) : Ptr(t)).ToArray();
         var args = (CpuArgs)CpuArgsCtor.Invoke(new object[] { shape, Ptrs(TensorRole.Span), Ptrs(TensorRole.Input), Ptrs(TensorRole.Target), hyper, Ptr(lossBuf), Ptr(gradBuf), partials });
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
-        long perItem = def.Shape == LossDsl.LossShape.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
+        long perItem = def.Layout.PerElement ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
 
         var cpuKernels = def.KernelsFor<CpuKernel>(Backend.Cpu, ScalarType.Float32)!;
         var kernelPhases = cpuKernels.Select((k, i) => new Phase

@@ -21,12 +21,14 @@ namespace LossDsl
     [AttributeUsage(AttributeTargets.Method, AllowMultiple = false, Inherited = false)]
     public sealed class LossAttribute : Attribute
     {
-        /// <summary>How the loss's parameters map onto tensor axes. <see cref="LossShape.Auto"/> infers it from the parameters.</summary>
-        public LossShape Shape { get; set; } = LossShape.Auto;
+        /// <summary>How the loss's parameters map onto tensor axes. <c>Auto</c>, the default, infers it from the parameters.</summary>
+        public LossShape Shape { get; set; }
 
         /// <summary>
         /// Which axes the sets of a set loss run over: per channel (the default), per image and channel, or the whole
-        /// tensor (batch-level losses). Setting it makes the loss a <see cref="LossShape.ChannelSet"/> loss.
+        /// tensor (batch-level losses). Setting it to <see cref="LossSets.PerImage"/> or <see cref="LossSets.Whole"/> makes the loss
+        /// a set loss (<see cref="LossShape"/> <c>ChannelSet</c>); a per-channel set loss names that shape, since the default
+        /// cannot be told from an explicit <see cref="LossSets.PerChannel"/>.
         /// </summary>
         public LossSets Sets { get; set; } = LossSets.PerChannel;
 
@@ -47,7 +49,7 @@ namespace LossDsl
     }
 
     /// <summary>
-    /// Marks a span of a pair loss (<see cref="LossShape.Pairs"/>) as the <b>positive</b> pair mask: 1 where item <c>j</c>
+    /// Marks a span of a pair loss (<see cref="LossShape"/> <c>Pairs</c>) as the <b>positive</b> pair mask: 1 where item <c>j</c>
     /// has the anchor's label and is not the anchor itself, 0 elsewhere. The generated tensor overloads take the batch's
     /// labels instead of this span and build the mask from them.
     /// </summary>
@@ -57,7 +59,7 @@ namespace LossDsl
     }
 
     /// <summary>
-    /// Marks a span of a pair loss (<see cref="LossShape.Pairs"/>) as the <b>negative</b> pair mask: 1 where item <c>j</c>
+    /// Marks a span of a pair loss (<see cref="LossShape"/> <c>Pairs</c>) as the <b>negative</b> pair mask: 1 where item <c>j</c>
     /// has another label than the anchor, 0 elsewhere. The generated tensor overloads take the batch's labels instead of
     /// this span and build the mask from them.
     /// </summary>
@@ -67,7 +69,7 @@ namespace LossDsl
     }
 
     /// <summary>
-    /// Makes a set loss (<see cref="LossShape.ChannelSet"/>, per channel or per image) a <b>multiclass</b> one, as
+    /// Makes a set loss (<see cref="LossShape"/> <c>ChannelSet</c>, per channel or per image) a <b>multiclass</b> one, as
     /// segmentation_models_pytorch's multiclass mode: the marked span (the prediction) holds the <b>softmax</b> across the
     /// class axis 1 of the logits <c>[N, C, *spatial]</c> the caller passes, and the loss's other span is the one-hot of an
     /// int64 class mask <c>[N, *spatial]</c>. The body runs once per class set. Inside it, <c>Log</c> of an element of the

@@ -38,8 +38,9 @@ namespace LossDsl
     }
 
     /// <summary>
-    /// The axes each shape declares, as the generator, the runtime and the backends ask about them: one place to
-    /// read what a shape is, instead of a case per shape at every use.
+    /// The axes each shape declares, as the generator's stages ask about them: one place to read what a shape is, instead
+    /// of a case per shape at every use. (The runtime never asks the shape: the generated definition gives it a layout,
+    /// LossDsl.Runtime.LossLayout.)
     /// </summary>
     public static class LossAxes
     {

@@ -70,7 +70,7 @@ internal sealed class FusedLinearCall
     {
         string name = definition.Name + "Linear";
         var spans = Enumerable.Range(0, definition.Roles.Length).Where(i => definition.Roles[i] == TensorRole.Span).ToArray();
-        if (definition.Shape != LossShape.ClassRow || spans.Length != heads.Length)
+        if (definition.Layout is not ClassRowLayout || spans.Length != heads.Length)
             throw new NotSupportedException($"{name}: the fused linear form takes class-row losses, one head per row; {definition.Name} has {spans.Length} rows and {heads.Length} heads were given.");
         var first = heads[0];
         foreach (var head in heads)

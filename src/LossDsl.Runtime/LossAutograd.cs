@@ -86,7 +86,7 @@ public static class LossAutograd
         int n = def.TensorNames.Length;
         var computed = Enumerable.Range(0, n).Where(i => gradients[i] is not null).ToArray();
         // A multiclass loss's per-pixel statistics from the fused kernels, for backward's softmax Jacobian.
-        var pixels = def.Multiclass ? call.TakePixelStatistics() : null;
+        var pixels = def.Layout.Multiclass ? call.TakePixelStatistics() : null;
         var extra = pixels is var (lse, cls) ? new[] { lse, cls } : Array.Empty<Tensor>();
         var save = vars.Take(n).Cast<Tensor>().Concat(computed.Select(i => gradients[i]!)).Concat(extra).ToList();
         scope.MoveToOuter(save.Append(result));
@@ -128,7 +128,7 @@ public static class LossAutograd
         {
             if (gradients[i] is not { } g) { result.Add(null!); continue; }
             var upstream = Upstream(ctx, def, args, i, g, gradOutput);
-            if (def.Multiclass && i == 0)
+            if (def.Layout.Multiclass && i == 0)
                 upstream = SoftmaxJacobian(args, inputs, upstream, (bool)ctx.get_data(SavedPixels) ? (saved[^2], saved[^1]) : null);
             result.Add(NativeHandoff.Made(scope.MoveToOuter(upstream.to(inputs[i].dtype))));
         }

@@ -84,8 +84,7 @@ internal sealed class LossCall : IDisposable
         // The prediction's gradient is always computed; another float tensor's when it requires grad.
         var differentiated = tensors.Select((t, i) => i == 0 || def.Roles[i] is not (TensorRole.Target or TensorRole.ClassMask) && t.requires_grad).ToArray();
         var callerShapes = tensors.Select(t => t.shape).ToArray();
-        long[]? callerShape = null;
-        if (def.Shape == LossShape.ClassRow && tensors[0].dim() > 2) callerShape = ClassAxisToRows(def, tensors);
+        long[]? callerShape = def.Layout.ToCallLayout(def, tensors);
         var rowLayout = callerShape is null ? Array.Empty<Tensor>() : (Tensor[])tensors.Clone();
 
         var dtype = tensors[0].dtype;
@@ -93,7 +92,7 @@ internal sealed class LossCall : IDisposable
             throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has dtype {dtype}; float32, float64, float16 and bfloat16 are supported.", def.TensorNames[0]);
         // Half precision computes in float32, as PyTorch's autocast does for losses.
         var compute = dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
-        bool half = dtype is ScalarType.Float16 or ScalarType.BFloat16 && !def.Multiclass
+        bool half = dtype is ScalarType.Float16 or ScalarType.BFloat16 && !def.Layout.Multiclass
             && Enumerable.Range(0, n).All(i => def.Roles[i] is TensorRole.Target or TensorRole.ClassMask || tensors[i].dtype == dtype);
         for (int i = 0; i < n; i++)
         {
@@ -157,40 +156,10 @@ internal sealed class LossCall : IDisposable
     }
 
     /// <summary>
-    /// For class rows given as PyTorch's <c>cross_entropy</c> takes them, class axis at dim 1 with trailing dims
-    /// ([N, C, d1, …] with targets [N, d1, …]): the caller's prediction shape. The call itself works on rows
-    /// [N·d1·…, C]. Null for plain [N, C] rows.
+    /// The caller's prediction shape when the layout rewrote the tensors into its own (class rows with the class axis at
+    /// dim 1 and trailing dims: <see cref="LossLayout.ToCallLayout"/>); null when the call works on them as given.
     /// </summary>
     private long[]? _callerShape;
-
-    /// <summary>
-    /// Checks the shapes of a class-row call with trailing dims and rewrites its tensors in place as rows: spans
-    /// [N, C, d…] become [N·d…, C] (a copy, class axis last), per-row tensors [N, d…] become [N·d…].
-    /// </summary>
-    private static long[] ClassAxisToRows(LossDefinition def, Tensor[] tensors)
-    {
-        var x = tensors[0];
-        long classes = x.shape[1];
-        var perRow = new[] { x.shape[0] }.Concat(x.shape.Skip(2)).ToArray();
-        var toRows = new[] { 0L }.Concat(Enumerable.Range(2, (int)x.dim() - 2).Select(d => (long)d)).Append(1L).ToArray();
-        for (int i = 0; i < tensors.Length; i++)
-        {
-            bool span = def.Roles[i] == TensorRole.Span;
-            var expected = span ? x.shape : perRow;
-            if (!tensors[i].shape.SequenceEqual(expected))
-                throw new ArgumentException(
-                    $"{def.Name}: '{def.TensorNames[i]}' has shape {Dims(tensors[i])}; expected [{string.Join(", ", expected)}] " +
-                    (span ? $"(same shape as '{def.TensorNames[0]}')" : $"(one per row: '{def.TensorNames[0]}' without its class axis 1)") + ".",
-                    def.TensorNames[i]);
-            if (span)
-            {
-                using var classLast = tensors[i].permute(toRows);
-                tensors[i] = classLast.reshape(-1, classes);
-            }
-            else tensors[i] = tensors[i].reshape(-1);
-        }
-        return x.shape;
-    }
 
     /// <summary>Each data tensor's shape as the caller passed it.</summary>
     private long[][] _callerShapes = Array.Empty<long[]>();
@@ -203,79 +172,35 @@ internal sealed class LossCall : IDisposable
         => Definition.Roles[i] == TensorRole.Span ? ToCallerLayout(gradient)
             : gradient.shape.SequenceEqual(_callerShapes[i]) ? gradient : gradient.reshape(_callerShapes[i]);
 
-    /// <summary>A span's gradient computed on the call's rows, in the caller's layout (class axis 1 again where it was).</summary>
+    /// <summary>A span's gradient computed on the call's layout, in the caller's.</summary>
     private Tensor ToCallerLayout(Tensor gradient)
-    {
-        if (_callerShape is not { } shape) return gradient;
-        int k = shape.Length;
-        var rows = new[] { shape[0] }.Concat(shape.Skip(2)).Append(shape[1]).ToArray();
-        var back = new[] { 0L, k - 1L }.Concat(Enumerable.Range(1, k - 2).Select(d => (long)d)).ToArray();
-        using var view = gradient.view(rows);
-        using var moved = view.permute(back);
-        return moved.contiguous();
-    }
+        => _callerShape is { } shape ? Definition.Layout.ToCallerLayout(gradient, shape) : gradient;
 
     private string Name(int i) => Definition.TensorNames[i];
 
-    private static string Dims(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
-
-    private void RequireShape(int i, long[] expected, string what)
-    {
-        if (!Tensors[i].shape.SequenceEqual(expected))
-            throw new ArgumentException(
-                $"{Definition.Name}: '{Name(i)}' has shape {Dims(Tensors[i])}; expected [{string.Join(", ", expected)}] ({what}).", Name(i));
-    }
-
+    /// <summary>
+    /// Validates the call's tensors and lays them out, all as its layout says: the kernel shape, the per-segment and
+    /// broadcast shapes (in the caller's layout), what Mean divides by, ignored rows or elements, and weights.
+    /// </summary>
     private void Lay()
     {
-        var x = Prediction;
         var def = Definition;
-        switch (def.Shape)
-        {
-            case LossShape.Elementwise:
-                for (int i = 1; i < Tensors.Length; i++) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                if (x.numel() > int.MaxValue) throw new ArgumentException($"{def.Name}: '{Name(0)}' has {x.numel()} elements; at most {int.MaxValue} are supported.", Name(0));
-                break;
-            case LossShape.ClassRow:
-            case LossShape.Pairs:
-                if (def.Shape == LossShape.Pairs && (x.dim() != 2 || x.shape[0] != x.shape[1]))
-                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected an [N, N] pair matrix over the batch.", Name(0));
-                if (x.dim() != 2 || x.shape[1] == 0)
-                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C] with C ≥ 1.", Name(0));
-                for (int i = 1; i < Tensors.Length; i++)
-                    RequireShape(i, def.Roles[i] == TensorRole.Span ? x.shape : new[] { x.shape[0] }, def.Roles[i] == TensorRole.Span ? $"same shape as '{Name(0)}'" : "one per row");
-                break;
-            default:
-                for (int i = 1; i < Tensors.Length; i++)
-                    if (def.Roles[i] == TensorRole.ClassMask) RequireShape(i, x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), $"a class per pixel: '{Name(0)}' without its class axis 1");
-                    else if (def.Roles[i] == TensorRole.Span) RequireShape(i, x.shape, $"same shape as '{Name(0)}'");
-                if (def.Sets != LossSets.Whole && (x.dim() < 2 || x.shape[1] == 0))
-                    throw new ArgumentException($"{def.Name}: '{Name(0)}' has shape {Dims(x)}; expected [N, C, *spatial] with C ≥ 1.", Name(0));
-                break;
-        }
-        var layout = SegmentLayout.Of(def, x.shape);
-        Shape = layout.Shape;
+        var layout = def.Layout;
+        layout.Validate(def, Tensors);
+        var segments = layout.Segments(_callerShape ?? Prediction.shape, def.PartialSlots);
+        Shape = segments.Shape;
         Shape.IgnoreIndex = Arguments.IgnoreIndex;
-        PerSegmentShape = layout.PerSegment;
-        GradientBroadcastShape = layout.GradientBroadcast;
-        ReductionCount = layout.Count;
-        if (def.Shape is LossShape.ClassRow or LossShape.Pairs)
+        PerSegmentShape = segments.PerSegment;
+        GradientBroadcastShape = segments.GradientBroadcast;
+        ReductionCount = segments.Count;
+        if (layout.RowTargets)
         {
             long ignored = CheckTargets(Shape.Length);
             HasIgnoredRows = ignored > 0;
             ReductionCount -= ignored;
         }
-        if (def.Shape.HasSets())
-            for (int i = 1; i < Tensors.Length; i++)
-                if (def.Roles[i] == TensorRole.Input) RequireShape(i, PerSegmentShape, "one value per set, the shape of the loss with reduction None");
-        if (def.Multiclass) CountPixels();
-        else if (def.Shape.HasSets() && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
-        if (_callerShape is { } caller)
-        {
-            // Losses and upstream gradients are per position [N, d…]; the gradient broadcasts them over class axis 1.
-            PerSegmentShape = new[] { caller[0] }.Concat(caller.Skip(2)).ToArray();
-            GradientBroadcastShape = new[] { caller[0], 1L }.Concat(caller.Skip(2)).ToArray();
-        }
+        if (layout.Multiclass) CountPixels();
+        else if (layout.IgnoresElements && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (Arguments.Weight is { } weight) Weigh(weight);
         // A Mean over the rows with a positive loss is known only after the loss: its scale comes with CountPositiveRows.
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean && !MeanOverPositiveRows ? 1.0 / ReductionCount : 1.0;
@@ -286,7 +211,7 @@ internal sealed class LossCall : IDisposable
     /// backend may then return partial sums of the losses (float64, any length) in place of the per-segment losses, and set
     /// <see cref="LossIsPartialSums"/>.
     /// </summary>
-    public bool OnlySumNeeded => Definition.Shape == LossShape.Elementwise && Arguments.Reduction != nn.Reduction.None
+    public bool OnlySumNeeded => Definition.Layout.PerElement && Arguments.Reduction != nn.Reduction.None
         && SegmentWeight is null && !MeanOverPositiveRows;
 
     /// <summary>Set by a backend that returned partial sums of the losses (float64) instead of the per-segment losses.</summary>
@@ -296,7 +221,7 @@ internal sealed class LossCall : IDisposable
     /// Whether Mean averages only the rows whose loss is positive, as pytorch-metric-learning's <c>AvgNonZeroReducer</c>
     /// does for pair losses (rows without a positive pair have loss 0 and drop out).
     /// </summary>
-    private bool MeanOverPositiveRows => Definition.Shape.MeanOverPositive() && Arguments.Reduction == nn.Reduction.Mean;
+    private bool MeanOverPositiveRows => Definition.Layout.MeanOverPositive && Arguments.Reduction == nn.Reduction.Mean;
 
     /// <summary>
     /// After the backend has run: for a Mean over the rows with a positive loss, weighs each row by
@@ -427,18 +352,15 @@ internal sealed class LossCall : IDisposable
             var perImage = mask.ne(ignore).reshape(images, -1).sum(new long[] { 1 }).cpu();
             for (long n = 0; n < images; n++) kept[n] = perImage[n].item<long>();
         }
-        long total = kept.Take((int)images).Sum();
-        bool perImageSets = Definition.Sets == LossSets.PerImage;
-        UnevenSets = perImageSets && kept.Take((int)images).Distinct().Count() > 1;
-        Shape.Count = perImageSets ? (images > 0 ? kept[0] : 0) : total;
+        (Shape.Count, UnevenSets) = ((SetLayout)Definition.Layout).Kept(kept.Take((int)images).ToArray());
     }
 
     /// <summary>The weight of each segment (row or element), from <see cref="LossArguments.Weight"/>; null without weights.</summary>
     public Tensor? SegmentWeight { get; private set; }
 
     /// <summary>
-    /// PyTorch's weights: per class for class rows (a row weighs weight[target]; ignored rows weigh 0; Mean divides by
-    /// the total weight, as cross_entropy does), per element for elementwise losses (Mean divides by the count).
+    /// PyTorch's weights, as the layout takes them (per class for class rows, per element for elementwise losses): checked
+    /// here for dtype and device, by the layout for shape.
     /// </summary>
     private void Weigh(Tensor weight)
     {
@@ -449,35 +371,11 @@ internal sealed class LossCall : IDisposable
         if (weight.device_type != x.device_type || weight.device_index != x.device_index)
             throw new ArgumentException($"{def.Name}: 'weight' is on {weight.device} but '{Name(0)}' is on {x.device}; put every tensor of a loss call on one device.", "weight");
         using var scope = torch.NewDisposeScope();
-        switch (def.Shape)
-        {
-            case LossShape.ClassRow:
-            {
-                long classes = x.shape[1];
-                if (weight.dim() != 1 || weight.shape[0] != classes)
-                    throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight)}; expected [{classes}], one weight per class.", "weight");
-                var target = Tensors[Array.IndexOf(def.Roles, TensorRole.Target)];
-                var valid = target.ne(Arguments.IgnoreIndex);
-                var perRow = weight.to(DType).gather(0, target.masked_fill(valid.logical_not(), 0)) * valid;
-                SegmentWeight = perRow.MoveToOuterDisposeScope();
-                ReductionCount = perRow.sum(ScalarType.Float64).item<double>();
-                break;
-            }
-            case LossShape.Elementwise:
-            {
-                if (!BroadcastsTo(weight.shape, x.shape))
-                    throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight)}, which does not broadcast to '{Name(0)}' {Dims(x)}.", "weight");
-                SegmentWeight = weight.to(DType).expand(x.shape).reshape(-1).MoveToOuterDisposeScope();
-                break;
-            }
-            default:
-                throw new NotSupportedException($"{def.Name}: weights are not supported for {def.Shape} losses.");
-        }
+        var (perSegment, count) = def.Layout.Weigh(def, Tensors, weight, DType, Arguments.IgnoreIndex);
+        SegmentWeight = perSegment.MoveToOuterDisposeScope();
         _temporaries.Add(SegmentWeight);
+        if (count is { } c) ReductionCount = c;
     }
-
-    private static bool BroadcastsTo(long[] from, long[] to)
-        => from.Length <= to.Length && from.Reverse().Zip(to.Reverse(), (f, t) => f == 1 || f == t).All(ok => ok);
 
     /// <summary>The per-segment losses, weighted when the call has weights.</summary>
     public Tensor Weighted(Tensor loss) => SegmentWeight is { } w ? loss * w.view(loss.shape) : loss;
@@ -533,5 +431,5 @@ internal sealed class LossCall : IDisposable
     }
 
     private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)
-        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignore_index = {Arguments.IgnoreIndex}).");
+        => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Layout.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignore_index = {Arguments.IgnoreIndex}).");
 }

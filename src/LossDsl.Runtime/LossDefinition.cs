@@ -33,7 +33,7 @@ public delegate void LossKernel<TIn, T>(KernelShape shape, LossViews<TIn, T> v) 
 public sealed record BackendKernels(Backend Backend, ScalarType? DType, params Delegate[] Kernels);
 
 /// <summary>
-/// Everything the runtime needs to validate, lay out and run one generated loss: its tensors and
+/// Everything the runtime needs to validate, lay out and run one generated loss: its layout, its tensors and
 /// hyperparameters, and a table of what each backend needs, keyed by backend and compute dtype. A backend
 /// whose entry is missing cannot run the loss, and says so; adding a backend adds rows, not parameters.
 /// </summary>
@@ -41,15 +41,14 @@ public sealed class LossDefinition
 {
     private readonly BackendKernels[] _kernels;
 
-    public LossDefinition(string name, LossShape shape, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
-        int partialSlots, bool chunked, BackendKernels[] kernels, LossSets sets = LossSets.PerChannel)
+    public LossDefinition(string name, LossLayout layout, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
+        int partialSlots, bool chunked, BackendKernels[] kernels)
     {
-        Sets = sets;
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
-        if (shape is not (LossShape.Elementwise or LossShape.ClassRow or LossShape.ChannelSet or LossShape.Pairs))
-            throw new ArgumentOutOfRangeException(nameof(shape), shape, "A generated loss has a concrete shape.");
+        if (layout.Multiclass != roles.Contains(TensorRole.ClassMask))
+            throw new ArgumentException("A multiclass layout takes a class mask, and only it does.", nameof(layout));
         Name = name;
-        Shape = shape;
+        Layout = layout;
         TensorNames = tensorNames;
         Roles = roles;
         HyperNames = hyperNames;
@@ -59,16 +58,10 @@ public sealed class LossDefinition
     }
 
     public string Name { get; }
-    public LossShape Shape { get; }
 
-    /// <summary>For set losses: which axes a set runs over.</summary>
-    public LossSets Sets { get; }
+    /// <summary>What the loss's axes declaration means to the runtime: validation, segments, torch-ops axes, Mean, caller layout.</summary>
+    public LossLayout Layout { get; }
 
-    /// <summary>
-    /// A multiclass set loss: its prediction is the softmax across the class axis 1 of the logits, its target the one-hot
-    /// of a class mask, and its backends return a = p·∂L/∂p + ∂L/∂log p, to which backward applies the softmax's Jacobian.
-    /// </summary>
-    public bool Multiclass => Roles.Contains(TensorRole.ClassMask);
     public string[] TensorNames { get; }
     public TensorRole[] Roles { get; }
     public string[] HyperNames { get; }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace LossDsl.Runtime;
 
 /// <summary>
-/// The pair masks of a pair loss (<see cref="LossShape.Pairs"/>), built from the batch's labels as
+/// The pair masks of a pair loss (<see cref="PairRowLayout"/>), built from the batch's labels as
 /// pytorch-metric-learning builds its <c>pos_mask</c> and <c>neg_mask</c>: item <c>j</c> is a positive of anchor
 /// <c>i</c> when it has the same label and is not <c>i</c> itself, a negative when its label differs. The generated
 /// tensor overloads call these; the masks are constants, never differentiated.

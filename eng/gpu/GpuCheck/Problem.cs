@@ -31,16 +31,16 @@ internal sealed unsafe class Problem : IDisposable
 
     private Problem(LossDefinition def, long[] dims, double[] hyper, Memory memory, int seed, ScalarType storage)
     {
-        if (storage == ScalarType.BFloat16 && def.Multiclass)
+        if (storage == ScalarType.BFloat16 && def.Layout.Multiclass)
             throw new NotSupportedException("multiclass kernels read float32 per-pixel statistics; half inputs are converted first");
         _storage = storage;
         _def = def;
         _memory = memory;
         _hyper = hyper;
-        var layout = SegmentLayout.Of(def, dims);
+        var layout = def.Layout.Segments(dims, def.PartialSlots);
         var shape = layout.Shape;
         shape.GradScale = 1.0 / Math.Max(1, layout.Count);
-        shape.IgnoreIndex = def.Shape is LossShape.ClassRow or LossShape.Pairs ? -100 : long.MinValue;
+        shape.IgnoreIndex = def.Layout.RowTargets ? -100 : long.MinValue;
         _numel = dims.Aggregate(1L, (a, b) => a * b);
         var rng = new Random(seed);
         float scale = storage == ScalarType.Float64 ? 25 : 2;
@@ -52,11 +52,11 @@ internal sealed unsafe class Problem : IDisposable
                     _spans.Add(Fill(_numel, _spans.Count == 0 ? () => scale * Normal(rng) : () => rng.Next(2)));
                     break;
                 case TensorRole.Input:
-                    bool prediction = def.Shape == LossShape.Elementwise && _inputs.Count == 0;
-                    _inputs.Add(Fill(def.Shape == LossShape.Elementwise ? _numel : perSegment, prediction ? () => scale * Normal(rng) : () => (float)rng.NextDouble()));
+                    bool prediction = def.Layout.PerElement && _inputs.Count == 0;
+                    _inputs.Add(Fill(def.Layout.PerElement ? _numel : perSegment, prediction ? () => scale * Normal(rng) : () => (float)rng.NextDouble()));
                     break;
                 case TensorRole.Target:
-                    long classes = def.Shape == LossShape.Pairs ? Math.Min(8, dims[0]) : dims[1];
+                    long classes = def.Layout is PairRowLayout ? Math.Min(8, dims[0]) : dims[1];
                     _targets.Add(Enumerable.Range(0, (int)dims[0]).Select(_ => rng.NextInt64(classes)).ToArray());
                     break;
                 case TensorRole.ClassMask:
@@ -119,7 +119,7 @@ internal sealed unsafe class Problem : IDisposable
     private (double[] Loss, double[] Grad) RunCpu(Array[] spansIn, Array[] inputs, Array loss, Array grad, ScalarType dtype)
     {
         // The CPU kernels read a multiclass loss's classes before log Σ_c e^z.
-        var spans = _def.Multiclass ? new[] { spansIn[0], spansIn[2], spansIn[1] } : spansIn;
+        var spans = _def.Layout.Multiclass ? new[] { spansIn[0], spansIn[2], spansIn[1] } : spansIn;
         var pins = spans.Concat(inputs).Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).Concat(_targets.Select(t => GCHandle.Alloc(t, GCHandleType.Pinned)))
             .Append(GCHandle.Alloc(loss, GCHandleType.Pinned)).Append(GCHandle.Alloc(grad, GCHandleType.Pinned)).ToList();
         try

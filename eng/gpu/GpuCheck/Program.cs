@@ -88,11 +88,11 @@ public static unsafe class Program
     }
 
     /// <summary>The truth sizes of a loss's shape: a prediction's dimensions.</summary>
-    private static long[] TruthDims(LossDefinition def) => def.Shape switch
+    private static long[] TruthDims(LossDefinition def) => def.Layout switch
     {
-        LossShape.Elementwise => new long[] { 3000 },
-        LossShape.ClassRow => new long[] { 67, 1000 },
-        LossShape.Pairs => new long[] { 48, 48 },
+        ElementLayout => new long[] { 3000 },
+        ClassRowLayout => new long[] { 67, 1000 },
+        PairRowLayout => new long[] { 48, 48 },
         _ => new long[] { 3, 4, 33, 35 },
     };
 
@@ -142,7 +142,7 @@ public static unsafe class Program
                 verdict = "FAIL: " + e.GetType().Name + ": " + e.Message.Replace('|', '/');
             }
             if (verdict.StartsWith("FAIL", StringComparison.Ordinal)) failures++;
-            report.AppendLine($"| {loss.Name} | {loss.Definition.Shape} | [{string.Join(", ", TruthDims(loss.Definition))}] | {storage.ToString().ToLowerInvariant()} | {lossErr:0.00} | {gradErr:0.00} | {verdict} |");
+            report.AppendLine($"| {loss.Name} | {loss.Definition.Layout} | [{string.Join(", ", TruthDims(loss.Definition))}] | {storage.ToString().ToLowerInvariant()} | {lossErr:0.00} | {gradErr:0.00} | {verdict} |");
         }
         report.AppendLine().AppendLine($"Errors are in units of the tolerance (≤ 1 passes). {losses.Count} losses; {runs - failures} of {runs} runs pass or are skipped as shown.").AppendLine();
         return failures;

@@ -411,13 +411,12 @@ public static class LossSourceEmitter
             string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + Role(sig, p)));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
-            w.Line($"    shape: global::LossDsl.LossShape.{sig.Shape},");
+            w.Line($"    layout: {sig.Axes.LayoutFactory},");
             w.Line($"    tensorNames: new[] {{ {Names(null)} }},");
             w.Line($"    roles: new[] {{ {roles} }},");
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");
             w.Line($"    partialSlots: {plan.PartialSlots},");
             w.Line($"    chunked: {(plan.Chunked ? "true" : "false")},");
-            if (sig.Shape == LossShape.ChannelSet) w.Line($"    sets: global::LossDsl.LossSets.{sig.Sets},");
             w.Line("    kernels: new BackendKernels[]");
             w.Line("    {");
             foreach (var (backend, dtype, kernels) in BackendRows(plan))

@@ -30,7 +30,6 @@ public enum MemberAxis
 /// there are members, whether a segment is fused or chunked, how Mean averages, which options apply, and how the
 /// generated file describes the tensors.
 /// </summary>
-/// <param name="Shape">The runtime's shape value, what the generated <c>LossDefinition</c> passes until it calls <see cref="LayoutFactory"/>.</param>
 /// <param name="Segment">What one evaluation of the body runs over.</param>
 /// <param name="Members">The axis the segment's spans run over.</param>
 /// <param name="Sets">For a set loss, which axes one set spans (its scope); null otherwise.</param>
@@ -42,7 +41,6 @@ public enum MemberAxis
 /// <param name="TargetSets">A set loss with target sets besides the prediction: it takes a set <c>ignore_index</c>.</param>
 /// <param name="SuggestedTask">The calibration task the axes and parameters suggest when <c>[Loss(Task = …)]</c> names none.</param>
 public sealed record AxesDeclaration(
-    LossShape Shape,
     SegmentAxis Segment,
     MemberAxis Members,
     LossSets? Sets,

@@ -71,8 +71,6 @@ public sealed record LossSignature(
     AxesDeclaration Axes,
     string BodyText)
 {
-    /// <summary>The runtime's shape value (<see cref="AxesDeclaration.Shape"/>); stages ask <see cref="Axes"/> instead.</summary>
-    public LossShape Shape => Axes.Shape;
 
     /// <summary>The runtime's sets value of a set loss, as the generated <c>LossDefinition</c> passes it; per channel otherwise.</summary>
     public LossSets Sets => Axes.Sets ?? LossSets.PerChannel;

@@ -72,13 +72,13 @@ public static class AxesDecision
 
         var axes = shape switch
         {
-            LossShape.Elementwise => new AxesDeclaration(shape, SegmentAxis.Element, MemberAxis.None, Sets: null, PixelClasses: false,
+            LossShape.Elementwise => new AxesDeclaration(SegmentAxis.Element, MemberAxis.None, Sets: null, PixelClasses: false,
                 ClassTargets: false, TargetSets: false, inputs == 1 ? LossTask.Margin : LossTask.None),
-            LossShape.ClassRow => new AxesDeclaration(shape, SegmentAxis.Row, MemberAxis.Classes, Sets: null, PixelClasses: false,
+            LossShape.ClassRow => new AxesDeclaration(SegmentAxis.Row, MemberAxis.Classes, Sets: null, PixelClasses: false,
                 ClassTargets: targets > 0, TargetSets: false, spans == 1 && targets == 1 && inputs == 0 ? LossTask.Multiclass : LossTask.None),
-            LossShape.Pairs => new AxesDeclaration(shape, SegmentAxis.Row, MemberAxis.Batch, Sets: null, PixelClasses: false,
+            LossShape.Pairs => new AxesDeclaration(SegmentAxis.Row, MemberAxis.Batch, Sets: null, PixelClasses: false,
                 ClassTargets: false, TargetSets: false, LossTask.None),
-            _ => new AxesDeclaration(shape, SegmentAxis.Set, MemberAxis.SetElements, scope, PixelClasses: multiclass,
+            _ => new AxesDeclaration(SegmentAxis.Set, MemberAxis.SetElements, scope, PixelClasses: multiclass,
                 ClassTargets: false, TargetSets: spans > 1, LossTask.Segmentation),
         };
         return new Result(axes, shape.ToString(), null);

@@ -17,14 +17,19 @@ internal sealed class FusedBackend : ILossBackend
         call => call.Device == DeviceType.CPU ? null : $"the fused CPU kernels read and write host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}",
         CpuLauncher.Run);
 
-    public static readonly FusedBackend Ilgpu = new(Backend.Ilgpu, "ILGPU", KernelLauncher.WhyNot, KernelLauncher.Run);
+    /// <summary>On CUDA, <see cref="Backend.Auto"/> takes the ILGPU kernels only once a canary call on the device agreed with the torch-ops form.</summary>
+    public static readonly FusedBackend Ilgpu = new(Backend.Ilgpu, "ILGPU", KernelLauncher.WhyNot, KernelLauncher.Run,
+        forAuto: (ilgpu, call) => call.Device == DeviceType.CUDA ? CanaryBackend.Cuda : ilgpu);
 
     private readonly string _kernels;
     private readonly Func<LossCall, string?> _whyNotMemory;
     private readonly Func<LossCall, (Tensor Loss, Tensor Grad)> _launch;
+    private readonly Func<FusedBackend, LossCall, ILossBackend>? _forAuto;
 
-    private FusedBackend(Backend kind, string kernels, Func<LossCall, string?> whyNotMemory, Func<LossCall, (Tensor Loss, Tensor Grad)> launch)
+    private FusedBackend(Backend kind, string kernels, Func<LossCall, string?> whyNotMemory, Func<LossCall, (Tensor Loss, Tensor Grad)> launch,
+        Func<FusedBackend, LossCall, ILossBackend>? forAuto = null)
     {
+        _forAuto = forAuto;
         Kind = kind;
         _kernels = kernels;
         _whyNotMemory = whyNotMemory;
@@ -33,9 +38,11 @@ internal sealed class FusedBackend : ILossBackend
 
     public Backend Kind { get; }
 
+    public ILossBackend? ForAuto(LossCall call) => _forAuto is null ? this : _forAuto(this, call);
+
     public string? WhyNot(LossCall call)
     {
-        if (call.Device != DeviceType.CPU && call.Definition.Multiclass)
+        if (call.Device != DeviceType.CPU && call.Definition.Layout.Multiclass)
             return $"the fused kernels of a multiclass loss read per-pixel statistics computed on host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
         if (_whyNotMemory(call) is { } memory) return memory;
         if (!call.Definition.Supports(Kind, call.DType))

@@ -50,10 +50,15 @@ public static class LossBackend
         return new Scope(() => s_override.Value = previous);
     }
 
-    /// <summary>The backends in the order <see cref="Backend.Auto"/> tries them.</summary>
-    private static readonly ILossBackend[] s_auto = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
+    /// <summary>
+    /// Every backend, each registered once, in the order <see cref="Backend.Auto"/> tries them (what it tries in each one's
+    /// place: <see cref="ILossBackend.ForAuto"/>). Adding a backend takes a <see cref="Backend"/> value, a class implementing
+    /// <see cref="ILossBackend"/> and its entry here (docs/backends.md).
+    /// </summary>
+    private static readonly ILossBackend[] s_backends = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
 
-    private static readonly ILossBackend[] s_all = { FusedBackend.Cpu, FusedBackend.Ilgpu, TorchOpsBackend.Instance };
+    /// <summary>The registered backends, in <see cref="Backend.Auto"/>'s order.</summary>
+    internal static System.Collections.Generic.IReadOnlyList<ILossBackend> Registered => s_backends;
 
     private static readonly AsyncLocal<DeviceType?> s_fakeDevice = new();
 
@@ -76,21 +81,17 @@ public static class LossBackend
         var requested = call.Arguments.Backend != Backend.Auto ? call.Arguments.Backend : Current;
         if (requested == Backend.Auto)
         {
-            foreach (var b in s_auto)
-            {
-                // On CUDA, the ILGPU kernels earn their place on each device with a canary call against the torch-ops form.
-                var candidate = b == FusedBackend.Ilgpu && call.Device == DeviceType.CUDA ? CanaryBackend.Cuda : b;
-                if (candidate.WhyNot(call) is null) return candidate;
-            }
+            foreach (var b in s_backends)
+                if (b.ForAuto(call) is { } candidate && candidate.WhyNot(call) is null) return candidate;
             throw new NotSupportedException($"{call.Definition.Name}: no LossDsl backend can run this call: " +
-                string.Join("; ", s_auto.Select(b => $"{b.Kind}: {b.WhyNot(call)}")) + ".");
+                string.Join("; ", s_backends.Where(b => b.ForAuto(call) is not null).Select(b => $"{b.Kind}: {b.WhyNot(call)}")) + ".");
         }
-        var chosen = s_all.Single(b => b.Kind == requested);
+        var chosen = s_backends.Single(b => b.Kind == requested);
         if (chosen.WhyNot(call) is { } why)
         {
             string how = call.Arguments.Backend != Backend.Auto ? "by the call's backend argument"
                 : s_override.Value is not null ? "by LossBackend.Use" : "by LossBackend.Default (or LOSSDSL_BACKEND)";
-            var others = s_all.Where(b => b != chosen && b.WhyNot(call) is null).Select(b => b.Kind.ToString()).ToList();
+            var others = s_backends.Where(b => b != chosen && b.WhyNot(call) is null).Select(b => b.Kind.ToString()).ToList();
             throw new NotSupportedException(
                 $"{call.Definition.Name}: the {requested} backend was forced {how}, but it cannot run this call: {why}. " +
                 (others.Count > 0 ? $"Backends that can: {string.Join(", ", others)} (or Backend.Auto)." : "No other backend can either."));
@@ -117,7 +118,15 @@ public static class LossBackend
 /// <summary>One way of running a loss call. Each backend says whether it can run a call before it is asked to.</summary>
 internal interface ILossBackend
 {
+    /// <summary>The <see cref="Backend"/> value that forces this backend.</summary>
     Backend Kind { get; }
+
+    /// <summary>
+    /// What <see cref="Backend.Auto"/> tries in this backend's place for <paramref name="call"/>: the backend itself (the
+    /// default), a stand-in that guards it (the ILGPU kernels on CUDA: <see cref="CanaryBackend"/>), or null when
+    /// <c>Auto</c> never picks it for this call.
+    /// </summary>
+    ILossBackend? ForAuto(LossCall call) => this;
 
     /// <summary>Null when this backend can run <paramref name="call"/>; otherwise why not, in words.</summary>
     string? WhyNot(LossCall call);

@@ -15,7 +15,8 @@ public delegate Tensor TorchOpsKernel(TorchFrame f);
 /// <summary>
 /// What a loss's generated torch-ops form sees of one call: its tensors laid out on the loss's axes, and the
 /// reductions over them. A value lives on the <b>element</b> axes (a whole row or set) or on the <b>segment</b>
-/// axes (one value per row, set or element, kept as size-1 dimensions so that it broadcasts over the elements):
+/// axes (one value per row, set or element, kept as size-1 dimensions so that it broadcasts over the elements), as the
+/// loss's layout says (<see cref="LossLayout.TorchAxes"/>):
 /// <list type="bullet">
 /// <item>class rows and pair rows: elements [N, C] (pairs: [N, N]), segments [N, 1]; reductions over dim 1;</item>
 /// <item>sets per channel: elements [N, C, S] (S the flattened spatial axes), segments [1, C, 1]; reductions over dims 0 and 2;</item>
@@ -41,34 +42,9 @@ public sealed class TorchFrame
         InPlace = inPlace;
         Gradients = new Tensor?[call.Tensors.Length];
         TemporaryGradients = new bool[call.Tensors.Length];
-        var x = call.Prediction;
-        switch (call.Definition.Shape)
-        {
-            case var rows when rows.HasRows():
-                _elementShape = x.shape;
-                _segmentShape = new[] { x.shape[0], 1L };
-                _reduce = new[] { 1L };
-                break;
-            case LossShape.ChannelSet when call.Definition.Sets == LossSets.Whole:
-                _elementShape = new[] { 1L, 1L, x.numel() };
-                _segmentShape = new[] { 1L, 1L, 1L };
-                _reduce = new[] { 2L };
-                break;
-            case LossShape.ChannelSet:
-                long n = x.shape[0], c = x.shape[1], s = x.shape.Skip(2).Aggregate(1L, (a, b) => a * b);
-                _elementShape = new[] { n, c, s };
-                bool perImage = call.Definition.Sets == LossSets.PerImage;
-                _segmentShape = perImage ? new[] { n, c, 1L } : new[] { 1L, c, 1L };
-                _reduce = perImage ? new[] { 2L } : new[] { 0L, 2L };
-                break;
-            default:
-                _elementShape = x.shape;
-                _segmentShape = x.shape;
-                _reduce = Array.Empty<long>();
-                break;
-        }
+        (_elementShape, _segmentShape, _reduce) = call.Definition.Layout.TorchAxes(call.Prediction.shape);
         _valid = call.ValidElements?.view(_elementShape);
-        _spans = call.Definition.Multiclass ? MulticlassSpans() : call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
+        _spans = call.Definition.Layout.Multiclass ? MulticlassSpans() : call.WithRole(TensorRole.Span).Select(t => t.view(_elementShape)).ToArray();
         _inputs = call.WithRole(TensorRole.Input).Select(t => t.view(_segmentShape)).ToArray();
         _targets = call.WithRole(TensorRole.Target).Select(t =>
         {
@@ -118,7 +94,7 @@ public sealed class TorchFrame
     public Tensor Target(int slot) => _targets[slot];
 
     /// <summary>The number of elements of a row or set.</summary>
-    public double Length => _call.Definition.Multiclass
+    public double Length => _call.Definition.Layout.Multiclass
         ? _call.UnevenSets
             ? throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) of per-image sets whose images keep different numbers of pixels is not supported yet; call it without ignore_index, or with LossSets.PerChannel.")
             : _call.Shape.Count

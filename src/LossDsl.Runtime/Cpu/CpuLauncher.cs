@@ -21,7 +21,7 @@ internal static class CpuLauncher
         var def = call.Definition;
         // Half rows and elements are read in place, a block of segments at a time (HalfRows); sets, whose chunks stride
         // across the tensor, and multiclass sets read float32.
-        bool halfInPlace = call.StoredAs != call.DType && !def.Chunked && !def.Multiclass;
+        bool halfInPlace = call.StoredAs != call.DType && !def.Chunked && !def.Layout.Multiclass;
         if (!halfInPlace) call.ToComputeDType();
         var kernels = def.KernelsFor<CpuKernel>(Backend.Cpu, call.DType)!;
         var shape = call.Shape;
@@ -49,14 +49,14 @@ internal static class CpuLauncher
             ? new double[Math.Max(1L, (long)shape.Segments * shape.Chunks * Math.Max(1, shape.PartialSlots))]
             : Array.Empty<double>();
         // A multiclass loss's kernels read the logits, then per pixel the class and log Σ_c e^z (KernelAbi.MulticlassSpans).
-        var spans = def.Multiclass
+        var spans = def.Layout.Multiclass
             ? KernelAbi.MulticlassSpans.Of(TensorMemory.Pointer(x), TensorMemory.Pointer(call.PixelClasses!), TensorMemory.Pointer(call.PixelLogSumExp()))
             : Pointers(call, TensorRole.Span);
         var args = new CpuArgs(shape, spans, Pointers(call, TensorRole.Input), Pointers(call, TensorRole.Target),
             call.Arguments.Hyper, TensorMemory.Pointer(loss), TensorMemory.Pointer(grad), partials);
 
         int items = def.Chunked ? shape.Segments * shape.Chunks : shape.Segments;
-        long elementsPerItem = def.Shape == LossShape.Elementwise ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
+        long elementsPerItem = def.Layout.PerElement ? 1 : def.Chunked ? shape.ChunkLength : shape.Length;
         if (halfInPlace)
             HalfRows.Launch(kernels, args, call.StoredAs, items, elementsPerItem, workers);
         else

@@ -45,7 +45,7 @@ internal static class KernelLauncher
     public static string? WhyNot(LossCall call)
     {
         var roles = call.Definition.Roles;
-        int spans = call.Definition.Multiclass ? KernelAbi.MulticlassSpans.Count : roles.Count(r => r == TensorRole.Span);
+        int spans = call.Definition.Layout.Multiclass ? KernelAbi.MulticlassSpans.Count : roles.Count(r => r == TensorRole.Span);
         if (spans > KernelAbi.MaxSpans || roles.Count(r => r == TensorRole.Input) > KernelAbi.MaxInputs
             || roles.Count(r => r == TensorRole.Target) > KernelAbi.MaxTargets)
             return $"the ILGPU kernels take at most {KernelAbi.MaxSpans} span, {KernelAbi.MaxInputs} per-row and {KernelAbi.MaxTargets} target tensors";
@@ -84,7 +84,7 @@ internal static class KernelLauncher
             using var views = new TensorViews(acc, lane);
             var v = new LossViews<TIn, T>();
             Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(i => inPlace ? call.Stored(i) : call.Tensors[i]).ToArray();
-            var spans = def.Multiclass ? KernelAbi.MulticlassSpans.Of(call.Prediction, call.PixelClasses!, call.PixelLogSumExp()) : Stored(TensorRole.Span);
+            var spans = def.Layout.Multiclass ? KernelAbi.MulticlassSpans.Of(call.Prediction, call.PixelClasses!, call.PixelLogSumExp()) : Stored(TensorRole.Span);
             for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
             var inputs = Stored(TensorRole.Input);
             for (int k = 0; k < inputs.Length; k++) v.SetInput(k, views.View<TIn>(inputs[k]));
@@ -122,23 +122,21 @@ internal static class KernelLauncher
         int Warps(long threads) => (int)Math.Clamp((threads + warp - 1) / warp * warp, warp, maxGroup);
         // Groups that keep every multiprocessor busy twice over.
         long fill = 2L * acc.NumMultiprocessors * Math.Max(1, acc.MaxNumThreadsPerMultiprocessor / maxGroup);
-        switch (def.Shape)
+        if (def.Layout.PerElement)
         {
-            case LossShape.Elementwise:
-                shape.SumLoss = onlySum ? 1 : 0;
-                return (maxGroup, (int)Math.Clamp(((long)shape.Segments + maxGroup - 1) / maxGroup, shape.Segments == 0 ? 0 : 1, fill));
-            case var _ when def.Chunked:
-            {
-                // Each group strides over at least 16 elements per thread; at most 4096 chunks per set.
-                long perGroup = 16L * maxGroup;
-                long wanted = Math.Max(1, fill / Math.Max(1, shape.Segments));
-                shape.Chunks = (int)Math.Clamp(Math.Min(wanted, (shape.Length + perGroup - 1) / perGroup), 1, 4096);
-                shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
-                return (maxGroup, checked(shape.Segments * shape.Chunks));
-            }
-            default:
-                return (Warps(shape.Length), shape.Segments);
+            shape.SumLoss = onlySum ? 1 : 0;
+            return (maxGroup, (int)Math.Clamp(((long)shape.Segments + maxGroup - 1) / maxGroup, shape.Segments == 0 ? 0 : 1, fill));
         }
+        if (def.Chunked)
+        {
+            // Each group strides over at least 16 elements per thread; at most 4096 chunks per set.
+            long perGroup = 16L * maxGroup;
+            long wanted = Math.Max(1, fill / Math.Max(1, shape.Segments));
+            shape.Chunks = (int)Math.Clamp(Math.Min(wanted, (shape.Length + perGroup - 1) / perGroup), 1, 4096);
+            shape.ChunkLength = (shape.Length + shape.Chunks - 1) / shape.Chunks;
+            return (maxGroup, checked(shape.Segments * shape.Chunks));
+        }
+        return (Warps(shape.Length), shape.Segments);
     }
 
     /// <summary>

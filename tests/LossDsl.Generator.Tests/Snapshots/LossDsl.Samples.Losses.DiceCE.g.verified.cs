@@ -100,13 +100,12 @@ namespace LossDsl.Generated
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'probs', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "DiceCE",
-            shape: global::LossDsl.LossShape.ChannelSet,
+            layout: global::LossDsl.Runtime.LossLayouts.Sets(global::LossDsl.LossSets.PerChannel, multiclass: true),
             tensorNames: new[] { "probs", "targets" },
             roles: new[] { TensorRole.Span, TensorRole.ClassMask },
             hyperNames: new string[] { "smooth", "eps" },
             partialSlots: 4,
             chunked: true,
-            sets: global::LossDsl.LossSets.PerChannel,
             kernels: new BackendKernels[]
             {
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),

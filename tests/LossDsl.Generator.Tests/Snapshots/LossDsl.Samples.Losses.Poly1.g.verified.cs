@@ -136,7 +136,7 @@ namespace LossDsl.Generated
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Poly1",
-            shape: global::LossDsl.LossShape.ClassRow,
+            layout: global::LossDsl.Runtime.LossLayouts.ClassRows,
             tensorNames: new[] { "logits", "target" },
             roles: new[] { TensorRole.Span, TensorRole.Target },
             hyperNames: new string[] { "epsilon" },

@@ -87,7 +87,7 @@ namespace LossDsl.Generated
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logit', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SigmoidFocal",
-            shape: global::LossDsl.LossShape.Elementwise,
+            layout: global::LossDsl.Runtime.LossLayouts.Elements,
             tensorNames: new[] { "logit", "target" },
             roles: new[] { TensorRole.Input, TensorRole.Input },
             hyperNames: new string[] { "alpha", "gamma" },

@@ -90,7 +90,7 @@ namespace LossDsl.Generated
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'similarity', and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "SupCon",
-            shape: global::LossDsl.LossShape.Pairs,
+            layout: global::LossDsl.Runtime.LossLayouts.PairRows,
             tensorNames: new[] { "similarity", "positive", "negative" },
             roles: new[] { TensorRole.Span, TensorRole.Span, TensorRole.Span },
             hyperNames: new string[] { "temperature" },

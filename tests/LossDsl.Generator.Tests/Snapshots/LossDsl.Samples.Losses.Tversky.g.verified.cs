@@ -106,13 +106,12 @@ namespace LossDsl.Generated
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', calls with ignored set elements, and backward under create_graph.
         public static readonly LossDefinition Definition = new LossDefinition(
             name: "Tversky",
-            shape: global::LossDsl.LossShape.ChannelSet,
+            layout: global::LossDsl.Runtime.LossLayouts.Sets(global::LossDsl.LossSets.PerChannel, multiclass: false),
             tensorNames: new[] { "logits", "targets" },
             roles: new[] { TensorRole.Span, TensorRole.Span },
             hyperNames: new string[] { "alpha", "beta", "smooth", "eps" },
             partialSlots: 3,
             chunked: true,
-            sets: global::LossDsl.LossSets.PerChannel,
             kernels: new BackendKernels[]
             {
                 new BackendKernels(Backend.Ilgpu, global::TorchSharp.torch.ScalarType.Float32, new LossKernel<F32, float>[] { Pass1F32<F32>, GradientF32<F32> }),

@@ -58,7 +58,7 @@ public sealed class KernelSkeleton
     // ---- The loss's axes, asked here only: the dialects ask these rather than the shape.
 
     /// <summary>One evaluation per element of same-shape tensors: no reductions.</summary>
-    public bool Elementwise => Signature.Shape == LossShape.Elementwise;
+    public bool Elementwise => Signature.Axes.IsElementwise;
 
     /// <summary>A multiclass set loss: a class axis (the logits' softmax, per pixel) nested in pixel sets.</summary>
     public bool Multiclass => Signature.Multiclass;
