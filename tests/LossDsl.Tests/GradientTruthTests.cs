@@ -379,7 +379,6 @@ public class GradientTruthTests
             (dt, g, ext) => new[] { Randn(g, dt, ext, 7, 5), Classes(g, 7, 5) },
             (t, r) => TestLosses.DualFocal(t[0], t[1], gamma: 2.0, reduction: r),
             t => DualFocalReference(t[0], t[1], 2.0)),
-#if MIN_KERNELS   // until the CPU and ILGPU kernels have Min (LossDsl.Tests.csproj, MinKernels)
         new("HardNegative (test-defined, Min with an indexed body)",
             (dt, g, ext) => new[] { Randn(g, dt, ext, 9, 7), Classes(g, 9, 7) },
             (t, r) => TestLosses.HardNegative(t[0], t[1], reduction: r),
@@ -406,7 +405,6 @@ public class GradientTruthTests
             (t, r) => TestLosses.SetNearest(t[0], t[1], reduction: r),
             t => SetNearestReference(t[0], t[1]),
             Ties: true),
-#endif
     };
 
     public static IEnumerable<object[]> Matrix()

@@ -263,7 +263,6 @@ public static partial class TestLosses
         return Sum(positive) > 0 && Sum(negative) > 0 ? Max(hardestPositive - hardestNegative + margin, 0f) : 0;
     }
 
-#if MIN_KERNELS   // until the CPU and ILGPU kernels have Min (LossDsl.Tests.csproj, MinKernels)
     /// <summary>
     /// A hard-negative margin: the row's log-sum-exp minus its smallest non-target logit (a Min reduction with an indexed
     /// body, its argmin mask).
@@ -276,5 +275,4 @@ public static partial class TestLosses
     [Loss(Shape = LossShape.ChannelSet, Task = LossTask.None)]
     public static partial float SetNearest(ReadOnlySpan<float> p, ReadOnlySpan<float> y)
         => Min(p, y, (a, b) => (a - b) * (a - b)) + Mean(p, a => a * a);
-#endif
 }

@@ -2,13 +2,15 @@ using System.Linq;
 using System.Text.RegularExpressions;
 using LossDsl.Generator.Emit;
 using LossDsl.Generator.Emit.Kernels;
+using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.Model;
+using LossDsl.Generator.Schedule;
 using Xunit;
 
 namespace LossDsl.Generator.Tests.Stages;
 
 /// <summary>
-/// The emit stage's kernel skeleton on its own, on plans from <see cref="Stage.Schedule"/>: every dialect writes the kernel
+/// The emit stage's kernel skeleton on its own, on plans the <see cref="Scheduler"/> makes: every dialect writes the kernel
 /// ABI's entry points of a plan, in its launch order, and nothing else; and a reduction's accumulate and merge come from
 /// its row of the reduction table (a Min selects with &lt; and merges as Min, never as another reduction).
 /// </summary>
@@ -43,7 +45,7 @@ public class KernelSkeletonTests
     [InlineData(TwoPassSet, new[] { "Pass1", "Pass2", "Gradient" })]
     public void EveryDialectWritesTheAbiEntryPointsInLaunchOrder(string loss, string[] expected)
     {
-        var plan = Stage.Schedule(loss);
+        var plan = Scheduler.Run(Differentiator.Run(Stage.ParseOk(loss)));
         Assert.Equal(expected, KernelAbi.EntryPoints(plan.Chunked, plan.Passes.Select(p => p.Level)));
         var skeleton = new KernelSkeleton(plan);
         Assert.Equal(expected, skeleton.EntryPoints().Select(e => e.Entry));
@@ -56,7 +58,7 @@ public class KernelSkeletonTests
     [Fact]
     public void TheBackendTableListsEachBackendsKernelsInLaunchOrder()
     {
-        var skeleton = new KernelSkeleton(Stage.Schedule(TwoPassSet));
+        var skeleton = new KernelSkeleton(Scheduler.Run(Differentiator.Run(Stage.ParseOk(TwoPassSet))));
         var rows = KernelBackends.Rows(skeleton).ToList();
         Assert.Equal(KernelBackends.All.Sum(b => b.Rows.Count), rows.Count);
         Assert.Contains(("Cpu", "global::TorchSharp.torch.ScalarType.Float32", "new CpuKernel[] { CpuPass1F32, CpuPass2F32, CpuGradientF32 }"), rows);
@@ -66,7 +68,7 @@ public class KernelSkeletonTests
     [Fact]
     public void AMinSelectsWithLessThanAndMergesAsMin()
     {
-        var skeleton = new KernelSkeleton(Stage.Schedule("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => z[t] - Min(z);"));
+        var skeleton = new KernelSkeleton(Scheduler.Run(Differentiator.Run(Stage.ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => z[t] - Min(z);"))));
         var code = KernelBackends.All.ToDictionary(b => b.Id, b =>
         {
             var w = new IndentedWriter();

@@ -65,7 +65,7 @@ public class SchedulerTests
     [Fact]
     public void AMinAndASumOverTheSameSpanShareOnePass()
     {
-        var plan = Stage.Schedule("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => Sum(z, v => v * v) - Min(z, (v, j) => j == t ? 1e30f : v);");
+        var plan = Scheduler.Run(Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => Sum(z, v => v * v) - Min(z, (v, j) => j == t ? 1e30f : v);")));
         var pass = Assert.Single(plan.Passes);
         Assert.Equal(new[] { Op.ReduceSum, Op.ReduceMin }, Ops(plan, pass).OrderBy(o => o).ToArray());
         Assert.Equal(3, plan.PartialSlots);                              // Sum 1 + Min 2 (the running minimum and its position)
