@@ -1,10 +1,8 @@
 using System;
 using System.Collections.Generic;
-using System.Globalization;
 using System.Linq;
 using System.Threading;
 using LossDsl.Generator.Diagnostics;
-using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
@@ -16,6 +14,10 @@ namespace LossDsl.Generator.Parse;
 /// Parse stage: turns a [Loss] method (Roslyn syntax plus semantic model) into a <see cref="LossModel"/>.
 /// Every construct outside the DSL subset becomes a diagnostic at its exact span; parsing goes on after an
 /// error so that one build reports all of them. Nothing here throws on user input.
+/// <para>
+/// It composes the two halves: <see cref="SignatureParser"/> (the declaration: signature, axes, stub) and, when the
+/// declaration is usable, <see cref="BodyParser"/> (the body: IR).
+/// </para>
 /// </summary>
 public static class LossParser
 {

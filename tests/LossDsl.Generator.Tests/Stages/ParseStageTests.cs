@@ -5,7 +5,6 @@ using System.Threading;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Parse;
-using Microsoft.CodeAnalysis.CSharp.Syntax;
 using Xunit;
 using static LossDsl.Generator.Tests.Stages.Stage;
 
