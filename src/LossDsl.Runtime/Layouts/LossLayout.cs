@@ -82,7 +82,7 @@ public abstract class LossLayout
         => throw new NotSupportedException($"{def.Name}: weights are not supported for {this} losses.");
 
     /// <summary>A shape in messages: [2, 3].</summary>
-    internal static string Dims(long[] shape) => "[" + string.Join(", ", shape) + "]";
+    private protected static string Dims(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
     /// <summary>Throws unless tensor <paramref name="i"/> has shape <paramref name="expected"/>; <paramref name="what"/> says why.</summary>
     private protected static void RequireShape(LossDefinition def, Tensor[] tensors, int i, long[] expected, string what)
