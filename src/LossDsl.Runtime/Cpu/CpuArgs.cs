@@ -35,7 +35,7 @@ public sealed unsafe class CpuArgs
     public double[] Hyper { get; }
     public double[] Partials { get; }
 
-    /// <summary>The first element of span tensor <paramref name="k"/>.</summary>
+    /// <summary>The first element of span tensor <paramref name="k"/> (a multiclass loss's in <see cref="KernelAbi.MulticlassSpans"/> order).</summary>
     public ref T Span<T>(int k) where T : unmanaged => ref Unsafe.AsRef<T>((void*)_spans[k]);
 
     /// <summary>The first element of per-row or per-element input tensor <paramref name="k"/>.</summary>

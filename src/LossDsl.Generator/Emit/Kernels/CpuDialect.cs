@@ -286,6 +286,7 @@ public sealed class CpuDialect : KernelDialect
 
     // ---------------------------------------------------------------- sweeps
 
+    /// <summary>The element code comes from the roots here (see the overload), so that a parked weight's operands can be left out.</summary>
     public override void Sweep(string from, string to, EquatableArray<int> elements, IReadOnlyList<int> roots, Action<Lane> body, bool needIndex)
         => Sweep(from, to, roots, body, needIndex);
 
