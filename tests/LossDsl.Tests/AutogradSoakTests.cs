@@ -100,6 +100,9 @@ public class AutogradSoakTests(ITestOutputHelper output)
             (t, red) => F.cross_entropy(t[0], t[1], reduction: red, ignore_index: Ignore)),
     };
 
+    /// <summary>The call this thread is running, for a crash's report (an exception in an autograd callback ends the process).</summary>
+    [ThreadStatic] private static string? t_call;
+
     private static int Setting(string name, int fallback)
         => int.TryParse(Environment.GetEnvironmentVariable(name), out int v) && v > 0 ? v : fallback;
 
@@ -133,6 +136,22 @@ public class AutogradSoakTests(ITestOutputHelper output)
         // Warm up so that the figures below do not count kernel compilation.
         for (int i = 0; i < 40; i++) Step(Seed(-1, i), threadId: -1, k: i);
         long rssStart = Rss();
+
+        string? reportPath = Environment.GetEnvironmentVariable("LOSSDSL_SOAK_REPORT") is { Length: > 0 } p ? p : null;
+        void Report(string line)
+        {
+            output.WriteLine(line);
+            if (reportPath is not null) System.IO.File.AppendAllText(reportPath, line + Environment.NewLine);
+        }
+        // A managed exception that escapes an autograd callback cannot be caught by the worker: the process ends. Name
+        // the call it came from first.
+        UnhandledExceptionEventHandler crash = (_, e) =>
+        {
+            string line = $"autograd soak: crash on {Thread.CurrentThread.Name} during {t_call ?? "no soak call"}: {e.ExceptionObject}";
+            Console.Error.WriteLine(line);
+            if (reportPath is not null) System.IO.File.AppendAllText(reportPath, line + Environment.NewLine);
+        };
+        AppDomain.CurrentDomain.UnhandledException += crash;
 
         long calls = 0;
         var failures = new ConcurrentQueue<string>();
@@ -172,15 +191,14 @@ public class AutogradSoakTests(ITestOutputHelper output)
             }
         stop.Cancel();
         collector.Join();
+        AppDomain.CurrentDomain.UnhandledException -= crash;
         long rssEnd = Rss();
 
         string figures = string.Create(CultureInfo.InvariantCulture,
             $"autograd soak: {calls} calls on {threads} threads in {clock.Elapsed.TotalMinutes:F1} min ({calls / clock.Elapsed.TotalSeconds:F0} calls/s), "
             + $"{failures.Count} failed; RSS {MiB(rssStart)} MiB after warm-up, {(rss.Count > 0 ? string.Join(", ", rss) + ", " : "")}{MiB(rssEnd)} MiB at the end");
-        output.WriteLine(figures);
-        foreach (var f in failures) output.WriteLine("first failure: " + f);
-        if (Environment.GetEnvironmentVariable("LOSSDSL_SOAK_REPORT") is { Length: > 0 } path)
-            System.IO.File.AppendAllText(path, figures + Environment.NewLine + string.Concat(failures.Select(f => "first failure: " + f + Environment.NewLine)));
+        Report(figures);
+        foreach (var f in failures) Report("first failure: " + f);
         Assert.True(failures.IsEmpty, string.Join(Environment.NewLine, failures));
     }
 
@@ -204,6 +222,7 @@ public class AutogradSoakTests(ITestOutputHelper output)
         // Half inputs give a float32 loss (and their gradient in their own dtype), as under PyTorch's autocast.
         var valueType = half ? ScalarType.Float32 : dtype;
         string what = $"{c.Name}, {backend}, {reduction}, {mode}, {dtype} (thread {threadId}, call {k}, seed {seed})";
+        t_call = what;
         using var _ = LossBackend.Use(backend);
         var held = new List<Tensor>();
         Tensor Hold(Tensor t)
