@@ -151,10 +151,14 @@ public class AutogradSoakTests(ITestOutputHelper output)
         long rssStart = Rss();
 
         string? reportPath = Environment.GetEnvironmentVariable("LOSSDSL_SOAK_REPORT") is { Length: > 0 } p ? p : null;
+        void Append(string line)
+        {
+            if (reportPath is not null) System.IO.File.AppendAllText(reportPath, line + Environment.NewLine);
+        }
         void Report(string line)
         {
             output.WriteLine(line);
-            if (reportPath is not null) System.IO.File.AppendAllText(reportPath, line + Environment.NewLine);
+            Append(line);
         }
         long calls = 0;
         var failures = new ConcurrentQueue<string>();
@@ -169,7 +173,7 @@ public class AutogradSoakTests(ITestOutputHelper output)
             string line = string.Create(CultureInfo.InvariantCulture,
                 $"autograd soak: crash{race} after {Interlocked.Read(ref calls)} calls in {clock.Elapsed.TotalMinutes:F1} min (RSS {MiB(rssStart)} MiB after warm-up{string.Concat(rss.Select(r => ", " + r))}) on {Thread.CurrentThread.Name} during {t_call ?? "no soak call"}: {e.ExceptionObject}");
             Console.Error.WriteLine(line);
-            if (reportPath is not null) System.IO.File.AppendAllText(reportPath, line + Environment.NewLine);
+            Append(line);
         };
         AppDomain.CurrentDomain.UnhandledException += crash;
         using var stop = new CancellationTokenSource();
