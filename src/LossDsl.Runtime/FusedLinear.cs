@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -216,8 +217,10 @@ internal sealed class FusedLinearCall
 
 /// <summary>
 /// The autograd function of every fused linear form. With Mean or Sum, forward computes the loss and the gradients in
-/// one pass over the chunks and saves the gradients; backward scales them. With None, the gradients depend on each
-/// row's upstream gradient, so backward makes a second pass over the chunks (the logits are recomputed, not saved).
+/// one pass over the chunks and saves the gradients; backward scales them (and after a saved gradient has been handed out
+/// as it is, a later backward through a retained graph computes them again: <see cref="LossAutograd.HandOut"/>). With None,
+/// the gradients depend on each row's upstream gradient, so backward makes a second pass over the chunks (the logits are
+/// recomputed, not saved).
 /// </summary>
 public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLinearFunction>
 {
@@ -243,16 +246,24 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
             ctx.save_for_backward(tensors);
             return NativeHandoff.Made(scope.MoveToOuter(perRow));
         }
-        var (loss, count, gradients) = call.Run(heads, gradients: true, null, wanted);
-        if (reduction == Reduction.Sum) count = 1;
+        var (total, count, save) = Reduced(call, tensors, wanted);
+        scope.MoveToOuter(save);
+        // The inputs first, for a backward that must compute the gradients again.
+        ctx.save_for_backward(tensors.Concat(save).ToList());
+        ctx.save_data("handedOut", new StrongBox<bool>());
+        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(call.ComputeType)));
+    }
+
+    /// <summary>Mean's or Sum's total loss (float64), row count, and the gradients that are computed, in their tensors' dtypes.</summary>
+    private static (Tensor Total, double Count, List<Tensor> Gradients) Reduced(FusedLinearCall call, IReadOnlyList<Tensor> tensors, bool[] wanted)
+    {
+        var (loss, count, gradients) = call.Run(call.Heads(tensors), gradients: true, null, wanted);
+        if (call.Arguments.Reduction == Reduction.Sum) count = 1;
         // Mean's 1/count once at the end, over every row's count.
         if (count != 1)
             foreach (var g in gradients) g?.mul_(count == 0 ? 0 : 1 / count);
-        var save = gradients.Select((g, i) => g?.to(tensors[i].dtype)).Where(g => g is not null).Select(g => g!).ToList();
-        scope.MoveToOuter(save);
-        ctx.save_for_backward(save);
-        var total = loss.sum(ScalarType.Float64);
-        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(call.ComputeType)));
+        var computed = gradients.Select((g, i) => g?.to(tensors[i].dtype)).Where(g => g is not null).Select(g => g!).ToList();
+        return (loss.sum(ScalarType.Float64), count, computed);
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)
@@ -274,8 +285,17 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         else
         {
             var g = gradOutput.to(ScalarType.Float64).item<double>();
+            var handedOut = (StrongBox<bool>)ctx.get_data("handedOut");
+            var inputs = saved.Take(wanted.Length).ToList();
+            List<Tensor> computed;
+            if (handedOut.Value)
+            {
+                using var noGrad = torch.no_grad();
+                computed = Reduced(call, inputs, wanted).Gradients;
+            }
+            else computed = saved.Skip(wanted.Length).ToList();
             for (int i = 0, k = 0; i < wanted.Length; i++)
-                if (wanted[i]) gradients[i] = g == 1.0 ? saved[k++] : saved[k++].mul(g);
+                if (wanted[i]) gradients[i] = g == 1.0 ? LossAutograd.HandOut(computed[k++], handedOut) : computed[k++].mul(g);
         }
         // The bridge copies the gradients out of their native handles after backward returns (NativeHandoff).
         var result = gradients.Select(x => x is null ? null! : NativeHandoff.Made(scope.MoveToOuter(x))).ToList();

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
@@ -21,6 +22,8 @@ public static class LossAutograd
     private const string SavedLayout = "lossdsl.layout";
     private const string SavedGradients = "lossdsl.gradients";
     private const string SavedPixels = "lossdsl.pixels";
+    private const string SavedBackend = "lossdsl.backend";
+    private const string SavedHandedOut = "lossdsl.handedOut";
 
     /// <summary>
     /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
@@ -59,7 +62,8 @@ public static class LossAutograd
         using var call = LossCall.Bind(def, vars);
         // Gradients stay in the compute dtype until backward has applied the upstream gradient, so a half-precision
         // tensor's gradient is rounded once, as under PyTorch's autocast.
-        var (rawLoss, rawGradients) = LossBackend.Choose(call).Run(call);
+        var backend = LossBackend.Choose(call);
+        var (rawLoss, rawGradients) = backend.Run(call);
         call.CountPositiveRows(rawLoss);
         var loss = call.Weighted(rawLoss);
         var gradients = call.CallerGradients(rawGradients);
@@ -97,6 +101,8 @@ public static class LossAutograd
         ctx.save_data(SavedArguments, vars[^1]);
         ctx.save_data(SavedGradients, computed);
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
+        ctx.save_data(SavedBackend, backend);
+        ctx.save_data(SavedHandedOut, new StrongBox<bool>());
         NativeHandoff.Held(vars);
         return NativeHandoff.Made(result);
     }
@@ -115,7 +121,10 @@ public static class LossAutograd
         // Grad mode is on in backward only when the caller asked for create_graph: then the gradients must themselves be
         // differentiable, so they are recomputed from the inputs by the torch-ops form under grad mode.
         var gradients = new Tensor?[n];
-        if (torch.is_grad_enabled()) gradients = DifferentiableGradients(def, args, inputs);
+        if (torch.is_grad_enabled()) gradients = Gradients(def, args, inputs, call => TorchOpsBackend.Instance.Run(call, createGraph: true));
+        // A saved gradient handed out as it is (HandOut) may since have been changed in place through the caller's .grad,
+        // so a later backward through a retained graph computes the gradients again, as forward did.
+        else if (((StrongBox<bool>)ctx.get_data(SavedHandedOut)).Value) gradients = Gradients(def, args, inputs, ((ILossBackend)ctx.get_data(SavedBackend)).Run);
         else
         {
             var computed = (int[])ctx.get_data(SavedGradients);
@@ -150,7 +159,25 @@ public static class LossAutograd
         if (torch.is_grad_enabled() || gradOutput.requires_grad) return grad * gradOutput.to(grad.dtype);
         // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
         var g = gradOutput.to(ScalarType.Float64).item<double>();
-        return g == 1.0 ? grad : grad * g;
+        return g == 1.0 ? HandOut(grad, (StrongBox<bool>)ctx.get_data(SavedHandedOut)) : grad * g;
+    }
+
+    /// <summary>
+    /// A saved gradient returned from backward as it is, without a copy (autograd then keeps its memory as the input's
+    /// .grad), and marked as handed out, so that a later backward through a retained graph does not read it again.
+    /// <para>
+    /// Without this the caller's .grad and the saved gradient were one tensor: the engine's accumulation in a second
+    /// retained backward (or any in-place change of .grad, such as clipping or zero_) changed the saved gradient, and
+    /// the third backward either read the changed values or, through the version counter they share, raised
+    /// "modified by an inplace operation" inside the autograd callback, which ends the process. So the tensor returned
+    /// shares the saved gradient's memory but not its version counter (<c>set_</c> on a new tensor), and once a
+    /// gradient has been handed out, backward recomputes the gradients from the saved inputs instead.
+    /// </para>
+    /// </summary>
+    internal static Tensor HandOut(Tensor saved, StrongBox<bool> handedOut)
+    {
+        handedOut.Value = true;
+        return torch.empty(0, saved.dtype, saved.device).set_(saved);
     }
 
     /// <summary>
@@ -184,10 +211,11 @@ public static class LossAutograd
         return torch.where(kept, gradient, torch.zeros(1, a.dtype, a.device)).MoveToOuterDisposeScope();
     }
 
-    private static Tensor?[] DifferentiableGradients(LossDefinition def, LossArguments args, Tensor[] inputs)
+    /// <summary>The gradients forward computes, computed again from the saved inputs by <paramref name="run"/>.</summary>
+    private static Tensor?[] Gradients(LossDefinition def, LossArguments args, Tensor[] inputs, Func<LossCall, (Tensor Loss, Tensor?[] Gradients)> run)
     {
         using var call = LossCall.Bind(def, inputs.Cast<object>().Append(args).ToArray());
-        var (loss, gradients) = TorchOpsBackend.Instance.Run(call, createGraph: true);
+        var (loss, gradients) = run(call);
         call.CountPositiveRows(loss);
         return call.CallerGradients(gradients);
     }

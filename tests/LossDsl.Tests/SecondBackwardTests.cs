@@ -116,4 +116,48 @@ public class SecondBackwardTests
             AgreeWithTorch(t => Losses.Poly1Linear(t[0], t[1], null, targets, epsilon: 1, reduction: reduction, backend: backend),
                 t => nn.functional.cross_entropy(nn.functional.linear(t[0], t[1]), targets, reduction: reduction), Inputs, $"Poly1Linear {reduction} {backend}");
     }
+
+    /// <summary>
+    /// Three backward passes through a retained graph, with .grad scaled in place between them (as gradient clipping
+    /// does): each pass adds the gradient of the first once more, as through the torch composition. Backward hands a
+    /// saved gradient to autograd without a copy when the upstream gradient is 1, and autograd keeps it as .grad; the
+    /// saved gradient used to be that same tensor, so the second pass's accumulation changed it, and the third pass
+    /// raised "modified by an inplace operation" inside the autograd callback, which ended the test host.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ARetainedGraphGivesTheSameGradientEveryTimeAfterGradIsChangedInPlace(Backend backend)
+    {
+        using var _ = LossBackend.Use(backend);
+        var targets = torch.randint(0, 7, new long[] { 8 }, generator: new Generator(seed: 12));
+        var g = new Generator(seed: 13);
+        var logits = torch.randn(8, 7, dtype: ScalarType.Float64, generator: g);
+        var hidden = torch.randn(8, 5, dtype: ScalarType.Float64, generator: g);
+        var classifier = torch.randn(7, 5, dtype: ScalarType.Float64, generator: g);
+        var losses = new (string Name, Func<Tensor[], Tensor> Generated, Func<Tensor[], Tensor> Reference, Tensor[] Inputs)[]
+        {
+            ("CrossEntropy Mean", t => TestLosses.CrossEntropy(t[0], targets), t => nn.functional.cross_entropy(t[0], targets), new[] { logits }),
+            ("CrossEntropy Sum", t => TestLosses.CrossEntropy(t[0], targets, reduction: nn.Reduction.Sum),
+                t => nn.functional.cross_entropy(t[0], targets, reduction: nn.Reduction.Sum), new[] { logits }),
+            ("Poly1Linear Mean", t => Losses.Poly1Linear(t[0], t[1], null, targets, epsilon: 0, backend: backend),
+                t => nn.functional.cross_entropy(nn.functional.linear(t[0], t[1]), targets), new[] { hidden, classifier }),
+        };
+        foreach (var (name, generated, reference, inputs) in losses)
+        {
+            Tensor[] ThreeBackwards(Func<Tensor[], Tensor> loss)
+            {
+                var leaves = inputs.Select(t => t.detach().clone().requires_grad_(true)).ToArray();
+                var value = loss(leaves);
+                value.backward(retain_graph: true);
+                foreach (var l in leaves) l.grad!.mul_(0.5);
+                value.backward(retain_graph: true);
+                value.backward();
+                return leaves.Select(l => l.grad!.detach().clone()).ToArray();
+            }
+            var expected = ThreeBackwards(reference);
+            var actual = ThreeBackwards(generated);
+            for (int k = 0; k < expected.Length; k++)
+                Reference.Close(expected[k], actual[k], 1e-12, 1e-12, $"{name} {backend}: gradient {k} after three retained backwards");
+        }
+    }
 }
