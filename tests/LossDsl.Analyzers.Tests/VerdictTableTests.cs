@@ -42,6 +42,8 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.CrossEntropy"] = (VerdictKind.Proper, null),
         ["TestLosses.SoftmaxFocal"] = (VerdictKind.CalibratedNotProper, "under-confident"),
         ["TestLosses.Squentropy"] = (VerdictKind.CalibratedNotProper, "under-confident"),
+        ["TestLosses.HardNegative"] = (VerdictKind.NoVerdict, null),   // Task = None
+        ["TestLosses.SetNearest"] = (VerdictKind.NoVerdict, null),     // Task = None
         ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured
         ["TestLosses.Intrinsics"] = (VerdictKind.NoVerdict, null),   // a regression-style body with no task
         ["TestLosses.SetSpread"] = (VerdictKind.SetLoss, null),
