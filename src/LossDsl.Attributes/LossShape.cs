@@ -37,32 +37,6 @@ namespace LossDsl
         Pairs = 4,
     }
 
-    /// <summary>
-    /// The axes each shape declares, as the generator's stages ask about them: one place to read what a shape is, instead
-    /// of a case per shape at every use. (The runtime never asks the shape: the generated definition gives it a layout,
-    /// LossDsl.Runtime.LossLayout.)
-    /// </summary>
-    public static class LossAxes
-    {
-        /// <summary>
-        /// One evaluation of the body per <b>row</b>, whose spans run over the row's members: a class row's classes, a pair
-        /// row's batch items. One thread holds a whole row, so forward and backward fuse into one launch.
-        /// </summary>
-        public static bool HasRows(this LossShape shape) => shape is LossShape.ClassRow or LossShape.Pairs;
-
-        /// <summary>
-        /// One evaluation of the body per <b>set</b> (per channel, per image and channel, or the whole tensor), whose spans
-        /// run over the set's members; a set is split into chunks over several threads.
-        /// </summary>
-        public static bool HasSets(this LossShape shape) => shape == LossShape.ChannelSet;
-
-        /// <summary>One evaluation of the body per <b>element</b> of same-shape tensors; no span, no member axis.</summary>
-        public static bool IsElementwise(this LossShape shape) => shape == LossShape.Elementwise;
-
-        /// <summary>Whether <c>Reduction.Mean</c> averages only the segments whose loss is positive (pair rows).</summary>
-        public static bool MeanOverPositive(this LossShape shape) => shape == LossShape.Pairs;
-    }
-
     /// <summary>Which axes a set loss's sets run over (<see cref="LossShape.ChannelSet"/>).</summary>
     public enum LossSets
     {

@@ -67,6 +67,13 @@ public sealed record LinearHead(Tensor Hidden, Tensor Classifier, Tensor? Bias, 
 /// <summary>One validated fused linear call: its loss, its heads' layout, its non-tensor arguments and what Mean divides by.</summary>
 internal sealed class FusedLinearCall
 {
+    /// <summary>
+    /// The alpha of the bias gradient's <c>add_</c>, held for the process. TorchSharp 0.107 makes a temporary Scalar for an
+    /// omitted alpha and does not keep it alive across the native call, so a collection on another thread could finalize
+    /// (free) it while libtorch reads it: the soak test's most frequent crash inside backward (README, "The autograd path under load").
+    /// </summary>
+    private static readonly Scalar One = 1.0.ToScalar();
+
     public FusedLinearCall(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows)
     {
         string name = definition.Name + "Linear";
@@ -203,7 +210,7 @@ internal sealed class FusedLinearCall
                     var (hs, cs, bs) = slots[h];
                     result[hs]?.narrow(0, start, count).copy_(g.mm(classifiers[h]));
                     result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count).to(dtype), 1, 1);
-                    if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }));
+                    if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }), One);
                 }
             }
         }

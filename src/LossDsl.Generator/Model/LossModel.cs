@@ -71,10 +71,6 @@ public sealed record LossSignature(
     AxesDeclaration Axes,
     string BodyText)
 {
-
-    /// <summary>The runtime's sets value of a set loss, as the generated <c>LossDefinition</c> passes it; per channel otherwise.</summary>
-    public LossSets Sets => Axes.Sets ?? LossSets.PerChannel;
-
     /// <summary>
     /// A multiclass set loss (<see cref="AxesDeclaration.PixelClasses"/>): span 0 is the softmax across the class axis of
     /// the caller's logits, span 1 the one-hot of the caller's int64 class mask, and span <see cref="LogSoftmaxSlot"/> (no
