@@ -1,4 +1,5 @@
 using System;
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace LossDsl.Runtime;
@@ -19,13 +20,23 @@ namespace LossDsl.Runtime;
 /// </summary>
 public static class LossKernelMath
 {
-    public static float Sqrt(float x) => MathF.Sqrt(x);
+    // The functions that are the same arithmetic in every precision are written once, over the IEEE floating-point
+    // types (ILGPU compiles static abstract interface members: a call is bound to float's or double's own operator).
+    // Those with a precision of their own (Exp, Log, Log1P, Expm1, Tanh, Pow: their own polynomial degrees and
+    // coefficients, both fitted by eng/kernel-math/fit.py) and those built on them stay a float and a double method.
 
-    public static float Abs(float x) => x < 0 ? -x : x;
+    public static T Sqrt<T>(T x) where T : IFloatingPointIeee754<T> => T.Sqrt(x);
 
-    public static float Max(float a, float b) => a >= b ? a : b;
+    public static T Abs<T>(T x) where T : IFloatingPointIeee754<T> => x < T.Zero ? -x : x;
 
-    public static float Min(float a, float b) => a <= b ? a : b;
+    /// <summary>a where a ≥ b, else b: ties (and a NaN b) go to a, a NaN a gives b.</summary>
+    public static T Max<T>(T a, T b) where T : IFloatingPointIeee754<T> => a >= b ? a : b;
+
+    /// <summary>a where a ≤ b, else b.</summary>
+    public static T Min<T>(T a, T b) where T : IFloatingPointIeee754<T> => a <= b ? a : b;
+
+    /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
+    public static T StopGradient<T>(T x) where T : IFloatingPointIeee754<T> => x;
 
     /// <summary>1 / (1 + e^-x) without overflow for large |x|.</summary>
     public static float Sigmoid(float x)
@@ -41,17 +52,6 @@ public static class LossKernelMath
     /// <summary>log σ(x) = −softplus(−x).</summary>
     public static float LogSigmoid(float x) => -Softplus(-x);
 
-    /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
-    public static float StopGradient(float x) => x;
-
-    public static double Sqrt(double x) => Math.Sqrt(x);
-
-    public static double Abs(double x) => x < 0 ? -x : x;
-
-    public static double Max(double a, double b) => a >= b ? a : b;
-
-    public static double Min(double a, double b) => a <= b ? a : b;
-
     /// <summary>1 / (1 + e^-x) without overflow for large |x|.</summary>
     public static double Sigmoid(double x)
     {
@@ -61,13 +61,10 @@ public static class LossKernelMath
     }
 
     /// <summary>log(1 + e^x) = max(x, 0) + log1p(e^-|x|).</summary>
-    public static double Softplus(double x) => Max(x, 0) + Log1P(Exp(-Abs(x)));
+    public static double Softplus(double x) => Max(x, 0.0) + Log1P(Exp(-Abs(x)));
 
     /// <summary>log σ(x) = −softplus(−x).</summary>
     public static double LogSigmoid(double x) => -Softplus(-x);
-
-    /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
-    public static double StopGradient(double x) => x;
 
     // ---------------------------------------------------------------------------------------------------------------
     // float

@@ -84,16 +84,15 @@ public static class LossVectorMath
     }
 
     public static Vector512<double> Log(Vector512<double> x) => Vector512.Log(x);
-    public static Vector512<float> Sqrt(Vector512<float> x) => Vector512.Sqrt(x);
-    public static Vector512<double> Sqrt(Vector512<double> x) => Vector512.Sqrt(x);
-    public static Vector512<float> Abs(Vector512<float> x) => Vector512.Abs(x);
-    public static Vector512<double> Abs(Vector512<double> x) => Vector512.Abs(x);
+    // Written once for float and double lanes where the arithmetic is the same (as in LossKernelMath).
+    public static Vector512<T> Sqrt<T>(Vector512<T> x) => Vector512.Sqrt(x);
+    public static Vector512<T> Abs<T>(Vector512<T> x) => Vector512.Abs(x);
 
     /// <summary>a where a ≥ b, else b (ties to a, as the scalar Max).</summary>
-    public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, b), a, b);
-    public static Vector512<double> Max(Vector512<double> a, Vector512<double> b) => Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, b), a, b);
-    public static Vector512<float> Min(Vector512<float> a, Vector512<float> b) => Vector512.ConditionalSelect(Vector512.LessThanOrEqual(a, b), a, b);
-    public static Vector512<double> Min(Vector512<double> a, Vector512<double> b) => Vector512.ConditionalSelect(Vector512.LessThanOrEqual(a, b), a, b);
+    public static Vector512<T> Max<T>(Vector512<T> a, Vector512<T> b) => Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(a, b), a, b);
+
+    /// <summary>a where a ≤ b, else b (ties to a, as the scalar Min).</summary>
+    public static Vector512<T> Min<T>(Vector512<T> a, Vector512<T> b) => Vector512.ConditionalSelect(Vector512.LessThanOrEqual(a, b), a, b);
 
     public static Vector512<float> Sigmoid(Vector512<float> x)
     {
@@ -121,8 +120,7 @@ public static class LossVectorMath
     public static Vector512<double> LogSigmoid(Vector512<double> x) => -Softplus(-x);
 
     /// <summary>The value itself; the derived gradient treats it as a constant.</summary>
-    public static Vector512<float> StopGradient(Vector512<float> x) => x;
-    public static Vector512<double> StopGradient(Vector512<double> x) => x;
+    public static Vector512<T> StopGradient<T>(Vector512<T> x) => x;
 
     /// <summary>tanh per lane, in double and rounded once: within 0.51 ulp (MathF.Tanh was 2.1 ulps; docs/accuracy.md).</summary>
     public static Vector512<float> Tanh(Vector512<float> x) => Lanes(x, v => (float)Math.Tanh(v));
