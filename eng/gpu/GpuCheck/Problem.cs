@@ -60,13 +60,15 @@ internal sealed unsafe class Problem : IDisposable
                     _targets.Add(Enumerable.Range(0, (int)dims[0]).Select(_ => rng.NextInt64(classes)).ToArray());
                     break;
                 case TensorRole.ClassMask:
-                    // Multiclass sets read the logits, then per pixel log Σ_c e^z and the class (as the runtime prepares them).
+                    // Multiclass sets read the logits, then per pixel the class and log Σ_c e^z (as the runtime prepares them),
+                    // in the kernel ABI's order on every backend.
                     long images = dims[0], c = dims[1], pixels = _numel / (images * c);
                     var logits = _spans[0];
                     var lse = new float[images * pixels];
                     fixed (float* z = logits, l = lse) PixelSoftmax.LogSumExp(z, l, images, c, pixels);
-                    _spans.Add(lse);
-                    _spans.Add(Enumerable.Range(0, lse.Length).Select(_ => (float)rng.Next((int)c)).ToArray());
+                    var pixelClasses = Enumerable.Range(0, lse.Length).Select(_ => (float)rng.Next((int)c)).ToArray();
+                    _spans.Clear();
+                    _spans.AddRange(KernelAbi.MulticlassSpans.Of(logits, pixelClasses, lse));
                     shape.Classes = c;
                     shape.Pixels = images * pixels;
                     shape.Count = shape.Length;
@@ -116,10 +118,8 @@ internal sealed unsafe class Problem : IDisposable
 
     private static double[] Widen(Array a) => a is double[] d ? d : Widen((float[])a);
 
-    private (double[] Loss, double[] Grad) RunCpu(Array[] spansIn, Array[] inputs, Array loss, Array grad, ScalarType dtype)
+    private (double[] Loss, double[] Grad) RunCpu(Array[] spans, Array[] inputs, Array loss, Array grad, ScalarType dtype)
     {
-        // The CPU kernels read a multiclass loss's classes before log Σ_c e^z.
-        var spans = _def.Layout.Multiclass ? new[] { spansIn[0], spansIn[2], spansIn[1] } : spansIn;
         var pins = spans.Concat(inputs).Select(a => GCHandle.Alloc(a, GCHandleType.Pinned)).Concat(_targets.Select(t => GCHandle.Alloc(t, GCHandleType.Pinned)))
             .Append(GCHandle.Alloc(loss, GCHandleType.Pinned)).Append(GCHandle.Alloc(grad, GCHandleType.Pinned)).ToList();
         try
