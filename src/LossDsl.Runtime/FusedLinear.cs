@@ -67,13 +67,6 @@ public sealed record LinearHead(Tensor Hidden, Tensor Classifier, Tensor? Bias, 
 /// <summary>One validated fused linear call: its loss, its heads' layout, its non-tensor arguments and what Mean divides by.</summary>
 internal sealed class FusedLinearCall
 {
-    /// <summary>
-    /// The alpha of the bias gradient's <c>add_</c>, held for the process. TorchSharp 0.107 makes a temporary Scalar for an
-    /// omitted alpha and does not keep it alive across the native call, so a collection on another thread could finalize
-    /// (free) it while libtorch reads it: the soak test's most frequent crash inside backward (README, "The autograd path under load").
-    /// </summary>
-    private static readonly Scalar One = 1.0.ToScalar();
-
     public FusedLinearCall(LossDefinition definition, LinearHead[] heads, Tensor[] rows, LossArguments arguments, long chunkRows)
     {
         string name = definition.Name + "Linear";
@@ -210,7 +203,7 @@ internal sealed class FusedLinearCall
                     var (hs, cs, bs) = slots[h];
                     result[hs]?.narrow(0, start, count).copy_(g.mm(classifiers[h]));
                     result[cs]?.addmm_(g.t(), heads[h].Hidden.narrow(0, start, count).to(dtype), 1, 1);
-                    if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }), One);
+                    if (bs >= 0) result[bs]?.add_(g.sum(new long[] { 0 }), TorchScalars.One);   // a held alpha: the soak's most frequent crash site was here
                 }
             }
         }
@@ -258,7 +251,7 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         // The inputs first, for a backward that must compute the gradients again.
         ctx.save_for_backward(tensors.Concat(save).ToList());
         ctx.save_data("handedOut", new StrongBox<bool>());
-        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? total / count : total).to(call.ComputeType)));
+        return NativeHandoff.Made(scope.MoveToOuter((reduction == Reduction.Mean ? TorchScalars.Mul(total, 1 / count) : total).to(call.ComputeType)));
     }
 
     /// <summary>Mean's or Sum's total loss (float64), row count, and the gradients that are computed, in their tensors' dtypes.</summary>
@@ -268,7 +261,7 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
         if (call.Arguments.Reduction == Reduction.Sum) count = 1;
         // Mean's 1/count once at the end, over every row's count.
         if (count != 1)
-            foreach (var g in gradients) g?.mul_(count == 0 ? 0 : 1 / count);
+            foreach (var g in gradients) if (g is not null) TorchScalars.Mul(g, count == 0 ? 0 : 1 / count, overwrite: true);
         var computed = gradients.Select((g, i) => g?.to(tensors[i].dtype)).Where(g => g is not null).Select(g => g!).ToList();
         return (loss.sum(ScalarType.Float64), count, computed);
     }
@@ -302,7 +295,7 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
             }
             else computed = saved.Skip(wanted.Length).ToList();
             for (int i = 0, k = 0; i < wanted.Length; i++)
-                if (wanted[i]) gradients[i] = g == 1.0 ? LossAutograd.HandOut(computed[k++], handedOut) : computed[k++].mul(g);
+                if (wanted[i]) gradients[i] = g == 1.0 ? LossAutograd.HandOut(computed[k++], handedOut) : TorchScalars.Mul(computed[k++], g);
         }
         // The bridge copies the gradients out of their native handles after backward returns (NativeHandoff).
         var result = gradients.Select(x => x is null ? null! : NativeHandoff.Made(scope.MoveToOuter(x))).ToList();

@@ -83,7 +83,7 @@ public static class LossAutograd
                 // device with a float64 sum that stays there (no host round trip).
                 result = LossBackend.DeviceOf(loss) == DeviceType.CPU
                     ? torch.tensor(LossSum.Sum(loss) / call.ReductionCount, dtype: call.DType, device: loss.device)
-                    : (loss.sum(ScalarType.Float64) / call.ReductionCount).to(call.DType);
+                    : TorchScalars.Div(loss.sum(ScalarType.Float64), call.ReductionCount).to(call.DType);
                 break;
         }
         // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.
@@ -159,7 +159,7 @@ public static class LossAutograd
         if (torch.is_grad_enabled() || gradOutput.requires_grad) return grad * gradOutput.to(grad.dtype);
         // The forward already applied 1/count for Mean; a unit upstream gradient needs no extra pass.
         var g = gradOutput.to(ScalarType.Float64).item<double>();
-        return g == 1.0 ? HandOut(grad, (StrongBox<bool>)ctx.get_data(SavedHandedOut)) : grad * g;
+        return g == 1.0 ? HandOut(grad, (StrongBox<bool>)ctx.get_data(SavedHandedOut)) : TorchScalars.Mul(grad, g);
     }
 
     /// <summary>
@@ -207,7 +207,7 @@ public static class LossAutograd
         using var scope = torch.NewDisposeScope();
         var p = torch.nn.functional.softmax(logits.to(a.dtype), 1);
         var gradient = a - p * a.sum(1, keepdim: true);
-        var kept = inputs[1].ne(args.IgnoreIndex).unsqueeze(1);
+        var kept = TorchScalars.With(args.IgnoreIndex, inputs[1].ne).unsqueeze(1);
         return torch.where(kept, gradient, torch.zeros(1, a.dtype, a.device)).MoveToOuterDisposeScope();
     }
 

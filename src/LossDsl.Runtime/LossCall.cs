@@ -232,8 +232,8 @@ internal sealed class LossCall : IDisposable
     {
         if (!MeanOverPositiveRows) return;
         using var scope = torch.NewDisposeScope();
-        var kept = loss.detach().gt(0).to(DType);
-        SegmentWeight = kept.div_(kept.sum().clamp_min_(1)).MoveToOuterDisposeScope();
+        var kept = TorchScalars.With(0L, loss.detach().gt).to(DType);
+        SegmentWeight = kept.div_(TorchScalars.With(1L, kept.sum().clamp_min_)).MoveToOuterDisposeScope();
         _temporaries.Add(SegmentWeight);
         ReductionCount = 1;
     }
@@ -251,7 +251,7 @@ internal sealed class LossCall : IDisposable
         double ignore = Arguments.IgnoreIndex;
         var valid = torch.ones_like(Prediction, dtype: ScalarType.Bool);
         for (int i = 1; i < Tensors.Length; i++)
-            if (Definition.Roles[i] == TensorRole.Span) valid.logical_and_(Tensors[i].ne(ignore));
+            if (Definition.Roles[i] == TensorRole.Span) valid.logical_and_(TorchScalars.With(ignore, Tensors[i].ne));
         if (valid.all().item<bool>()) return;
         ValidElements = valid.MoveToOuterDisposeScope();
         _temporaries.Add(ValidElements);
@@ -343,13 +343,13 @@ internal sealed class LossCall : IDisposable
         else
         {
             using var scope = torch.NewDisposeScope();
-            var bad = mask.ne(ignore).logical_and(mask.lt(0).logical_or(mask.ge(classes)));
+            var bad = NotAClass(mask, ignore, classes);
             if (bad.any().item<bool>())
             {
                 long first = bad.reshape(-1).nonzero()[0, 0].item<long>();
                 throw BadTarget(m, first, mask.reshape(-1)[first].item<long>(), classes);
             }
-            var perImage = mask.ne(ignore).reshape(images, -1).sum(new long[] { 1 }).cpu();
+            var perImage = TorchScalars.With(ignore, mask.ne).reshape(images, -1).sum(new long[] { 1 }).cpu();
             for (long n = 0; n < images; n++) kept[n] = perImage[n].item<long>();
         }
         (Shape.Count, UnevenSets) = ((SetLayout)Definition.Layout).Kept(kept.Take((int)images).ToArray());
@@ -419,16 +419,20 @@ internal sealed class LossCall : IDisposable
         foreach (int i in targets)
         {
             var t = Tensors[i];
-            var bad = t.ne(ignore).logical_and(t.lt(0).logical_or(t.ge(classes)));
+            var bad = NotAClass(t, ignore, classes);
             if (bad.any().item<bool>())
             {
                 long row = bad.nonzero()[0, 0].item<long>();
                 throw BadTarget(i, row, t[row].item<long>(), classes);
             }
-            anyIgnored.logical_or_(t.eq(ignore));
+            anyIgnored.logical_or_(TorchScalars.With(ignore, t.eq));
         }
         return anyIgnored.sum().item<long>();
     }
+
+    /// <summary>Where <paramref name="t"/> holds neither a class index in [0, classes) nor ignore_index.</summary>
+    private static Tensor NotAClass(Tensor t, long ignore, long classes)
+        => TorchScalars.With(ignore, t.ne).logical_and_(TorchScalars.With(0L, t.lt).logical_or_(TorchScalars.With(classes, t.ge)));
 
     private ArgumentOutOfRangeException BadTarget(int i, long row, long v, long classes)
         => new(Name(i), v, $"{Definition.Name}: '{Name(i)}'{(Definition.Layout.Multiclass ? ", flattened, " : "")}[{row}] = {v} is not a class index in [0, {classes}) (nor ignore_index = {Arguments.IgnoreIndex}).");

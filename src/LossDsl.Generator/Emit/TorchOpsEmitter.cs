@@ -289,13 +289,25 @@ public sealed class TorchOpsEmitter
         {
             Op.Neg when Dies(n.A) => $"{Ref(n.A)}.neg_()",
             _ when OpTable.Unary(n.Op) is { TorchInPlace: { } inPlaceForm } && Dies(n.A) => string.Format(inPlaceForm, Ref(n.A)),
-            Op.Add or Op.Sub or Op.Mul or Op.Div when Dies(n.A) => $"{Ref(n.A)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.B)})",
-            Op.Add or Op.Mul when Dies(n.B) => $"{Ref(n.B)}.{n.Op.ToString().ToLowerInvariant()}_({Real(n.A)})",
-            Op.Sub when Dies(n.B) => $"{Ref(n.B)}.neg_().add_({Real(n.A)})",   // a − b as −b + a: the same rounding
+            Op.Add or Op.Sub or Op.Mul or Op.Div when Dies(n.A) => $"f.{n.Op}({Ref(n.A)}, {Real(n.B)}, overwrite: f.InPlace)",
+            Op.Add or Op.Mul when Dies(n.B) => $"f.{n.Op}({Ref(n.B)}, {Real(n.A)}, overwrite: f.InPlace)",
+            Op.Sub when Dies(n.B) && !_tensor[n.A] => $"f.Sub({Real(n.A)}, {Ref(n.B)}, overwrite: f.InPlace)",   // −b + a in b
+            Op.Sub when Dies(n.B) => $"f.InPlace ? f.Add({Ref(n.B)}.neg_(), {Real(n.A)}, overwrite: true) : {pure}",   // a − b as −b + a: the same rounding
             _ when OpTable.Binary(n.Op) is { TorchInPlace: { } binaryInPlace } && _tensor[n.A] && Dies(n.A) => string.Format(binaryInPlace, Ref(n.A), Real(n.B)),
             _ => null,
         };
-        return inPlace is null ? pure : $"f.InPlace ? {inPlace} : {pure}";
+        return inPlace is null ? pure : inPlace.Contains("f.InPlace") ? inPlace : $"f.InPlace ? {inPlace} : {pure}";
+    }
+
+    /// <summary>
+    /// A comparison: a tensor method for two tensors, else the frame's, with the tensor first (a number on the left
+    /// flips the comparison).
+    /// </summary>
+    private static string Comparison(Op op, string a, bool ta, string b, bool tb)
+    {
+        if (!ta) (op, a, b) = (op switch { Op.Lt => Op.Gt, Op.Le => Op.Ge, Op.Gt => Op.Lt, Op.Ge => Op.Le, _ => op }, b, a);
+        string name = op.ToString();
+        return ta && tb ? $"{a}.{name.ToLowerInvariant()}({b})" : $"f.{name}({a}, {b})";
     }
 
     private string Expression(int i, Node n)
@@ -316,17 +328,10 @@ public sealed class TorchOpsEmitter
         {
             Op.Neg => $"{a}.neg()",
             _ when OpTable.Unary(n.Op) is { } function => string.Format(function.Torch, a),
-            Op.Add => $"{Real(n.A)} + {Real(n.B)}",
-            Op.Sub => $"{Real(n.A)} - {Real(n.B)}",
-            Op.Mul => $"{Real(n.A)} * {Real(n.B)}",
-            Op.Div => $"{Real(n.A)} / {Real(n.B)}",
-            _ when OpTable.Binary(n.Op) is { } binary => binary.Torch(Real(n.A), ta, Real(n.B), tb),
-            Op.Lt => $"{a} < {b}",
-            Op.Le => $"{a} <= {b}",
-            Op.Gt => $"{a} > {b}",
-            Op.Ge => $"{a} >= {b}",
-            Op.Eq => ta ? $"{a}.eq({b})" : $"{b}.eq({a})",
-            Op.Ne => ta ? $"{a}.ne({b})" : $"{b}.ne({a})",
+            // Through the frame, which holds a number operand's Scalar across the native call (TorchSharp 0.107).
+            Op.Add or Op.Sub or Op.Mul or Op.Div => $"f.{n.Op}({Real(n.A)}, {Real(n.B)})",
+            _ when OpTable.Binary(n.Op) is { } binary => string.Format(binary.Torch, Real(n.A), Real(n.B)),
+            Op.Lt or Op.Le or Op.Gt or Op.Ge or Op.Eq or Op.Ne => Comparison(n.Op, a, ta, b, tb),
             Op.And => ta && tb ? $"{a}.logical_and({b})" : ta ? $"f.And({b}, {a})" : $"f.And({a}, {b})",
             Op.Or => ta && tb ? $"{a}.logical_or({b})" : ta ? $"f.Or({b}, {a})" : $"f.Or({a}, {b})",
             Op.Not => $"{a}.logical_not()",

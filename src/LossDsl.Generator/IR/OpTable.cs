@@ -44,8 +44,10 @@ public sealed record UnaryFunction(
 /// <param name="Range">Its interval rule.</param>
 /// <param name="Printed">How derivation comments print it, <c>{0}</c> and <c>{1}</c> the operands.</param>
 /// <param name="Precedence">The precedence of the printed form (9: a function call), and the one its operands are printed at.</param>
-/// <param name="Torch">Its TorchSharp spelling given each operand's code and whether it is a tensor (at least one is).</param>
-/// <param name="TorchInPlace">Its in-place spelling on a tensor first operand, <c>{0}</c> and <c>{1}</c> the operands, or null.</param>
+/// <param name="Torch">Its torch-ops spelling, <c>{0}</c> and <c>{1}</c> the operands (at least one a tensor): a <c>TorchFrame</c>
+/// method, which takes a number operand as a Scalar it keeps alive across the native call.</param>
+/// <param name="TorchInPlace">Its spelling that overwrites a tensor first operand when <c>f.InPlace</c>, <c>{0}</c> and <c>{1}</c> the
+/// operands, or null.</param>
 public sealed record BinaryFunction(
     Op Op,
     string Name,
@@ -55,7 +57,7 @@ public sealed record BinaryFunction(
     Func<Interval, Interval, Interval> Range,
     string Printed,
     (int Self, int Operands) Precedence,
-    Func<string, bool, string, bool, string> Torch,
+    string Torch,
     string? TorchInPlace);
 
 /// <summary>
@@ -118,7 +120,7 @@ public static class OpTable
             "σ", "{0}.sigmoid()", "{0}.sigmoid_()"),
         Monotone(Op.Softplus, "Softplus", false, Softplus, 0, double.PositiveInfinity,
             (b, i, a, da) => b.Mul(b.Unary(Op.Sigmoid, a), da),                         // softplus' = σ
-            "softplus", "global::TorchSharp.torch.nn.functional.softplus({0})", null),
+            "softplus", "f.Softplus({0})", null),
         Monotone(Op.LogSigmoid, "LogSigmoid", false, x => -Softplus(-x), double.NegativeInfinity, 0,
             (b, i, a, da) => b.Mul(b.Unary(Op.Sigmoid, b.Neg(a)), da),                  // (log σ)' = σ(−a)
             "logσ", "global::TorchSharp.torch.nn.functional.logsigmoid({0})", null),
@@ -143,17 +145,17 @@ public static class OpTable
                 return b.Mul(i, b.Add(b.Mul(dc, b.Unary(Op.Log, a)), b.Div(b.Mul(c, da), a)));   // (aᶜ)' = aᶜ (c' ln a + c a'/a)
             },
             Interval.Pow, "{0}^{1}", (4, 4),
-            (a, ta, c, tc) => ta ? $"{a}.pow({c})" : $"f.Pow({a}, {c})",
-            "{0}.pow_({1})"),
+            "f.Pow({0}, {1})",
+            "f.Pow({0}, {1}, overwrite: f.InPlace)"),
         new(Op.Max, "Max", true, (a, c) => a >= c ? a : c,
             (b, i, a, c, da, dc) => b.Select(b.Binary(Op.Ge, a, c), da, dc),            // ties send the gradient to a
             (a, c) => Interval.MaxMin(a, c, max: true), "max({0}, {1})", (9, 0),
-            (a, ta, c, tc) => ta && tc ? $"global::TorchSharp.torch.maximum({a}, {c})" : ta ? $"{a}.clamp_min({c})" : $"{c}.clamp_min({a})",
+            "f.Maximum({0}, {1})",
             null),
         new(Op.Min, "Min", true, (a, c) => a <= c ? a : c,
             (b, i, a, c, da, dc) => b.Select(b.Binary(Op.Le, a, c), da, dc),
             (a, c) => Interval.MaxMin(a, c, max: false), "min({0}, {1})", (9, 0),
-            (a, ta, c, tc) => ta && tc ? $"global::TorchSharp.torch.minimum({a}, {c})" : ta ? $"{a}.clamp_max({c})" : $"{c}.clamp_max({a})",
+            "f.Minimum({0}, {1})",
             null),
     };
 

@@ -111,7 +111,7 @@ internal sealed class CanaryBackend : ILossBackend
         var e = torch.where(finite, expected, 0.0);
         var a = torch.where(finite, actual, 0.0);
         double scale = e.numel() == 0 ? 0 : e.abs().max().item<double>();
-        var excess = (a - e).abs() - tolerance * (e.abs() + scale);
+        var excess = (a - e).abs().sub_(TorchScalars.Mul(TorchScalars.Add(e.abs(), scale), tolerance));
         if (excess.numel() == 0 || excess.max().item<double>() <= 0) return null;
         long at = excess.argmax().item<long>();
         return $"element {at}: {a.flatten()[at].item<double>():R}, torch ops {e.flatten()[at].item<double>():R}";

@@ -50,7 +50,7 @@ public sealed class TorchFrame
         {
             var rows = t.view(_segmentShape);
             // An ignored row reads class 0; its loss and gradient are zeroed afterwards.
-            return call.HasIgnoredRows ? rows.masked_fill(rows.eq(call.Arguments.IgnoreIndex), 0) : rows;
+            return call.HasIgnoredRows ? TorchScalars.MaskedFill(rows, Eq(rows, call.Arguments.IgnoreIndex), 0) : rows;
         }).ToArray();
     }
 
@@ -63,10 +63,10 @@ public sealed class TorchFrame
     {
         var z = _call.Prediction.view(_elementShape);
         var mask = _call.ClassMask.view(_elementShape[0], 1, _elementShape[2]);
-        var kept = mask.ne(_call.Arguments.IgnoreIndex);
+        var kept = Ne(mask, _call.Arguments.IgnoreIndex);
         var logp = torch.where(kept, torch.nn.functional.log_softmax(z, 1), Constant(0));
         var p = torch.where(kept, logp.exp(), Constant(0));
-        var classes = torch.arange(_elementShape[1], ScalarType.Int64, Device).view(1, -1, 1);
+        var classes = TorchScalars.Arange(_elementShape[1], Device).view(1, -1, 1);
         var y = mask.eq(classes).logical_and_(kept).to(DType);
         return new[] { p, y, logp };
     }
@@ -110,12 +110,12 @@ public sealed class TorchFrame
     private Tensor MakeIndex()
     {
         long last = _elementShape[^1];
-        var positions = torch.arange(last, ScalarType.Int64, Device);
+        var positions = TorchScalars.Arange(last, Device);
         if (_reduce.Length == 2)
         {
             // A per-channel set numbers its positions batch first, then spatial.
             long batch = _elementShape[0];
-            return (torch.arange(batch, ScalarType.Int64, Device) * last).view(batch, 1, 1) + positions.view(1, 1, last);
+            return TorchScalars.Add(TorchScalars.Mul(TorchScalars.Arange(batch, Device), last).view(batch, 1, 1), positions.view(1, 1, last));
         }
         // Rows and the other sets: positions along the last axis.
         var shape = Enumerable.Repeat(1L, _elementShape.Length).ToArray();
@@ -127,7 +127,7 @@ public sealed class TorchFrame
     public Tensor Constant(double value) => torch.tensor(value, DType, Device);
 
     /// <summary>A constant on the segment axes: one value per row, set or element.</summary>
-    public Tensor PerSegment(double value) => torch.full(_segmentShape, value, DType, Device);
+    public Tensor PerSegment(double value) => TorchScalars.Full(_segmentShape, value, DType, Device);
 
     /// <summary>An integer tensor (a class index or a position) as a value of the compute dtype.</summary>
     public Tensor Real(Tensor integer) => integer.to(DType);
@@ -168,7 +168,7 @@ public sealed class TorchFrame
             }
             parts = (torch.cat(shifts, 0), torch.cat(logSums, 0));
         }
-        var result = parts.Shift + parts.LogSum;
+        var result = TorchScalars.Add(parts.Shift, parts.LogSum);
         _logSumExpParts[result] = parts;
         return result;
     }
@@ -186,22 +186,21 @@ public sealed class TorchFrame
     /// <param name="overwrite">Whether <paramref name="x"/> is a temporary that may be overwritten.</param>
     public Tensor MinusLogSumExp(Tensor x, Tensor logSumExp, bool overwrite)
     {
-        if (!_logSumExpParts.TryGetValue(logSumExp, out var parts)) return overwrite ? x.sub_(logSumExp) : x - logSumExp;
-        var shifted = overwrite ? x.sub_(parts.Shift) : x - parts.Shift;
-        return InPlace ? shifted.sub_(parts.LogSum) : shifted - parts.LogSum;
+        if (!_logSumExpParts.TryGetValue(logSumExp, out var parts)) return Sub(x, logSumExp, overwrite);
+        return Sub(Sub(x, parts.Shift, overwrite), parts.LogSum, InPlace);
     }
 
     private (Tensor Shift, Tensor LogSum) ShiftedLogSumExp(Tensor body)
     {
         var max = body.amax(_reduce, keepdim: true);
         var shift = torch.where(max.isfinite(), max, Constant(0)).detach();
-        var shifted = body - shift;
+        var shifted = body.sub(shift);
         var sum = (InPlace ? shifted.exp_() : shifted.exp()).sum(_reduce, keepdim: true);
         // Every element −∞ (a mask that keeps nothing): the lowest finite value rather than −∞, so that the weights
         // e^(x − R) of its −∞ elements are 0, not NaN, as in the fused kernels.
         var logSum = InPlace ? sum.log_() : sum.log();
         double lowest = DType == ScalarType.Float64 ? double.MinValue : float.MinValue;
-        return (shift, InPlace ? logSum.clamp_min_(lowest) : logSum.clamp_min(lowest));
+        return (shift, Maximum(logSum, lowest, overwrite: InPlace));
     }
 
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first maximal element of the row or set.</summary>
@@ -236,12 +235,59 @@ public sealed class TorchFrame
     public Tensor And(bool a, Tensor b) => a ? b : torch.zeros_like(b);
     public Tensor Or(bool a, Tensor b) => a ? torch.ones_like(b) : b;
 
-    /// <summary>A constant base raised to a tensor power.</summary>
+    // Arithmetic, comparisons and the two-operand functions for the generated code. A number operand becomes a Scalar only
+    // through TorchScalars, which keeps it alive across the native call (TorchSharp 0.107's temporary-Scalar race). With
+    // overwrite, the result is written into the tensor operand (the first, when both are tensors).
+
+    /// <summary>a + b.</summary>
+    public Tensor Add(Tensor a, Tensor b, bool overwrite = false) => TorchScalars.Add(a, b, overwrite);
+    public Tensor Add(Tensor a, double b, bool overwrite = false) => TorchScalars.Add(a, b, overwrite);
+    public Tensor Add(double a, Tensor b, bool overwrite = false) => TorchScalars.Add(b, a, overwrite);
+
+    /// <summary>a − b; for a number a, −b + a (the same rounding).</summary>
+    public Tensor Sub(Tensor a, Tensor b, bool overwrite = false) => overwrite ? a.sub_(b) : a.sub(b);
+    public Tensor Sub(Tensor a, double b, bool overwrite = false) => TorchScalars.With(b, s => overwrite ? a.sub_(s) : a.sub(s));
+    public Tensor Sub(double a, Tensor b, bool overwrite = false) => TorchScalars.Add(overwrite ? b.neg_() : b.neg(), a, overwrite: true);
+
+    /// <summary>a · b.</summary>
+    public Tensor Mul(Tensor a, Tensor b, bool overwrite = false) => overwrite ? a.mul_(b) : a.mul(b);
+    public Tensor Mul(Tensor a, double b, bool overwrite = false) => TorchScalars.Mul(a, b, overwrite);
+    public Tensor Mul(double a, Tensor b, bool overwrite = false) => TorchScalars.Mul(b, a, overwrite);
+
+    /// <summary>a / b; for a number a, a 0-dimensional tensor divided by b (one rounding, as a / b).</summary>
+    public Tensor Div(Tensor a, Tensor b, bool overwrite = false) => overwrite ? a.div_(b) : a.div(b);
+    public Tensor Div(Tensor a, double b, bool overwrite = false) => TorchScalars.Div(a, b, overwrite);
+    public Tensor Div(double a, Tensor b, bool overwrite = false) => Constant(a).div(b);
+
+    /// <summary>a &lt; b, a ≤ b, a &gt; b, a ≥ b, a = b, a ≠ b against a number (the emitter puts the tensor first).</summary>
+    public Tensor Lt(Tensor a, double b) => TorchScalars.With(b, s => a.lt(s));
+    public Tensor Le(Tensor a, double b) => TorchScalars.With(b, s => a.le(s));
+    public Tensor Gt(Tensor a, double b) => TorchScalars.With(b, s => a.gt(s));
+    public Tensor Ge(Tensor a, double b) => TorchScalars.With(b, s => a.ge(s));
+    public Tensor Eq(Tensor a, double b) => TorchScalars.With(b, s => a.eq(s));
+    public Tensor Ne(Tensor a, double b) => TorchScalars.With(b, s => a.ne(s));
+    private static Tensor Eq(Tensor a, long b) => TorchScalars.With(b, s => a.eq(s));
+    private static Tensor Ne(Tensor a, long b) => TorchScalars.With(b, s => a.ne(s));
+
+    /// <summary>a^b.</summary>
+    public Tensor Pow(Tensor a, Tensor b, bool overwrite = false) => overwrite ? a.pow_(b) : a.pow(b);
+    public Tensor Pow(Tensor a, double b, bool overwrite = false) => TorchScalars.With(b, s => overwrite ? a.pow_(s) : a.pow(s));
     public Tensor Pow(double a, Tensor b) => Constant(a).pow(b);
+
+    /// <summary>max(a, b) and min(a, b), elementwise.</summary>
+    public Tensor Maximum(Tensor a, Tensor b) => torch.maximum(a, b);
+    public Tensor Maximum(Tensor a, double b, bool overwrite = false) => TorchScalars.With(b, s => overwrite ? a.clamp_min_(s) : a.clamp_min(s));
+    public Tensor Maximum(double a, Tensor b) => Maximum(b, a);
+    public Tensor Minimum(Tensor a, Tensor b) => torch.minimum(a, b);
+    public Tensor Minimum(Tensor a, double b, bool overwrite = false) => TorchScalars.With(b, s => overwrite ? a.clamp_max_(s) : a.clamp_max(s));
+    public Tensor Minimum(double a, Tensor b) => Minimum(b, a);
+
+    /// <summary>softplus(x) = −log σ(−x): TorchSharp's own softplus makes Scalars of its beta and threshold.</summary>
+    public Tensor Softplus(Tensor x) => torch.nn.functional.logsigmoid(x.neg()).neg_();
 
     /// <summary>The loss per segment: [rows], [channels] or the elementwise shape.</summary>
     public Tensor Loss(Tensor perSegment) => perSegment.expand(_segmentShape).reshape(_call.PerSegmentShape);
-    public Tensor Loss(double perSegment) => torch.full(_call.PerSegmentShape, perSegment, DType, Device);
+    public Tensor Loss(double perSegment) => TorchScalars.Full(_call.PerSegmentShape, perSegment, DType, Device);
 
     /// <summary>
     /// Whether the gradient of data parameter <paramref name="parameter"/> is wanted: always for the prediction
@@ -274,7 +320,7 @@ public sealed class TorchFrame
 
     /// <summary>A gradient that is the same constant everywhere.</summary>
     public void Gradient(int parameter, double value)
-        => Gradient(parameter, torch.full(_call.Tensors[parameter].shape, value, DType, Device).view(
+        => Gradient(parameter, TorchScalars.Full(_call.Tensors[parameter].shape, value, DType, Device).view(
             _call.Definition.Roles[parameter] == TensorRole.Span ? _elementShape : _segmentShape), temporary: true);
 
     /// <summary>The gradients handed over, one per data tensor (null where not computed).</summary>
@@ -287,7 +333,7 @@ public sealed class TorchFrame
     internal Tensor ValidRows()
     {
         var valid = torch.ones(_segmentShape, ScalarType.Bool, Device);
-        foreach (var t in _call.WithRole(TensorRole.Target)) valid = valid.logical_and(t.view(_segmentShape).ne(_call.Arguments.IgnoreIndex));
+        foreach (var t in _call.WithRole(TensorRole.Target)) valid = valid.logical_and(Ne(t.view(_segmentShape), _call.Arguments.IgnoreIndex));
         return valid;
     }
 
@@ -340,10 +386,10 @@ internal sealed class TorchOpsBackend : ILossBackend
             {
                 // Ignored rows: the first axis is the rows for a span's [rows, C] and for a per-row value's [rows].
                 var rows = valid.view(new[] { grad.shape[0] }.Concat(Enumerable.Repeat(1L, (int)grad.dim() - 1)).ToArray());
-                grad = own ? grad.masked_fill_(rows.logical_not(), 0) : torch.where(rows, grad, frame.Constant(0));
+                grad = own ? TorchScalars.MaskedFill(grad, rows.logical_not(), 0, overwrite: true) : torch.where(rows, grad, frame.Constant(0));
                 own = !createGraph;
             }
-            if (call.Shape.GradScale != 1.0) grad = own ? grad.mul_(call.Shape.GradScale) : grad * call.Shape.GradScale;
+            if (call.Shape.GradScale != 1.0) grad = TorchScalars.Mul(grad, call.Shape.GradScale, overwrite: own);
             gradients[i] = grad.MoveToOuterDisposeScope();
         }
         return (loss.MoveToOuterDisposeScope(), gradients);

@@ -107,8 +107,8 @@ public sealed class ClassRowLayout : RowLayout
         if (weight.dim() != 1 || weight.shape[0] != classes)
             throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight.shape)}; expected [{classes}], one weight per class.", "weight");
         var target = tensors[Array.IndexOf(def.Roles, TensorRole.Target)];
-        var valid = target.ne(ignoreIndex);
-        var perRow = weight.to(dtype).gather(0, target.masked_fill(valid.logical_not(), 0)) * valid;
+        var valid = TorchScalars.With(ignoreIndex, target.ne);
+        var perRow = weight.to(dtype).gather(0, TorchScalars.MaskedFill(target, valid.logical_not(), 0)) * valid;
         return (perRow, perRow.sum(ScalarType.Float64).item<double>());
     }
 }

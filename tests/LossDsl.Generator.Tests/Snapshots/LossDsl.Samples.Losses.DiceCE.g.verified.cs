@@ -761,42 +761,42 @@ namespace LossDsl.Generated
             double _eps = f.Hyper(1);
             Tensor _probs_j = f.Span(0);
             Tensor _targets_j = f.Span(1);
-            Tensor v4 = _probs_j * _targets_j;
+            Tensor v4 = f.Mul(_probs_j, _targets_j);
             Tensor R5 = f.Sum(v4);   // R5 = Σ_j (probs_j·targets_j)
-            Tensor v6 = _probs_j + _targets_j;
+            Tensor v6 = f.Add(_probs_j, _targets_j);
             Tensor R7 = f.Sum(v6);   // R7 = Σ_j (probs_j + targets_j)
-            Tensor v9 = f.InPlace ? R5.mul_(2.0) : R5 * 2.0;
-            Tensor v10 = f.InPlace ? v9.add_(_smooth) : _smooth + v9;
-            Tensor v11 = f.InPlace ? R7.add_(_smooth) : _smooth + R7;
-            Tensor v12 = v11.clamp_min(_eps);
-            Tensor v13 = f.InPlace ? v10.div_(v12) : v10 / v12;
+            Tensor v9 = f.Mul(R5, 2.0, overwrite: f.InPlace);
+            Tensor v10 = f.Add(v9, _smooth, overwrite: f.InPlace);
+            Tensor v11 = f.Add(R7, _smooth, overwrite: f.InPlace);
+            Tensor v12 = f.Maximum(v11, _eps);
+            Tensor v13 = f.Div(v10, v12, overwrite: f.InPlace);
             Tensor _log_probs_j = f.Span(2);
-            Tensor v15 = _targets_j * _log_probs_j;
+            Tensor v15 = f.Mul(_targets_j, _log_probs_j);
             Tensor R16 = f.Sum(v15);   // R16 = Σ_j (targets_j·log_probs_j)
             double n = f.Length;
-            Tensor v19 = f.InPlace ? R16.div_(n) : R16 / n;
+            Tensor v19 = f.Div(R16, n, overwrite: f.InPlace);
             Tensor R21 = f.Sum(_targets_j);   // R21 = Σ_j targets_j
-            Tensor v23 = R21 > 0.0;
-            Tensor v25 = 1.0 - v13;
+            Tensor v23 = f.Gt(R21, 0.0);
+            Tensor v25 = f.Sub(1.0, v13);
             Tensor v26 = f.Where(v23, v25, 0.0);
             double classes = f.Classes;
-            Tensor v28 = f.InPlace ? v19.mul_(classes) : v19 * classes;
-            Tensor v30 = f.InPlace ? v26.sub_(v28) : v26 - v28;   // L
-            Tensor v31 = v11 >= _eps;
-            Tensor v32 = 2.0 / v12;
+            Tensor v28 = f.Mul(v19, classes, overwrite: f.InPlace);
+            Tensor v30 = f.Sub(v26, v28, overwrite: f.InPlace);   // L
+            Tensor v31 = f.Ge(v11, _eps);
+            Tensor v32 = f.Div(2.0, v12);
             Tensor v33 = f.InPlace ? v32.neg_() : v32.neg();
             Tensor v34 = f.Where(v23, v33, 0.0);   // ∂L/∂R5
             Tensor v35 = f.Where(v31, 1.0, 0.0);
-            Tensor v36 = f.InPlace ? v35.div_(v12) : v35 / v12;
-            Tensor v37 = f.InPlace ? v13.mul_(v36) : v13 * v36;
+            Tensor v36 = f.Div(v35, v12, overwrite: f.InPlace);
+            Tensor v37 = f.Mul(v13, v36, overwrite: f.InPlace);
             Tensor v39 = f.Where(v23, v37, 0.0);   // ∂L/∂R7
             double v40 = 1.0 / n;
             double v41 = classes * v40;
-            Tensor v43 = _targets_j * v34;
-            Tensor v44 = f.InPlace ? v43.add_(v39) : v39 + v43;
-            Tensor v45 = _targets_j * v41;
-            Tensor v47 = f.InPlace ? v44.mul_(_probs_j) : _probs_j * v44;
-            Tensor v48 = f.InPlace ? v47.sub_(v45) : v47 - v45;
+            Tensor v43 = f.Mul(_targets_j, v34);
+            Tensor v44 = f.Add(v43, v39, overwrite: f.InPlace);
+            Tensor v45 = f.Mul(_targets_j, v41);
+            Tensor v47 = f.Mul(v44, _probs_j, overwrite: f.InPlace);
+            Tensor v48 = f.Sub(v47, v45, overwrite: f.InPlace);
             f.Gradient(0, v48, temporary: true);   // ∂L/∂probs_j
             return f.Loss(v30);
         }

@@ -697,41 +697,41 @@ namespace LossDsl.Generated
             Tensor _similarity_j = f.Span(0);
             Tensor _positive_j = f.Span(1);
             Tensor _negative_j = f.Span(2);
-            Tensor v4 = _positive_j + _negative_j;
-            Tensor v6 = v4 > 0.0;
-            Tensor v7 = _similarity_j / _temperature;
+            Tensor v4 = f.Add(_positive_j, _negative_j);
+            Tensor v6 = f.Gt(v4, 0.0);
+            Tensor v7 = f.Div(_similarity_j, _temperature);
             Tensor v9 = f.Where(v6, v7, double.NegativeInfinity);
             Tensor R10 = f.LogSumExp(v9);   // R10 = LogSumExp_j [positive_j + negative_j > 0 ? similarity_j / temperature : -Infinity]
             Tensor R11 = f.Sum(_positive_j);   // R11 = Σ_j positive_j
-            Tensor v12 = R11 > 0.0;
+            Tensor v12 = f.Gt(R11, 0.0);
             Tensor v13 = f.MinusLogSumExp(v7, R10, overwrite: f.InPlace);
-            Tensor v14 = _positive_j * v13;
+            Tensor v14 = f.Mul(_positive_j, v13);
             Tensor R15 = f.Sum(v14);   // R15 = Σ_j (positive_j·(similarity_j / temperature − R10))
-            Tensor v17 = f.InPlace ? R15.div_(R11) : R15 / R11;
+            Tensor v17 = f.Div(R15, R11, overwrite: f.InPlace);
             Tensor v18 = v17.neg();
             Tensor v19 = f.Where(v12, v18, 0.0);   // L
-            Tensor v21 = 1.0 / R11;
+            Tensor v21 = f.Div(1.0, R11);
             Tensor v25 = v21.neg();
             Tensor v26 = f.Where(v12, v25, 0.0);   // ∂L/∂R15
             Tensor v28 = _positive_j.neg();
             Tensor R29 = f.Sum(v28);   // R29 = Σ_j −positive_j
-            Tensor v30 = f.InPlace ? R29.mul_(v26) : v26 * R29;   // ∂L/∂R10
+            Tensor v30 = f.Mul(R29, v26, overwrite: f.InPlace);   // ∂L/∂R10
             Tensor v31 = f.MinusLogSumExp(v9, R10, overwrite: f.InPlace);
             Tensor v32 = f.InPlace ? v31.exp_() : v31.exp();
             double v33 = 1.0 / _temperature;
             Tensor v34 = f.Where(v6, v33, 0.0);
-            Tensor v35 = f.InPlace ? v32.mul_(v34) : v32 * v34;
-            Tensor v36 = f.InPlace ? v35.mul_(v30) : v30 * v35;
-            Tensor v37 = _positive_j * v33;
-            Tensor v38 = f.InPlace ? v37.mul_(v26) : v26 * v37;
-            Tensor v39 = f.InPlace ? v36.add_(v38) : v36 + v38;
+            Tensor v35 = f.Mul(v32, v34, overwrite: f.InPlace);
+            Tensor v36 = f.Mul(v35, v30, overwrite: f.InPlace);
+            Tensor v37 = f.Mul(_positive_j, v33);
+            Tensor v38 = f.Mul(v37, v26, overwrite: f.InPlace);
+            Tensor v39 = f.Add(v36, v38, overwrite: f.InPlace);
             f.Gradient(0, v39, temporary: true);   // ∂L/∂similarity_j
             if (f.Wants(1))
             {
-                Tensor v22 = v17 * v21;
+                Tensor v22 = f.Mul(v17, v21);
                 Tensor v24 = f.Where(v12, v22, 0.0);   // ∂L/∂R11
-                Tensor v40 = v13 * v26;
-                Tensor v41 = v24 + v40;
+                Tensor v40 = f.Mul(v13, v26);
+                Tensor v41 = f.Add(v24, v40);
                 f.Gradient(1, v41, temporary: true);   // ∂L/∂positive_j
             }
             if (f.Wants(2))

@@ -730,52 +730,52 @@ namespace LossDsl.Generated
             Tensor _logits_j = f.Span(0);
             Tensor _targets_j = f.Span(1);
             Tensor v6 = _logits_j.sigmoid();
-            Tensor v7 = _targets_j * v6;
+            Tensor v7 = f.Mul(_targets_j, v6);
             Tensor R8 = f.Sum(v7);   // R8 = Σ_j (targets_j·σ(logits_j))
-            Tensor v10 = 1.0 - _targets_j;
-            Tensor v11 = v6 * v10;
+            Tensor v10 = f.Sub(1.0, _targets_j);
+            Tensor v11 = f.Mul(v6, v10);
             Tensor R12 = f.Sum(v11);   // R12 = Σ_j (σ(logits_j)·(1 − targets_j))
-            Tensor v13 = 1.0 - v6;
-            Tensor v14 = _targets_j * v13;
+            Tensor v13 = f.Sub(1.0, v6);
+            Tensor v14 = f.Mul(_targets_j, v13);
             Tensor R15 = f.Sum(v14);   // R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            Tensor v16 = _smooth + R8;
-            Tensor v17 = f.InPlace ? R12.mul_(_alpha) : _alpha * R12;
-            Tensor v18 = f.InPlace ? R8.add_(v17) : R8 + v17;
-            Tensor v19 = f.InPlace ? R15.mul_(_beta) : _beta * R15;
-            Tensor v20 = f.InPlace ? v18.add_(v19) : v18 + v19;
-            Tensor v21 = f.InPlace ? v20.add_(_smooth) : _smooth + v20;
-            Tensor v22 = v21.clamp_min(_eps);
-            Tensor v23 = f.InPlace ? v16.div_(v22) : v16 / v22;
-            Tensor v24 = 1.0 - v23;   // L
-            Tensor v26 = v21 >= _eps;
+            Tensor v16 = f.Add(_smooth, R8);
+            Tensor v17 = f.Mul(R12, _alpha, overwrite: f.InPlace);
+            Tensor v18 = f.Add(R8, v17, overwrite: f.InPlace);
+            Tensor v19 = f.Mul(R15, _beta, overwrite: f.InPlace);
+            Tensor v20 = f.Add(v18, v19, overwrite: f.InPlace);
+            Tensor v21 = f.Add(v20, _smooth, overwrite: f.InPlace);
+            Tensor v22 = f.Maximum(v21, _eps);
+            Tensor v23 = f.Div(v16, v22, overwrite: f.InPlace);
+            Tensor v24 = f.Sub(1.0, v23);   // L
+            Tensor v26 = f.Ge(v21, _eps);
             Tensor v27 = f.Where(v26, 1.0, 0.0);
-            Tensor v28 = 1.0 / v22;
-            Tensor v29 = f.InPlace ? v27.div_(v22) : v27 / v22;
-            Tensor v30 = f.InPlace ? v29.mul_(v23) : v23 * v29;
-            Tensor v31 = f.InPlace ? v28.sub_(v30) : v28 - v30;
+            Tensor v28 = f.Div(1.0, v22);
+            Tensor v29 = f.Div(v27, v22, overwrite: f.InPlace);
+            Tensor v30 = f.Mul(v29, v23, overwrite: f.InPlace);
+            Tensor v31 = f.Sub(v28, v30, overwrite: f.InPlace);
             Tensor v33 = f.Where(v26, _alpha, 0.0);
-            Tensor v34 = f.InPlace ? v33.div_(v22) : v33 / v22;
-            Tensor v35 = f.InPlace ? v34.mul_(v23) : v23 * v34;   // ∂L/∂R12
+            Tensor v34 = f.Div(v33, v22, overwrite: f.InPlace);
+            Tensor v35 = f.Mul(v34, v23, overwrite: f.InPlace);   // ∂L/∂R12
             Tensor v37 = f.Where(v26, _beta, 0.0);
-            Tensor v38 = f.InPlace ? v37.div_(v22) : v37 / v22;
-            Tensor v39 = f.InPlace ? v23.mul_(v38) : v23 * v38;   // ∂L/∂R15
-            Tensor v41 = v6 * v13;
-            Tensor v42 = _targets_j * v41;
-            Tensor v43 = v31 * v42;
-            Tensor v45 = f.InPlace ? v10.mul_(v41) : v10 * v41;
-            Tensor v46 = f.InPlace ? v45.mul_(v35) : v35 * v45;
-            Tensor v47 = f.InPlace ? v46.sub_(v43) : v46 - v43;
-            Tensor v50 = f.InPlace ? v42.mul_(v39) : v39 * v42;
-            Tensor v52 = f.InPlace ? v47.sub_(v50) : v47 - v50;
+            Tensor v38 = f.Div(v37, v22, overwrite: f.InPlace);
+            Tensor v39 = f.Mul(v23, v38, overwrite: f.InPlace);   // ∂L/∂R15
+            Tensor v41 = f.Mul(v6, v13);
+            Tensor v42 = f.Mul(_targets_j, v41);
+            Tensor v43 = f.Mul(v31, v42);
+            Tensor v45 = f.Mul(v10, v41, overwrite: f.InPlace);
+            Tensor v46 = f.Mul(v45, v35, overwrite: f.InPlace);
+            Tensor v47 = f.Sub(v46, v43, overwrite: f.InPlace);
+            Tensor v50 = f.Mul(v42, v39, overwrite: f.InPlace);
+            Tensor v52 = f.Sub(v47, v50, overwrite: f.InPlace);
             f.Gradient(0, v52, temporary: true);   // ∂L/∂logits_j
             if (f.Wants(1))
             {
-                Tensor v53 = v6 * v31;
+                Tensor v53 = f.Mul(v6, v31);
                 Tensor v54 = v53.neg();
-                Tensor v57 = v6 * v35;
-                Tensor v59 = v54 - v57;
-                Tensor v60 = v13 * v39;
-                Tensor v61 = v59 + v60;
+                Tensor v57 = f.Mul(v6, v35);
+                Tensor v59 = f.Sub(v54, v57);
+                Tensor v60 = f.Mul(v13, v39);
+                Tensor v61 = f.Add(v59, v60);
                 f.Gradient(1, v61, temporary: true);   // ∂L/∂targets_j
             }
             return f.Loss(v24);

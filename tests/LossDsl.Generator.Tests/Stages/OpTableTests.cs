@@ -158,6 +158,8 @@ public class OpTableTests
         }
         foreach (var f in OpTable.AllBinary)
         {
+            Assert.Contains("{0}", f.Torch);
+            Assert.Contains("{1}", f.Torch);
             Assert.Same(f, OpTable.Binary(f.Op));
             Assert.Same(f, OpTable.Binary(f.Name));
         }
