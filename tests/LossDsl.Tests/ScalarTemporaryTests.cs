@@ -39,6 +39,14 @@ public class ScalarTemporaryTests
     }
 
     [Fact]
+    public void SoakReferencesMakeNoTemporaryScalar()
+    {
+        // The soak counts any Scalar race as a failure, so its own reference code must not race either.
+        static bool InSoak(Type? t) => t is not null && (t == typeof(AutogradSoakTests) || InSoak(t.DeclaringType));
+        AssertNone(Scan(typeof(ScalarTemporaryTests).Assembly, m => InSoak(m.DeclaringType)));
+    }
+
+    [Fact]
     public void TheScanFindsTheKnownTemporaries()
     {
         // The scan itself: TorchSharp's Tensor + Tensor (alpha 1) and Tensor * double are the race's known sites.
