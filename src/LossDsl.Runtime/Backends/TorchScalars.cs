@@ -40,14 +40,6 @@ public static class TorchScalars
         return op(scalar);
     }
 
-    /// <summary>Runs <paramref name="op"/> with two Scalars that live until the op has returned.</summary>
-    public static Tensor With(double first, double second, Func<Scalar, Scalar, Tensor> op)
-    {
-        using var a = first.ToScalar();
-        using var b = second.ToScalar();
-        return op(a, b);
-    }
-
     /// <summary>a + b.</summary>
     public static Tensor Add(Tensor a, Tensor b, bool overwrite = false) => overwrite ? a.add_(b, One) : a.add(b, One);
 
