@@ -237,6 +237,17 @@ public sealed class TorchFrame
     /// <summary>span[index]: one element of each row, at a per-row index.</summary>
     public Tensor At(Tensor span, Tensor index) => _shard is null ? span.gather(_reduce[0], index) : _shard.At(span, index, _reduce[0]);
 
+    /// <summary>
+    /// y + (j == index ? value : 0): <paramref name="value"/> (one per row) added at each row's <paramref name="index"/>, in
+    /// place when <paramref name="overwrite"/>. Over a sharded class axis only the rank that owns the class adds.
+    /// </summary>
+    public Tensor AddAt(Tensor y, Tensor index, Tensor value, bool overwrite)
+    {
+        long dim = _reduce[0];
+        if (_shard is not null) (index, value) = _shard.Owned(index, value);
+        return overwrite ? y.scatter_add_(dim, index, value.expand(index.shape)) : y.scatter_add(dim, index, value.expand(index.shape));
+    }
+
     /// <summary>cond ? a : b, elementwise.</summary>
     public Tensor Where(Tensor cond, Tensor a, Tensor b) => torch.where(cond, a, b);
     public Tensor Where(Tensor cond, Tensor a, double b) => torch.where(cond, a, Constant(b));

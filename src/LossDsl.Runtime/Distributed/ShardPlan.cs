@@ -119,6 +119,18 @@ internal sealed class ShardedReductions
         return AllReduced(where(owned, value, zeros(1, value.dtype, value.device)), CollectiveOp.Sum);
     }
 
+    /// <summary>
+    /// A global index of the sharded class axis as this rank's local one (clamped into range), with <paramref name="value"/>
+    /// zeroed where another rank owns the class: for a scatter-add that only the owner makes.
+    /// </summary>
+    public (Tensor Index, Tensor Value) Owned(Tensor index, Tensor value)
+    {
+        var local = index - Offset;
+        var owned = local.ge(0).logical_and(local.lt(LocalPositions));
+        var masked = where(owned, value.expand(index.shape), zeros(1, value.dtype, value.device));
+        return (local.clamp(0, Math.Max(0, LocalPositions - 1)), masked);
+    }
+
     /// <summary>The first global position holding the combined extreme (a selecting reduction's Arg), from the local one.</summary>
     public Tensor Arg(Tensor localExtreme, Tensor localArg, CollectiveOp op)
     {
