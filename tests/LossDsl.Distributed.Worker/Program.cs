@@ -41,6 +41,9 @@ public static class Program
                     if (s_comm.Rank == s_comm.Size - 1) Thread.Sleep(Timeout.Infinite);
                     s_comm.Sum(1);
                     break;
+                case "measure":
+                    Measure(args.Skip(1).ToArray());
+                    break;
                 default:
                     Run(what);
                     break;
@@ -62,6 +65,7 @@ public static class Program
     {
         var cases = new List<(string Name, Action Run)>();
         cases.Add(("collectives", Collectives));
+        cases.Add(("nccl-dry-run", NcclDryRun));
         foreach (var (name, loss) in ClassRowLosses()) cases.Add(($"classes/{name}", () => ClassAxis(name, loss)));
         cases.Add(("classes/CrossEntropyLinear", () => FusedLinearClasses("CrossEntropyLinear", (h, w, b, t) => Classification.CrossEntropyLinear(h, w, b, t, ignore_index: -1, chunk_rows: 3))));
         cases.Add(("classes/Poly1Linear", () => FusedLinearClasses("Poly1Linear", (h, w, b, t) => Classification.Poly1Linear(h, w, b, t, ignore_index: -1, epsilon: 0.5))));
@@ -149,6 +153,90 @@ public static class Program
         var w = all * (s_comm.Rank + 2);
         (gathered * w).sum().backward();
         Grad(leaf.grad, all.narrow(0, start, count) * (factor + s_comm.Size));
+    }
+
+    /// <summary>
+    /// The NCCL path where there is no libnccl (no GPU here): the bootstrap fails on every rank, before any collective,
+    /// with a message that names the library; the plan of an uneven all-gather is what the MPI path moves, padded.
+    /// </summary>
+    private static void NcclDryRun()
+    {
+        if (NcclApi.Available(out _)) throw new InvalidOperationException("libnccl is installed here: run the NCCL check on the GPU machine instead of the dry run");
+        try
+        {
+            using var nccl = new NcclCollective(s_comm);
+            throw new InvalidOperationException("NcclCollective bootstrapped without libnccl");
+        }
+        catch (DllNotFoundException e) when (e.Message.Contains(NcclApi.Library)) { }
+        var counts = Split(9);
+        var plan = NcclPlan.AllGather(counts, 3, sizeof(double));
+        var mine = zeros(counts[s_comm.Rank], 3, dtype: ScalarType.Float64);
+        using var gathered = s_comm.AllGather(mine);
+        // The padded receive buffer holds every rank's slot; what the MPI gather returned is its unpadded part.
+        s_errors.Add((true, plan.BufferBytes == s_comm.Size * counts.Max() * 3 * 8 && gathered.numel() * 8 == counts.Sum() * 3 * 8 ? 0 : double.PositiveInfinity));
+    }
+
+    // ---------------------------------------------------------------- measurements (docs/distributed.md)
+
+    /// <summary>
+    /// Per-step time and communication of three sharded losses at this world size: vocabulary-parallel CE, data-parallel
+    /// CE and SupCon over global negatives (float32, forward + backward; the median of the timed steps).
+    /// </summary>
+    private static void Measure(string[] args)
+    {
+        int steps = args.Length > 0 ? int.Parse(args[0]) : 10;
+        var counting = new CountingCollective(s_comm);
+        void Report(string name, Action step)
+        {
+            step();   // warm-up
+            var times = new List<double>();
+            long bytes = 0, calls = 0;
+            double comm = 0;
+            for (int i = 0; i < steps; i++)
+            {
+                counting.Reset();
+                s_comm.Barrier();
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                using (var scope = torch.NewDisposeScope()) step();
+                times.Add(clock.Elapsed.TotalMilliseconds);
+                (bytes, calls, comm) = (counting.Bytes, counting.Calls, counting.Time.TotalMilliseconds);
+            }
+            times.Sort();
+            double median = GlobalMax(new[] { times[times.Count / 2] });
+            if (s_comm.Rank == 0)
+                Console.WriteLine($"MEASURE {name} ranks={s_comm.Size} step_ms={median:F2} comm_ms={comm:F2} calls={calls} bytes_per_rank={bytes}");
+        }
+        const long rows = 256, vocab = 32768, batch = 4096, classes = 1000, pairs = 1024, dim = 128;
+        manual_seed(1);
+        var vocabCounts = Split(vocab);
+        var (vs, vc) = Mine(vocabCounts);
+        var logits = randn(rows, vocab).narrow(1, vs, vc).contiguous();
+        var target = randint(0, vocab, new[] { rows }, dtype: ScalarType.Int64);
+        Report($"vocab-parallel CE (N={rows}, V={vocab})", () =>
+        {
+            var x = Leaf(logits);
+            using (LossSharding.Over(counting, ShardAxis.Classes)) Classification.CrossEntropy(x, target).backward();
+        });
+        var batchCounts = Split(batch);
+        var (bs, bc) = Mine(batchCounts);
+        var rowsLogits = randn(batch, classes).narrow(0, bs, bc).contiguous();
+        var rowsTarget = randint(0, classes, new[] { batch }, dtype: ScalarType.Int64).narrow(0, bs, bc).contiguous();
+        Report($"data-parallel CE (N={batch}, C={classes})", () =>
+        {
+            var x = Leaf(rowsLogits);
+            using (LossSharding.Over(counting, ShardAxis.Batch)) Classification.CrossEntropy(x, rowsTarget).backward();
+        });
+        var pairCounts = Split(pairs);
+        var (ps, pc) = Mine(pairCounts);
+        var z = randn(pairs, dim).narrow(0, ps, pc).contiguous();
+        var labels = randint(0, 64, new[] { pairs }, dtype: ScalarType.Int64).narrow(0, ps, pc).contiguous();
+        Report($"SupCon over global negatives (N={pairs}, D={dim})", () =>
+        {
+            var e = Leaf(z);
+            var n = nn.functional.normalize(e, dim: 1);
+            using (LossSharding.Over(counting, ShardAxis.Batch))
+                MetricLearning.SupCon(n.matmul(AllGatherFunction.Gather(counting, n).t()), labels).backward();
+        });
     }
 
     // ---------------------------------------------------------------- class axis (vocabulary parallel)
