@@ -532,7 +532,7 @@ namespace LossDsl.Generated
             Tensor v19 = f.MinusLogSumExp(_logits_j, R4, overwrite: false);
             Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
             Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
-            Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0)
+            Tensor v25 = f.AddAt(v24, _target, v16, overwrite: f.InPlace);   // v24 + (j == _target ? v16 : 0)
             f.Gradient(0, v25, temporary: true);   // ∂L/∂logits_j
             return f.Loss(v11);
         }
