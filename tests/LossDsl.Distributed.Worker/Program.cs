@@ -147,6 +147,10 @@ public static class Program
         var contribution = all * (s_comm.Rank + 1);
         double factor = s_comm.Size * (s_comm.Size + 1) / 2.0;
         Value(s_comm.ReduceScatter(contribution, counts), mine * factor);
+        // The broadcast that bootstraps NCCL: rank 0's 128-byte id reaches every rank.
+        var id = Enumerable.Range(0, NcclApi.UniqueIdBytes).Select(i => s_comm.Rank == 0 ? (byte)(i * 7 + 3) : (byte)0).ToArray();
+        s_comm.Broadcast(id, root: 0);
+        s_errors.Add((true, id.Select((b, i) => b == (byte)(i * 7 + 3)).All(ok => ok) ? 0 : double.PositiveInfinity));
         // The gather with gradients: ∂(Σ_r w_r · gathered)/∂mine = Σ_r w_r[slice], routed back by reduce-scatter.
         var leaf = Leaf(mine);
         var gathered = AllGatherFunction.Gather(s_comm, leaf);
