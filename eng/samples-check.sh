@@ -15,6 +15,8 @@ samples=(
   "CharLM --quick"
   "CalibrationStudy $out/calibration-study --quick"
   "Segmentation $out/segmentation --quick"
+  # Two MPI ranks against one process where MPICH is installed (eng/mpi/install.sh; .ci/run installs it); else one process.
+  "DistributedContrastive $out/distributed-contrastive --quick"
 )
 failed=0
 for entry in "${samples[@]}"; do

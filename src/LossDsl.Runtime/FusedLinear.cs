@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using LossDsl.Runtime.Distributed;
 
 namespace LossDsl.Runtime;
 
@@ -94,7 +95,13 @@ internal sealed class FusedLinearCall
         Rows = rows;
         Arguments = arguments;
         HeadBiases = heads.Select(h => h.Bias is not null).ToArray();
-        ChunkRows = FusedLinear.ChunkRows(first.Classifier.shape[0], first.Hidden.dtype, chunkRows);
+        Shard = LossSharding.Current;
+        if (Shard is { Axis: ShardAxis.Batch })
+            throw new NotSupportedException($"{name}: the fused linear form is sharded over the class axis (a classifier split by rows over the ranks, ShardAxis.Classes); over the batch, call it per rank with Reduction.Sum and divide by the global count.");
+        // Vocabulary parallel: every rank goes through the same chunks (each chunk's reductions are collectives), so the
+        // chunk size comes from the largest shard of the classifier.
+        long chunkClasses = Shard is null ? first.Classifier.shape[0] : Shard.Collective.Gather(first.Classifier.shape[0]).Max();
+        ChunkRows = FusedLinear.ChunkRows(chunkClasses, first.Hidden.dtype, chunkRows);
         ComputeType = first.Hidden.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
     }
 
@@ -114,6 +121,9 @@ internal sealed class FusedLinearCall
 
     /// <summary>Per head, whether it has a bias: the autograd function's tensors are each head's hidden, classifier and bias if any.</summary>
     public bool[] HeadBiases { get; }
+
+    /// <summary>The class-axis shard declared around the call, or null; the backward pass runs under it too.</summary>
+    public Shard? Shard { get; }
 
     /// <summary>The heads, from the autograd function's flat list of tensors.</summary>
     public LinearHead[] Heads(IReadOnlyList<Tensor> tensors)
@@ -140,6 +150,7 @@ internal sealed class FusedLinearCall
     /// </summary>
     public (Tensor Loss, double Count, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, Tensor? perRow, bool[] wanted)
     {
+        using var sharded = Shard is { } shard ? LossSharding.Over(shard.Collective, shard.Axis) : null;
         double total = 0;
         var first = heads[0];
         long n = first.Hidden.shape[0], classes = first.Classifier.shape[0];
@@ -211,6 +222,11 @@ internal sealed class FusedLinearCall
         {
             foreach (var t in buffers.Concat(transposed).Concat(classifiers)) t.Dispose();
         }
+        // Vocabulary parallel: ∂/∂hidden = Σ over ranks of dlogits_r · W_r (the hidden rows are every rank's); the
+        // classifier's and bias's gradients are the rank's own shard's.
+        if (Shard is not null && gradients)
+            foreach (var (hs, _, _) in slots)
+                if (result[hs] is { } g) Shard.Collective.AllReduce(g, CollectiveOp.Sum);
         return (loss, total, result);
     }
 }

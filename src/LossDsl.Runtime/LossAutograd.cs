@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.nn;
+using LossDsl.Runtime.Distributed;
 
 namespace LossDsl.Runtime;
 
@@ -24,6 +25,7 @@ public static class LossAutograd
     private const string SavedPixels = "lossdsl.pixels";
     private const string SavedBackend = "lossdsl.backend";
     private const string SavedHandedOut = "lossdsl.handedOut";
+    private const string SavedShard = "lossdsl.shard";
 
     /// <summary>
     /// What the generated overloads pass as the prediction: a leaf tensor that requires grad is passed as a view.
@@ -86,6 +88,13 @@ public static class LossAutograd
                     : TorchScalars.Div(loss.sum(ScalarType.Float64), call.ReductionCount).to(call.DType);
                 break;
         }
+        // Data parallel: each rank holds some segments, so Sum and Mean (already over the global count) add over the ranks.
+        // The all-reduce's backward is the identity: every rank's gradient is its own segments' part of the global loss's.
+        if (call.SegmentsSharded && call.Arguments.Reduction != Reduction.None)
+        {
+            result = result.contiguous();
+            call.Shard!.Collective.AllReduce(result, CollectiveOp.Sum);
+        }
         // Saved: the inputs (backward(create_graph: true) recomputes the gradients from them), then each computed gradient.
         int n = def.TensorNames.Length;
         var computed = Enumerable.Range(0, n).Where(i => gradients[i] is not null).ToArray();
@@ -103,6 +112,7 @@ public static class LossAutograd
         ctx.save_data(SavedLayout, call.GradientBroadcastShape);
         ctx.save_data(SavedBackend, backend);
         ctx.save_data(SavedHandedOut, new StrongBox<bool>());
+        ctx.save_data(SavedShard, call.Shard!);
         NativeHandoff.Held(vars);
         return NativeHandoff.Made(result);
     }
@@ -121,6 +131,8 @@ public static class LossAutograd
         // Grad mode is on in backward only when the caller asked for create_graph: then the gradients must themselves be
         // differentiable, so they are recomputed from the inputs by the torch-ops form under grad mode.
         var gradients = new Tensor?[n];
+        // A recomputation is sharded as forward was, even when backward runs outside the LossSharding scope.
+        using var sharded = ctx.get_data(SavedShard) is Shard shard ? LossSharding.Over(shard.Collective, shard.Axis) : null;
         if (torch.is_grad_enabled()) gradients = Gradients(def, args, inputs, call => TorchOpsBackend.Instance.Run(call, createGraph: true));
         // A saved gradient handed out as it is (HandOut) may since have been changed in place through the caller's .grad,
         // so a later backward through a retained graph computes the gradients again, as forward did.

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
+using LossDsl.Runtime.Distributed;
 
 namespace LossDsl.Runtime;
 
@@ -113,8 +114,15 @@ internal sealed class LossCall : IDisposable
             }
         }
 
+        var shard = LossSharding.Current;
+        bool crosses = shard is not null && ShardPlan.Crosses(def, shard.Axis);
+        if (shard is not null && def.Layout.Multiclass)
+            throw new NotSupportedException($"{def.Name}: a multiclass set loss has no sharded form yet; call it outside LossSharding.Over.");
+        if (shard is { Axis: ShardAxis.Classes } && args.Weight is not null)
+            throw new NotSupportedException($"{def.Name}: class weights with a sharded class axis are not supported; weigh the rows yourself (Reduction.None).");
         var call = new LossCall(def, args, tensors, compute)
         {
+            Shard = shard, ShardCrosses = crosses,
             _callerShape = callerShape, _callerShapes = callerShapes, Differentiated = differentiated,
             StoredAs = half ? dtype : compute, _stored = half ? (Tensor[])tensors.Clone() : Array.Empty<Tensor>(),
         };
@@ -131,6 +139,15 @@ internal sealed class LossCall : IDisposable
     /// the loss is not multiclass); otherwise the compute dtype. Until <see cref="ToComputeDType"/>, half tensors stay as
     /// they are in <see cref="Tensors"/>, so that a backend that reads them in place (the ILGPU kernels) pays no conversion.
     /// </summary>
+    /// <summary>The shard declared around this call (<see cref="LossSharding"/>), or null.</summary>
+    public Shard? Shard { get; private init; }
+
+    /// <summary>Whether the loss's reductions cross the sharded axis (they combine over ranks; the loss is replicated).</summary>
+    public bool ShardCrosses { get; private init; }
+
+    /// <summary>Whether the segments (rows, images, elements) are split over ranks: Sum and Mean add over them, with global counts.</summary>
+    public bool SegmentsSharded => Shard is not null && !ShardCrosses;
+
     public ScalarType StoredAs { get; private init; }
 
     private Tensor[] _stored = Array.Empty<Tensor>();
@@ -195,13 +212,17 @@ internal sealed class LossCall : IDisposable
         ReductionCount = segments.Count;
         if (layout.RowTargets)
         {
-            long ignored = CheckTargets(Shape.Length);
+            // Vocabulary parallel: targets are global class indices.
+            long classes = Shard is { Axis: ShardAxis.Classes } s ? s.Collective.Gather(Shape.Length).Sum() : Shape.Length;
+            long ignored = CheckTargets(classes);
             HasIgnoredRows = ignored > 0;
             ReductionCount -= ignored;
         }
         if (layout.Multiclass) CountPixels();
         else if (layout.IgnoresElements && Arguments.IgnoreIndex != long.MinValue) IgnoreElements();
         if (Arguments.Weight is { } weight) Weigh(weight);
+        // Data parallel: Mean divides by the global count of the rows that count, never by a local one.
+        if (SegmentsSharded) ReductionCount = Shard!.Collective.Sum(ReductionCount);
         // A Mean over the rows with a positive loss is known only after the loss: its scale comes with CountPositiveRows.
         Shape.GradScale = Arguments.Reduction == nn.Reduction.Mean && !MeanOverPositiveRows ? 1.0 / ReductionCount : 1.0;
     }
@@ -233,7 +254,9 @@ internal sealed class LossCall : IDisposable
         if (!MeanOverPositiveRows) return;
         using var scope = torch.NewDisposeScope();
         var kept = TorchScalars.With(0L, loss.detach().gt).to(DType);
-        SegmentWeight = kept.div_(TorchScalars.With(1L, kept.sum().clamp_min_)).MoveToOuterDisposeScope();
+        var positive = kept.sum();
+        if (SegmentsSharded) Shard!.Collective.AllReduce(positive, CollectiveOp.Sum);
+        SegmentWeight = kept.div_(TorchScalars.With(1L, positive.clamp_min_)).MoveToOuterDisposeScope();
         _temporaries.Add(SegmentWeight);
         ReductionCount = 1;
     }
@@ -389,6 +412,10 @@ internal sealed class LossCall : IDisposable
             if (g is null) return null;
             if (SegmentWeight is { } w)
                 g = g * (Definition.Roles[i] == TensorRole.Span ? w.view(g.shape[0], 1) : w.view(g.shape));
+            // A set's input (one value per set) is every rank's when the batch is sharded: each rank gets 1/world of its
+            // gradient, so that the all-reduce sum of the model's gradients gives it once (docs/distributed.md).
+            if (Shard is { Axis: ShardAxis.Batch } s && ShardCrosses && Definition.Roles[i] == TensorRole.Input && s.Collective.Size > 1)
+                g = g / s.Collective.Size;
             return ToCallerLayout(i, g);
         }).ToArray();
 

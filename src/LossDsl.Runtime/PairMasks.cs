@@ -1,5 +1,6 @@
 using System;
 using static TorchSharp.torch;
+using LossDsl.Runtime.Distributed;
 
 namespace LossDsl.Runtime;
 
@@ -19,13 +20,25 @@ public static class PairMasks
     public static (Tensor? Positives, Tensor? Negatives) FromLabels(Tensor labels, Tensor pairs, bool positives, bool negatives)
     {
         using var scope = NewDisposeScope();
-        var same = Same(labels, pairs);
+        // Over a sharded batch (LossSharding, ShardAxis.Batch) the matrix is this rank's anchors against every rank's
+        // items, [n, N]: the columns' labels are every rank's, and an anchor's own column is offset by the ranks before.
+        var shard = LossSharding.Current is { Axis: ShardAxis.Batch } s ? s.Collective : null;
+        long offset = 0;
+        Tensor columns = labels;
+        if (shard is not null && labels is { IsInvalid: false })
+        {
+            var counts = shard.Gather(labels.shape[0]);
+            offset = Collectives.Offset(counts, shard.Rank);
+            columns = shard.AllGather(labels.to(ScalarType.Int64).cpu().contiguous()).to(labels.device);
+        }
+        var same = Same(labels, columns, pairs, shard is not null);
         var dtype = ComputeType(pairs);
         Tensor? negative = negatives ? same.logical_not().to(dtype).MoveToOuterDisposeScope() : null;
         Tensor? positive = null;
         if (positives)
         {
-            var self = eye(same.shape[0], dtype: ScalarType.Bool, device: same.device);
+            var self = shard is null ? eye(same.shape[0], dtype: ScalarType.Bool, device: same.device)
+                : arange(same.shape[0], device: same.device).unsqueeze(1).add(offset).eq(arange(same.shape[1], device: same.device).unsqueeze(0));
             positive = same.logical_and_(self.logical_not_()).to(dtype).MoveToOuterDisposeScope();
         }
         return (positive, negative);
@@ -39,10 +52,16 @@ public static class PairMasks
 
     private static ScalarType ComputeType(Tensor pairs) => pairs.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
 
-    private static Tensor Same(Tensor labels, Tensor pairs)
+    private static Tensor Same(Tensor labels, Tensor columns, Tensor pairs, bool sharded)
     {
         if (labels is null || labels.IsInvalid) throw new ArgumentNullException(nameof(labels), "'labels' must be a tensor of the batch's labels.");
         if (pairs is null || pairs.IsInvalid) throw new ArgumentNullException(nameof(pairs));
+        if (sharded)
+        {
+            if (pairs.dim() != 2 || pairs.shape[0] != labels.shape[0] || pairs.shape[1] != columns.shape[0])
+                throw new ArgumentException($"A pair loss over a sharded batch takes an [n, N] pair matrix (this rank's {labels.shape[0]} anchors against all {columns.shape[0]} items, e.g. z.matmul(AllGatherFunction.Gather(comm, z).t())); got [{string.Join(", ", pairs.shape)}].", nameof(pairs));
+            return labels.unsqueeze(1).eq(columns.unsqueeze(0));
+        }
         if (pairs.dim() != 2 || pairs.shape[0] != pairs.shape[1])
             throw new ArgumentException($"A pair loss takes an [N, N] pair matrix; got [{string.Join(", ", pairs.shape)}].", nameof(pairs));
         long n = pairs.shape[0];

@@ -270,10 +270,8 @@ public sealed class TorchOpsEmitter
         if (_oneHotAdds.TryGetValue(i, out var oneHot))
         {
             string value = _tensor[oneHot.Value] ? Ref(oneHot.Value) : $"f.PerSegment({Ref(oneHot.Value)})";
-            string args = $"1, {Ref(oneHot.Index)}, {value}";
-            return Dies(oneHot.Y)
-                ? $"f.InPlace ? {Ref(oneHot.Y)}.scatter_add_({args}) : {Ref(oneHot.Y)}.scatter_add({args})"
-                : $"{Ref(oneHot.Y)}.scatter_add({args})";
+            // Through the frame, which knows the class axis's layout (over sharded classes: only the owning rank adds).
+            return $"f.AddAt({Ref(oneHot.Y)}, {Ref(oneHot.Index)}, {value}, overwrite: {(Dies(oneHot.Y) ? "f.InPlace" : "false")})";
         }
         if (n.Op == Op.Sub && _tensor[n.A] && Patterns.IsLogSumExp(_g[n.B]) && _tensor[n.B])
         {

@@ -79,6 +79,13 @@ public static class LossBackend
     internal static ILossBackend Choose(LossCall call)
     {
         var requested = call.Arguments.Backend != Backend.Auto ? call.Arguments.Backend : Current;
+        if (call.ShardCrosses)
+        {
+            // A sharded call's reductions combine over the ranks in the torch-ops frame, which the generated code calls by name.
+            if (call.Arguments.Backend is not (Backend.Auto or Backend.TorchOps))
+                throw new NotSupportedException($"{call.Definition.Name}: a call sharded over {call.Shard!.Axis} runs on the torch-ops backend; it was forced to {call.Arguments.Backend}.");
+            return TorchOpsBackend.Instance.WhyNot(call) is { } whyNot ? throw new NotSupportedException($"{call.Definition.Name}: sharded over {call.Shard!.Axis}, but {whyNot}.") : TorchOpsBackend.Instance;
+        }
         if (requested == Backend.Auto)
         {
             foreach (var b in s_backends)

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using TorchSharp;
 using static TorchSharp.torch;
+using LossDsl.Runtime.Distributed;
 
 namespace LossDsl.Runtime;
 
@@ -36,6 +37,9 @@ public sealed class TorchFrame
     /// <summary>Set elements that are not ignored (on the element axes), or null when none is.</summary>
     private readonly Tensor? _valid;
 
+    /// <summary>For a sharded call whose reductions cross the sharded axis, how they combine over the ranks; else null.</summary>
+    private readonly ShardedReductions? _shard;
+
     internal TorchFrame(LossCall call, bool inPlace)
     {
         _call = call;
@@ -52,6 +56,8 @@ public sealed class TorchFrame
             // An ignored row reads class 0; its loss and gradient are zeroed afterwards.
             return call.HasIgnoredRows ? TorchScalars.MaskedFill(rows, Eq(rows, call.Arguments.IgnoreIndex), 0) : rows;
         }).ToArray();
+        if (call.Shard is { } shard && call.ShardCrosses)
+            _shard = new ShardedReductions(shard.Collective, _reduce.Aggregate(1L, (n, d) => n * _elementShape[d]));
     }
 
     /// <summary>
@@ -94,7 +100,8 @@ public sealed class TorchFrame
     public Tensor Target(int slot) => _targets[slot];
 
     /// <summary>The number of elements of a row or set.</summary>
-    public double Length => _call.Definition.Layout.Multiclass
+    public double Length => _shard is not null && _valid is null && !_call.Definition.Layout.Multiclass ? _shard.GlobalPositions
+        : _call.Definition.Layout.Multiclass
         ? _call.UnevenSets
             ? throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) of per-image sets whose images keep different numbers of pixels is not supported yet; call it without ignore_index, or with LossSets.PerChannel.")
             : _call.Shape.Count
@@ -105,7 +112,7 @@ public sealed class TorchFrame
     public double Classes => _call.Shape.Classes;
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
-    public Tensor Index => _index ??= MakeIndex();
+    public Tensor Index => _index ??= _shard is null ? MakeIndex() : MakeIndex().add_(_shard.Offset);
 
     private Tensor MakeIndex()
     {
@@ -133,13 +140,16 @@ public sealed class TorchFrame
     public Tensor Real(Tensor integer) => integer.to(DType);
 
     /// <summary>Σ over the row or set.</summary>
-    public Tensor Sum(Tensor body) => Elements(body, 0).sum(_reduce, keepdim: true);
+    public Tensor Sum(Tensor body) => Combined("Sum", Elements(body, 0).sum(_reduce, keepdim: true));
 
     /// <summary>Max over the row or set (NaN if any element is NaN).</summary>
-    public Tensor Max(Tensor body) => Elements(body, double.NegativeInfinity).amax(_reduce, keepdim: true);
+    public Tensor Max(Tensor body) => Combined("Max", Elements(body, double.NegativeInfinity).amax(_reduce, keepdim: true));
 
     /// <summary>Min over the row or set (NaN if any element is NaN).</summary>
-    public Tensor Min(Tensor body) => Elements(body, double.PositiveInfinity).amin(_reduce, keepdim: true);
+    public Tensor Min(Tensor body) => Combined("Min", Elements(body, double.PositiveInfinity).amin(_reduce, keepdim: true));
+
+    /// <summary>A reduction's value: the local one, or in a sharded call the ranks' partials combined (ShardPlan.Reductions).</summary>
+    private Tensor Combined(string reduction, Tensor partial) => _shard is null ? partial : _shard.Combine(reduction, partial);
 
     /// <summary>Slices of dim 0 per block of a blocked reduction: about four megabytes of float32 temporaries.</summary>
     private long RowBlock => Math.Max(1, (1L << 20) / Math.Max(1, _elementShape.Skip(1).Aggregate(1L, (a, b) => a * b)));
@@ -154,7 +164,8 @@ public sealed class TorchFrame
         body = Elements(body, double.NegativeInfinity);
         long rows = body.shape[0], block = RowBlock;
         (Tensor Shift, Tensor LogSum) parts;
-        if (_reduce.Length != 1 || rows <= block) parts = ShiftedLogSumExp(body);
+        if (_shard is not null) parts = _shard.LogSumExp(body, _reduce, DType == ScalarType.Float64 ? double.MinValue : float.MinValue);
+        else if (_reduce.Length != 1 || rows <= block) parts = ShiftedLogSumExp(body);
         else
         {
             var shifts = new Tensor[(rows + block - 1) / block];
@@ -207,23 +218,34 @@ public sealed class TorchFrame
     public Tensor ArgMax(Tensor body)
     {
         body = Elements(body, double.NegativeInfinity);
-        if (_reduce.Length == 1) return body.argmax(_reduce[0], keepdim: true);
-        return PerSetPositions(body).argmax(1).view(_segmentShape);
+        var arg = _reduce.Length == 1 ? body.argmax(_reduce[0], keepdim: true) : PerSetPositions(body).argmax(1).view(_segmentShape);
+        return _shard is null ? arg : _shard.Arg(body.amax(_reduce, keepdim: true), arg, CollectiveOp.Max);
     }
 
     /// <summary>The position (as <see cref="Index"/> numbers it) of the first minimal element of the row or set.</summary>
     public Tensor ArgMin(Tensor body)
     {
         body = Elements(body, double.PositiveInfinity);
-        if (_reduce.Length == 1) return body.argmin(_reduce[0], keepdim: true);
-        return PerSetPositions(body).argmin(1).view(_segmentShape);
+        var arg = _reduce.Length == 1 ? body.argmin(_reduce[0], keepdim: true) : PerSetPositions(body).argmin(1).view(_segmentShape);
+        return _shard is null ? arg : _shard.Arg(body.amin(_reduce, keepdim: true), arg, CollectiveOp.Min);
     }
 
     /// <summary>A per-channel set's elements as rows [channels, positions]: its positions run over batch, then spatial.</summary>
     private Tensor PerSetPositions(Tensor body) => body.permute(1, 0, 2).reshape(_elementShape[1], -1);
 
     /// <summary>span[index]: one element of each row, at a per-row index.</summary>
-    public Tensor At(Tensor span, Tensor index) => span.gather(_reduce[0], index);
+    public Tensor At(Tensor span, Tensor index) => _shard is null ? span.gather(_reduce[0], index) : _shard.At(span, index, _reduce[0]);
+
+    /// <summary>
+    /// y + (j == index ? value : 0): <paramref name="value"/> (one per row) added at each row's <paramref name="index"/>, in
+    /// place when <paramref name="overwrite"/>. Over a sharded class axis only the rank that owns the class adds.
+    /// </summary>
+    public Tensor AddAt(Tensor y, Tensor index, Tensor value, bool overwrite)
+    {
+        long dim = _reduce[0];
+        if (_shard is not null) (index, value) = _shard.Owned(index, value);
+        return overwrite ? y.scatter_add_(dim, index, value.expand(index.shape)) : y.scatter_add(dim, index, value.expand(index.shape));
+    }
 
     /// <summary>cond ? a : b, elementwise.</summary>
     public Tensor Where(Tensor cond, Tensor a, Tensor b) => torch.where(cond, a, b);

@@ -129,7 +129,9 @@ public sealed class PairRowLayout : RowLayout
     public override void Validate(LossDefinition def, Tensor[] tensors)
     {
         var x = tensors[0];
-        if (x.dim() != 2 || x.shape[0] != x.shape[1])
+        // Over a sharded batch a rank's anchors meet every rank's items: [n, N] (PairMasks checks N).
+        bool sharded = Distributed.LossSharding.Current is { Axis: Distributed.ShardAxis.Batch };
+        if (x.dim() != 2 || (!sharded && x.shape[0] != x.shape[1]))
             throw new ArgumentException($"{def.Name}: '{def.TensorNames[0]}' has shape {Dims(x.shape)}; expected an [N, N] pair matrix over the batch.", def.TensorNames[0]);
         base.Validate(def, tensors);
     }

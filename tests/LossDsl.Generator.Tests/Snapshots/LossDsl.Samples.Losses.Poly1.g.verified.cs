@@ -522,17 +522,17 @@ namespace LossDsl.Generated
             Tensor R4 = f.LogSumExp(_logits_j);   // R4 = LogSumExp_j logits_j
             Tensor v5 = f.MinusLogSumExp(v2, R4, overwrite: f.InPlace);
             Tensor v8 = v5.exp();
-            Tensor v9 = f.Sub(1.0, v8);
-            Tensor v10 = f.Mul(v9, _epsilon, overwrite: f.InPlace);
-            Tensor v11 = f.Sub(v10, v5, overwrite: f.InPlace);   // L
-            Tensor v14 = f.Mul(v8, _epsilon, overwrite: f.InPlace);
+            Tensor v9 = 1.0 - v8;
+            Tensor v10 = f.InPlace ? v9.mul_(_epsilon) : _epsilon * v9;
+            Tensor v11 = f.InPlace ? v10.sub_(v5) : v10 - v5;   // L
+            Tensor v14 = f.InPlace ? v8.mul_(_epsilon) : _epsilon * v8;
             Tensor v15 = v14.neg();
-            Tensor v16 = f.Sub(v15, 1.0, overwrite: f.InPlace);   // ∂L/∂logits[target]
-            Tensor v18 = f.Add(v14, 1.0, overwrite: f.InPlace);   // ∂L/∂R4
+            Tensor v16 = f.InPlace ? v15.sub_(1.0) : v15 - 1.0;   // ∂L/∂logits[target]
+            Tensor v18 = f.InPlace ? v14.add_(1.0) : 1.0 + v14;   // ∂L/∂R4
             Tensor v19 = f.MinusLogSumExp(_logits_j, R4, overwrite: false);
             Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
-            Tensor v24 = f.Mul(v20, v18, overwrite: f.InPlace);
-            Tensor v25 = f.InPlace ? v24.scatter_add_(1, _target, v16) : v24.scatter_add(1, _target, v16);   // v24 + (j == _target ? v16 : 0)
+            Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
+            Tensor v25 = f.AddAt(v24, _target, v16, overwrite: f.InPlace);   // v24 + (j == _target ? v16 : 0)
             f.Gradient(0, v25, temporary: true);   // ∂L/∂logits_j
             return f.Loss(v11);
         }

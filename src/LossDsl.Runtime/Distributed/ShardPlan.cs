@@ -1,0 +1,143 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using static TorchSharp.torch;
+
+namespace LossDsl.Runtime.Distributed;
+
+/// <summary>
+/// How one reduction's partials over the ranks combine: the runtime's copy of the accumulator column of the generator's
+/// reduction table (src/LossDsl.Generator/IR/ReductionTable.cs), keyed by the name the generated torch-ops code calls
+/// it by (<c>f.Sum</c>, <c>f.Max</c>, …). A test (ShardPlanTableTests) holds the two tables equal, so a reduction added
+/// to the IR without its combine rule fails the build's tests rather than combining wrongly.
+/// </summary>
+public enum ShardCombine
+{
+    /// <summary>Additive: every rank's partial sum, all-reduced by sum.</summary>
+    Additive,
+    /// <summary>Selecting: the partial extreme all-reduced by max (Compare = Gt) or min (Lt); its position is the first global one holding it.</summary>
+    Selecting,
+    /// <summary>LogSumExp: the partial max all-reduced by max (the shift M), then Σ e^(x − M) all-reduced by sum; R = M + log Σ.</summary>
+    LogSumExp,
+}
+
+/// <summary>The combine rules, and what a sharded call of a given layout communicates (docs/distributed.md).</summary>
+public static class ShardPlan
+{
+    /// <summary>Every reduction the torch-ops frame implements, with its combine rule and, for a selecting one, its all-reduce op.</summary>
+    public static readonly IReadOnlyDictionary<string, (ShardCombine Combine, CollectiveOp Op)> Reductions =
+        new Dictionary<string, (ShardCombine, CollectiveOp)>(StringComparer.Ordinal)
+        {
+            ["Sum"] = (ShardCombine.Additive, CollectiveOp.Sum),
+            ["Max"] = (ShardCombine.Selecting, CollectiveOp.Max),
+            ["LogSumExp"] = (ShardCombine.LogSumExp, CollectiveOp.Max),
+            ["Min"] = (ShardCombine.Selecting, CollectiveOp.Min),
+        };
+
+    /// <summary>
+    /// What a sharded call of <paramref name="layout"/> over <paramref name="axis"/> does: whether the loss's reductions
+    /// cross the sharded axis (they then combine over the ranks and the loss is the same on every rank), or the
+    /// segments (rows, images, elements) are what is split (then the loss's Sum and Mean add over the ranks, and Mean
+    /// divides by the global count). Throws a clear error for a layout and axis that have no sharded form.
+    /// </summary>
+    public static bool Crosses(LossDefinition def, ShardAxis axis)
+    {
+        var layout = def.Layout;
+        return axis switch
+        {
+            ShardAxis.Classes => layout is ClassRowLayout
+                ? true
+                : throw new NotSupportedException($"{def.Name}: the class axis can be sharded (vocabulary parallel) for class-row losses; {def.Name} is a {layout} loss. Shard its batch axis instead (ShardAxis.Batch)."),
+            ShardAxis.Batch => layout is SetLayout set && set.Sets is LossSets.PerChannel or LossSets.Whole,
+            _ => throw new ArgumentOutOfRangeException(nameof(axis)),
+        };
+    }
+}
+
+/// <summary>
+/// The torch-ops frame's reductions for one call whose reductions cross the sharded axis: each local partial is combined
+/// over the ranks as <see cref="ShardPlan.Reductions"/> says, positions are global (offset by the ranks before), and a
+/// row or set's length is the global one. Every combine happens in the forward pass (the generated torch-ops code
+/// computes the gradient from the combined values), so the backward pass is local.
+/// </summary>
+internal sealed class ShardedReductions
+{
+    private readonly ICollective _c;
+
+    /// <param name="c">The group.</param>
+    /// <param name="localPositions">How many positions of a reduced row or set this rank holds.</param>
+    public ShardedReductions(ICollective c, long localPositions)
+    {
+        _c = c;
+        var counts = c.Gather(localPositions);
+        Offset = Collectives.Offset(counts, c.Rank);
+        LocalPositions = localPositions;
+        GlobalPositions = counts.Sum();
+    }
+
+    /// <summary>The global position of this rank's first element of a row or set.</summary>
+    public long Offset { get; }
+    public long LocalPositions { get; }
+    public long GlobalPositions { get; }
+
+    /// <summary>A reduction's partial, combined over the ranks by the rule of <paramref name="name"/>.</summary>
+    public Tensor Combine(string name, Tensor partial)
+    {
+        var (combine, op) = ShardPlan.Reductions.TryGetValue(name, out var rule)
+            ? rule : throw new NotSupportedException($"The reduction {name} has no combine rule over ranks (ShardPlan.Reductions).");
+        if (combine == ShardCombine.LogSumExp) throw new InvalidOperationException("LogSumExp combines in two steps: call LogSumExp.");
+        return AllReduced(partial, op);
+    }
+
+    /// <summary>
+    /// An all-reduced copy; under grad mode the result's gradient flows to the local partial only (identity), as the
+    /// backward pass of a sharded loss is local.
+    /// </summary>
+    public Tensor AllReduced(Tensor partial, CollectiveOp op)
+    {
+        var combined = partial.detach().contiguous().clone();
+        _c.AllReduce(combined, op);
+        if (!partial.requires_grad) return combined;
+        return partial + (combined - partial.detach());
+    }
+
+    /// <summary>(M, log Σ e^(x − M)) over every rank's elements: M the global max (0 where it is not finite).</summary>
+    public (Tensor Shift, Tensor LogSum) LogSumExp(Tensor body, long[] reduce, double lowest)
+    {
+        var max = AllReduced(body.detach().amax(reduce, keepdim: true), CollectiveOp.Max);
+        var shift = where(max.isfinite(), max, zeros(1, max.dtype, max.device));
+        var sum = AllReduced((body - shift).exp().sum(reduce, keepdim: true), CollectiveOp.Sum);
+        return (shift, sum.log().clamp_min(lowest));
+    }
+
+    /// <summary>span[index] for a global index of the sharded class axis: the owning rank's element, 0 elsewhere, summed.</summary>
+    public Tensor At(Tensor span, Tensor index, long dim)
+    {
+        var local = index - Offset;
+        var owned = local.ge(0).logical_and(local.lt(LocalPositions));
+        var value = span.gather(dim, local.clamp(0, Math.Max(0, LocalPositions - 1)));
+        return AllReduced(where(owned, value, zeros(1, value.dtype, value.device)), CollectiveOp.Sum);
+    }
+
+    /// <summary>
+    /// A global index of the sharded class axis as this rank's local one (clamped into range), with <paramref name="value"/>
+    /// zeroed where another rank owns the class: for a scatter-add that only the owner makes.
+    /// </summary>
+    public (Tensor Index, Tensor Value) Owned(Tensor index, Tensor value)
+    {
+        var local = index - Offset;
+        var owned = local.ge(0).logical_and(local.lt(LocalPositions));
+        var masked = where(owned, value.expand(index.shape), zeros(1, value.dtype, value.device));
+        return (local.clamp(0, Math.Max(0, LocalPositions - 1)), masked);
+    }
+
+    /// <summary>The first global position holding the combined extreme (a selecting reduction's Arg), from the local one.</summary>
+    public Tensor Arg(Tensor localExtreme, Tensor localArg, CollectiveOp op)
+    {
+        var global = AllReduced(localExtreme, op);
+        // Ties across ranks: the earliest position, as within a row; a rank without the extreme offers +∞.
+        var mine = where(localExtreme.eq(global), (localArg + Offset).to(ScalarType.Float64), full(1, double.PositiveInfinity, ScalarType.Float64, localArg.device));
+        var first = AllReduced(mine, CollectiveOp.Min);
+        return first.to(ScalarType.Int64);
+    }
+}
