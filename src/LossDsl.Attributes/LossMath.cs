@@ -80,7 +80,7 @@ namespace LossDsl
                 t *= z / (2 * n + 1);
                 s += t;
             }
-            double r = 1.1283791670955126 * Math.Exp(-a * a) * s;
+            double r = Math.Min(1, 1.1283791670955126 * Math.Exp(-a * a) * s);
             return x < 0 ? -r : r;
         }
 

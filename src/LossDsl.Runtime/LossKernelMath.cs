@@ -98,7 +98,7 @@ public static class LossKernelMath
                 t *= z / (2 * n + 1);
                 s += t;
             }
-            r = TwoOverSqrtPi * Exp(-xx.Hi, -xx.Lo) * s;
+            r = Min(1.0, TwoOverSqrtPi * Exp(-xx.Hi, -xx.Lo) * s);
         }
         return x < 0 ? -r : r;
     }

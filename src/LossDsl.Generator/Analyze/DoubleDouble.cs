@@ -198,6 +198,7 @@ public readonly struct DoubleDouble : IComparable<DoubleDouble>
             if (t.Hi < s.Hi * 1e-34) break;
         }
         var r = s * Exp(-(x * x)) * 2.0 / Sqrt(Pi);
+        if (r.Hi > 1) r = 1.0;
         return a.Hi < 0 ? -r : r;
     }
 

@@ -33,8 +33,8 @@ public sealed record Rewritten(Graph Graph, EquatableArray<int> Map, EquatableAr
 /// on it in table order, at most <see cref="MaxRewritesPerNode"/> times, so the stage is deterministic and linear in the
 /// graph's size. A rule's result is kept only where the accuracy measurement finds that it loses nothing: the matched
 /// sub-expression and its replacement are evaluated in float32, as functions of the pattern's variables, at
-/// <see cref="Samples"/> points drawn Herbie's way (sign and binary exponent uniform, so every magnitude from 2^-30 to
-/// 2^30 is as likely), against the double-double value of the replacement; at no point may the replacement be worse by
+/// <see cref="Samples"/> points drawn Herbie's way (sign and binary exponent uniform, so every magnitude of float32's
+/// normal range, 2^-126 to 2^127, is as likely), against the double-double value of the replacement; at no point may the replacement be worse by
 /// more than <see cref="NoiseBits"/> bits (rounding noise: a few ulp of a different but equally exact order of operations).
 /// Finally the graph is compacted to the nodes the roots need.
 /// </para>
@@ -44,6 +44,9 @@ public static class Rewriter
     public const int MaxRewritesPerNode = 4;
     public const int Samples = 256;
     public const double NoiseBits = 2;
+
+    /// <summary>The binary exponents the pattern variables are sampled over: float32's normal range, as Herbie samples it.</summary>
+    public const int MinExponent = -126, MaxExponent = 127;
 
     /// <summary>The forward graph of <paramref name="model"/> rewritten, unless its <c>[Loss(Literal = true)]</c> asks for the formula as written.</summary>
     public static LossModel Apply(LossModel model)
@@ -134,7 +137,7 @@ public static class Rewriter
     /// The float32 accuracy of <paramref name="before"/> and <paramref name="after"/> as functions of their pattern variables,
     /// or null where <paramref name="after"/> loses more than rounding noise at some sample.
     /// </summary>
-    public static (double AvgBefore, double AvgAfter, double MaxBefore, double MaxAfter)? Measure(Graph g, int before, int after)
+    public static (double AvgBefore, double AvgAfter, double MaxBefore, double MaxAfter)? Measure(Graph g, int before, int after, Action<string>? rejected = null)
     {
         var inBefore = new HashSet<int>(GraphWalk.Reach(k => g[k], new[] { before }, _ => true));
         var inAfter = new HashSet<int>(GraphWalk.Reach(k => g[k], new[] { after }, _ => true));
@@ -164,7 +167,7 @@ public static class Rewriter
             foreach (int h in holes)
             {
                 var values = new double[scope[h] ? single.HoleLength : 1];
-                for (int k = 0; k < values.Length; k++) values[k] = (float)random.Next();
+                for (int k = 0; k < values.Length; k++) values[k] = (float)random.Next(MinExponent, MaxExponent);
                 single.Holes[h] = values;
                 truth.Holes[h] = values;
             }
@@ -176,7 +179,12 @@ public static class Rewriter
                 if (!t.IsFinite) continue;
                 double eb = PrecisionEvaluator.BitsOfError(single.Value(before, j).ToDouble(), t, Precision.Single);
                 double ea = PrecisionEvaluator.BitsOfError(single.Value(after, j).ToDouble(), t, Precision.Single);
-                if (ea > eb + NoiseBits) return null;
+                if (ea > eb + NoiseBits)
+                {
+                    rejected?.Invoke($"at holes {string.Join(", ", holes.Select(h => string.Join(" ", single.Holes[h])))}, element {j}: "
+                        + $"{eb:0.0} → {ea:0.0} bits (naive {single.Value(before, j).ToDouble():R}, rewritten {single.Value(after, j).ToDouble():R}, truth {t.ToDouble():R})");
+                    return null;
+                }
                 sumBefore += eb;
                 sumAfter += ea;
                 maxBefore = Math.Max(maxBefore, eb);

@@ -23,7 +23,6 @@ public class RewriterTests
         new object[] { "[Loss] public static partial float F(float x) => -Log(Sigmoid(x));", "log σ(x) → logσ(x)", Op.LogSigmoid, Op.Log },
         new object[] { "[Loss] public static partial float F(float x) => -Log(1 - Sigmoid(x));", "1 − σ(x) → σ(−x)", Op.LogSigmoid, Op.Log },
         new object[] { "[Loss] public static partial float F(float x) => -Log(1 / (1 + Exp(-x)));", "1 / (1 + e^−x) → σ(x)", Op.LogSigmoid, Op.Log },
-        new object[] { "[Loss] public static partial float F(float x, float gamma = 0.5f) => Pow(Sigmoid(x), gamma);", "σ(x)^γ → exp(γ·logσ(x))", Op.LogSigmoid, Op.Pow },
         new object[] { "[Loss] public static partial float F(float x) => Log(1 + x * x);", "log(1 + u) → log1p(u)", Op.Log1P, Op.Log },
         new object[] { "[Loss] public static partial float F(float x) => Log(1 - x * x);", "log(1 − u) → log1p(−u)", Op.Log1P, Op.Log },
         new object[] { "[Loss] public static partial float F(float x) => Exp(x) - 1;", "e^u − 1 → expm1(u)", Op.Expm1, Op.Exp },
@@ -41,12 +40,23 @@ public class RewriterTests
         return new Data(new[] { new[] { x, -0.3, 0.8, 1.9 } }, new[] { 2.0 }, Array.Empty<double>(), Array.Empty<double>());
     }
 
+    /// <summary>Why the measurement rejected <paramref name="rule"/> wherever it matches in <paramref name="g"/>.</summary>
+    private static string WhyNot(Graph g, string rule)
+    {
+        var b = new GraphBuilder(g);
+        var why = new List<string>();
+        var r = RewriteRules.All.Single(x => x.Name == rule);
+        for (int i = 0; i < g.Count; i++)
+            if (r.Apply(b, i) is int t && t != i) Rewriter.Measure(b.ToGraph(), i, t, s => why.Add(s));
+        return why.Count == 0 ? "it matched nowhere" : string.Join("; ", why);
+    }
+
     [Theory, MemberData(nameof(Cases))]
     public void EachRuleFiresAndKeepsTheFunction(string members, string rule, Op stable, Op naive)
     {
         var m = ParseOk(members);
         var r = Rewriter.Run(m.Forward!, new[] { m.Root });
-        Assert.Contains(rule, r.Applied.Select(a => a.Rule));
+        Assert.True(r.Applied.Any(a => a.Rule == rule), $"{rule} not applied: {WhyNot(m.Forward!, rule)}");
         var reach = GraphWalk.Reach(k => r.Graph[k], new[] { r[m.Root] }, _ => true).Select(k => r.Graph[k].Op).ToList();
         Assert.Contains(stable, reach);
         if (naive is Op.Log or Op.Pow or Op.Div or Op.ReduceSum) Assert.DoesNotContain(naive, reach);
@@ -66,8 +76,7 @@ public class RewriterTests
         var m = ParseOk(members);
         var a = Rewriter.Run(m.Forward!, new[] { m.Root }).Applied.First(x => x.Rule == rule);
         Assert.True(a.MaxAfter <= a.MaxBefore + Rewriter.NoiseBits, $"{rule}: worst {a.MaxBefore} → {a.MaxAfter} bits");
-        if (rule != "σ(x)^γ → exp(γ·logσ(x))")   // its gain is in the subnormal tail, which the sample range reaches rarely
-            Assert.True(a.AverageAfter < a.AverageBefore, $"{rule}: average {a.AverageBefore} → {a.AverageAfter} bits");
+        Assert.True(a.AverageAfter < a.AverageBefore, $"{rule}: average {a.AverageBefore} → {a.AverageAfter} bits");
     }
 
     [Fact]
@@ -82,6 +91,24 @@ public class RewriterTests
         Near(45.0, Value(d.Graph, d.Loss, data), 1e-15, 0, "value");
         // σ(x) − y = 0.75 − e^−60/(1 + e^−60)
         Near(0.75, Value(d.Graph, d.Gradient, data), 1e-15, 0, "gradient");
+    }
+
+    /// <summary>
+    /// The acceptance gate at work: σ(x)^γ → e^(γ·logσ(x)) is in the table (issue 25 lists it), but e^(γ·logσ(x))
+    /// multiplies the rounding of logσ(x) by |γ·logσ(x)|, where σ(x)^γ multiplies σ(x)'s by γ only: at x = −10 the
+    /// exponential form is 20 ulp off in float32 and the power 2. The measurement finds such a point and rejects it.
+    /// </summary>
+    [Fact]
+    public void ARewriteThatLosesAccuracySomewhereIsRejected()
+    {
+        var m = ParseOk("[Loss] public static partial float F(float x, float gamma = 0.5f) => Pow(Sigmoid(x), gamma);");
+        var b = new GraphBuilder(m.Forward!);
+        var rule = RewriteRules.All.Single(r => r.Name == "σ(x)^γ → exp(γ·logσ(x))");
+        int after = rule.Apply(b, m.Root)!.Value;
+        string? why = null;
+        Assert.Null(Rewriter.Measure(b.ToGraph(), m.Root, after, r => why = r));
+        Assert.NotNull(why);
+        Assert.DoesNotContain("σ(x)^γ → exp(γ·logσ(x))", Rewriter.Run(m.Forward!, new[] { m.Root }).Applied.Select(a => a.Rule));
     }
 
     [Fact]
