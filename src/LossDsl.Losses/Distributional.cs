@@ -14,7 +14,9 @@ public static partial class Distributional
     /// Gaussian of mean y and standard deviation σ puts on each of the C equal bins of [min_value, max_value], renormalized
     /// to the support. With bin edges b_i = min_value + i·w, w = (max_value − min_value)/C and σ = sigma_ratio·w,
     /// p_i = [erf((b_{i+1} − y)/(√2σ)) − erf((b_i − y)/(√2σ))] / [erf((b_C − y)/(√2σ)) − erf((b_0 − y)/(√2σ))] and
-    /// ℓ = −Σ_i p_i·log softmax(z)_i.
+    /// ℓ = −Σ_i p_i·log softmax(z)_i. A target outside the support is clamped to it: the paper's listing divides by the
+    /// support's mass, which underflows to 0 a few σ beyond an edge (NaN there); with the target clamped the mass is at least
+    /// erf((max_value − min_value)/(√2σ)) ≈ 1, and the 10⁻³⁰ floor under it never binds.
     /// </summary>
     /// <remarks>
     /// Source: Farebrother et al., "Stop Regressing: Training Value Functions via Classification for Scalable Deep RL",
@@ -26,10 +28,11 @@ public static partial class Distributional
     public static partial float HLGauss(ReadOnlySpan<float> logits, float target, float min_value = -10f, float max_value = 10f,
         [Range(0, double.PositiveInfinity, MinExclusive = true)] float sigma_ratio = 0.75f)
     {
+        float y = Clamp(target, min_value, max_value);
         float width = (max_value - min_value) / logits.Length;
         float scale = 1 / (1.41421356f * sigma_ratio * width);
-        float mass = Erf((max_value - target) * scale) - Erf((min_value - target) * scale);
+        float mass = Max(Erf((max_value - y) * scale) - Erf((min_value - y) * scale), 1e-30f);
         float lse = LogSumExp(logits);
-        return -Sum(logits, (z, j) => (Erf((min_value + (j + 1) * width - target) * scale) - Erf((min_value + j * width - target) * scale)) * (z - lse)) / mass;
+        return -Sum(logits, (z, j) => (Erf((min_value + (j + 1) * width - y) * scale) - Erf((min_value + j * width - y) * scale)) * (z - lse)) / mass;
     }
 }
