@@ -30,7 +30,7 @@ public static partial class Distributional
     {
         float y = Clamp(target, min_value, max_value);
         float width = (max_value - min_value) / logits.Length;
-        float scale = 1 / (1.41421356f * sigma_ratio * width);
+        float scale = 1 / (Sqrt(2f) * sigma_ratio * width);
         float mass = Max(Erf((max_value - y) * scale) - Erf((min_value - y) * scale), 1e-30f);
         float lse = LogSumExp(logits);
         return -Sum(logits, (z, j) => (Erf((min_value + (j + 1) * width - y) * scale) - Erf((min_value + j * width - y) * scale)) * (z - lse)) / mass;

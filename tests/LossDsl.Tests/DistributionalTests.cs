@@ -23,8 +23,8 @@ public class DistributionalTests
         var support = torch.linspace(min, max, bins + 1, dtype: ScalarType.Float64);
         var y = target.clamp(min, max);   // the library clamps a target outside the support (its doc comment)
         var cdf = torch.special.erf((support - y.unsqueeze(-1)) / (Math.Sqrt(2) * sigma));
-        var z = cdf[.., -1] - cdf[.., 0];
-        var probs = (cdf[.., 1..] - cdf[.., ..-1]) / z.unsqueeze(-1);
+        var z = cdf.select(1, bins) - cdf.select(1, 0);
+        var probs = (cdf.narrow(1, 1, bins) - cdf.narrow(1, 0, bins)) / z.unsqueeze(-1);
         return -(probs * F.log_softmax(logits, 1)).sum(1);
     }
 
@@ -55,7 +55,7 @@ public class DistributionalTests
         using var _ = LossBackend.Use(backend);
         var x = torch.linspace(-3, 3, 97, dtype: ScalarType.Float64);
         var (refValue, refGrad) = Reference.Autograd(
-            v => (torch.special.erf(v) + (v * v).log1p() + (0.1 * v).expm1() + v.cos() * v.sin() + (2 * v).atan()).sum(), x);
+            v => (torch.special.erf(v) + (v * v).log1p() + ((double)0.1f * v).expm1() + v.cos() * v.sin() + (2 * v).atan()).sum(), x);
         var leaf = x.clone().requires_grad_(true);
         var loss = TestLosses.NewIntrinsics(leaf, reduction: nn.Reduction.Sum);
         loss.backward();
