@@ -27,7 +27,23 @@ public static class Float32Accuracy
         new("softplus", x => Math.Max(x, 0) + Log1P(Math.Exp(-Math.Abs(x))), LossVectorMath.Softplus, t => F.softplus(t), -40, 40),
         new("log-sigmoid", x => -(Math.Max(-x, 0) + Log1P(Math.Exp(-Math.Abs(x)))), LossVectorMath.LogSigmoid, t => F.logsigmoid(t), -40, 40),
         new("tanh", Math.Tanh, LossVectorMath.Tanh, t => t.tanh(), -10, 10),
+        new("erf", LibmErf, LossVectorMath.Erf, t => torch.special.erf(t), -5, 5),
+        new("log1p", LibmLog1P, LossVectorMath.Log1P, t => t.log1p(), -0.999f, 1e6f),
+        new("expm1", LibmExpm1, LossVectorMath.Expm1, t => t.expm1(), -20, 20),
+        new("cos", Math.Cos, LossVectorMath.Cos, t => t.cos(), -100, 100),
+        new("sin", Math.Sin, LossVectorMath.Sin, t => t.sin(), -100, 100),
+        new("atan", Math.Atan, LossVectorMath.Atan, t => t.atan(), -1000, 1000),
     };
+
+    // glibc's float64 erf, log1p and expm1 (within 1 ulp of float64): the truth for float32.
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "erf")]
+    private static extern double LibmErf(double x);
+
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "log1p")]
+    private static extern double LibmLog1P(double x);
+
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "expm1")]
+    private static extern double LibmExpm1(double x);
 
     /// <summary>log(1 + t), accurate for small t (.NET's double.LogP1 computes log(t + 1) and loses them).</summary>
     private static double Log1P(double t) => Math.Abs(t) < 1e-4 ? t - t * t / 2 + t * t * t / 3 : Math.Log(1 + t);

@@ -46,6 +46,16 @@ namespace LossDsl
         /// (a warning by default; raise it to an error in .editorconfig or with TreatWarningsAsErrors).
         /// </summary>
         public Calibration Require { get; set; } = Calibration.None;
+
+        /// <summary>
+        /// Compute the formula exactly as written. By default the generator rewrites the unstable forms papers write into
+        /// stable equals before it differentiates, and again in the derived gradient: <c>Log(Sigmoid(x))</c> becomes
+        /// <c>LogSigmoid(x)</c>, <c>1 - Sigmoid(x)</c> becomes <c>Sigmoid(-x)</c>, <c>Log(1 + u)</c> becomes <c>Log1P(u)</c>,
+        /// <c>Exp(u) - 1</c> becomes <c>Expm1(u)</c>, and so on (docs/accuracy.md lists the rules), each reported as info
+        /// LOSS0306 with the bits of float32 accuracy it saves. Set this to keep the literal formula, e.g. to reproduce a
+        /// reference implementation's rounding bit for bit.
+        /// </summary>
+        public bool Literal { get; set; }
     }
 
     /// <summary>

@@ -6,6 +6,7 @@ using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.Emit;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Parse;
+using LossDsl.Generator.Rewrite;
 using LossDsl.Generator.Schedule;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp.Syntax;
@@ -13,7 +14,7 @@ using Microsoft.CodeAnalysis.CSharp.Syntax;
 namespace LossDsl.Generator;
 
 /// <summary>
-/// The LossDsl incremental generator: parse → differentiate → schedule → emit, one cached step each.
+/// The LossDsl incremental generator: parse → rewrite → differentiate → rewrite → schedule → emit, one cached step each.
 /// Diagnostics and sources are separate outputs so that a diagnostic change does not re-emit code.
 /// </summary>
 [Generator(LanguageNames.CSharp)]
@@ -51,7 +52,7 @@ public sealed class LossGenerator : IIncrementalGenerator
 
         var plans = models
             .Where(static m => m.Forward is not null)
-            .Select(static (m, _) => Staged<DerivedLoss>.Run(m.Signature!, () => Differentiator.Run(m))).WithTrackingName(Steps.Differentiate)
+            .Select(static (m, _) => Staged<DerivedLoss>.Run(m.Signature!, () => Rewriter.Apply(Differentiator.Run(Rewriter.Apply(m))))).WithTrackingName(Steps.Differentiate)
             .Select(static (d, _) => d.Then(Scheduler.Run)).WithTrackingName(Steps.Schedule)
             .Select(static (p, _) => p.Then(plan => new GeneratedFile(LossSourceEmitter.HintName(plan.Loss.Signature), LossSourceEmitter.Emit(plan)))).WithTrackingName(Steps.Emit);
 

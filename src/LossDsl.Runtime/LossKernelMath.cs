@@ -66,6 +66,135 @@ public static class LossKernelMath
     /// <summary>log σ(x) = −softplus(−x).</summary>
     public static double LogSigmoid(double x) => -Softplus(-x);
 
+    /// <summary>erf x, computed in double and rounded once.</summary>
+    public static float Erf(float x) => (float)Erf((double)x);
+
+    /// <summary>cos x, computed in double and rounded once.</summary>
+    public static float Cos(float x) => (float)Cos((double)x);
+
+    /// <summary>sin x, computed in double and rounded once.</summary>
+    public static float Sin(float x) => (float)Sin((double)x);
+
+    /// <summary>atan x, computed in double and rounded once.</summary>
+    public static float Atan(float x) => (float)Atan((double)x);
+
+    private const double TwoOverSqrtPi = 1.1283791670955126;
+
+    /// <summary>
+    /// erf x = 2/√π · e^(−x²) · Σ_n (2x²)^n·x / (1·3·…·(2n+1)): every term positive, so the sum has no cancellation;
+    /// x² is carried exactly (a double-double) into e^(−x²). ±1 from |x| = 6 on (1 − erf 6 &lt; 2^-55).
+    /// </summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double a = Abs(x);
+        double r = 1.0;
+        if (a < 6.0)
+        {
+            var xx = TwoProd(a, a);
+            double z = xx.Hi + xx.Hi, t = a, s = a;
+            for (int n = 1; n < 300 && t > s * 1e-18; n++)
+            {
+                t *= z / (2 * n + 1);
+                s += t;
+            }
+            r = Min(1.0, TwoOverSqrtPi * Exp(-xx.Hi, -xx.Lo) * s);
+        }
+        return x < 0 ? -r : r;
+    }
+
+    // π/2 in three pieces for Cody–Waite reduction (each of the first two has 33 significant bits, so n·piece is exact
+    // for |n| < 2^20).
+    private const double TwoOverPi = 0.63661977236758134308;
+    private const double PiO2A = 1.57079632673412561417e+00;
+    private const double PiO2B = 6.07710050630396597660e-11;
+    private const double PiO2C = 2.02226624879595063154e-21;
+
+    /// <summary>x = n·π/2 + (rh + rl), |rh| ≤ π/4 (exact reduction for |x| &lt; 2^20·π/2; beyond it the reduction loses
+    /// bits as n·π/2's own rounding grows, up to |x| = 2^30, and ±∞, NaN and larger |x| give NaN).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ReduceHalfPi(double x, out double rh, out double rl)
+    {
+        int n = RoundToInt(x * TwoOverPi);
+        double r1 = x - n * PiO2A;   // exact: n·PiO2A is exact and close to x
+        double w = n * PiO2B;
+        rh = r1 - w;
+        rl = ((r1 - rh) - w) - n * PiO2C;
+        return n;
+    }
+
+    /// <summary>sin r for |r| ≤ π/4: Taylor to r^17 (the next term is below 2^-63 relative).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double SinPoly(double r)
+    {
+        double z = r * r;
+        return r + r * z * (-1.0 / 6 + z * (1.0 / 120 + z * (-1.0 / 5040 + z * (1.0 / 362880 + z * (-1.0 / 39916800
+            + z * (1.0 / 6227020800 + z * (-1.0 / 1307674368000 + z * (1.0 / 355687428096000))))))));
+    }
+
+    /// <summary>cos r for |r| ≤ π/4: Taylor to r^18.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double CosPoly(double r)
+    {
+        double z = r * r;
+        return 1.0 - z * 0.5 + z * z * (1.0 / 24 + z * (-1.0 / 720 + z * (1.0 / 40320 + z * (-1.0 / 3628800
+            + z * (1.0 / 479001600 + z * (-1.0 / 87178291200 + z * (1.0 / 20922789888000 + z * (-1.0 / 6402373705728000))))))));
+    }
+
+    /// <summary>sin x: Cody–Waite reduction by π/2, then the quadrant's Taylor polynomial; the reduction's low part enters
+    /// as sin(rh + rl) = sin rh + rl·cos rh.</summary>
+    public static double Sin(double x)
+    {
+        if (!(Abs(x) < 1073741824.0)) return double.NaN;   // ±∞, NaN, and |x| ≥ 2^30
+        if (Abs(x) < 1e-8) return x;   // sin x = x − x³/6 rounds to x
+        int n = ReduceHalfPi(x, out double rh, out double rl);
+        return Quadrant(n, rh, rl);
+    }
+
+    /// <summary>cos x = sin(x + π/2): the quadrant one further.</summary>
+    public static double Cos(double x)
+    {
+        if (!(Abs(x) < 1073741824.0)) return double.NaN;
+        int n = ReduceHalfPi(x, out double rh, out double rl);
+        return Quadrant(n + 1, rh, rl);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double Quadrant(int n, double rh, double rl)
+    {
+        double s = SinPoly(rh), c = CosPoly(rh);
+        return (n & 3) switch
+        {
+            0 => s + rl * c,
+            1 => c - rl * s,
+            2 => -(s + rl * c),
+            _ => -(c - rl * s),
+        };
+    }
+
+    private const double PiO4Hi = 0.78539816339744830962;
+    private const double PiO4Lo = 3.061616997868383e-17;
+
+    /// <summary>
+    /// atan x: |x| &gt; 1 by atan x = π/2 − atan(1/x), then t in (tan π/8, 1] by atan t = π/4 + atan((t − 1)/(t + 1)),
+    /// then the alternating Taylor series on |t| ≤ tan π/8 (23 terms, the next below 2^-60 relative).
+    /// </summary>
+    public static double Atan(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double a = Abs(x);
+        bool inverted = a > 1.0;
+        if (inverted) a = 1.0 / a;
+        bool shifted = a > 0.41421356237309503;
+        if (shifted) a = (a - 1.0) / (a + 1.0);
+        double z = a * a, p = 0;
+        for (int k = 22; k >= 1; k--) p = p * z + ((k & 1) == 0 ? 1.0 : -1.0) / (2 * k + 1);
+        double r = a + a * z * p;
+        if (shifted) r = PiO4Hi + (r + PiO4Lo);
+        if (inverted) r = (PiO4Hi + PiO4Hi) - (r - (PiO4Lo + PiO4Lo));
+        return x < 0 ? -r : r;
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // float
 

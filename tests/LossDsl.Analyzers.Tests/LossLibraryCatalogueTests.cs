@@ -22,7 +22,7 @@ namespace LossDsl.Analyzers.Tests;
 public class LossLibraryCatalogueTests
 {
     /// <summary>The library's files, in the order of the page's sections.</summary>
-    public static readonly string[] Families = { "Classification", "Binary", "Regression", "Segmentation", "MetricLearning", "Distillation", "Preference" };
+    public static readonly string[] Families = { "Classification", "Binary", "Regression", "Segmentation", "MetricLearning", "Distillation", "Preference", "Distributional" };
 
     private static string LibraryDirectory => Path.Combine(Harness.Root, "src", "LossDsl.Losses");
 
@@ -66,6 +66,7 @@ public class LossLibraryCatalogueTests
         ["Binary.SigmoidFocal"] = (VerdictKind.ThresholdShifted, "η ≈ 0.75"),
         ["Binary.Asymmetric"] = (VerdictKind.ThresholdShifted, "η ≈ 0.15"),
         ["Binary.AucM"] = (VerdictKind.NoVerdict, null),
+        ["Distributional.HLGauss"] = (VerdictKind.NoVerdict, null),   // a float target per row: regression by classification
         ["Regression.Mse"] = (VerdictKind.NoVerdict, null),
         ["Regression.L1"] = (VerdictKind.NoVerdict, null),
         ["Regression.SmoothL1"] = (VerdictKind.NoVerdict, null),
@@ -120,7 +121,8 @@ public class LossLibraryCatalogueTests
     [Fact]
     public void NoStabilityWarnings()
     {
-        var found = s_analysis.Value.SelectMany(kv => kv.Value.Diagnostics.Where(d => d.Id.StartsWith("LOSS03", StringComparison.Ordinal))
+        // LOSS0306 is not a warning: it says which naive sub-expression the generator computes in a stable form.
+        var found = s_analysis.Value.SelectMany(kv => kv.Value.Diagnostics.Where(d => d.Id.StartsWith("LOSS03", StringComparison.Ordinal) && d.Id != "LOSS0306")
             .Select(d => $"{kv.Key}: {d.Id} {d.GetMessage(CultureInfo.InvariantCulture)}")).ToList();
         Assert.True(found.Count == 0, string.Join("\n", found));
     }

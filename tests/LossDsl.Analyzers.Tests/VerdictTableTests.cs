@@ -46,6 +46,7 @@ public class VerdictTableTests(ITestOutputHelper output)
         ["TestLosses.SetNearest"] = (VerdictKind.NoVerdict, null),     // Task = None
         ["TestLosses.DualFocal"] = (VerdictKind.NotCalibrated, "(0.333, 0.333, 0.333)"),   // "to be measured": measured
         ["TestLosses.Intrinsics"] = (VerdictKind.NoVerdict, null),   // a regression-style body with no task
+        ["TestLosses.NewIntrinsics"] = (VerdictKind.NoVerdict, null),   // issue 23's intrinsics, no task
         ["TestLosses.SetSpread"] = (VerdictKind.SetLoss, null),
         ["TestLosses.RowSpread"] = (VerdictKind.NotCalibrated, "(0.351, 0.351, 0.297)"),   // the spread term pulls toward uniform
         ["TestLosses.MarginCE"] = (VerdictKind.CalibratedNotProper, "under-confident"),   // softmax of the raw logits is flatter than of scale·z

@@ -9,6 +9,10 @@ namespace LossDsl.Tests;
 /// </summary>
 public static partial class TestLosses
 {
+    /// <summary>Every intrinsic of issue 23 item 6 in one elementwise body.</summary>
+    [Loss(Task = LossTask.None)]
+    public static partial float NewIntrinsics(float x) => Erf(x) + Log1P(x * x) + Expm1(0.1f * x) + Cos(x) * Sin(x) + Atan(2 * x);
+
     /// <summary>Huber loss (elementwise, with a branch).</summary>
     [Loss]
     public static partial float Huber(float prediction, float target, float delta = 1f)

@@ -51,7 +51,19 @@ internal static class StabilityChecks
                     + $"and no input of the domain where it reaches 0 was found (corners and random points); if one exists, {fix}"));
         }
 
-        // LOSS0301/0302: Log of a hand-made sigmoid or softmax, found from the Log calls of the body.
+        // LOSS0306: the rewrites the generator applies (none under [Loss(Literal = true)]), each at its sub-expression.
+        var rewritten = RewriteReport.Run(c, result);
+
+        // LOSS0301/0302: Log of a hand-made sigmoid or softmax, found from the Log calls of the body; info where the
+        // generator's rewrite already computes the stable form.
+        void ReportLog(DiagnosticDescriptor d, InvocationExpressionSyntax call, ImmutableDictionary<string, string?>? props, string fix)
+        {
+            if (!rewritten.Contains(c.NodeOf(call))) Report(d, call, props, Short(call), fix);
+            else if (reported.Add((d.Id, call.Span)))
+                result.Add(Diagnostic.Create(d, call.GetLocation(), DiagnosticSeverity.Info, null, props, Short(call),
+                    fix + " (the generated code computes it so already, LOSS0306; [Loss(Literal = true)] would compute it as written)"));
+        }
+
         foreach (var call in c.Syntax.DescendantNodes().OfType<InvocationExpressionSyntax>())
         {
             c.CancellationToken.ThrowIfCancellationRequested();
@@ -64,14 +76,14 @@ internal static class StabilityChecks
                 string? text = ArgumentText(c, x, arg, call);
                 if (text is not null && negate) text = Negated(text);
                 string fix = text is null ? "LogSigmoid" : $"LogSigmoid({text})";
-                Report(DiagnosticDescriptors.LogOfSigmoid, call, FixProperties("LogSigmoid", text), Short(call), fix);
+                ReportLog(DiagnosticDescriptors.LogOfSigmoid, call, FixProperties("LogSigmoid", text), fix);
                 handledLogs.Add(c.NodeOf(call));
             }
             else if (MatchSoftmax(g, a, out int span, out int target))
             {
                 string? z = c.ParameterName(ParameterKind.Span, span), t = c.ParameterName(ParameterKind.Target, target);
                 string fix = z is null || t is null ? "LogSoftmax" : $"LogSoftmax({z}, {t})";
-                Report(DiagnosticDescriptors.LogOfSoftmax, call, z is null || t is null ? null : FixProperties("LogSoftmax", z, t), Short(call), fix);
+                ReportLog(DiagnosticDescriptors.LogOfSoftmax, call, z is null || t is null ? null : FixProperties("LogSoftmax", z, t), fix);
                 handledLogs.Add(c.NodeOf(call));
             }
         }

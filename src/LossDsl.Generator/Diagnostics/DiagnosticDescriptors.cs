@@ -155,6 +155,11 @@ public static class DiagnosticDescriptors
         "'{0}' computes log softmax by hand and overflows or underflows for large logits; use {1}",
         "LossDsl.Stability", DiagnosticSeverity.Warning);
 
+    public static readonly DiagnosticDescriptor StableRewrite = Make(
+        "LOSS0306", "Unstable form computed by a stable equal",
+        "'{0}' is computed as {1} ({2}): float32 error {3} → {4} bits on average, {5} → {6} at worst, over sampled inputs",
+        "LossDsl.Stability", DiagnosticSeverity.Info);
+
     public static readonly DiagnosticDescriptor LogOfZero = Make(
         "LOSS0303", "Log of a quantity that may reach 0",
         "Log of '{0}': {1}",
@@ -198,7 +203,7 @@ public static class DiagnosticDescriptors
         UnsupportedSyntax, UnknownMethod, UnsupportedLocalType, InvalidUse, MissingBody, LossMathNotImported, InternalError,
         CalibrationVerdict, NotClassificationCalibrated, NotProper, SetLossNotCalibrated, RequirementNotMet, NoCalibrationVerdict,
         CalibrationInconclusive, RequirementUncheckable, ThresholdShifted, ClassWeightsShiftThreshold, FlatGradientOnWrongPredictions,
-        LogOfSigmoid, LogOfSoftmax, LogOfZero, DivisionByZero, InfiniteDerivative,
+        LogOfSigmoid, LogOfSoftmax, StableRewrite, LogOfZero, DivisionByZero, InfiniteDerivative,
         AbsSubgradient, MaxMinSubgradient, MaxReductionSubgradient, BranchGradient,
     };
 

@@ -134,6 +134,9 @@ public sealed class GraphBuilder
         return Intern(new Node(Op.Select, cond, then, @else));
     }
 
+    /// <summary>Interns <paramref name="node"/> as it is, with no simplification (its operands must be earlier nodes).</summary>
+    public int Copy(Node node) => Intern(node);
+
     public int Add(int a, int b) => Binary(Op.Add, a, b);
     public int Sub(int a, int b) => Binary(Op.Sub, a, b);
     public int Mul(int a, int b) => Binary(Op.Mul, a, b);

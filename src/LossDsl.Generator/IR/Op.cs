@@ -16,6 +16,7 @@ public enum Op
 
     // Unary.
     Neg, Exp, Log, Sqrt, Abs, Tanh, Sigmoid, Softplus, LogSigmoid, StopGradient,
+    Erf, Log1P, Expm1, Cos, Sin, Atan,
 
     // Binary.
     Add, Sub, Mul, Div, Pow, Max, Min,

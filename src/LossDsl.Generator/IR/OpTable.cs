@@ -74,11 +74,48 @@ public static class OpTable
 
     public static double Softplus(double x) => Math.Max(x, 0) + Log1P(Math.Exp(-Math.Abs(x)));
 
-    private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
+    /// <summary>log(1 + x), accurate near 0 (to about 2^-50 relative).</summary>
+    public static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 - x * x * x * x / 4 : Math.Log(1 + x);
+
+    /// <summary>e^x − 1, accurate near 0 (to about 2^-50 relative).</summary>
+    public static double Expm1(double x) => Math.Abs(x) < 1e-4 ? x + x * x / 2 + x * x * x / 6 + x * x * x * x / 24 : Math.Exp(x) - 1;
+
+    /// <summary>
+    /// erf x = 2/√π · e^(−x²) · Σ_n (2x²)^n x / (1·3·…·(2n+1)): a series of positive terms (no cancellation) for |x| &lt; 6,
+    /// ±1 beyond (1 − erf 6 &lt; 2^-55).
+    /// </summary>
+    public static double Erf(double x)
+    {
+        if (double.IsNaN(x)) return x;
+        double a = Math.Abs(x);
+        if (a >= 6) return x > 0 ? 1 : -1;
+        double z = 2 * a * a, t = a, s = a;
+        for (int n = 1; n < 300 && t > s * 1e-18; n++)
+        {
+            t *= z / (2 * n + 1);
+            s += t;
+        }
+        double r = Math.Min(1, 1.1283791670955126 * Math.Exp(-a * a) * s);
+        return x < 0 ? -r : r;
+    }
+
+    private const double TwoOverSqrtPi = 1.1283791670955126;
 
     private static UnaryFunction Monotone(Op op, string name, bool inSystemMath, Func<double, double> eval, double atMinusInf, double atPlusInf,
         Func<GraphBuilder, int, int, int, int> derivative, string printed, string torch, string? torchInPlace)
         => new(op, name, inSystemMath, eval, Everywhere, derivative, a => Interval.Monotone(a, eval, atMinusInf, atPlusInf), printed, torch, torchInPlace);
+
+    /// <summary>sin or cos of an interval: the image of the monotone piece it lies in, else [−1, 1].</summary>
+    private static Interval Periodic(Interval a, Func<double, double> f, double phase)
+    {
+        // f(x) = sin(x + phase): monotone between consecutive extrema at x + phase = π/2 + kπ.
+        if (double.IsInfinity(a.Lo) || double.IsInfinity(a.Hi) || a.Hi - a.Lo >= Math.PI) return new Interval(-1, 1, false, false);
+        double k = Math.Floor((a.Lo + phase - Math.PI / 2) / Math.PI);
+        double nextExtremum = Math.PI / 2 + (k + 1) * Math.PI - phase;
+        if (a.Hi >= nextExtremum) return new Interval(-1, 1, false, false);
+        double lo = f(a.Lo), hi = f(a.Hi);
+        return lo <= hi ? new Interval(lo, hi, a.LoOpen, a.HiOpen) : new Interval(hi, lo, a.HiOpen, a.LoOpen);
+    }
 
     private static readonly UnaryFunction[] s_unary =
     {
@@ -128,6 +165,32 @@ public static class OpTable
             (b, i, a, da) => b.Const(0),                                                // no gradient flows through it
             a => a,
             "sg", "{0}.detach()", null, TorchAliases: true),
+        Monotone(Op.Erf, "Erf", false, Erf, -1, 1,
+            (b, i, a, da) => b.Mul(b.Mul(b.Const(TwoOverSqrtPi), b.Unary(Op.Exp, b.Neg(b.Mul(a, a)))), da),   // erf' = 2/√π e^(−a²)
+            "erf", "{0}.erf()", "{0}.erf_()"),
+        new(Op.Log1P, "Log1P", false, Log1P, c => c > -1,
+            (b, i, a, da) => b.Div(da, b.Add(b.Const(1), a)),                           // (log(1 + a))' = 1/(1 + a)
+            a =>
+            {
+                if (a.Hi < -1 || (a.Hi == -1 && a.HiOpen)) return Interval.Real;
+                double lo = a.Lo <= -1 ? double.NegativeInfinity : Log1P(a.Lo);
+                return new Interval(lo, Log1P(a.Hi), a.LoOpen, a.HiOpen);
+            },
+            "log1p", "{0}.log1p()", "{0}.log1p_()"),
+        Monotone(Op.Expm1, "Expm1", false, Expm1, -1, double.PositiveInfinity,
+            (b, i, a, da) => b.Mul(b.Unary(Op.Exp, a), da),                             // (eᵃ − 1)' = eᵃ
+            "expm1", "{0}.expm1()", "{0}.expm1_()"),
+        new(Op.Cos, "Cos", true, Math.Cos, Everywhere,
+            (b, i, a, da) => b.Neg(b.Mul(b.Unary(Op.Sin, a), da)),                      // cos' = −sin
+            a => Periodic(a, Math.Cos, Math.PI / 2),
+            "cos", "{0}.cos()", "{0}.cos_()"),
+        new(Op.Sin, "Sin", true, Math.Sin, Everywhere,
+            (b, i, a, da) => b.Mul(b.Unary(Op.Cos, a), da),                             // sin' = cos
+            a => Periodic(a, Math.Sin, 0),
+            "sin", "{0}.sin()", "{0}.sin_()"),
+        Monotone(Op.Atan, "Atan", true, Math.Atan, -Math.PI / 2, Math.PI / 2,
+            (b, i, a, da) => b.Div(da, b.Add(b.Const(1), b.Mul(a, a))),                 // atan' = 1/(1 + a²)
+            "atan", "{0}.atan()", "{0}.atan_()"),
     };
 
     private static readonly BinaryFunction[] s_binary =

@@ -62,6 +62,7 @@ public sealed record ContainingType(string Modifiers, string Keyword, string Nam
 /// <param name="Modifiers">The method's modifiers as written, e.g. "public static partial".</param>
 /// <param name="Axes">The loss's tensors as axes, as the parser decided them.</param>
 /// <param name="BodyText">The loss body's source text (whitespace normalized), quoted in generated comments.</param>
+/// <param name="Literal"><c>[Loss(Literal = true)]</c>: compute the formula as written, with no stability rewrite (the Rewrite stage).</param>
 public sealed record LossSignature(
     string Namespace,
     EquatableArray<ContainingType> ContainingTypes,
@@ -69,7 +70,8 @@ public sealed record LossSignature(
     string Modifiers,
     EquatableArray<LossParameter> Parameters,
     AxesDeclaration Axes,
-    string BodyText)
+    string BodyText,
+    bool Literal = false)
 {
     /// <summary>
     /// A multiclass set loss (<see cref="AxesDeclaration.PixelClasses"/>): span 0 is the softmax across the class axis of

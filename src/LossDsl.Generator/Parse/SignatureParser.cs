@@ -199,7 +199,8 @@ public static class SignatureParser
         }
         SyntaxNode? bodyNode = (SyntaxNode?)syntax.ExpressionBody?.Expression ?? syntax.Body;
         string bodyText = bodyNode is null ? "" : NormalizeWhitespace(bodyNode.ToString());
-        return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), decision.Axes, bodyText);
+        bool literal = attribute?.NamedArguments.Any(n => n.Key == "Literal" && n.Value.Value is true) ?? false;
+        return new LossSignature(ns, containing.ToEquatableArray(), method.Name, modifiers, parameters.ToEquatableArray(), decision.Axes, bodyText, literal);
     }
 
     /// <summary>

@@ -190,20 +190,51 @@ public static class LossVectorMath
     /// <summary>All bits set where <paramref name="b"/> is true: a scalar condition as a lane mask.</summary>
     public static Vector512<T> Mask<T>(bool b) => b ? Vector512<T>.AllBitsSet : Vector512<T>.Zero;
 
-    /// <summary>log(1 + u) for u in [0, 1], accurate for small u: log(w)·u/(w − 1) with w = 1 + u.</summary>
-    private static Vector512<float> Log1P(Vector512<float> u)
+    /// <summary>
+    /// log(1 + u), accurate for small u: log(w)·u/(w − 1) with w = 1 + u (Goldberg's correction of the rounding of
+    /// 1 + u); +∞ stays +∞, −1 gives −∞, below −1 NaN.
+    /// </summary>
+    public static Vector512<float> Log1P(Vector512<float> u)
     {
         var w = Vector512<float>.One + u;
         var d = w - Vector512<float>.One;
-        return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<float>.Zero), u, Log(w) * u / d);
+        var r = Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<float>.Zero), u, Log(w) * u / d);
+        return Vector512.ConditionalSelect(Vector512.Equals(u, Vector512.Create(float.PositiveInfinity)), u, r);
     }
 
-    private static Vector512<double> Log1P(Vector512<double> u)
+    public static Vector512<double> Log1P(Vector512<double> u)
     {
         var w = Vector512<double>.One + u;
         var d = w - Vector512<double>.One;
-        return Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<double>.Zero), u, Vector512.Log(w) * u / d);
+        var r = Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<double>.Zero), u, Vector512.Log(w) * u / d);
+        return Vector512.ConditionalSelect(Vector512.Equals(u, Vector512.Create(double.PositiveInfinity)), u, r);
     }
+
+    /// <summary>
+    /// e^x − 1, accurate near 0: (w − 1)·x / log w with w = e^x (Kahan's correction); x where w rounds to 1, −1 where
+    /// w − 1 rounds to −1, +∞ where w overflows.
+    /// </summary>
+    public static Vector512<float> Expm1(Vector512<float> x)
+    {
+        var w = Exp(x);
+        var d = w - Vector512<float>.One;
+        var r = d * x / Log(w);
+        r = Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<float>.Zero) | ~Vector512.Equals(x, x), x, r);
+        r = Vector512.ConditionalSelect(Vector512.Equals(d, Vector512.Create(-1f)), d, r);
+        return Vector512.ConditionalSelect(Vector512.Equals(w, Vector512.Create(float.PositiveInfinity)), w, r);
+    }
+
+    public static Vector512<double> Expm1(Vector512<double> x) => Lanes(x, LossKernelMath.Expm1);
+
+    /// <summary>erf, cos, sin and atan per lane, by the scalar kernel math (computed in double, rounded once for float).</summary>
+    public static Vector512<float> Erf(Vector512<float> x) => Lanes(x, LossKernelMath.Erf);
+    public static Vector512<double> Erf(Vector512<double> x) => Lanes(x, LossKernelMath.Erf);
+    public static Vector512<float> Cos(Vector512<float> x) => Lanes(x, LossKernelMath.Cos);
+    public static Vector512<double> Cos(Vector512<double> x) => Lanes(x, LossKernelMath.Cos);
+    public static Vector512<float> Sin(Vector512<float> x) => Lanes(x, LossKernelMath.Sin);
+    public static Vector512<double> Sin(Vector512<double> x) => Lanes(x, LossKernelMath.Sin);
+    public static Vector512<float> Atan(Vector512<float> x) => Lanes(x, LossKernelMath.Atan);
+    public static Vector512<double> Atan(Vector512<double> x) => Lanes(x, LossKernelMath.Atan);
 
     /// <summary>f applied lane by lane (no allocation: the lanes are staged on the stack).</summary>
     private static Vector512<T> Lanes<T>(Vector512<T> x, Func<T, T> f) where T : unmanaged

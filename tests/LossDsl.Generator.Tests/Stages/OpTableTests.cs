@@ -22,6 +22,7 @@ public class OpTableTests
     private static double[] Points(string name) => name switch
     {
         "Log" or "Sqrt" => new[] { 1e-3, 0.07, 0.5, 1.0, 3.7, 250.0 },
+        "Log1P" => new[] { -0.9, -1e-3, 1e-9, 2e-3, 0.6, 3.3, 25.0 },
         _ => new[] { -30.0, -4.2, -0.9, -1e-3, 2e-3, 0.6, 3.3, 25.0 },
     };
 
@@ -32,7 +33,18 @@ public class OpTableTests
         ["Softplus"] = x => Math.Max(x, 0) + Log1PExp(-Math.Abs(x)),
         ["LogSigmoid"] = x => Math.Min(x, 0) - Log1PExp(-Math.Abs(x)),
         ["StopGradient"] = x => x,
+        ["Erf"] = LibmErf, ["Log1P"] = LibmLog1P, ["Expm1"] = LibmExpm1, ["Cos"] = Math.Cos, ["Sin"] = Math.Sin, ["Atan"] = Math.Atan,
     };
+
+    // glibc's erf, log1p and expm1 (within 1 ulp): the references for the op table's own double-precision rows.
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "erf")]
+    private static extern double LibmErf(double x);
+
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "log1p")]
+    private static extern double LibmLog1P(double x);
+
+    [System.Runtime.InteropServices.DllImport("libm.so.6", EntryPoint = "expm1")]
+    private static extern double LibmExpm1(double x);
 
     /// <summary>log(1 + eᵘ) for u ≤ 0: its Taylor series where 1 + eᵘ would round (eᵘ < 1e-5), else System.Math.</summary>
     private static double Log1PExp(double u)
