@@ -39,6 +39,8 @@ public static class IntervalAnalysis
             case Op.Input: return n.Slot < d.Inputs.Length ? d.Inputs[n.Slot] : Interval.Real;
             case Op.Elem: case Op.At: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
             case Op.Target: case Op.ElemIndex: case Op.Arg: return new Interval(0, double.PositiveInfinity);
+            // A running sum adds up one element (the current one) or more.
+            case Op.CumSum: return Reductions.Of(Op.ReduceSum)!.Range(A(), 1);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
             case Op.Classes: return new Interval(1, double.PositiveInfinity);
             case Op.Neg: return Neg(A());

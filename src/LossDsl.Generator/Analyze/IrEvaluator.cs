@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using LossDsl.Generator.IR;
 
 namespace LossDsl.Generator.Analyze;
@@ -151,6 +152,33 @@ public sealed class IrEvaluator
 
     private static double B(bool b) => b ? 1 : 0;
 
+    /// <summary>The element nodes under each running sum's summand and key.</summary>
+    private readonly Dictionary<Node, int[]> _running = new();
+
+    /// <summary>
+    /// CumSum at the current element j: Σ A over the elements ranked at or before j by B descending (ties in element
+    /// order; a NaN key first). Evaluates A and B at every element, then again at j, whose values later nodes read.
+    /// </summary>
+    private double RunningSum(Node n)
+    {
+        if (!_running.TryGetValue(n, out var closure))
+            _running[n] = closure = ElementClosure(n.A, new Stack<int>()).Concat(ElementClosure(n.B, new Stack<int>())).Distinct().OrderBy(k => k).ToArray();
+        int j = _j, len = Length;
+        var value = new double[len];
+        var key = new double[len];
+        for (int k = 0; k < len; k++)
+        {
+            EvalBody(closure, k);
+            value[k] = _val[n.A];
+            key[k] = double.IsNaN(_val[n.B]) ? double.PositiveInfinity : _val[n.B];
+        }
+        EvalBody(closure, j);
+        double s = 0;
+        for (int k = 0; k < len; k++)
+            if (key[k] > key[j] || key[k] == key[j] && k <= j) s += value[k];
+        return s;
+    }
+
     /// <summary>Parameter value <paramref name="slot"/>, NaN when the probe supplied none.</summary>
     private static double Slot(double[] array, int slot) => slot >= 0 && slot < array.Length ? array[slot] : double.NaN;
 
@@ -199,6 +227,7 @@ public sealed class IrEvaluator
             case Op.Not: return B(a == 0);
             case Op.Select: return a != 0 ? b : _val[n.C];
             case Op.Arg: return n.A >= 0 ? _arg[n.A] : double.NaN;
+            case Op.CumSum: return RunningSum(n);
             default: return double.NaN; // reductions are computed by Reduce
         }
     }

@@ -60,9 +60,12 @@ public static class Differentiator
             }
         }
 
+        // Running sums over a sort (CumSum): their per-element adjoints, summed back over the elements ranked after.
+        var running = RunningSums(b, d, all, reductions, adjoint);
+
         // The broadcast back to every element of the differentiated row or set.
         int elem = b.Leaf(Op.Elem, 0);
-        int gradient = b.Const(0);
+        int gradient = RunningTerms(b, d, running, elem);
         foreach (var pair in adjoint.OrderBy(p => p.Key))
         {
             int v = pair.Key, a = pair.Value;
@@ -84,12 +87,12 @@ public static class Differentiator
             // Span 0 holds p = softmax(z) and the log-softmax span ℓ = log p, both functions of the logits z. Per
             // element, the kernels hand a = p·∂L/∂p + ∂L/∂ℓ to the runtime, which applies the softmax's Jacobian across
             // the classes of each pixel: ∂L/∂z_c = a_c − p_c·Σ_k a_k (after any upstream gradient, which it must precede).
-            int logSoftmax = SpanGradient(b, d, reductions, adjoint, signature.LogSoftmaxSlot);
+            int logSoftmax = b.Add(SpanGradient(b, d, reductions, adjoint, signature.LogSoftmaxSlot), RunningTerms(b, d, running, b.Leaf(Op.Elem, signature.LogSoftmaxSlot)));
             gradient = b.Add(b.Mul(elem, gradient), logSoftmax);
         }
 
         var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
-        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint);
+        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint, running);
         return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints, Gradients(signature, gradient, otherGradients));
     }
 
@@ -118,7 +121,7 @@ public static class Differentiator
     /// same broadcast as the prediction's, plus the adjoints of that span's row entries.
     /// </summary>
     private static List<(int Index, int Gradient)> OtherGradients(GraphBuilder b, Partials d, LossSignature signature, int root,
-        List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+        List<int> all, List<int> reductions, Dictionary<int, int> adjoint, List<(int CumSum, int Suffix)> running)
     {
         var result = new List<(int, int)>();
         foreach (var (index, kind, slot) in OtherParameters(signature))
@@ -137,10 +140,15 @@ public static class Differentiator
                     if (b.IsConst(inner, out var ic) && ic == 0) continue;
                     gradient = b.Add(gradient, b.Mul(a, b.Sum(b.Mul(Weight(b, r), inner))));
                 }
+                foreach (var (c, suffix) in running)
+                {
+                    int inner = d.Of(b[c].A, v);
+                    if (!(b.IsConst(inner, out var ic) && ic == 0)) gradient = b.Add(gradient, b.Sum(b.Mul(suffix, inner)));
+                }
             }
             else
             {
-                gradient = SpanGradient(b, d, reductions, adjoint, slot);
+                gradient = b.Add(SpanGradient(b, d, reductions, adjoint, slot), RunningTerms(b, d, running, b.Leaf(Op.Elem, slot)));
                 foreach (int at in all.Where(i => b[i].Op == Op.At && b[i].Slot == slot))
                 {
                     int a = d.Of(root, at);
@@ -176,12 +184,52 @@ public static class Differentiator
         return gradient;
     }
 
+    /// <summary>
+    /// The running sums C_i = Σ_{j ⪯ i} g_j of the loss (CumSum: j ⪯ i when j is ranked at or before i by the sort key),
+    /// each with the suffix sum of its adjoint. C_i's adjoint is h_i = Σ_R ∂L/∂R · w_R(i) · ∂f_R/∂C_i over the reductions
+    /// whose element function reads it; element m's g_m enters every C_i ranked at or after it, so it gets
+    /// S_m = Σ_{i ⪰ m} h_i = Σ_i h_i − CumSum(h)_m + h_m: the gradient permuted back through the sort. The order is
+    /// piecewise constant in the key, so the key passes no gradient, as torch.sort's indices pass none.
+    /// </summary>
+    private static List<(int CumSum, int Suffix)> RunningSums(GraphBuilder b, Partials d, List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+    {
+        var result = new List<(int, int)>();
+        foreach (int c in all.Where(i => b[i].Op == Op.CumSum))
+        {
+            int h = b.Const(0);
+            foreach (int r in reductions)
+            {
+                int a = adjoint[r];
+                if (b.IsConst(a, out var ac) && ac == 0 || !Reachable(b, b[r].A).Contains(c)) continue;
+                int inner = d.Of(b[r].A, c);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                h = b.Add(h, b.Mul(a, b.Mul(Weight(b, r), inner)));
+            }
+            if (b.IsConst(h, out var hc) && hc == 0) continue;
+            result.Add((c, b.Add(b.Sub(b.Sum(h), b.CumSum(h, b[c].B)), h)));
+        }
+        return result;
+    }
+
+    /// <summary>What the running sums pass to the elements of span <paramref name="elem"/>: Σ_C S_m · ∂g_C/∂x_m.</summary>
+    private static int RunningTerms(GraphBuilder b, Partials d, List<(int CumSum, int Suffix)> running, int elem)
+    {
+        int gradient = b.Const(0);
+        foreach (var (c, suffix) in running)
+        {
+            int inner = d.Of(b[c].A, elem);
+            if (b.IsConst(inner, out var ic) && ic == 0) continue;
+            gradient = b.Add(gradient, b.Mul(suffix, inner));
+        }
+        return gradient;
+    }
+
     /// <summary>∂R/∂f_j for one element: the reduction's weight w_R (ReductionTable.cs).</summary>
     private static int Weight(GraphBuilder b, int r) => b[r].Row().Weight(b, r);
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
     private static List<int> Reachable(GraphBuilder b, int root)
-        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.Arg);
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum));
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
     private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
@@ -207,7 +255,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op == Op.Arg) return b.Const(0);
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum) return b.Const(0);   // CumSum: a variable (RunningSums)
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)

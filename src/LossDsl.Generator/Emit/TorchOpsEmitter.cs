@@ -18,6 +18,8 @@ namespace LossDsl.Generator.Emit;
 /// <item><c>row[target]</c> is <c>gather</c>; a condition is <c>where</c>; the index <c>j</c> is an <c>arange</c>;
 /// the position a <c>Max</c> or <c>Min</c> chose is an <c>argmax</c> or <c>argmin</c>, compared with <c>j</c> to make the mask; a one-hot gradient
 /// term added to a row is <c>scatter_add</c>; x − LogSumExp goes through the frame, which keeps its precision.</item>
+/// <item>A running sum over a sort (<c>CumSum</c>) is <c>f.CumSum(value, key)</c>: a stable descending sort of the key,
+/// <c>gather</c>, <c>cumsum</c> and <c>scatter</c> back, so autograd carries the gradient back through the permutation.</item>
 /// <item>Without a graph to build, a temporary is overwritten at its last use (<c>f.InPlace</c>).</item>
 /// </list>
 /// The code runs on any device and dtype, and under grad mode it is differentiable again, which is how every
@@ -57,7 +59,7 @@ public sealed class TorchOpsEmitter
             _tensor[i] = n.Op switch
             {
                 Op.Const or Op.Hyper or Op.Length or Op.Classes => false,
-                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At => true,
+                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At or Op.CumSum => true,
                 Op.Arg => _tensor[_g[n.A].A],
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
             };
@@ -72,7 +74,7 @@ public sealed class TorchOpsEmitter
             _exact[i] = _tensor[i] && !scalarChoice && n.Op switch
             {
                 Op.ElemIndex => false,   // an arange that broadcasts over the other element axes
-                Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg => true,
+                Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg or Op.CumSum => true,
                 _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
             };
@@ -334,6 +336,7 @@ public sealed class TorchOpsEmitter
             Op.At => $"f.At(f.Span({n.Slot}), {a})",
             _ when n.Op.IsReduction() => $"f.{n.Row().Name}({a})",
             Op.Arg => $"f.Arg{_g[n.A].Row().Name}({Ref(_g[n.A].A)})",
+            Op.CumSum => $"f.CumSum({AsTensor(n.A)}, {AsTensor(n.B)})",
             _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
         };
     }

@@ -17,7 +17,7 @@ public sealed record Graph(EquatableArray<Node> Nodes)
         for (int i = 0; i < Count; i++)
         {
             var n = Nodes[i];
-            if (n.Op is Op.Elem or Op.ElemIndex) { scope[i] = true; continue; }
+            if (n.Op is Op.Elem or Op.ElemIndex or Op.CumSum) { scope[i] = true; continue; }   // a running sum differs per element
             if (n.Op.IsReduction() || n.Op == Op.Arg) continue;
             for (int k = 0; k < n.OperandCount; k++) scope[i] |= scope[n.Operand(k)];
         }

@@ -43,6 +43,12 @@ public sealed class GraphBuilder
     /// <summary>The position of the element a selecting reduction (<see cref="Accumulator.Selecting"/>) chose.</summary>
     public int Arg(int reduction) => Intern(new Node(Op.Arg, reduction));
 
+    /// <summary>
+    /// The running sum of <paramref name="value"/> over the elements ranked at or before the current one, sorted by
+    /// <paramref name="key"/> descending (ties in element order): an element-scope node, whatever its operands are.
+    /// </summary>
+    public int CumSum(int value, int key) => IsConst(value, 0) ? Const(0) : Intern(new Node(Op.CumSum, value, key));
+
     public bool IsConst(int i, out double v)
     {
         var n = _nodes[i];

@@ -27,6 +27,10 @@ public enum Op
     // Reductions over the row or set; A is the body's root (element scope). Each is a row of Reductions (ReductionTable.cs).
     ReduceSum, ReduceMax, ReduceLogSumExp, ReduceMin,
     Arg,        // A: a selecting reduction (Max, Min); the position of the element it chose (the first, on ties)
+
+    // Order within the row or set (element scope, inside a reduction body).
+    CumSum,     // A: the summand, B: the order key (both element functions); Σ A over the elements ranked at or before this
+                // one when the row or set is sorted by B descending, ties in element order. A reads no reduction and no CumSum.
 }
 
 /// <summary>What kind of value a node holds, which decides its C# type in emitted code.</summary>
@@ -39,6 +43,9 @@ public static class OpFacts
     public static bool IsReduction(this Op op) => Reductions.Of(op) is not null;
 
     public static bool IsPredicate(this Op op) => op is >= Op.Lt and <= Op.Not;
+
+    /// <summary>Whether a node depends on the order of its row or set's elements (a running sum over a sort).</summary>
+    public static bool IsOrdered(this Op op) => op == Op.CumSum;
 
     public static bool IsCommutative(this Op op) => op is Op.Add or Op.Mul or Op.Eq or Op.Ne or Op.And or Op.Or;
 

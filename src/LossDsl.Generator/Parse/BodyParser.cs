@@ -27,6 +27,8 @@ public sealed class BodyParser
     /// <summary>Locals whose declaration was already reported: their uses are not reported again.</summary>
     private readonly HashSet<ISymbol> _poisoned = new(SymbolEqualityComparer.Default);
     private int _lambdaDepth;
+    /// <summary>The order key of each enclosing SortedSum's element function, innermost last: what CumSum runs over.</summary>
+    private readonly List<int> _sortKeys = new();
 
     /// <summary>The IR built so far: <see cref="GraphBuilder.ToGraph"/> after <see cref="ParseBody"/> gives the forward graph.</summary>
     public GraphBuilder Builder { get; } = new();
@@ -273,6 +275,8 @@ public sealed class BodyParser
         for (int i = 0; i < args.Count; i++)
             if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
 
+        if (name == "CumSum" && operands.Length == 1) return CumSum(call, operands[0]);
+
         // Log of a softmax probability is the log-softmax, exact at any logit: a span of its own in the kernels.
         if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
             return Builder.Leaf(Op.Elem, _signature.LogSoftmaxSlot);
@@ -305,47 +309,76 @@ public sealed class BodyParser
             return name == "LogSoftmax" ? logp : Builder.Unary(Op.Exp, logp);
         }
 
-        // Reductions: the leading arguments are spans, the optional last one is the element function.
+        // Reductions: the leading arguments are spans, the last one (or two, for SortedSum's key) the element function.
         var spans = new List<int>();
-        LambdaExpressionSyntax? lambda = null;
+        var lambdas = new List<LambdaExpressionSyntax>();
         foreach (var arg in args)
         {
-            if (arg.Expression is LambdaExpressionSyntax l) { lambda = l; break; }
+            if (arg.Expression is LambdaExpressionSyntax l) { lambdas.Add(l); continue; }
+            if (lambdas.Count > 0) return Unsupported(arg, "A span after an element function", "pass the spans first, then the element functions");
             int s = SpanOf(arg.Expression, report: true);
             if (s < 0) return -1;
             spans.Add(s);
         }
 
-        int body;
-        if (lambda is null)
-            body = Builder.Leaf(Op.Elem, spans[0]);
-        else
+        if (name == "SortedSum")
         {
-            var parameters = lambda switch
-            {
-                SimpleLambdaExpressionSyntax s => new[] { s.Parameter },
-                ParenthesizedLambdaExpressionSyntax p => p.ParameterList.Parameters.ToArray(),
-                _ => Array.Empty<ParameterSyntax>(),
-            };
-            if (lambda.ExpressionBody is null)
-                return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
-            if (parameters.Length != spans.Count && parameters.Length != spans.Count + 1)
-                return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index)");
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                if (_model.GetDeclaredSymbol(parameters[i], _ct) is not IParameterSymbol ps) return -1;
-                _values[ps] = i < spans.Count ? Builder.Leaf(Op.Elem, spans[i]) : Builder.Leaf(Op.ElemIndex);
-            }
-            _lambdaDepth++;
-            body = Expr(lambda.ExpressionBody);
-            _lambdaDepth--;
-            if (body < 0) return -1;
+            // SortedSum(spans…, key, f): Σ f, where f's CumSum(v) runs over the elements sorted by key, descending.
+            if (lambdas.Count != 2) return Unsupported(call, "SortedSum without a key and an element function", "write SortedSum(a, b, (x, y) => key, (x, y) => f)");
+            int key = Lambda(lambdas[0], spans);
+            if (key < 0) return -1;
+            _sortKeys.Add(key);
+            int sorted = Lambda(lambdas[1], spans);
+            _sortKeys.RemoveAt(_sortKeys.Count - 1);
+            return sorted < 0 ? -1 : Builder.Sum(sorted);
         }
+
+        int body = lambdas.Count == 0 ? Builder.Leaf(Op.Elem, spans[0]) : Lambda(lambdas[0], spans);
+        if (body < 0) return -1;
 
         if (name == "Mean") return Builder.Div(Builder.Sum(body), Builder.Leaf(Op.Length));
         return Reductions.Named(name) is { } reduction
             ? Builder.Reduce(reduction.Op, body)
             : Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
+    }
+
+    /// <summary>An element function over <paramref name="spans"/>: its parameters bind to their elements (and the optional last one to j).</summary>
+    private int Lambda(LambdaExpressionSyntax lambda, List<int> spans)
+    {
+        var parameters = lambda switch
+        {
+            SimpleLambdaExpressionSyntax s => new[] { s.Parameter },
+            ParenthesizedLambdaExpressionSyntax p => p.ParameterList.Parameters.ToArray(),
+            _ => Array.Empty<ParameterSyntax>(),
+        };
+        if (lambda.ExpressionBody is null)
+            return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
+        if (parameters.Length != spans.Count && parameters.Length != spans.Count + 1)
+            return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index)");
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (_model.GetDeclaredSymbol(parameters[i], _ct) is not IParameterSymbol ps) return -1;
+            _values[ps] = i < spans.Count ? Builder.Leaf(Op.Elem, spans[i]) : Builder.Leaf(Op.ElemIndex);
+        }
+        _lambdaDepth++;
+        int body = Expr(lambda.ExpressionBody);
+        _lambdaDepth--;
+        return body;
+    }
+
+    /// <summary>
+    /// CumSum(v) inside a SortedSum's element function: the running sum of v in the order of that SortedSum's key. Its
+    /// summand is a function of the elements, hyperparameters and per-row inputs only (no reduction, row entry or running
+    /// sum), so that its gradient is the permuted-back suffix sum the differentiator builds.
+    /// </summary>
+    private int CumSum(InvocationExpressionSyntax call, int value)
+    {
+        if (_sortKeys.Count == 0)
+            return Error(DiagnosticDescriptors.InvalidUse, call, "CumSum is the running sum inside the element function of a SortedSum(spans…, key, f); call it there");
+        var reads = GraphWalk.Reach(i => Builder[i], new[] { value }, _ => true);
+        if (reads.Any(i => Builder[i].Op.IsReduction() || Builder[i].Op is Op.CumSum or Op.At))
+            return Error(DiagnosticDescriptors.InvalidUse, call, "the value a CumSum adds up may read the elements, hyperparameters and per-row inputs, not a reduction, a row entry or another CumSum");
+        return Builder.CumSum(value, _sortKeys[_sortKeys.Count - 1]);
     }
 
     private static string Describe(SyntaxNode node)

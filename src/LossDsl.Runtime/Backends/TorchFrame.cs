@@ -220,6 +220,29 @@ public sealed class TorchFrame
         return PerSetPositions(body).argmin(1).view(_segmentShape);
     }
 
+    /// <summary>
+    /// A running sum over a sort (the IR's <c>CumSum</c>): at each element, Σ <paramref name="value"/> over the elements of
+    /// its row or set ranked at or before it when sorted by <paramref name="key"/> descending, ties in element order (a
+    /// stable sort; a NaN key first). Ignored set elements add nothing. Built from <c>gather</c>, <c>cumsum</c> and
+    /// <c>scatter</c> on the detached order, so under grad mode autograd carries the gradient back through the permutation.
+    /// </summary>
+    public Tensor CumSum(Tensor value, Tensor key)
+    {
+        value = Elements(value, 0);
+        key = Elements(key, double.NegativeInfinity);
+        if (_reduce.Length == 1) return SortedCumSum(value, key, _reduce[0]);
+        // A per-channel set runs over batch and spatial positions: sort each channel's [N·S] row, then restore [N, C, S].
+        var running = SortedCumSum(PerSetPositions(value), PerSetPositions(key), 1);
+        return running.view(_elementShape[1], _elementShape[0], _elementShape[2]).permute(1, 0, 2);
+    }
+
+    private static Tensor SortedCumSum(Tensor value, Tensor key, long dim)
+    {
+        var (_, order) = key.detach().sort(dim, descending: true, stable: true);
+        var running = value.gather(dim, order).cumsum(dim);
+        return torch.zeros_like(running).scatter(dim, order, running);
+    }
+
     /// <summary>A per-channel set's elements as rows [channels, positions]: its positions run over batch, then spatial.</summary>
     private Tensor PerSetPositions(Tensor body) => body.permute(1, 0, 2).reshape(_elementShape[1], -1);
 
