@@ -63,4 +63,76 @@ public static partial class Lovasz
                 * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
                    - (positives - CumSum(y)) / (positives + CumSum(1 - y))));
     }
+
+    /// <summary>
+    /// Lovász-Softmax, over the whole batch, every class: per class c, the errors e = |y − p_c| of the softmax
+    /// probabilities against the one-hot of the class mask, sorted descending and weighted by the Lovász gradient of
+    /// that class's Jaccard loss: ℓ_c = Σ_k e_(k)·(J_k − J_(k−1)). <c>Reduction.Mean</c> averages the classes.
+    /// </summary>
+    /// <remarks>
+    /// Source: Berman et al., CVPR 2018 (Lovász-Softmax, Algorithm 1 and eq. 12); as segmentation_models_pytorch's
+    /// <c>_lovasz_softmax(probas, labels, classes="all", per_image=False, ignore=…)</c> on <c>softmax(logits, 1)</c>:
+    /// logits <c>[N, C, *spatial]</c> and an int64 class mask <c>[N, *spatial]</c>; an ignored pixel reads p = 0 and y = 0,
+    /// an error of 0 that adds nothing and gets no gradient, as smp's dropping it does. smp's <c>LovaszLoss(mode="multiclass")</c>
+    /// averages only the classes present in the mask (<c>classes="present"</c>): that is <see cref="LovaszSoftmaxPresent"/>.
+    /// </remarks>
+    [Loss]
+    public static partial float LovaszSoftmax([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets)
+    {
+        float positives = Sum(targets);
+        return SortedSum(probs, targets,
+            (p, y) => Abs(y - p),                                            // sort by the class's error, descending
+            (p, y) => Abs(y - p)
+                * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
+                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));   // J_k − J_(k−1)
+    }
+
+    /// <summary>
+    /// Lovász-Softmax per image: the loss of <see cref="LovaszSoftmax(ReadOnlySpan{float}, ReadOnlySpan{float})"/> over
+    /// each image's pixels, one set per image and class; <c>Reduction.Mean</c> averages them (the mean over images of the
+    /// mean over classes).
+    /// </summary>
+    /// <remarks>
+    /// Source: Berman et al., CVPR 2018; as segmentation_models_pytorch's <c>_lovasz_softmax(…, classes="all",
+    /// per_image=True)</c>. With <c>ignore_index</c>, images that keep different numbers of pixels run on torch ops, as every
+    /// per-image multiclass loss does.
+    /// </remarks>
+    [Loss(Sets = LossSets.PerImage)]
+    public static partial float LovaszSoftmaxPerImage([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets)
+    {
+        float positives = Sum(targets);
+        return SortedSum(probs, targets,
+            (p, y) => Abs(y - p),
+            (p, y) => Abs(y - p)
+                * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
+                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));
+    }
+
+    /// <summary>
+    /// smp's default Lovász-Softmax, <c>classes="present"</c>: the mean of the per-class losses over the classes that
+    /// occur in the mask (among the pixels that are not ignored), 0 when none does; per image, that mean per image, then
+    /// the mean over the images. It composes the generated per-class losses (<c>reduction: None</c>) with TorchSharp ops,
+    /// so autograd differentiates it: a mean over the present classes is a reduction across sets, which the DSL does not
+    /// write yet.
+    /// </summary>
+    /// <remarks>As segmentation_models_pytorch's <c>LovaszLoss(mode="multiclass", per_image=…, ignore_index=…)</c>.</remarks>
+    /// <param name="logits">[N, C, *spatial] float.</param>
+    /// <param name="mask">[N, *spatial] int64 class indices.</param>
+    /// <param name="per_image">smp's <c>per_image</c>.</param>
+    /// <param name="ignore_index">Mask value of pixels to leave out; null: none.</param>
+    public static TorchSharp.torch.Tensor LovaszSoftmaxPresent(TorchSharp.torch.Tensor logits, TorchSharp.torch.Tensor mask, bool per_image = false, long? ignore_index = null)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        long classes = logits.shape[1];
+        var perClass = per_image
+            ? LovaszSoftmaxPerImage(logits, mask, reduction: TorchSharp.torch.nn.Reduction.None, ignore_index: ignore_index)                 // [N, C]
+            : LovaszSoftmax(logits, mask, reduction: TorchSharp.torch.nn.Reduction.None, ignore_index: ignore_index).unsqueeze(0);        // [1, C]
+        var flat = mask.reshape(mask.shape[0], -1);                                                                                           // [N, S]
+        var kept = ignore_index is long ignored ? flat.ne(ignored) : TorchSharp.torch.ones_like(flat, TorchSharp.torch.ScalarType.Bool);
+        var onehot = TorchSharp.torch.nn.functional.one_hot(flat.masked_fill(kept.logical_not(), 0), classes).logical_and(kept.unsqueeze(-1));   // [N, S, C]
+        var present = (per_image ? onehot.any(1) : onehot.any(1).any(0, keepdim: true)).to(perClass.dtype);                                // like perClass
+        var count = present.sum(1);
+        var mean = (perClass * present).sum(1) / count.clamp_min(1);                                                                         // 0 where no class is present
+        return mean.mean().MoveToOuterDisposeScope();
+    }
 }

@@ -41,7 +41,7 @@ public class LovaszTests
     }
 
     /// <summary>smp's LovaszLoss(mode="binary", per_image, ignore_index) on [N, 1, H, W]: a composition.</summary>
-    private static Tensor HingeReference(Tensor logits, Tensor labels, bool perImage, double? ignore)
+    internal static Tensor HingeReference(Tensor logits, Tensor labels, bool perImage, double? ignore)
     {
         Tensor Flat(Tensor z, Tensor y)
         {
@@ -178,5 +178,94 @@ public class LovaszTests
         }
         var auto = L.LovaszHinge(logits, labels, backend: Backend.Auto);
         Reference.Close(L.LovaszHinge(logits, labels, backend: Backend.TorchOps), auto, 0, 0, "Auto = TorchOps");
+    }
+
+    // ---- Lovász-Softmax ----
+
+    /// <summary>smp's _lovasz_softmax_flat over probabilities [P, C] and labels [P] (ignored pixels already dropped): a composition.</summary>
+    private static Tensor SoftmaxFlat(Tensor probas, Tensor labels, bool present)
+    {
+        if (probas.numel() == 0) return probas.sum() * 0;
+        var losses = new System.Collections.Generic.List<Tensor>();
+        for (long c = 0; c < probas.shape[1]; c++)
+        {
+            var fg = labels.eq(c).to(probas.dtype);
+            if (present && fg.sum().item<double>() == 0) continue;
+            var errors = (fg - probas[.., c]).abs();
+            var (errorsSorted, order) = errors.sort(0, descending: true, stable: true);
+            losses.Add(torch.dot(errorsSorted, LovaszGrad(fg.gather(0, order))));
+        }
+        return losses.Count == 0 ? probas.sum() * 0 : torch.stack(losses.ToArray()).mean();
+    }
+
+    /// <summary>smp's _lovasz_softmax(softmax(logits, 1), mask, classes, per_image, ignore): a composition.</summary>
+    internal static Tensor SoftmaxReference(Tensor logits, Tensor mask, bool present, bool perImage, long? ignore)
+    {
+        Tensor Flat(Tensor z, Tensor m)
+        {
+            long c = z.shape[1];
+            var probas = torch.nn.functional.softmax(z, 1).movedim(new long[] { 1 }, new long[] { -1 }).reshape(-1, c);
+            var labels = m.reshape(-1);
+            if (ignore is long i)
+            {
+                var kept = labels.ne(i);
+                probas = probas[kept];
+                labels = labels[kept];
+            }
+            return SoftmaxFlat(probas, labels, present);
+        }
+        if (!perImage) return Flat(logits, mask);
+        return torch.stack(Enumerable.Range(0, (int)logits.shape[0]).Select(n => Flat(logits[n..(n + 1)], mask[n..(n + 1)])).ToArray()).mean();
+    }
+
+    [Theory]
+    [InlineData(false, false, false)]
+    [InlineData(false, true, false)]
+    [InlineData(true, false, false)]
+    [InlineData(true, true, false)]
+    [InlineData(false, false, true)]
+    [InlineData(true, true, true)]
+    public void SoftmaxMatchesTheComposition(bool present, bool perImage, bool ignore)
+    {
+        var g = new Generator(Reference.Seed($"softmax{present}{perImage}{ignore}"));
+        var logits = torch.randn(new long[] { 3, 4, 5, 6 }, dtype: ScalarType.Float64, generator: g) * 2;
+        var mask = torch.randint(0, 3, new long[] { 3, 5, 6 }, generator: g);   // class 3 absent: "present" and "all" differ
+        mask[2] = torch.where(mask[2].eq(1), 2L, mask[2]);                       // class 1 absent from image 2: per image too
+        long? ii = null;
+        if (ignore)
+        {
+            mask = torch.where(torch.rand(new long[] { 3, 5, 6 }, generator: g) < 0.15, 255L, mask);
+            ii = 255;
+        }
+        Tensor Dsl(Tensor z) => present
+            ? L.LovaszSoftmaxPresent(z, mask, per_image: perImage, ignore_index: ii)
+            : perImage ? L.LovaszSoftmaxPerImage(z, mask, ignore_index: ii) : L.LovaszSoftmax(z, mask, ignore_index: ii);
+        var (refValue, refGrad) = Reference.Autograd(z => SoftmaxReference(z, mask, present, perImage, ii), logits);
+        var (value, grad) = Reference.Autograd(Dsl, logits);
+        Reference.Close(refValue, value, 1e-12, 1e-12, "value");
+        Reference.Close(refGrad, grad, 1e-10, 1e-12, "gradient");
+    }
+
+    [Fact]
+    public void SoftmaxAgreesWithFloat64FiniteDifferences()
+    {
+        var g = new Generator(17);
+        var logits = torch.randn(new long[] { 2, 3, 3, 4 }, dtype: ScalarType.Float64, generator: g);
+        var mask = torch.randint(0, 3, new long[] { 2, 3, 4 }, generator: g);
+        var (_, grad) = Reference.Autograd(z => L.LovaszSoftmaxPerImage(z, mask, reduction: nn.Reduction.Sum), logits);
+        var (index, fd) = Reference.FiniteDifferences(z => L.LovaszSoftmaxPerImage(z, mask, reduction: nn.Reduction.None), logits, null, 12, 5);
+        var flat = grad.reshape(-1);
+        for (int k = 0; k < index.Length; k++) Reference.Near(fd[k], flat[index[k]].item<double>(), 1e-6, 1e-8, $"∂/∂logits[{index[k]}]");
+    }
+
+    [Fact]
+    public void ATargetOfEitherShapeGivesTheSameLoss()
+    {
+        // smp's own test (tests/test_losses.py, test_binary_lovasz) checks that a binary target given as [N, 1, H, W] or
+        // [N, H, W] gives the same loss; here: the set layout takes the flattened view of either.
+        var g = new Generator(19);
+        var logits = torch.randn(new long[] { 2, 1, 4, 4 }, dtype: ScalarType.Float64, generator: g);
+        var labels = (torch.rand(new long[] { 2, 1, 4, 4 }, dtype: ScalarType.Float64, generator: g) < 0.5).to(ScalarType.Float64);
+        Reference.Close(L.LovaszHinge(logits, labels), L.LovaszHinge(logits.view(2, 4, 4), labels.view(2, 4, 4)), 0, 1e-15, "target shapes");
     }
 }
