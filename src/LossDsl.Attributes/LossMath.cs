@@ -199,6 +199,73 @@ namespace LossDsl
         /// <summary>softmax(a)[t].</summary>
         public static float Softmax(ReadOnlySpan<float> a, int t) => (float)Math.Exp(LogSoftmax(a, t));
 
+        // Nested reductions: the element function also gets the row, whose Sum and Mean run over its elements k for the
+        // current element j (an anchor's (positive, negative) pairs, an item's smoothed rank). Spans cannot be captured by a
+        // lambda, so the row comes in as its last parameter.
+
+        /// <summary>Σ_j f(x_j, row), where f may reduce the row again for its element j: <c>row.Sum(x_k =&gt; g(x_j, x_k))</c>.</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, Func<float, Row1, float> f) { var x = a.ToArray(); var row = new Row1(x); return SumOf(x.Length, i => f(x[i], row)); }
+
+        /// <summary>Σ_j f(x_j, j, row) (see the form without an index).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, Func<float, int, Row1, float> f) { var x = a.ToArray(); var row = new Row1(x); return SumOf(x.Length, i => f(x[i], i, row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, row) over two rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, Row2, float> f) { var (x, y) = Pair(a, b); var row = new Row2(x, y); return SumOf(x.Length, i => f(x[i], y[i], row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, j, row) over two rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, Row2, float> f) { var (x, y) = Pair(a, b); var row = new Row2(x, y); return SumOf(x.Length, i => f(x[i], y[i], i, row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, z_j, row) over three rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, Row3, float> f) { var (x, y, z) = Triple(a, b, c); var row = new Row3(x, y, z); return SumOf(x.Length, i => f(x[i], y[i], z[i], row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, z_j, j, row) over three rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, Row3, float> f) { var (x, y, z) = Triple(a, b, c); var row = new Row3(x, y, z); return SumOf(x.Length, i => f(x[i], y[i], z[i], i, row)); }
+
+        /// <summary>The row of a <c>SumWithRow</c> over one span, for a nested Sum or Mean over its elements k.</summary>
+        public sealed class Row1
+        {
+            private readonly float[] _x;
+            internal Row1(float[] x) => _x = x;
+            /// <summary>Σ_k f(x_k).</summary>
+            public float Sum(Func<float, float> f) => SumOf(_x.Length, k => f(_x[k]));
+            /// <summary>Σ_k f(x_k, k).</summary>
+            public float Sum(Func<float, int, float> f) => SumOf(_x.Length, k => f(_x[k], k));
+            /// <summary>Σ_k f(x_k) / n.</summary>
+            public float Mean(Func<float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, k) / n.</summary>
+            public float Mean(Func<float, int, float> f) => Sum(f) / _x.Length;
+        }
+
+        /// <summary>The rows of a <c>SumWithRow</c> over two spans, for a nested Sum or Mean over their elements k.</summary>
+        public sealed class Row2
+        {
+            private readonly float[] _x, _y;
+            internal Row2(float[] x, float[] y) { _x = x; _y = y; }
+            /// <summary>Σ_k f(x_k, y_k).</summary>
+            public float Sum(Func<float, float, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k]));
+            /// <summary>Σ_k f(x_k, y_k, k).</summary>
+            public float Sum(Func<float, float, int, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], k));
+            /// <summary>Σ_k f(x_k, y_k) / n.</summary>
+            public float Mean(Func<float, float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, y_k, k) / n.</summary>
+            public float Mean(Func<float, float, int, float> f) => Sum(f) / _x.Length;
+        }
+
+        /// <summary>The rows of a <c>SumWithRow</c> over three spans, for a nested Sum or Mean over their elements k.</summary>
+        public sealed class Row3
+        {
+            private readonly float[] _x, _y, _z;
+            internal Row3(float[] x, float[] y, float[] z) { _x = x; _y = y; _z = z; }
+            /// <summary>Σ_k f(x_k, y_k, z_k).</summary>
+            public float Sum(Func<float, float, float, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], _z[k]));
+            /// <summary>Σ_k f(x_k, y_k, z_k, k).</summary>
+            public float Sum(Func<float, float, float, int, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], _z[k], k));
+            /// <summary>Σ_k f(x_k, y_k, z_k) / n.</summary>
+            public float Mean(Func<float, float, float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, y_k, z_k, k) / n.</summary>
+            public float Mean(Func<float, float, float, int, float> f) => Sum(f) / _x.Length;
+        }
+
         // Sorted sums: a reduction whose element function sees each element's place in an order of the row or set.
 
         /// <summary>

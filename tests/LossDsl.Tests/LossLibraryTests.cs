@@ -69,6 +69,12 @@ public class LossLibraryTests
         return e.matmul(e.t());
     }
 
+    private static Tensor DistanceMatrix(Generator g)
+    {
+        var e = F.normalize(Randn(g, 12, 8), dim: 1);
+        return (e.unsqueeze(1) - e.unsqueeze(0)).square().sum(2).add(1e-12).sqrt();
+    }
+
     // ---- reference pieces ----
 
     private static Tensor LogPt(Tensor z, Tensor t) => F.log_softmax(z, 1).gather(1, t.unsqueeze(1)).squeeze(1);
@@ -466,6 +472,19 @@ public class LossLibraryTests
         new("LovaszSoftmaxPerImage", ClassMasks,
             t => Lovasz.LovaszSoftmaxPerImage(t[0], t[1]),
             t => LovaszTests.SoftmaxReference(t[0], t[1], present: false, perImage: true, ignore: null)),
+
+        // Ranking (Ranking.cs): nested reductions inside a pair row, on torch ops (the fused kernels have no inner loop); the
+        // compositions are the [N, N, N] definitions in RankingTests. Triplet: the per-anchor sums, Mean over anchors with a positive loss.
+        new("TripletMarginAllTriplets", g => new[] { DistanceMatrix(g), torch.tensor(PairLabels) },
+            t => Ranking.TripletMarginAllTriplets(t[0], t[1], margin: 0.3),
+            t =>
+            {
+                var rows = RankingTests.TripletSums(t[0], t[1], 0.3);
+                return rows.masked_select(rows.gt(0)).mean();
+            }),
+        new("SmoothAP", g => new[] { CosineMatrix(g), torch.tensor(PairLabels) },
+            t => Ranking.SmoothAP(t[0], t[1], temperature: 0.1),
+            t => RankingTests.SmoothAPReference(t[0], t[1], 0.1)),
     };
 
     private static Tensor Mcc(Tensor p, Tensor y, double eps)

@@ -87,6 +87,12 @@ public sealed class IrEvaluator
             if (!_scope[i]) { outerStack.Push(i); continue; }
             list.Add(i);
             var n = _g[i];
+            if (n.Op is Op.CumSum or Op.NestedSum)
+            {
+                // Computed over the whole row by its own routine: only the outer values its operands read are needed here.
+                for (int k = 0; k < n.OperandCount; k++) ElementClosure(n.Operand(k), outerStack);
+                continue;
+            }
             for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
         }
         list.Sort();
@@ -151,6 +157,31 @@ public sealed class IrEvaluator
     }
 
     private static double B(bool b) => b ? 1 : 0;
+
+    /// <summary>The outer element j while a nested sum's body runs over the inner elements k (−1 outside).</summary>
+    private int _outerJ = -1;
+
+    /// <summary>
+    /// A nested sum at the current element j: Σ_k of its body with the inner element k and the outer element j. Then the
+    /// body's nodes again at k = j, whose values the nodes after it read (those that do not read the outer element).
+    /// </summary>
+    private double NestedSum(Node n)
+    {
+        if (!_running.TryGetValue(n, out var closure))
+            _running[n] = closure = ElementClosure(n.A, new Stack<int>());
+        int j = _j, outer = _outerJ;
+        _outerJ = j;
+        double s = 0;
+        for (int k = 0; k < Length; k++)
+        {
+            EvalBody(closure, k);
+            s += _val[n.A];
+        }
+        // Back in the caller's context (element j, its own outer element), for the nodes the body shares with it.
+        _outerJ = outer;
+        EvalBody(closure, j);
+        return s;
+    }
 
     /// <summary>The element nodes under each running sum's summand and key.</summary>
     private readonly Dictionary<Node, int[]> _running = new();
@@ -228,6 +259,14 @@ public sealed class IrEvaluator
             case Op.Select: return a != 0 ? b : _val[n.C];
             case Op.Arg: return n.A >= 0 ? _arg[n.A] : double.NaN;
             case Op.CumSum: return RunningSum(n);
+            case Op.NestedSum: return NestedSum(n);
+            case Op.OuterElem:
+                {
+                    if (n.Slot < 0 || n.Slot >= Spans.Length) return double.NaN;
+                    var s = Spans[n.Slot];
+                    return _outerJ >= 0 && _outerJ < s.Length ? s[_outerJ] : double.NaN;
+                }
+            case Op.OuterIndex: return _outerJ;
             default: return double.NaN; // reductions are computed by Reduce
         }
     }

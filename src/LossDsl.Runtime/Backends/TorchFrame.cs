@@ -243,6 +243,42 @@ public sealed class TorchFrame
         return torch.zeros_like(running).scatter(dim, order, running);
     }
 
+    /// <summary>
+    /// Σ_k f(x_j, x_k) for every element j of each row: a nested reduction. <paramref name="body"/> computes f for a block of
+    /// outer elements j at once, on [rows, block, N] tensors (<see cref="Nest.Outer"/> is x_j, <see cref="Nest.Inner"/> a
+    /// row value or x_k); the blocks keep about a million elements each, so that no [rows, N, N] tensor is made.
+    /// Rows only (class rows and pair rows): the parser allows a nested reduction nowhere else.
+    /// </summary>
+    public Tensor NestedSum(Func<Nest, Tensor> body)
+    {
+        if (_reduce.Length != 1 || _elementShape.Length != 2)
+            throw new NotSupportedException($"{_call.Definition.Name}: a nested reduction runs over rows only.");
+        long rows = _elementShape[0], n = _elementShape[1];
+        long block = Math.Max(1, (1L << 20) / Math.Max(1, rows * n));
+        var parts = new List<Tensor>();
+        for (long start = 0; start < n; start += block)
+        {
+            long length = Math.Min(block, n - start);
+            var f = body(new Nest(start, length));
+            parts.Add(f.expand(rows, length, n).sum(2));
+        }
+        return parts.Count == 1 ? parts[0] : torch.cat(parts.ToArray(), 1);
+    }
+
+    /// <summary>One block of outer elements of a nested sum: the views its body computes on.</summary>
+    public sealed class Nest
+    {
+        private readonly long _start, _length;
+
+        internal Nest(long start, long length) { _start = start; _length = length; }
+
+        /// <summary>The outer elements x_j of the block, from an element tensor [rows, N] (or the positions [1, N]): [rows, block, 1].</summary>
+        public Tensor Outer(Tensor elements) => elements.narrow(1, _start, _length).unsqueeze(2);
+
+        /// <summary>A row value [rows, 1] or the inner elements x_k of an element tensor [rows, N], for the block: [rows, 1, 1] or [rows, 1, N].</summary>
+        public Tensor Inner(Tensor values) => values.unsqueeze(1);
+    }
+
     /// <summary>A per-channel set's elements as rows [channels, positions]: its positions run over batch, then spatial.</summary>
     private Tensor PerSetPositions(Tensor body) => body.permute(1, 0, 2).reshape(_elementShape[1], -1);
 
