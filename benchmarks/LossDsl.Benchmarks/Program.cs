@@ -5,6 +5,7 @@
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --half-accuracy    float16/bfloat16 gradient error
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --float32-accuracy float32 ulps: intrinsics and losses against libtorch
 //   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --rewrite-speed    rewritten against literal naive kernels
+//   dotnet run -c Release --project benchmarks/LossDsl.Benchmarks -- --sort-nested-cost  Lovász, triplets, Smooth-AP against their compositions
 // Quick/profile options: --rounds N, --case NAME[,NAME] (substring: Poly1, CE, Tversky, Focal), --no-ilgpu,
 // --markdown FILE (quick: write the table as Markdown), --verbose.
 // Environment switches for libtorch, set before it loads (any mode): --thp sets THP_MEM_ALLOC_ENABLE=1 (libtorch's
@@ -22,5 +23,7 @@ if (args.Contains("--profile")) return Profiler.Run(Options.Parse(args));
 if (args.Contains("--half-accuracy")) return HalfAccuracy.Run();
 if (args.Contains("--float32-accuracy")) return Float32Accuracy.Run();
 if (args.Contains("--rewrite-speed")) return RewriteSpeed.Run();
+if (args.Contains("--sort-nested-cost")) return SortAndNestedCost.Run(args);
+if (args.Contains("--sort-nested-child")) return SortAndNestedCost.Child(args);
 BenchmarkSwitcher.FromAssembly(typeof(BenchCase).Assembly).Run(args, BdnConfig.Create());
 return 0;

@@ -1,4 +1,5 @@
 using System;
+using System.Runtime.CompilerServices;
 
 namespace LossDsl
 {
@@ -232,6 +233,138 @@ namespace LossDsl
         /// <summary>softmax(a)[t].</summary>
         public static float Softmax(ReadOnlySpan<float> a, int t) => (float)Math.Exp(LogSoftmax(a, t));
 
+        // Nested reductions: the element function also gets the row, whose Sum and Mean run over its elements k for the
+        // current element j (an anchor's (positive, negative) pairs, an item's smoothed rank). Spans cannot be captured by a
+        // lambda, so the row comes in as its last parameter.
+
+        /// <summary>Σ_j f(x_j, row), where f may reduce the row again for its element j: <c>row.Sum(x_k =&gt; g(x_j, x_k))</c>.</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, Func<float, Row1, float> f) { var x = a.ToArray(); var row = new Row1(x); return SumOf(x.Length, i => f(x[i], row)); }
+
+        /// <summary>Σ_j f(x_j, j, row) (see the form without an index).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, Func<float, int, Row1, float> f) { var x = a.ToArray(); var row = new Row1(x); return SumOf(x.Length, i => f(x[i], i, row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, row) over two rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, Row2, float> f) { var (x, y) = Pair(a, b); var row = new Row2(x, y); return SumOf(x.Length, i => f(x[i], y[i], row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, j, row) over two rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, int, Row2, float> f) { var (x, y) = Pair(a, b); var row = new Row2(x, y); return SumOf(x.Length, i => f(x[i], y[i], i, row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, z_j, row) over three rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, Row3, float> f) { var (x, y, z) = Triple(a, b, c); var row = new Row3(x, y, z); return SumOf(x.Length, i => f(x[i], y[i], z[i], row)); }
+
+        /// <summary>Σ_j f(x_j, y_j, z_j, j, row) over three rows (see the one-span form).</summary>
+        public static float SumWithRow(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, int, Row3, float> f) { var (x, y, z) = Triple(a, b, c); var row = new Row3(x, y, z); return SumOf(x.Length, i => f(x[i], y[i], z[i], i, row)); }
+
+        /// <summary>The row of a <c>SumWithRow</c> over one span, for a nested Sum or Mean over its elements k.</summary>
+        public sealed class Row1
+        {
+            private readonly float[] _x;
+            internal Row1(float[] x) => _x = x;
+            /// <summary>Σ_k f(x_k).</summary>
+            public float Sum(Func<float, float> f) => SumOf(_x.Length, k => f(_x[k]));
+            /// <summary>Σ_k f(x_k, k).</summary>
+            public float Sum(Func<float, int, float> f) => SumOf(_x.Length, k => f(_x[k], k));
+            /// <summary>Σ_k f(x_k) / n.</summary>
+            public float Mean(Func<float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, k) / n.</summary>
+            public float Mean(Func<float, int, float> f) => Sum(f) / _x.Length;
+        }
+
+        /// <summary>The rows of a <c>SumWithRow</c> over two spans, for a nested Sum or Mean over their elements k.</summary>
+        public sealed class Row2
+        {
+            private readonly float[] _x, _y;
+            internal Row2(float[] x, float[] y) { _x = x; _y = y; }
+            /// <summary>Σ_k f(x_k, y_k).</summary>
+            public float Sum(Func<float, float, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k]));
+            /// <summary>Σ_k f(x_k, y_k, k).</summary>
+            public float Sum(Func<float, float, int, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], k));
+            /// <summary>Σ_k f(x_k, y_k) / n.</summary>
+            public float Mean(Func<float, float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, y_k, k) / n.</summary>
+            public float Mean(Func<float, float, int, float> f) => Sum(f) / _x.Length;
+        }
+
+        /// <summary>The rows of a <c>SumWithRow</c> over three spans, for a nested Sum or Mean over their elements k.</summary>
+        public sealed class Row3
+        {
+            private readonly float[] _x, _y, _z;
+            internal Row3(float[] x, float[] y, float[] z) { _x = x; _y = y; _z = z; }
+            /// <summary>Σ_k f(x_k, y_k, z_k).</summary>
+            public float Sum(Func<float, float, float, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], _z[k]));
+            /// <summary>Σ_k f(x_k, y_k, z_k, k).</summary>
+            public float Sum(Func<float, float, float, int, float> f) => SumOf(_x.Length, k => f(_x[k], _y[k], _z[k], k));
+            /// <summary>Σ_k f(x_k, y_k, z_k) / n.</summary>
+            public float Mean(Func<float, float, float, float> f) => Sum(f) / _x.Length;
+            /// <summary>Σ_k f(x_k, y_k, z_k, k) / n.</summary>
+            public float Mean(Func<float, float, float, int, float> f) => Sum(f) / _x.Length;
+        }
+
+        // Sorted sums: a reduction whose element function sees each element's place in an order of the row or set.
+
+        /// <summary>
+        /// The sum of <paramref name="f"/> over the elements of a row or set, where <paramref name="f"/> may read
+        /// <see cref="CumSum"/>: the running sum of a value over the elements ranked at or before this one when the elements
+        /// are sorted by <paramref name="key"/>, descending (ties: the earlier element first, as a stable sort). The sum itself
+        /// does not depend on the order; the running sums do. The gradient flows back through the permutation: the order is
+        /// constant, as <c>torch.sort</c>'s is.
+        /// </summary>
+        public static float SortedSum(ReadOnlySpan<float> a, Func<float, float> key, Func<float, float> f)
+        { var x = a.ToArray(); return SortedSumOf(x.Length, i => key(x[i]), i => f(x[i])); }
+
+        /// <summary>A sorted sum over paired elements of two rows or sets (see the one-span form).</summary>
+        public static float SortedSum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Func<float, float, float> key, Func<float, float, float> f)
+        { var (x, y) = Pair(a, b); return SortedSumOf(x.Length, i => key(x[i], y[i]), i => f(x[i], y[i])); }
+
+        /// <summary>A sorted sum over the elements of three rows or sets (see the one-span form).</summary>
+        public static float SortedSum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> c, Func<float, float, float, float> key, Func<float, float, float, float> f)
+        { var (x, y, z) = Triple(a, b, c); return SortedSumOf(x.Length, i => key(x[i], y[i], z[i]), i => f(x[i], y[i], z[i])); }
+
+        /// <summary>
+        /// Inside the element function of a <c>SortedSum</c>: Σ <paramref name="value"/> over the elements ranked at or before
+        /// the current one (inclusive), e.g. the true positives among the top k of a ranking.
+        /// </summary>
+        /// <remarks>
+        /// Run as plain C#, a running sum is told apart by its argument's text and line (<paramref name="expression"/>,
+        /// <paramref name="line"/>, filled in by the compiler), and adds each element's value once however often it is
+        /// called; a <c>CumSum</c> that a <c>?:</c> skips for some element misses that element's value there. The generated
+        /// code has no such limit.
+        /// </remarks>
+        public static float CumSum(float value, [CallerArgumentExpression("value")] string expression = "", [CallerLineNumber] int line = 0)
+        {
+            var running = t_running ?? throw new InvalidOperationException("CumSum is the running sum inside the element function of a SortedSum.");
+            var key = (expression, line);
+            if (!running.TryGetValue(key, out var entry)) entry = (0, -1);
+            if (entry.Element != t_element) entry = (entry.Sum + value, t_element);
+            running[key] = entry;
+            return (float)entry.Sum;
+        }
+
+        [ThreadStatic] private static System.Collections.Generic.Dictionary<(string, int), (double Sum, int Element)>? t_running;
+        [ThreadStatic] private static int t_element;
+
+        private static float SortedSumOf(int n, Func<int, float> key, Func<int, float> value)
+        {
+            var keys = new float[n];
+            for (int i = 0; i < n; i++) keys[i] = key(i);
+            // Descending by key, ties in element order (OrderBy is stable); NaN keys first, as torch.sort(descending) puts them.
+            var order = System.Linq.Enumerable.OrderByDescending(System.Linq.Enumerable.Range(0, n), i => float.IsNaN(keys[i]) ? float.PositiveInfinity : keys[i]);
+            var (outer, outerElement) = (t_running, t_element);
+            t_running = new System.Collections.Generic.Dictionary<(string, int), (double Sum, int Element)>();
+            try
+            {
+                double s = 0;
+                t_element = 0;
+                foreach (int i in order)
+                {
+                    s += value(i);
+                    t_element++;
+                }
+                return (float)s;
+            }
+            finally { (t_running, t_element) = (outer, outerElement); }
+        }
+
         private static double Log1P(double x) => Math.Abs(x) < 1e-4 ? x - x * x / 2 + x * x * x / 3 : Math.Log(1 + x);
 
         private static (float[] A, float[] B) Pair(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
@@ -281,5 +414,17 @@ namespace LossDsl
             for (int i = 0; i < n; i++) s += Math.Exp(value(i) - m);
             return (float)(m + Math.Log(s));
         }
+    }
+}
+
+namespace System.Runtime.CompilerServices
+{
+    /// <summary>The compiler's CallerArgumentExpression (in the framework from .NET Core 3.0), for netstandard2.0.</summary>
+    [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
+    internal sealed class CallerArgumentExpressionAttribute : Attribute
+    {
+        public CallerArgumentExpressionAttribute(string parameterName) => ParameterName = parameterName;
+
+        public string ParameterName { get; }
     }
 }

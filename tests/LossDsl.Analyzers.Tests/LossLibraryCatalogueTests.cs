@@ -22,7 +22,7 @@ namespace LossDsl.Analyzers.Tests;
 public class LossLibraryCatalogueTests
 {
     /// <summary>The library's files, in the order of the page's sections.</summary>
-    public static readonly string[] Families = { "Classification", "Binary", "Regression", "Segmentation", "MetricLearning", "Distillation", "Preference", "Distributional" };
+    public static readonly string[] Families = { "Classification", "Binary", "Regression", "Segmentation", "Lovasz", "MetricLearning", "Ranking", "Distillation", "Preference", "Distributional" };
 
     private static string LibraryDirectory => Path.Combine(Harness.Root, "src", "LossDsl.Losses");
 
@@ -84,6 +84,12 @@ public class LossLibraryCatalogueTests
         ["Segmentation.MulticlassDice"] = (VerdictKind.SetLoss, null),
         ["Segmentation.MulticlassJaccard"] = (VerdictKind.SetLoss, null),
         ["Segmentation.MulticlassTversky"] = (VerdictKind.SetLoss, null),
+        ["Lovasz.LovaszHinge"] = (VerdictKind.SetLoss, null),
+        ["Lovasz.LovaszHingePerImage"] = (VerdictKind.SetLoss, null),
+        ["Lovasz.LovaszSoftmax"] = (VerdictKind.SetLoss, null),
+        ["Lovasz.LovaszSoftmaxPerImage"] = (VerdictKind.SetLoss, null),
+        ["Ranking.TripletMarginAllTriplets"] = (VerdictKind.NoVerdict, null),
+        ["Ranking.SmoothAP"] = (VerdictKind.NoVerdict, null),
         ["MetricLearning.SupCon"] = (VerdictKind.NoVerdict, null),
         ["MetricLearning.NTXent"] = (VerdictKind.NoVerdict, null),
         ["MetricLearning.Circle"] = (VerdictKind.NoVerdict, null),
@@ -188,7 +194,9 @@ Each loss is tested, value and gradient, against an independent TorchSharp compo
 CPU, ILGPU and torch-ops backends (`tests/LossDsl.Tests/LossLibraryTests.cs`); the segmentation losses also reproduce
 segmentation_models_pytorch's published test values, and the sigmoid focal loss torchvision's focal-loss properties.
 
-Not in the library, because the DSL cannot express them: the Lovász losses (they sort the errors), CTC (a dynamic
+The Lovász losses sort their errors (`SortedSum` with `CumSum`) and the ranking losses nest a reduction inside a row
+(`SumWithRow`): they run on the torch-ops backend, whose nested sums go per block of outer elements; the fused kernels
+decline them. Not in the library, because the DSL cannot express them: CTC (a dynamic
 program over alignments), and smp's focal Tversky form that raises the mean over the classes to γ (a loss has one set
 axis; `FocalTversky` raises each class's loss, as Abraham and Khan do). Poly-N stops at N = 3 and Taylor cross-entropy at
 order 4 (the DSL has no loops, and higher orders exhaust the calibration analysis's budget).

@@ -54,6 +54,9 @@ public class LossLibraryTests
         return new[] { 2 * Randn(g, 2, 3, 4, 5), y };
     }
 
+    /// <summary>Binary segmentation inputs: logits [3, 1, 4, 5] and {0, 1} targets (Lovász: continuous logits, so no ties).</summary>
+    private static Tensor[] BinaryMasks(Generator g) => new[] { 2 * Randn(g, 3, 1, 4, 5), Bernoulli(g, 0.4, 3, 1, 4, 5) };
+
     /// <summary>Multiclass segmentation inputs: logits [2, 4, 3, 5] and a mask [2, 3, 5] in {0, 1, 2}: class 3 is absent.</summary>
     private static Tensor[] ClassMasks(Generator g) => new[] { 2 * Randn(g, 2, 4, 3, 5), Classes(g, 3, 2, 3, 5) };
 
@@ -64,6 +67,12 @@ public class LossLibraryTests
     {
         var e = F.normalize(Randn(g, 12, 8), dim: 1);
         return e.matmul(e.t());
+    }
+
+    private static Tensor DistanceMatrix(Generator g)
+    {
+        var e = F.normalize(Randn(g, 12, 8), dim: 1);
+        return (e.unsqueeze(1) - e.unsqueeze(0)).square().sum(2).add(1e-12).sqrt();
     }
 
     // ---- reference pieces ----
@@ -448,6 +457,34 @@ public class LossLibraryTests
             t => Preference.Ipo(t[0], t[1], t[2], t[3], beta: 0.5),
             t => (PreferenceMargin(t) - 1 / (2 * 0.5)).square().mean(),
             0, 1),
+
+        // Lovász losses (Lovasz.cs): sorted sums, on torch ops (the fused kernels have no sort pass); the compositions are
+        // smp's algorithms in LovaszTests.
+        new("LovaszHinge", BinaryMasks,
+            t => Lovasz.LovaszHinge(t[0], t[1]),
+            t => LovaszTests.HingeReference(t[0], t[1], perImage: false, ignore: null)),
+        new("LovaszHingePerImage", BinaryMasks,
+            t => Lovasz.LovaszHingePerImage(t[0], t[1]),
+            t => LovaszTests.HingeReference(t[0], t[1], perImage: true, ignore: null)),
+        new("LovaszSoftmax", ClassMasks,
+            t => Lovasz.LovaszSoftmax(t[0], t[1]),
+            t => LovaszTests.SoftmaxReference(t[0], t[1], present: false, perImage: false, ignore: null)),
+        new("LovaszSoftmaxPerImage", ClassMasks,
+            t => Lovasz.LovaszSoftmaxPerImage(t[0], t[1]),
+            t => LovaszTests.SoftmaxReference(t[0], t[1], present: false, perImage: true, ignore: null)),
+
+        // Ranking (Ranking.cs): nested reductions inside a pair row, on torch ops (the fused kernels have no inner loop); the
+        // compositions are the [N, N, N] definitions in RankingTests. Triplet: the per-anchor sums, Mean over anchors with a positive loss.
+        new("TripletMarginAllTriplets", g => new[] { DistanceMatrix(g), torch.tensor(PairLabels) },
+            t => Ranking.TripletMarginAllTriplets(t[0], t[1], margin: 0.3),
+            t =>
+            {
+                var rows = RankingTests.TripletSums(t[0], t[1], 0.3);
+                return rows.masked_select(rows.gt(0)).mean();
+            }),
+        new("SmoothAP", g => new[] { CosineMatrix(g), torch.tensor(PairLabels) },
+            t => Ranking.SmoothAP(t[0], t[1], temperature: 0.1),
+            t => RankingTests.SmoothAPReference(t[0], t[1], 0.1)),
     };
 
     private static Tensor Mcc(Tensor p, Tensor y, double eps)
@@ -482,6 +519,13 @@ public class LossLibraryTests
     public void MatchesReference(string name, Backend backend)
     {
         var c = Cases.Single(k => k.Name == name);
+        if (backend == Backend.Ilgpu && !DefinitionOf(name).Supports(backend, F64))
+        {
+            // A loss the kernels cannot run (one that sorts) has no kernel rows: the forced backend says so, Auto takes torch ops.
+            using (LossBackend.Use(backend))
+                Assert.Contains("generated without", Assert.Throws<NotSupportedException>(() => c.Library(c.Inputs(new Generator(1)))).Message);
+            return;
+        }
         // The fused kernels compute the prediction's gradient only: on them, the other inputs are passed detached.
         int[] differentiated = backend == Backend.TorchOps || backend == Backend.Auto ? c.Differentiated : new[] { 0 };
         var inputs = c.Inputs(new Generator(Reference.Seed(name)));
@@ -661,6 +705,12 @@ public class LossLibraryTests
         ce.backward();
         Reference.Close(xc.grad!, xf.grad!, 1e-12, 1e-14, "gradient");
     }
+
+    /// <summary>The generated definition of a library loss (its kernels' backend table).</summary>
+    private static LossDefinition DefinitionOf(string loss)
+        => (LossDefinition)typeof(Classification).Assembly.GetTypes()
+            .Single(t => t.Namespace == "LossDsl.Generated" && t.Name.Contains($"_{loss}_Kernels_"))
+            .GetField("Definition")!.GetValue(null)!;
 
     /// <summary>Every [Loss] of the library has a truth case: a loss added without one fails here.</summary>
     [Fact]

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Linq;
 using LossDsl.Generator.IR;
 
 namespace LossDsl.Generator.Analyze;
@@ -86,6 +87,12 @@ public sealed class IrEvaluator
             if (!_scope[i]) { outerStack.Push(i); continue; }
             list.Add(i);
             var n = _g[i];
+            if (n.Op is Op.CumSum or Op.NestedSum)
+            {
+                // Computed over the whole row by its own routine: only the outer values its operands read are needed here.
+                for (int k = 0; k < n.OperandCount; k++) ElementClosure(n.Operand(k), outerStack);
+                continue;
+            }
             for (int k = 0; k < n.OperandCount; k++) stack.Push(n.Operand(k));
         }
         list.Sort();
@@ -151,6 +158,58 @@ public sealed class IrEvaluator
 
     private static double B(bool b) => b ? 1 : 0;
 
+    /// <summary>The outer element j while a nested sum's body runs over the inner elements k (−1 outside).</summary>
+    private int _outerJ = -1;
+
+    /// <summary>
+    /// A nested sum at the current element j: Σ_k of its body with the inner element k and the outer element j. Then the
+    /// body's nodes again at k = j, whose values the nodes after it read (those that do not read the outer element).
+    /// </summary>
+    private double NestedSum(Node n)
+    {
+        if (!_running.TryGetValue(n, out var closure))
+            _running[n] = closure = ElementClosure(n.A, new Stack<int>());
+        int j = _j, outer = _outerJ;
+        _outerJ = j;
+        double s = 0;
+        for (int k = 0; k < Length; k++)
+        {
+            EvalBody(closure, k);
+            s += _val[n.A];
+        }
+        // Back in the caller's context (element j, its own outer element), for the nodes the body shares with it.
+        _outerJ = outer;
+        EvalBody(closure, j);
+        return s;
+    }
+
+    /// <summary>The element nodes under each running sum's summand and key.</summary>
+    private readonly Dictionary<Node, int[]> _running = new();
+
+    /// <summary>
+    /// CumSum at the current element j: Σ A over the elements ranked at or before j by B descending (ties in element
+    /// order; a NaN key first). Evaluates A and B at every element, then again at j, whose values later nodes read.
+    /// </summary>
+    private double RunningSum(Node n)
+    {
+        if (!_running.TryGetValue(n, out var closure))
+            _running[n] = closure = ElementClosure(n.A, new Stack<int>()).Concat(ElementClosure(n.B, new Stack<int>())).Distinct().OrderBy(k => k).ToArray();
+        int j = _j, len = Length;
+        var value = new double[len];
+        var key = new double[len];
+        for (int k = 0; k < len; k++)
+        {
+            EvalBody(closure, k);
+            value[k] = _val[n.A];
+            key[k] = double.IsNaN(_val[n.B]) ? double.PositiveInfinity : _val[n.B];
+        }
+        EvalBody(closure, j);
+        double s = 0;
+        for (int k = 0; k < len; k++)
+            if (key[k] > key[j] || key[k] == key[j] && k <= j) s += value[k];
+        return s;
+    }
+
     /// <summary>Parameter value <paramref name="slot"/>, NaN when the probe supplied none.</summary>
     private static double Slot(double[] array, int slot) => slot >= 0 && slot < array.Length ? array[slot] : double.NaN;
 
@@ -199,6 +258,15 @@ public sealed class IrEvaluator
             case Op.Not: return B(a == 0);
             case Op.Select: return a != 0 ? b : _val[n.C];
             case Op.Arg: return n.A >= 0 ? _arg[n.A] : double.NaN;
+            case Op.CumSum: return RunningSum(n);
+            case Op.NestedSum: return NestedSum(n);
+            case Op.OuterElem:
+                {
+                    if (n.Slot < 0 || n.Slot >= Spans.Length) return double.NaN;
+                    var s = Spans[n.Slot];
+                    return _outerJ >= 0 && _outerJ < s.Length ? s[_outerJ] : double.NaN;
+                }
+            case Op.OuterIndex: return _outerJ;
             default: return double.NaN; // reductions are computed by Reduce
         }
     }

@@ -60,9 +60,14 @@ public static class Differentiator
             }
         }
 
+        // Running sums over a sort (CumSum): their per-element adjoints, summed back over the elements ranked after.
+        var running = RunningSums(b, d, all, reductions, adjoint);
+        // Nested sums (a reduction inside an element function): their per-element adjoints, for both sides of each pair.
+        running.AddRange(NestedSums(b, d, all, reductions, adjoint));
+
         // The broadcast back to every element of the differentiated row or set.
         int elem = b.Leaf(Op.Elem, 0);
-        int gradient = b.Const(0);
+        int gradient = RunningTerms(b, d, running, elem);
         foreach (var pair in adjoint.OrderBy(p => p.Key))
         {
             int v = pair.Key, a = pair.Value;
@@ -84,12 +89,12 @@ public static class Differentiator
             // Span 0 holds p = softmax(z) and the log-softmax span ℓ = log p, both functions of the logits z. Per
             // element, the kernels hand a = p·∂L/∂p + ∂L/∂ℓ to the runtime, which applies the softmax's Jacobian across
             // the classes of each pixel: ∂L/∂z_c = a_c − p_c·Σ_k a_k (after any upstream gradient, which it must precede).
-            int logSoftmax = SpanGradient(b, d, reductions, adjoint, signature.LogSoftmaxSlot);
+            int logSoftmax = b.Add(SpanGradient(b, d, reductions, adjoint, signature.LogSoftmaxSlot), RunningTerms(b, d, running, b.Leaf(Op.Elem, signature.LogSoftmaxSlot)));
             gradient = b.Add(b.Mul(elem, gradient), logSoftmax);
         }
 
         var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
-        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint);
+        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint, running);
         return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints, Gradients(signature, gradient, otherGradients));
     }
 
@@ -118,7 +123,7 @@ public static class Differentiator
     /// same broadcast as the prediction's, plus the adjoints of that span's row entries.
     /// </summary>
     private static List<(int Index, int Gradient)> OtherGradients(GraphBuilder b, Partials d, LossSignature signature, int root,
-        List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+        List<int> all, List<int> reductions, Dictionary<int, int> adjoint, List<(int CumSum, int Suffix)> running)
     {
         var result = new List<(int, int)>();
         foreach (var (index, kind, slot) in OtherParameters(signature))
@@ -137,10 +142,15 @@ public static class Differentiator
                     if (b.IsConst(inner, out var ic) && ic == 0) continue;
                     gradient = b.Add(gradient, b.Mul(a, b.Sum(b.Mul(Weight(b, r), inner))));
                 }
+                foreach (var (c, suffix) in running.Where(r => b[r.CumSum].Op == Op.CumSum))   // a nested body reads no per-row input
+                {
+                    int inner = d.Of(b[c].A, v);
+                    if (!(b.IsConst(inner, out var ic) && ic == 0)) gradient = b.Add(gradient, b.Sum(b.Mul(suffix, inner)));
+                }
             }
             else
             {
-                gradient = SpanGradient(b, d, reductions, adjoint, slot);
+                gradient = b.Add(SpanGradient(b, d, reductions, adjoint, slot), RunningTerms(b, d, running, b.Leaf(Op.Elem, slot)));
                 foreach (int at in all.Where(i => b[i].Op == Op.At && b[i].Slot == slot))
                 {
                     int a = d.Of(root, at);
@@ -176,12 +186,98 @@ public static class Differentiator
         return gradient;
     }
 
+    /// <summary>
+    /// The running sums C_i = Σ_{j ⪯ i} g_j of the loss (CumSum: j ⪯ i when j is ranked at or before i by the sort key),
+    /// each with the suffix sum of its adjoint. C_i's adjoint is h_i = Σ_R ∂L/∂R · w_R(i) · ∂f_R/∂C_i over the reductions
+    /// whose element function reads it; element m's g_m enters every C_i ranked at or after it, so it gets
+    /// S_m = Σ_{i ⪰ m} h_i = Σ_i h_i − CumSum(h)_m + h_m: the gradient permuted back through the sort. The order is
+    /// piecewise constant in the key, so the key passes no gradient, as torch.sort's indices pass none.
+    /// </summary>
+    private static List<(int CumSum, int Suffix)> RunningSums(GraphBuilder b, Partials d, List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+    {
+        var result = new List<(int, int)>();
+        foreach (int c in all.Where(i => b[i].Op == Op.CumSum))
+        {
+            int h = b.Const(0);
+            foreach (int r in reductions)
+            {
+                int a = adjoint[r];
+                if (b.IsConst(a, out var ac) && ac == 0 || !Reachable(b, b[r].A).Contains(c)) continue;
+                int inner = d.Of(b[r].A, c);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                h = b.Add(h, b.Mul(a, b.Mul(Weight(b, r), inner)));
+            }
+            if (b.IsConst(h, out var hc) && hc == 0) continue;
+            result.Add((c, b.Add(b.Sub(b.Sum(h), b.CumSum(h, b[c].B)), h)));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The nested sums of the loss, S_j = Σ_k f(x_j, x_k) (<see cref="Op.NestedSum"/>), each with its adjoint
+    /// h_j = Σ_R ∂L/∂R · w_R(j) · ∂f_R/∂S_j over the reductions whose element function reads it (element scope, at j).
+    /// </summary>
+    private static List<(int, int)> NestedSums(GraphBuilder b, Partials d, List<int> all, List<int> reductions, Dictionary<int, int> adjoint)
+    {
+        var result = new List<(int, int)>();
+        foreach (int s in all.Where(i => b[i].Op == Op.NestedSum))
+        {
+            int h = b.Const(0);
+            foreach (int r in reductions)
+            {
+                int a = adjoint[r];
+                if (b.IsConst(a, out var ac) && ac == 0 || !Reachable(b, b[r].A).Contains(s)) continue;
+                int inner = d.Of(b[r].A, s);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                h = b.Add(h, b.Mul(a, b.Mul(Weight(b, r), inner)));
+            }
+            if (!(b.IsConst(h, out var hc) && hc == 0)) result.Add((s, h));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// What a nested sum S_j = Σ_k f(x_j, x_k) with adjoint h_j passes to element m of span <paramref name="elem"/>: as the
+    /// outer element, h_m · Σ_k ∂f/∂x_j(x_m, x_k); as the inner one, Σ_j h_j · ∂f/∂x_k(x_j, x_m), a nested sum over j of
+    /// h times the derivative with the two elements exchanged (<see cref="GraphBuilder.Swap"/>).
+    /// </summary>
+    private static int NestedTerm(GraphBuilder b, Partials d, int s, int h, int elem)
+    {
+        int f = b[s].A, gradient = b.Const(0);
+        int asOuter = d.Of(f, b.Leaf(Op.OuterElem, b[elem].Slot));
+        if (!(b.IsConst(asOuter, out var o) && o == 0)) gradient = b.Add(gradient, b.Mul(h, b.NestedSum(asOuter)));
+        int asInner = d.Of(f, elem);
+        if (!(b.IsConst(asInner, out var i) && i == 0)) gradient = b.Add(gradient, b.NestedSum(b.Mul(h, b.Swap(asInner))));
+        return gradient;
+    }
+
+    /// <summary>
+    /// What the running sums pass to the elements of span <paramref name="elem"/>: Σ_C S_m · ∂g_C/∂x_m; and the nested sums
+    /// (<see cref="NestedTerm"/>).
+    /// </summary>
+    private static int RunningTerms(GraphBuilder b, Partials d, List<(int CumSum, int Suffix)> running, int elem)
+    {
+        int gradient = b.Const(0);
+        foreach (var (c, suffix) in running)
+        {
+            if (b[c].Op == Op.NestedSum)
+            {
+                gradient = b.Add(gradient, NestedTerm(b, d, c, suffix, elem));
+                continue;
+            }
+            int inner = d.Of(b[c].A, elem);
+            if (b.IsConst(inner, out var ic) && ic == 0) continue;
+            gradient = b.Add(gradient, b.Mul(suffix, inner));
+        }
+        return gradient;
+    }
+
     /// <summary>∂R/∂f_j for one element: the reduction's weight w_R (ReductionTable.cs).</summary>
     private static int Weight(GraphBuilder b, int r) => b[r].Row().Weight(b, r);
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
     private static List<int> Reachable(GraphBuilder b, int root)
-        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op != Op.Arg);
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum or Op.NestedSum));
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
     private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
@@ -207,7 +303,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op == Op.Arg) return b.Const(0);
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum) return b.Const(0);   // CumSum, NestedSum: variables (RunningSums, NestedSums)
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)

@@ -468,7 +468,9 @@ public static class LossSourceEmitter
             : sig.Axes.IsElementwise
                 ? "Schedule: one launch, grid-stride over the elements, loss and gradient together."
                 : $"Schedule: one launch, one group per row: {Names.Passes(plan.Passes.Count)} over the row merged across the group, then the gradient pass.");
-        w.Comment($"Plan: {sig.Axes.PlanName}. Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;");
+        w.Comment(KernelBackends.WhyNot(plan) is { } noKernels
+            ? $"Plan: {sig.Axes.PlanName}. Backends: no fused kernels, because {noKernels}; the torch-ops form runs every call,"
+            : $"Plan: {sig.Axes.PlanName}. Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;");
         w.Comment($"the torch-ops form takes every device and dtype, calls that also differentiate inputs other than '{x}'"
             + (sig.Axes.TakesSetIgnore && !sig.Multiclass ? ", calls with ignored set elements" : "") + ", and backward under create_graph.");
     }

@@ -71,6 +71,10 @@ public sealed class MathPrinter
             Op.Classes => ("C", 9),
             Op.At => ($"{ParamName(ParameterKind.Span, n.Slot)}[{Render(n.A, 0)}]", 9),
             Op.Arg => ($"argmax({ReductionName(n.A)})", 9),
+            Op.OuterElem => (_sig.SpanName(n.Slot) + "_i", 9),   // in a nested body: the outer element i, the inner one is j
+            Op.OuterIndex => ("i", 9),
+            Op.NestedSum => ($"Σ_j[{Render(n.A, 0)}]", 9),
+            Op.CumSum => ($"cumsum[by {Render(n.B, 0)} ↓]({Render(n.A, 0)})", 9),   // running sum over the sort
             _ when n.Op.IsReduction() => (ReductionName(i), 9),
             Op.Neg => ("−" + Render(n.A, 3), 3),
             Op.Not => ("¬" + Render(n.A, 3), 3),

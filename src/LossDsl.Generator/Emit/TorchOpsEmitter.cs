@@ -18,6 +18,8 @@ namespace LossDsl.Generator.Emit;
 /// <item><c>row[target]</c> is <c>gather</c>; a condition is <c>where</c>; the index <c>j</c> is an <c>arange</c>;
 /// the position a <c>Max</c> or <c>Min</c> chose is an <c>argmax</c> or <c>argmin</c>, compared with <c>j</c> to make the mask; a one-hot gradient
 /// term added to a row is <c>scatter_add</c>; x − LogSumExp goes through the frame, which keeps its precision.</item>
+/// <item>A running sum over a sort (<c>CumSum</c>) is <c>f.CumSum(value, key)</c>: a stable descending sort of the key,
+/// <c>gather</c>, <c>cumsum</c> and <c>scatter</c> back, so autograd carries the gradient back through the permutation.</item>
 /// <item>Without a graph to build, a temporary is overwritten at its last use (<c>f.InPlace</c>).</item>
 /// </list>
 /// The code runs on any device and dtype, and under grad mode it is differentiable again, which is how every
@@ -57,12 +59,13 @@ public sealed class TorchOpsEmitter
             _tensor[i] = n.Op switch
             {
                 Op.Const or Op.Hyper or Op.Length or Op.Classes => false,
-                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At => true,
+                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At or Op.CumSum or Op.OuterElem or Op.OuterIndex => true,
                 Op.Arg => _tensor[_g[n.A].A],
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
             };
         }
         _element = _g.ElementScope();
+        _pair = _g.PairScope();
         _exact = new bool[_g.Count];
         _owned = new bool[_g.Count];
         for (int i = 0; i < _g.Count; i++)
@@ -72,10 +75,12 @@ public sealed class TorchOpsEmitter
             _exact[i] = _tensor[i] && !scalarChoice && n.Op switch
             {
                 Op.ElemIndex => false,   // an arange that broadcasts over the other element axes
-                Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg => true,
+                Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg or Op.CumSum => true,
                 _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
+                Op.NestedSum => _pair[n.A],   // [rows, N]; the row's sum otherwise
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
             };
+            if (_pair[i]) { _exact[i] = false; continue; }   // [rows, block, N] inside a nested sum's block: never in place
             bool view = OpTable.Unary(n.Op) is { TorchAliases: true };   // shares its operand's storage
             _owned[i] = _exact[i] && n.Op.KindOf() == ValueKind.Real && !n.Op.IsLeaf() && !scalarChoice && !view || n.Op == Op.At;
         }
@@ -102,6 +107,8 @@ public sealed class TorchOpsEmitter
             foreach (int k in Operands(i))
                 if (!lastUse.TryGetValue(k, out int last) || last < i) lastUse[k] = i;
         foreach (int k in blocks.SelectMany(b => b).SelectMany(Operands)) lastUse[k] = int.MaxValue;
+        // A nested sum's block reads the row's tensors when the nested sum runs, after its pair nodes' places: keep them.
+        foreach (int k in needed.Where(i => _pair[i]).SelectMany(Operands)) lastUse[k] = int.MaxValue;
         // A node that may be its operand itself (c ? a : b with a scalar c; a view such as detach()) keeps that operand
         // alive as long as it lives: overwriting the operand would overwrite it too.
         foreach (int i in needed.Concat(blocks.SelectMany(b => b)).Distinct().OrderByDescending(i => i))
@@ -139,7 +146,13 @@ public sealed class TorchOpsEmitter
     private void Statement(int i, ILookup<int, int> adjointOf, Dictionary<int, int>? lastUse)
     {
         var n = _g[i];
+        if (_pair[i]) return;   // written inside its nested sum's block
         string comment = Comment(i, n, adjointOf);
+        if (n.Op == Op.NestedSum && _pair[n.A])
+        {
+            NestedSum(i, n, comment);
+            return;
+        }
         string? line = n.Op switch
         {
             Op.Hyper => $"double {Ref(i)} = f.Hyper({n.Slot});",
@@ -252,7 +265,41 @@ public sealed class TorchOpsEmitter
     private string TypeOf(int i)
         => _tensor[i] ? "Tensor" : ScalarCode.TypeOf(_g[i].Op);
 
-    private string Ref(int i) => _scalar.Ref(i);
+    private string Ref(int i) => _alias.TryGetValue(i, out var alias) ? alias : _scalar.Ref(i);
+
+    /// <summary>Inside a nested sum's block: the names of the row's tensors as the inner element's view (<c>nest.Inner</c>).</summary>
+    private readonly Dictionary<int, string> _alias = new();
+
+    /// <summary>Per node, whether it is evaluated per (outer, inner) pair inside a nested sum's body (<see cref="Graph.PairScope"/>).</summary>
+    private readonly bool[] _pair;
+
+    /// <summary>
+    /// A nested sum Σ_k f(x_j, x_k) per element j: f's pair nodes are written inside a lambda that <c>f.NestedSum</c> calls
+    /// per block of outer elements, on [rows, block, N] tensors (the outer element <c>nest.Outer</c>, the inner one
+    /// <c>nest.Inner</c>), so that no [rows, N, N] tensor is made. A body that does not read the outer element is the
+    /// row's own sum.
+    /// </summary>
+    private void NestedSum(int i, Node n, string comment)
+    {
+        var body = GraphWalk.Reach(k => _g[k], new[] { n.A }, k => _pair[k]).Where(k => _pair[k]).ToList();
+        using (_w.Block($"Tensor {Ref(i)} = f.NestedSum(nest =>" + (comment.Length > 0 ? $"   // {comment}" : ""), close: "});"))
+        {
+            foreach (int k in body.SelectMany(Operands).Where(k => k >= 0 && !_pair[k] && _tensor[k]).Distinct().OrderBy(k => k))
+            {
+                _w.Line($"Tensor {_scalar.Ref(k)}_in = nest.Inner({_scalar.Ref(k)});");
+                _alias[k] = _scalar.Ref(k) + "_in";
+            }
+            foreach (int k in body)
+            {
+                var node = _g[k];
+                if (node.Op == Op.OuterElem) _w.Line($"Tensor {Ref(k)} = nest.Outer(f.Span({node.Slot}));");
+                else if (node.Op == Op.OuterIndex) _w.Line($"Tensor {Ref(k)} = nest.Outer(f.Index);");
+                else _w.Line($"{TypeOf(k)} {Ref(k)} = {Expression(k, node)};");
+            }
+            _w.Line($"return {Ref(n.A)};");
+            _alias.Clear();
+        }
+    }
 
     /// <summary>An operand in a real-valued tensor op: integer tensors (positions, class indices) become the compute dtype.</summary>
     private string Real(int i) => _tensor[i] && _g[i].Op.KindOf() == ValueKind.Integer ? $"f.Real({Ref(i)})" : Ref(i);
@@ -316,6 +363,7 @@ public sealed class TorchOpsEmitter
             return n.Op switch
             {
                 _ when n.Op.IsReduction() => string.Format(n.Row().TorchOfConstant, Ref(n.A)),
+                Op.NestedSum => $"{Ref(n.A)} * f.Length",
                 Op.Arg => "0L",
                 _ => _scalar.Expression(n),
             };
@@ -337,6 +385,8 @@ public sealed class TorchOpsEmitter
             Op.At => $"f.At(f.Span({n.Slot}), {a})",
             _ when n.Op.IsReduction() => $"f.{n.Row().Name}({a})",
             Op.Arg => $"f.Arg{_g[n.A].Row().Name}({Ref(_g[n.A].A)})",
+            Op.CumSum => $"f.CumSum({AsTensor(n.A)}, {AsTensor(n.B)})",
+            Op.NestedSum => $"f.Sum({Ref(n.A)})",   // a body that does not read the outer element: the row's sum
             _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
         };
     }

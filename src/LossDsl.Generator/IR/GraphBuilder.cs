@@ -43,6 +43,40 @@ public sealed class GraphBuilder
     /// <summary>The position of the element a selecting reduction (<see cref="Accumulator.Selecting"/>) chose.</summary>
     public int Arg(int reduction) => Intern(new Node(Op.Arg, reduction));
 
+    /// <summary>
+    /// The running sum of <paramref name="value"/> over the elements ranked at or before the current one, sorted by
+    /// <paramref name="key"/> descending (ties in element order): an element-scope node, whatever its operands are.
+    /// </summary>
+    public int CumSum(int value, int key) => IsConst(value, 0) ? Const(0) : Intern(new Node(Op.CumSum, value, key));
+
+    /// <summary>Σ_k body over the row, per outer element: a reduction inside an element function (<see cref="Op.NestedSum"/>).</summary>
+    public int NestedSum(int body) => IsConst(body, 0) ? Const(0) : Intern(new Node(Op.NestedSum, body));
+
+    /// <summary>
+    /// <paramref name="node"/> with the inner and the outer element exchanged (Elem ↔ OuterElem, ElemIndex ↔ OuterIndex),
+    /// not entering reductions or nested sums: what a nested body reads from the other side of the pair.
+    /// </summary>
+    public int Swap(int node) => Swap(node, new Dictionary<int, int>());
+
+    private int Swap(int i, Dictionary<int, int> memo)
+    {
+        if (memo.TryGetValue(i, out int done)) return done;
+        var n = _nodes[i];
+        int result = n.Op switch
+        {
+            Op.Elem => Leaf(Op.OuterElem, n.Slot),
+            Op.OuterElem => Leaf(Op.Elem, n.Slot),
+            Op.ElemIndex => Leaf(Op.OuterIndex),
+            Op.OuterIndex => Leaf(Op.ElemIndex),
+            _ when n.Op.IsLeaf() || n.Op.IsReduction() || n.Op is Op.Arg or Op.NestedSum or Op.CumSum => i,
+            Op.Select => Select(Swap(n.A, memo), Swap(n.B, memo), Swap(n.C, memo)),
+            _ when n.B >= 0 => Binary(n.Op, Swap(n.A, memo), Swap(n.B, memo)),
+            _ => Unary(n.Op, Swap(n.A, memo)),
+        };
+        memo[i] = result;
+        return result;
+    }
+
     public bool IsConst(int i, out double v)
     {
         var n = _nodes[i];

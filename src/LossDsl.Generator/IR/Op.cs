@@ -28,6 +28,16 @@ public enum Op
     // Reductions over the row or set; A is the body's root (element scope). Each is a row of Reductions (ReductionTable.cs).
     ReduceSum, ReduceMax, ReduceLogSumExp, ReduceMin,
     Arg,        // A: a selecting reduction (Max, Min); the position of the element it chose (the first, on ties)
+
+    // Order within the row or set (element scope, inside a reduction body).
+    CumSum,     // A: the summand, B: the order key (both element functions); Σ A over the elements ranked at or before this
+                // one when the row or set is sorted by B descending, ties in element order. A reads no reduction and no CumSum.
+
+    // Nested reductions inside a row (element scope: one value per element of the enclosing reduction's body).
+    NestedSum,  // A: the inner body; Σ_k A over the row's elements k, for the current (outer) element j. In A, Elem and
+                // ElemIndex are the inner element k, OuterElem and OuterIndex the outer element j.
+    OuterElem,  // Slot: span index; inside a NestedSum's body, the outer element j of that span
+    OuterIndex, // inside a NestedSum's body, the outer element's position j
 }
 
 /// <summary>What kind of value a node holds, which decides its C# type in emitted code.</summary>
@@ -35,17 +45,23 @@ public enum ValueKind { Real, Integer, Boolean }
 
 public static class OpFacts
 {
-    public static bool IsLeaf(this Op op) => op <= Op.At;
+    public static bool IsLeaf(this Op op) => op <= Op.At || op is Op.OuterElem or Op.OuterIndex;
 
     public static bool IsReduction(this Op op) => Reductions.Of(op) is not null;
 
     public static bool IsPredicate(this Op op) => op is >= Op.Lt and <= Op.Not;
 
+    /// <summary>Whether a node depends on the order of its row or set's elements (a running sum over a sort).</summary>
+    public static bool IsOrdered(this Op op) => op == Op.CumSum;
+
+    /// <summary>Whether a node is a reduction nested inside an element function (a sum over the row per element).</summary>
+    public static bool IsNested(this Op op) => op == Op.NestedSum;
+
     public static bool IsCommutative(this Op op) => op is Op.Add or Op.Mul or Op.Eq or Op.Ne or Op.And or Op.Or;
 
     public static ValueKind KindOf(this Op op) => op switch
     {
-        Op.Target or Op.ElemIndex or Op.Arg => ValueKind.Integer,
+        Op.Target or Op.ElemIndex or Op.Arg or Op.OuterIndex => ValueKind.Integer,
         _ when op.IsPredicate() => ValueKind.Boolean,
         _ => ValueKind.Real,
     };

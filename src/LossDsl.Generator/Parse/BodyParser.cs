@@ -27,6 +27,10 @@ public sealed class BodyParser
     /// <summary>Locals whose declaration was already reported: their uses are not reported again.</summary>
     private readonly HashSet<ISymbol> _poisoned = new(SymbolEqualityComparer.Default);
     private int _lambdaDepth;
+    /// <summary>The order key of each enclosing SortedSum's element function, innermost last: what CumSum runs over.</summary>
+    private readonly List<int> _sortKeys = new();
+    /// <summary>The parameters of the element functions being parsed, outermost first, with the leaves they are bound to.</summary>
+    private readonly List<List<(IParameterSymbol Symbol, int Node)>> _lambdaParameters = new();
 
     /// <summary>The IR built so far: <see cref="GraphBuilder.ToGraph"/> after <see cref="ParseBody"/> gives the forward graph.</summary>
     public GraphBuilder Builder { get; } = new();
@@ -248,6 +252,9 @@ public sealed class BodyParser
     {
         var info = _model.GetSymbolInfo(call, _ct);
         var symbol = info.Symbol as IMethodSymbol;
+        if (call.Expression is MemberAccessExpressionSyntax { Expression: IdentifierNameSyntax rowName } rowMember
+            && _model.GetSymbolInfo(rowName, _ct).Symbol is { } rowSymbol && _rows.TryGetValue(rowSymbol, out var rowSpans))
+            return RowReduction(call, rowMember, rowSpans);
         // The compiler could not bind a call to an intrinsic (e.g. CS9108: a lambda that captures a span): its own
         // error says why, and "not an intrinsic" would mislead.
         if (symbol is null && info.CandidateSymbols.OfType<IMethodSymbol>().Any(m => m.ContainingType?.ToDisplayString() is "LossDsl.LossMath" or "System.Math" or "System.MathF"))
@@ -272,6 +279,8 @@ public sealed class BodyParser
         var operands = new int[args.Count];
         for (int i = 0; i < args.Count; i++)
             if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
+
+        if (name == "CumSum" && operands.Length == 1) return CumSum(call, operands[0]);
 
         // Log of a softmax probability is the log-softmax, exact at any logit: a span of its own in the kernels.
         if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
@@ -305,47 +314,149 @@ public sealed class BodyParser
             return name == "LogSoftmax" ? logp : Builder.Unary(Op.Exp, logp);
         }
 
-        // Reductions: the leading arguments are spans, the optional last one is the element function.
+        // Reductions: the leading arguments are spans, the last one (or two, for SortedSum's key) the element function.
         var spans = new List<int>();
-        LambdaExpressionSyntax? lambda = null;
+        var lambdas = new List<LambdaExpressionSyntax>();
         foreach (var arg in args)
         {
-            if (arg.Expression is LambdaExpressionSyntax l) { lambda = l; break; }
+            if (arg.Expression is LambdaExpressionSyntax l) { lambdas.Add(l); continue; }
+            if (lambdas.Count > 0) return Unsupported(arg, "A span after an element function", "pass the spans first, then the element functions");
             int s = SpanOf(arg.Expression, report: true);
             if (s < 0) return -1;
             spans.Add(s);
         }
 
-        int body;
-        if (lambda is null)
-            body = Builder.Leaf(Op.Elem, spans[0]);
-        else
+        if (name == "SortedSum")
         {
-            var parameters = lambda switch
-            {
-                SimpleLambdaExpressionSyntax s => new[] { s.Parameter },
-                ParenthesizedLambdaExpressionSyntax p => p.ParameterList.Parameters.ToArray(),
-                _ => Array.Empty<ParameterSyntax>(),
-            };
-            if (lambda.ExpressionBody is null)
-                return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
-            if (parameters.Length != spans.Count && parameters.Length != spans.Count + 1)
-                return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index)");
-            for (int i = 0; i < parameters.Length; i++)
-            {
-                if (_model.GetDeclaredSymbol(parameters[i], _ct) is not IParameterSymbol ps) return -1;
-                _values[ps] = i < spans.Count ? Builder.Leaf(Op.Elem, spans[i]) : Builder.Leaf(Op.ElemIndex);
-            }
-            _lambdaDepth++;
-            body = Expr(lambda.ExpressionBody);
-            _lambdaDepth--;
-            if (body < 0) return -1;
+            // SortedSum(spans…, key, f): Σ f, where f's CumSum(v) runs over the elements sorted by key, descending.
+            if (lambdas.Count != 2) return Unsupported(call, "SortedSum without a key and an element function", "write SortedSum(a, b, (x, y) => key, (x, y) => f)");
+            int key = Lambda(lambdas[0], spans);
+            if (key < 0) return -1;
+            _sortKeys.Add(key);
+            int sorted = Lambda(lambdas[1], spans);
+            _sortKeys.RemoveAt(_sortKeys.Count - 1);
+            return sorted < 0 ? -1 : Builder.Sum(sorted);
         }
+
+        if (name == "SumWithRow")
+        {
+            // SumWithRow(spans…, (x…, [j,] row) => f): Σ_j f, where f's row.Sum(…) is a nested reduction (NestedRow).
+            if (lambdas.Count != 1) return Unsupported(call, "SumWithRow without an element function", "write SumWithRow(a, (x, row) => f)");
+            int withRow = Lambda(lambdas[0], spans, rowAllowed: true);
+            return withRow < 0 ? -1 : Builder.Sum(withRow);
+        }
+
+        int body = lambdas.Count == 0 ? Builder.Leaf(Op.Elem, spans[0]) : Lambda(lambdas[0], spans);
+        if (body < 0) return -1;
 
         if (name == "Mean") return Builder.Div(Builder.Sum(body), Builder.Leaf(Op.Length));
         return Reductions.Named(name) is { } reduction
             ? Builder.Reduce(reduction.Op, body)
             : Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
+    }
+
+    /// <summary>An element function over <paramref name="spans"/>: its parameters bind to their elements (and the optional last one to j).</summary>
+    private int Lambda(LambdaExpressionSyntax lambda, List<int> spans, bool rowAllowed = false)
+    {
+        var parameters = lambda switch
+        {
+            SimpleLambdaExpressionSyntax s => new[] { s.Parameter },
+            ParenthesizedLambdaExpressionSyntax p => p.ParameterList.Parameters.ToArray(),
+            _ => Array.Empty<ParameterSyntax>(),
+        };
+        if (lambda.ExpressionBody is null)
+            return Unsupported(lambda, "A lambda with a block body", "write the element function as an expression");
+        if (parameters.Length < spans.Count || parameters.Length > spans.Count + (rowAllowed ? 2 : 1))
+            return Unsupported(lambda, "This lambda signature", "the element function takes one element per span (plus an optional int index"
+                + (rowAllowed ? ", then the row" : "") + ")");
+        var bound = new List<(IParameterSymbol, int)>();
+        for (int i = 0; i < parameters.Length; i++)
+        {
+            if (_model.GetDeclaredSymbol(parameters[i], _ct) is not IParameterSymbol ps) return -1;
+            if (rowAllowed && i == parameters.Length - 1 && IsRow(ps.Type))
+            {
+                _rows[ps] = spans;   // the row of SumWithRow: its Sum and Mean are nested reductions
+                continue;
+            }
+            _values[ps] = i < spans.Count ? Builder.Leaf(Op.Elem, spans[i]) : Builder.Leaf(Op.ElemIndex);
+            bound.Add((ps, _values[ps]));
+        }
+        _lambdaDepth++;
+        _lambdaParameters.Add(bound);
+        int body = Expr(lambda.ExpressionBody);
+        _lambdaParameters.RemoveAt(_lambdaParameters.Count - 1);
+        _lambdaDepth--;
+        return body;
+    }
+
+    /// <summary>
+    /// A reduction inside an element function. When its element function reads the enclosing one's parameters (the outer
+    /// element j), it is a nested reduction: Σ_k f(x_j, x_k) per outer element j (<see cref="Op.NestedSum"/>), e.g. the
+    /// triplets of an anchor, Σ_p Σ_n relu(d_ap − d_an + m), or an item's rank Σ_k σ((s_k − s_j)/τ). Otherwise it does not
+    /// depend on j and is the row's own reduction, as before.
+    /// </summary>
+    private static bool IsRow(ITypeSymbol type) => type.ToDisplayString() is "LossDsl.LossMath.Row1" or "LossDsl.LossMath.Row2" or "LossDsl.LossMath.Row3";
+
+    /// <summary>The row parameters of the SumWithRow element functions, with the spans of their rows.</summary>
+    private readonly Dictionary<ISymbol, List<int>> _rows = new(SymbolEqualityComparer.Default);
+
+    /// <summary><c>row.Sum(…)</c> or <c>row.Mean(…)</c> on the row parameter of a SumWithRow element function.</summary>
+    private int RowReduction(InvocationExpressionSyntax call, MemberAccessExpressionSyntax member, List<int> spans)
+    {
+        string name = member.Name.Identifier.ValueText;
+        var args = call.ArgumentList.Arguments;
+        if (args.Count != 1 || args[0].Expression is not LambdaExpressionSyntax lambda)
+            return Unsupported(call, $"row.{name} without an element function", "write row.Sum((x, …) => f)");
+        if (_lambdaParameters.Count != 1)
+            return Error(DiagnosticDescriptors.InvalidUse, call, "a nested reduction is supported one level deep: call row.Sum in SumWithRow's own element function");
+        return MaybeNested(call, name, (IMethodSymbol)_model.GetSymbolInfo(call, _ct).Symbol!, spans, lambda);
+    }
+
+    private int MaybeNested(InvocationExpressionSyntax call, string name, IMethodSymbol symbol, List<int> spans, LambdaExpressionSyntax lambda)
+    {
+        // Inside the inner function, the outer function's parameters are the outer element: OuterElem and OuterIndex.
+        var outer = _lambdaParameters[_lambdaParameters.Count - 1];
+        foreach (var (ps, node) in outer)
+            _values[ps] = Builder[node].Op == Op.Elem ? Builder.Leaf(Op.OuterElem, Builder[node].Slot) : Builder.Leaf(Op.OuterIndex);
+        var sortKeys = _sortKeys.ToList();
+        _sortKeys.Clear();   // a CumSum inside a nested function would run over pairs: not supported
+        int body = Lambda(lambda, spans);
+        _sortKeys.AddRange(sortKeys);
+        foreach (var (ps, node) in outer) _values[ps] = node;
+        if (body < 0) return -1;
+
+        var reads = GraphWalk.Reach(i => Builder[i], new[] { body }, _ => true);
+        if (!reads.Any(i => Builder[i].Op is Op.OuterElem or Op.OuterIndex))
+        {
+            // It does not read the outer element: the row's own reduction.
+            if (name == "Mean") return Builder.Div(Builder.Sum(body), Builder.Leaf(Op.Length));
+            return Reductions.Named(name) is { } reduction
+                ? Builder.Reduce(reduction.Op, body)
+                : Error(DiagnosticDescriptors.UnknownMethod, call, symbol.ToDisplayString());
+        }
+        if (!_signature.Axes.FusedRows || _lambdaParameters.Count > 1)
+            return Error(DiagnosticDescriptors.InvalidUse, call, "a nested reduction (one that reads the outer element) is supported inside a row loss's reduction, one level deep");
+        if (name is not ("Sum" or "Mean"))
+            return Error(DiagnosticDescriptors.InvalidUse, call, $"a nested {name} is not supported yet; nested reductions are Sum and Mean");
+        if (reads.Any(i => Builder[i].Op.IsReduction() || Builder[i].Op is Op.At or Op.Input or Op.CumSum or Op.NestedSum))
+            return Error(DiagnosticDescriptors.InvalidUse, call, "a nested reduction's element function may read the two elements, hyperparameters and constants, not a reduction, a row entry, a per-row input or a running sum");
+        int sum = Builder.NestedSum(body);
+        return name == "Mean" ? Builder.Div(sum, Builder.Leaf(Op.Length)) : sum;
+    }
+
+    /// <summary>
+    /// CumSum(v) inside a SortedSum's element function: the running sum of v in the order of that SortedSum's key. Its
+    /// summand is a function of the elements, hyperparameters and per-row inputs only (no reduction, row entry or running
+    /// sum), so that its gradient is the permuted-back suffix sum the differentiator builds.
+    /// </summary>
+    private int CumSum(InvocationExpressionSyntax call, int value)
+    {
+        if (_sortKeys.Count == 0)
+            return Error(DiagnosticDescriptors.InvalidUse, call, "CumSum is the running sum inside the element function of a SortedSum(spans…, key, f); call it there");
+        var reads = GraphWalk.Reach(i => Builder[i], new[] { value }, _ => true);
+        if (reads.Any(i => Builder[i].Op.IsReduction() || Builder[i].Op is Op.CumSum or Op.At))
+            return Error(DiagnosticDescriptors.InvalidUse, call, "the value a CumSum adds up may read the elements, hyperparameters and per-row inputs, not a reduction, a row entry or another CumSum");
+        return Builder.CumSum(value, _sortKeys[_sortKeys.Count - 1]);
     }
 
     private static string Describe(SyntaxNode node)

@@ -230,6 +230,65 @@ public sealed class TorchFrame
         return _shard is null ? arg : _shard.Arg(body.amin(_reduce, keepdim: true), arg, CollectiveOp.Min);
     }
 
+    /// <summary>
+    /// A running sum over a sort (the IR's <c>CumSum</c>): at each element, Σ <paramref name="value"/> over the elements of
+    /// its row or set ranked at or before it when sorted by <paramref name="key"/> descending, ties in element order (a
+    /// stable sort; a NaN key first). Ignored set elements add nothing. Built from <c>gather</c>, <c>cumsum</c> and
+    /// <c>scatter</c> on the detached order, so under grad mode autograd carries the gradient back through the permutation.
+    /// </summary>
+    public Tensor CumSum(Tensor value, Tensor key)
+    {
+        value = Elements(value, 0);
+        key = Elements(key, double.NegativeInfinity);
+        if (_reduce.Length == 1) return SortedCumSum(value, key, _reduce[0]);
+        // A per-channel set runs over batch and spatial positions: sort each channel's [N·S] row, then restore [N, C, S].
+        var running = SortedCumSum(PerSetPositions(value), PerSetPositions(key), 1);
+        return running.view(_elementShape[1], _elementShape[0], _elementShape[2]).permute(1, 0, 2);
+    }
+
+    private static Tensor SortedCumSum(Tensor value, Tensor key, long dim)
+    {
+        var (_, order) = key.detach().sort(dim, descending: true, stable: true);
+        var running = value.gather(dim, order).cumsum(dim);
+        return torch.zeros_like(running).scatter(dim, order, running);
+    }
+
+    /// <summary>
+    /// Σ_k f(x_j, x_k) for every element j of each row: a nested reduction. <paramref name="body"/> computes f for a block of
+    /// outer elements j at once, on [rows, block, N] tensors (<see cref="Nest.Outer"/> is x_j, <see cref="Nest.Inner"/> a
+    /// row value or x_k); the blocks keep about a million elements each, so that no [rows, N, N] tensor is made.
+    /// Rows only (class rows and pair rows): the parser allows a nested reduction nowhere else.
+    /// </summary>
+    public Tensor NestedSum(Func<Nest, Tensor> body)
+    {
+        if (_reduce.Length != 1 || _elementShape.Length != 2)
+            throw new NotSupportedException($"{_call.Definition.Name}: a nested reduction runs over rows only.");
+        long rows = _elementShape[0], n = _elementShape[1];
+        long block = Math.Max(1, (1L << 20) / Math.Max(1, rows * n));
+        var parts = new List<Tensor>();
+        for (long start = 0; start < n; start += block)
+        {
+            long length = Math.Min(block, n - start);
+            var f = body(new Nest(start, length));
+            parts.Add(f.expand(rows, length, n).sum(2));
+        }
+        return parts.Count == 1 ? parts[0] : torch.cat(parts.ToArray(), 1);
+    }
+
+    /// <summary>One block of outer elements of a nested sum: the views its body computes on.</summary>
+    public sealed class Nest
+    {
+        private readonly long _start, _length;
+
+        internal Nest(long start, long length) { _start = start; _length = length; }
+
+        /// <summary>The outer elements x_j of the block, from an element tensor [rows, N] (or the positions [1, N]): [rows, block, 1].</summary>
+        public Tensor Outer(Tensor elements) => elements.narrow(1, _start, _length).unsqueeze(2);
+
+        /// <summary>A row value [rows, 1] or the inner elements x_k of an element tensor [rows, N], for the block: [rows, 1, 1] or [rows, 1, N].</summary>
+        public Tensor Inner(Tensor values) => values.unsqueeze(1);
+    }
+
     /// <summary>A per-channel set's elements as rows [channels, positions]: its positions run over batch, then spatial.</summary>
     private Tensor PerSetPositions(Tensor body) => body.permute(1, 0, 2).reshape(_elementShape[1], -1);
 

@@ -1,7 +1,9 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
+using LossDsl.Generator.Schedule;
 
 namespace LossDsl.Generator.Emit.Kernels;
 
@@ -42,9 +44,24 @@ public static class KernelBackends
             new[] { new KernelRow("Float32", "float", "CpuKernel"), new KernelRow("Float64", "double", "CpuKernel") }),
     };
 
+    /// <summary>
+    /// Whether the kernel skeleton can run a plan: not when the loss reads a running sum over a sort (<see cref="IR.Op.CumSum"/>),
+    /// which needs a sort pass the skeleton does not have, or a nested reduction (<see cref="IR.Op.NestedSum"/>), which needs
+    /// an inner loop. Such a loss gets no kernel rows in its backend table, so the
+    /// fused backends decline its calls ("generated without … kernels") and <c>Auto</c> takes the torch-ops form.
+    /// </summary>
+    public static bool Runs(KernelPlan plan) => WhyNot(plan) is null;
+
+    /// <summary>Why the kernel backends cannot run a plan (for the generated file's comment), or null when they can.</summary>
+    public static string? WhyNot(KernelPlan plan)
+        => plan.Loss.Graph.Nodes.Any(n => n.Op.IsOrdered()) ? "it sorts its elements (CumSum in a SortedSum), and the kernel skeleton has no sort pass"
+        : plan.Loss.Graph.Nodes.Any(n => n.Op.IsNested()) ? "it nests a reduction inside an element function, and the kernel skeleton has no inner loop"
+        : null;
+
     /// <summary>Every backend's kernels of a loss, under its banner, for each of its compute types.</summary>
     public static void Emit(IndentedWriter w, KernelSkeleton skeleton)
     {
+        if (!Runs(skeleton.Plan)) return;
         foreach (var backend in All)
         {
             w.Line($"// ---- {backend.Banner} ----");
@@ -56,6 +73,7 @@ public static class KernelBackends
     /// <summary>The backend table's rows of every kernel backend: its id, dtype, and its kernels in the ABI's launch order.</summary>
     public static IEnumerable<(string Backend, string DType, string Kernels)> Rows(KernelSkeleton skeleton)
     {
+        if (!Runs(skeleton.Plan)) yield break;
         foreach (var backend in All)
             foreach (var row in backend.Rows)
             {
