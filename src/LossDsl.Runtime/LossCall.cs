@@ -388,7 +388,9 @@ internal sealed class LossCall : IDisposable
         {
             if (g is null) return null;
             if (SegmentWeight is { } w)
-                g = g * (Definition.Roles[i] == TensorRole.Span ? w.view(g.shape[0], 1) : w.view(g.shape));
+                g = g * (Definition.Roles[i] != TensorRole.Span ? w.view(g.shape)
+                    : Definition.Layout is SetLayout ? w.view(GradientBroadcastShape)   // sets: each set's weight over its elements
+                    : w.view(g.shape[0], 1));
             return ToCallerLayout(i, g);
         }).ToArray();
 

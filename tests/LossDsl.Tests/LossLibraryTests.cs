@@ -18,7 +18,7 @@ namespace LossDsl.Tests;
 /// Then the published test values of segmentation_models_pytorch (Dice, Jaccard, Tversky, MCC) and the properties of
 /// torchvision's sigmoid focal loss tests.
 /// </summary>
-public class LossLibraryTests
+public partial class LossLibraryTests
 {
     private const ScalarType F64 = ScalarType.Float64;
 
@@ -133,7 +133,7 @@ public class LossLibraryTests
 
     // ---- the cases ----
 
-    public static readonly Case[] Cases =
+    public static readonly Case[] Cases = new Case[]
     {
         // Classification (class rows)
         new("CrossEntropy", Rows,
@@ -448,7 +448,7 @@ public class LossLibraryTests
             t => Preference.Ipo(t[0], t[1], t[2], t[3], beta: 0.5),
             t => (PreferenceMargin(t) - 1 / (2 * 0.5)).square().mean(),
             0, 1),
-    };
+    }.Concat(NamedCases()).ToArray();
 
     private static Tensor Mcc(Tensor p, Tensor y, double eps)
     {
