@@ -93,13 +93,22 @@ namespace LossDsl
     }
 
     /// <summary>
-    /// Declares the valid range of a hyperparameter (a <c>float</c> parameter with a default value). The generated
+    /// Declares the valid range of a hyperparameter (a <c>float</c> parameter with a default value) or of a data input. The generated
     /// overloads and the module check the value they are given and throw <see cref="ArgumentOutOfRangeException"/> when
     /// it lies outside, as <c>cross_entropy(label_smoothing: 2)</c> does. The bounds are inclusive unless
     /// <see cref="MinExclusive"/> or <see cref="MaxExclusive"/> says otherwise; use <see cref="double.PositiveInfinity"/>
     /// for a range open above.
     /// </summary>
-    /// <example><c>[Range(0, 1)] float label_smoothing = 0f</c>, <c>[Range(0, double.PositiveInfinity, MinExclusive = true)] float temperature = 0.1f</c></example>
+    /// <para>
+    /// On a float <b>data input</b> (a <c>ReadOnlySpan&lt;float&gt;</c> or a <c>float</c> without a default), it declares the
+    /// range the caller's values lie in, e.g. a distance that is positive: the analyzers' interval analysis assumes it
+    /// (so <c>Log(d[t])</c> on a <c>d</c> declared positive is not LOSS0303), and the generated tensor overload checks the
+    /// tensor and throws <see cref="ArgumentOutOfRangeException"/> naming the parameter and the first element outside
+    /// (NaN is outside every range), instead of computing a NaN loss. Not on class indices, pair masks or a
+    /// <c>[Softmax]</c> span.
+    /// </para>
+    /// <example><c>[Range(0, 1)] float label_smoothing = 0f</c>, <c>[Range(0, double.PositiveInfinity, MinExclusive = true)] float temperature = 0.1f</c>,
+    /// <c>[Range(0, double.PositiveInfinity, MinExclusive = true)] ReadOnlySpan&lt;float&gt; distance</c></example>
     [AttributeUsage(AttributeTargets.Parameter, AllowMultiple = false, Inherited = false)]
     public sealed class RangeAttribute : Attribute
     {

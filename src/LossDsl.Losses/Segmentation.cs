@@ -9,13 +9,17 @@ namespace LossDsl.Losses;
 /// multilabel modes with <c>from_logits=True</c>); <c>Reduction.Mean</c> averages the channels. The multiclass ones take
 /// logits <c>[N, C, *spatial]</c> and an int64 class mask <c>[N, *spatial]</c>, apply a softmax across C, and compute one
 /// loss per class (smp's multiclass mode). Over a set, with p the probabilities and y the targets:
-/// TP = Σ p·y, FP = Σ p·(1 − y), FN = Σ (1 − p)·y.
+/// TP = Σ p·y, FP = Σ p·(1 − y), FN = Σ (1 − p)·y. smp's empty-channel convention is the option <c>skip_empty</c> of
+/// Dice, Jaccard and Tversky (binary, multilabel and multiclass): at 1, the default, a channel (class) with no positive
+/// target pixel adds 0 to the mean, as smp masks it; at 0 it adds its formula's value, as smp did before it masked
+/// (an empty channel then scores 1 − smooth / max(Σ p + smooth, eps)). <c>weight</c> weighs the channels (classes) as
+/// <c>cross_entropy</c>'s class weights: Mean divides by their sum.
 /// </summary>
 public static partial class Segmentation
 {
     /// <summary>
     /// Soft Dice loss: ℓ = 1 − (2·TP + smooth) / max(Σ p + Σ y + smooth, eps), and ℓ = 0 for a channel whose target is
-    /// empty (as smp masks it).
+    /// empty (as smp masks it) unless skip_empty = 0.
     /// </summary>
     /// <remarks>
     /// Source: Milletari et al., "V-Net", 3DV 2016 (soft Dice); as segmentation_models_pytorch's
@@ -23,15 +27,17 @@ public static partial class Segmentation
     /// </remarks>
     [Loss(Sets = LossSets.PerChannel)]
     public static partial float Dice(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float intersection = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
         float cardinality = Sum(logits, targets, (x, y) => Sigmoid(x) + y);
-        return Sum(targets) > 0 ? 1 - (2 * intersection + smooth) / Max(cardinality + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (2 * intersection + smooth) / Max(cardinality + smooth, eps);
     }
 
     /// <summary>
-    /// Soft Jaccard (IoU) loss: ℓ = 1 − (TP + smooth) / max(Σ p + Σ y − TP + smooth, eps), and 0 for an empty target.
+    /// Soft Jaccard (IoU) loss: ℓ = 1 − (TP + smooth) / max(Σ p + Σ y − TP + smooth, eps), and 0 for an empty target
+    /// unless skip_empty = 0.
     /// </summary>
     /// <remarks>
     /// Source: Rahman and Wang, "Optimizing Intersection-over-Union in Deep Neural Networks for Image Segmentation",
@@ -39,16 +45,17 @@ public static partial class Segmentation
     /// </remarks>
     [Loss(Sets = LossSets.PerChannel)]
     public static partial float Jaccard(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float intersection = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
         float union = Sum(logits, targets, (x, y) => Sigmoid(x) + y) - intersection;
-        return Sum(targets) > 0 ? 1 - (intersection + smooth) / Max(union + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (intersection + smooth) / Max(union + smooth, eps);
     }
 
     /// <summary>
-    /// Tversky loss: ℓ = 1 − (TP + smooth) / max(TP + α·FP + β·FN + smooth, eps), and 0 for an empty target; α weights
-    /// false positives and β false negatives (α = β = ½ is Dice).
+    /// Tversky loss: ℓ = 1 − (TP + smooth) / max(TP + α·FP + β·FN + smooth, eps), and 0 for an empty target unless
+    /// skip_empty = 0; α weights false positives and β false negatives (α = β = ½ is Dice).
     /// </summary>
     /// <remarks>
     /// Source: Salehi et al., "Tversky Loss Function for Image Segmentation Using 3D Fully Convolutional Deep Networks",
@@ -58,12 +65,13 @@ public static partial class Segmentation
     [Loss(Sets = LossSets.PerChannel)]
     public static partial float Tversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float alpha = 0.5f, [Range(0, double.PositiveInfinity)] float beta = 0.5f,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
         float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y));
         float fn = Sum(logits, targets, (x, y) => Sigmoid(-x) * y);
-        return Sum(targets) > 0 ? 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps);
     }
 
     /// <summary>
@@ -111,7 +119,7 @@ public static partial class Segmentation
 
     /// <summary>
     /// Multiclass soft Dice loss, one set per class of a softmax over C: ℓ_c = 1 − (2·TP_c + smooth) / max(Σ p_c + Σ y_c + smooth, eps),
-    /// 0 for a class absent from the mask; the mean over the classes.
+    /// 0 for a class absent from the mask unless skip_empty = 0; the mean over the classes.
     /// </summary>
     /// <remarks>
     /// Source: Milletari et al., "V-Net", 3DV 2016; as segmentation_models_pytorch's
@@ -119,32 +127,34 @@ public static partial class Segmentation
     /// </remarks>
     [Loss]
     public static partial float MulticlassDice([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float intersection = Sum(probs, targets, (p, y) => p * y);
         float cardinality = Sum(probs, targets, (p, y) => p + y);
-        return Sum(targets) > 0 ? 1 - (2 * intersection + smooth) / Max(cardinality + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (2 * intersection + smooth) / Max(cardinality + smooth, eps);
     }
 
     /// <summary>
     /// Multiclass soft Jaccard loss, one set per class of a softmax over C: ℓ_c = 1 − (TP_c + smooth) / max(Σ p_c + Σ y_c − TP_c + smooth, eps),
-    /// 0 for a class absent from the mask; the mean over the classes.
+    /// 0 for a class absent from the mask unless skip_empty = 0; the mean over the classes.
     /// </summary>
     /// <remarks>
     /// Source: Rahman and Wang 2016; as segmentation_models_pytorch's <c>JaccardLoss(mode="multiclass", from_logits=True)</c>.
     /// </remarks>
     [Loss]
     public static partial float MulticlassJaccard([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float intersection = Sum(probs, targets, (p, y) => p * y);
         float union = Sum(probs, targets, (p, y) => p + y) - intersection;
-        return Sum(targets) > 0 ? 1 - (intersection + smooth) / Max(union + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (intersection + smooth) / Max(union + smooth, eps);
     }
 
     /// <summary>
     /// Multiclass Tversky loss, one set per class of a softmax over C: ℓ_c = 1 − (TP_c + smooth) / max(TP_c + α·FP_c + β·FN_c + smooth, eps),
-    /// 0 for a class absent from the mask; the mean over the classes.
+    /// 0 for a class absent from the mask unless skip_empty = 0; the mean over the classes.
     /// </summary>
     /// <remarks>
     /// Source: Salehi et al. 2017; as segmentation_models_pytorch's <c>TverskyLoss(mode="multiclass", from_logits=True)</c>
@@ -153,11 +163,12 @@ public static partial class Segmentation
     [Loss]
     public static partial float MulticlassTversky([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> targets,
         [Range(0, double.PositiveInfinity)] float alpha = 0.5f, [Range(0, double.PositiveInfinity)] float beta = 0.5f,
-        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f,
+        [Range(0, 1)] float skip_empty = 1f)
     {
         float tp = Sum(probs, targets, (p, y) => p * y);
         float fp = Sum(probs, targets, (p, y) => p * (1 - y));
         float fn = Sum(probs, targets, (p, y) => (1 - p) * y);
-        return Sum(targets) > 0 ? 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps) : 0;
+        return skip_empty > 0 && Sum(targets) == 0 ? 0 : 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps);
     }
 }

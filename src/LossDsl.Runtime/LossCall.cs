@@ -411,11 +411,13 @@ internal sealed class LossCall : IDisposable
         {
             if (g is null) return null;
             if (SegmentWeight is { } w)
-                g = g * (Definition.Roles[i] == TensorRole.Span ? w.view(g.shape[0], 1) : w.view(g.shape));
+                g = g * (Definition.Roles[i] != TensorRole.Span ? w.view(g.shape)
+                    : Definition.Layout is SetLayout ? w.view(GradientBroadcastShape)   // sets: each set's weight over its elements
+                    : w.view(g.shape[0], 1));
             // A set's input (one value per set) is every rank's when the batch is sharded: each rank gets 1/world of its
             // gradient, so that the all-reduce sum of the model's gradients gives it once (docs/distributed.md).
             if (Shard is { Axis: ShardAxis.Batch } s && ShardCrosses && Definition.Roles[i] == TensorRole.Input && s.Collective.Size > 1)
-                g = g / s.Collective.Size;
+                g = TorchScalars.Div(g, s.Collective.Size);
             return ToCallerLayout(i, g);
         }).ToArray();
 

@@ -84,8 +84,14 @@ public class DiagnosticTests
         ["ReservedHyperparameterName"] = (InClass("""
             [Loss] public static partial float F(float x, {|LOSS0004:float training = 1f|}) => x * training;
             """), []),
-        ["RangeOnADataParameter"] = (InClass("""
-            [Loss] public static partial float F({|LOSS0004:[Range(0, 1)] float x|}) => x;
+        ["RangeOnAClassIndex"] = (InClass("""
+            [Loss] public static partial float F(ReadOnlySpan<float> z, {|LOSS0004:[Range(0, 1)] int t|}) => LogSumExp(z) - z[t];
+            """), []),
+        ["RangeOnAPairMask"] = (InClass("""
+            [Loss] public static partial float F(ReadOnlySpan<float> s, {|LOSS0004:[Range(0, 1)][Positives] ReadOnlySpan<float> p|}) => Sum(s, p, (a, b) => a * b);
+            """), []),
+        ["EmptyRangeOnADataParameter"] = (InClass("""
+            [Loss] public static partial float F({|LOSS0004:[Range(1, 0)] float x|}) => x;
             """), []),
         ["DefaultOutsideItsRange"] = (InClass("""
             [Loss] public static partial float F(float x, {|LOSS0004:[Range(0, 1)] float smoothing = 2f|}) => x * smoothing;

@@ -18,7 +18,7 @@ namespace LossDsl.Tests;
 /// Then the published test values of segmentation_models_pytorch (Dice, Jaccard, Tversky, MCC) and the properties of
 /// torchvision's sigmoid focal loss tests.
 /// </summary>
-public class LossLibraryTests
+public partial class LossLibraryTests
 {
     private const ScalarType F64 = ScalarType.Float64;
 
@@ -142,7 +142,7 @@ public class LossLibraryTests
 
     // ---- the cases ----
 
-    public static readonly Case[] Cases =
+    public static readonly Case[] Cases = new Case[]
     {
         // Classification (class rows)
         new("CrossEntropy", Rows,
@@ -485,7 +485,7 @@ public class LossLibraryTests
         new("SmoothAP", g => new[] { CosineMatrix(g), torch.tensor(PairLabels) },
             t => Ranking.SmoothAP(t[0], t[1], temperature: 0.1),
             t => RankingTests.SmoothAPReference(t[0], t[1], 0.1)),
-    };
+    }.Concat(NamedCases()).ToArray();
 
     private static Tensor Mcc(Tensor p, Tensor y, double eps)
     {

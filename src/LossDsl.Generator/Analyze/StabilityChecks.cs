@@ -372,6 +372,19 @@ internal static class StabilityChecks
             else if (s > 0) d.Spans[s] = Interval.Unit;
             else d.Spans[s] = OnlyThroughSquashing(g, 0) ? Interval.Real : Interval.Unit;
         }
+        // A multiclass set loss's spans are probabilities and a one-hot whatever its task: the softmax across the classes
+        // and the class mask's one-hot.
+        if (sig.Multiclass)
+            for (int s = 0; s < Math.Min(spans, 2); s++) d.Spans[s] = Interval.Unit;
+        // A data input's declared [Range] narrows its task domain (the tensor overload checks it at run time); where the
+        // two do not meet, the declaration wins: it is what the caller's tensors hold.
+        foreach (var p in sig.Parameters.Where(p => p.Range is not null && p.Kind is ParameterKind.Input or ParameterKind.Span))
+        {
+            var r = p.Range!;
+            var declared = new Interval(r.Min, r.Max, r.MinExclusive, r.MaxExclusive);
+            var domains = p.Kind == ParameterKind.Input ? d.Inputs : d.Spans;
+            if (p.Slot < domains.Length) domains[p.Slot] = Interval.Intersect(domains[p.Slot], declared) ?? declared;
+        }
         return d;
     }
 

@@ -188,6 +188,19 @@ public static class LossSourceEmitter
         }
     }
 
+    /// <summary>
+    /// The checks of the data inputs' declared ranges (<c>[Range]</c> on a span or a float data parameter), after the
+    /// hyperparameters': a tensor with a value outside, NaN included, throws instead of computing a NaN loss.
+    /// </summary>
+    private static void EmitDataRangeChecks(IndentedWriter w, LossSignature sig, IEnumerable<LossParameter> tensors)
+    {
+        foreach (var p in tensors.Where(p => p.Range is not null && p.Kind is ParameterKind.Span or ParameterKind.Input))
+        {
+            var r = p.Range!;
+            w.Line($"global::LossDsl.Runtime.DataRange.Check(\"{sig.Name}\", \"{p.Name}\", {Id(p.Name)}, {Bound(r.Min)}, {Bound(r.Max)}, minExclusive: {Bool(r.MinExclusive)}, maxExclusive: {Bool(r.MaxExclusive)});");
+        }
+    }
+
     private static string Bound(double v) => ScalarCode.Literal(v).Trim('(', ')');
 
     private static string Bool(bool b) => b ? "true" : "false";
@@ -206,7 +219,8 @@ public static class LossSourceEmitter
         w.Line($"/// tensor that requires grad: the forward pass computes the loss and its gradients together, and saves them for <c>backward()</c>.");
         w.Line($"/// Loss: <c>{Xml(sig.BodyText)}</c>");
         w.Line($"/// </summary>");
-        foreach (var p in Data(sig).Where(p => p.Mask == PairMask.None)) w.Line($"/// <param name=\"{p.Name}\">{Xml(sig.Axes.TensorDescription(p))}</param>");
+        foreach (var p in Data(sig).Where(p => p.Mask == PairMask.None))
+            w.Line($"/// <param name=\"{p.Name}\">{Xml(sig.Axes.TensorDescription(p) + (p.Range is { } r ? $"; its values in {r} (a value outside, or NaN, throws ArgumentOutOfRangeException)" : ""))}</param>");
         if (HasMasks(sig))
             w.Line($"/// <param name=\"labels\">[N] int64 labels of the batch's items: the pair masks ({string.Join(", ", Data(sig).Where(p => p.Mask != PairMask.None).Select(p => p.Name))}) are built from them, the diagonal excluded.</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">{Xml(HyperDoc(h))}</param>");
@@ -221,12 +235,15 @@ public static class LossSourceEmitter
         if (sig.Axes.TakesWeight)
             w.Line(sig.Axes.ClassTargets
                 ? "/// <param name=\"weight\">Optional [C] class weights, as cross_entropy's: a row's loss is scaled by weight[target], and Mean divides by their sum.</param>"
+                : sig.Axes.Chunked
+                ? $"/// <param name=\"weight\">Optional [C] {(sig.Multiclass ? "class" : "channel")} weights, as cross_entropy's class weights: the loss of each set of {(sig.Multiclass ? "class" : "channel")} c is scaled by weight[c], and Mean divides by the sum of the sets' weights.</param>"
                 : "/// <param name=\"weight\">Optional per-element weights, broadcastable to the prediction: each loss is scaled by its weight; Mean divides by the element count.</param>");
         w.Line("/// <param name=\"backend\">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>");
         var args = CallerTensors(sig).Select(p => "global::TorchSharp.torch.Tensor " + p).Concat(OptionParameters(sig));
         using (w.Block($"public static global::TorchSharp.torch.Tensor {Id(sig.Name)}({string.Join(", ", args)})"))
         {
             EmitRangeChecks(w, sig);
+            EmitDataRangeChecks(w, sig, Data(sig));
             string hyper = $"new double[] {{ {string.Join(", ", Hypers(sig).Select(h => Id(h.Name)))} }}";
             string ignore = sig.Axes.TakesIgnoreIndex ? "ignore_index" : sig.Axes.TakesSetIgnore ? "ignore_index ?? long.MinValue" : "long.MinValue";
             string first = Id(sig.Parameters[0].Name);
@@ -356,6 +373,7 @@ public static class LossSourceEmitter
         using (w.Block($"public static {Tensor} {Id(sig.Name + "Linear")}({string.Join(", ", args)})"))
         {
             EmitRangeChecks(w, sig);
+            EmitDataRangeChecks(w, sig, rows);
             string rowTensors = $"new {Tensor}[] {{ {string.Join(", ", rows.Select(p => Id(p.Name)))} }}";
             var heads = new[] { "new global::LossDsl.Runtime.LinearHead(hidden, classifier, bias)" }
                 .Concat(others.Select(o => $"new global::LossDsl.Runtime.LinearHead({HeadNames(o)[0]}, {HeadNames(o)[1]}, {HeadNames(o)[2]}, \"{o.Name}\")"));

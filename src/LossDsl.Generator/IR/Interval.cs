@@ -35,6 +35,16 @@ public readonly struct Interval
     public override string ToString()
         => (LoOpen ? "(" : "[") + Fmt(Lo) + ", " + Fmt(Hi) + (HiOpen ? ")" : "]");
 
+    /// <summary>The values in both <paramref name="a"/> and <paramref name="b"/>; null when there are none.</summary>
+    public static Interval? Intersect(Interval a, Interval b)
+    {
+        double lo = Math.Max(a.Lo, b.Lo), hi = Math.Min(a.Hi, b.Hi);
+        bool loOpen = (a.Lo == lo && a.LoOpen) || (b.Lo == lo && b.LoOpen);
+        bool hiOpen = (a.Hi == hi && a.HiOpen) || (b.Hi == hi && b.HiOpen);
+        if (lo > hi || (lo == hi && (loOpen || hiOpen))) return null;
+        return new Interval(lo, hi, loOpen, hiOpen);
+    }
+
     public static Interval Neg(Interval a) => new(-a.Hi, -a.Lo, a.HiOpen, a.LoOpen);
 
     /// <summary>The image of <paramref name="a"/> under an increasing <paramref name="f"/> with the given limits at ±∞.</summary>

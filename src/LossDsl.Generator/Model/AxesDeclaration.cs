@@ -67,8 +67,11 @@ public sealed record AxesDeclaration(
     /// <summary>Whether <c>Reduction.Mean</c> averages only the segments whose loss is positive (pair rows, as pytorch-metric-learning's AvgNonZeroReducer).</summary>
     public bool MeanOverPositive => Members == MemberAxis.Batch;
 
-    /// <summary>Whether the overloads take PyTorch-style weights: per element, or per class of a class row with targets.</summary>
-    public bool TakesWeight => IsElementwise || ClassTargets;
+    /// <summary>
+    /// Whether the overloads take PyTorch-style weights: per element, per class of a class row with targets, or per channel
+    /// (class) of a set loss with sets per channel or per image (as cross_entropy's class weights: Mean divides by their sum).
+    /// </summary>
+    public bool TakesWeight => IsElementwise || ClassTargets || (Chunked && Sets != LossSets.Whole);
 
     /// <summary>Whether the overloads take a class <c>ignore_index</c> (rows with that target drop out).</summary>
     public bool TakesIgnoreIndex => ClassTargets;

@@ -34,7 +34,9 @@ public enum PairMask
 /// <param name="Default">A hyperparameter's default value.</param>
 /// <param name="Mask">For a span of a pair loss: whether it is a pair mask built from the labels.</param>
 /// <param name="Softmax">For the prediction of a multiclass set loss: <c>[Softmax]</c>, the softmax across the logits' class axis.</param>
-/// <param name="Range">For a hyperparameter: its valid range, from <c>[Range(min, max)]</c>; null when it has none.</param>
+/// <param name="Range">For a hyperparameter: its valid range, from <c>[Range(min, max)]</c>; for a float data input (a span or a
+/// per-element or per-row value): the range its values are declared to lie in, which the interval analysis assumes and the
+/// tensor overload checks; null when it has none.</param>
 public sealed record LossParameter(string Name, ParameterKind Kind, int Slot, string TypeText, double Default, PairMask Mask = PairMask.None, bool Softmax = false,
     HyperRange? Range = null);
 

@@ -144,9 +144,10 @@ public static class SignatureParser
             string? rangeProblem = range switch
             {
                 null => null,
-                _ when kind != ParameterKind.Hyper => "[Range] bounds a hyperparameter (a float with a default value)",
+                _ when kind == ParameterKind.Target => "[Range] bounds a hyperparameter or a float data input; a class index is checked against the class count",
+                _ when mask != PairMask.None || softmax => "[Range] cannot bound a pair mask or a [Softmax] span: the runtime builds their values",
                 _ when double.IsNaN(range.Min) || double.IsNaN(range.Max) || !(range.Min <= range.Max) => $"the range {range} is empty",
-                _ when !range.Contains(dflt) => $"its default value {dflt.ToString("R", CultureInfo.InvariantCulture)} is outside its range {range}",
+                _ when kind == ParameterKind.Hyper && !range.Contains(dflt) => $"its default value {dflt.ToString("R", CultureInfo.InvariantCulture)} is outside its range {range}",
                 _ => null,
             };
             if (rangeProblem is not null)

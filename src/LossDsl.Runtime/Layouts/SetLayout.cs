@@ -90,6 +90,24 @@ public sealed class SetLayout : LossLayout
     }
 
     /// <summary>
+    /// Per channel (per class of a multiclass loss), as <c>cross_entropy</c>'s class weights: <c>[C]</c>; a set of channel
+    /// c weighs weight[c] (per image too: each image's set of that channel), and Mean divides by the total weight of the
+    /// sets. One set over the whole tensor has no channel to weigh.
+    /// </summary>
+    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex)
+    {
+        if (Sets == LossSets.Whole)
+            throw new ArgumentException($"{def.Name}: 'weight' weighs the sets of a loss per channel or per image; this loss has one set over the whole tensor.", "weight");
+        var x = tensors[0];
+        long channels = x.shape[1];
+        if (weight.dim() != 1 || weight.shape[0] != channels)
+            throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight.shape)}; expected [{channels}], one weight per {(Multiclass ? "class" : "channel")}.", "weight");
+        var w = weight.to(dtype);
+        var perSet = Sets == LossSets.PerImage ? w.unsqueeze(0).expand(x.shape[0], channels).reshape(-1) : w.clone();
+        return (perSet, perSet.sum(ScalarType.Float64).item<double>());
+    }
+
+    /// <summary>
     /// Multiclass sets: a set's length (the pixels it keeps) from the pixels each image keeps. Per image, the first image's,
     /// and whether the images differ (then a set has no one length); per channel, every image's.
     /// </summary>

@@ -20,18 +20,19 @@ namespace LossDsl.Samples
         /// <param name="eps">Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per class ([C]); Mean or Sum over them.</param>
         /// <param name="ignore_index">Pixels whose class is this value read probability 0 and target 0 in every set (smp's ignore_index), are not counted by Length, and get gradient 0; null: none.</param>
+        /// <param name="weight">Optional [C] class weights, as cross_entropy's class weights: the loss of each set of class c is scaled by weight[c], and Mean divides by the sum of the sets' weights.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor DiceCE(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor DiceCE(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets, global::TorchSharp.torch.Tensor? weight = null, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("DiceCE", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Output(DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
+            return global::LossDsl.Runtime.LossAutograd.Output(DiceCEFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(probs), targets, new global::LossDsl.Runtime.LossArguments(new double[] { smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, weight)));
         }
 
         /// <summary>DiceCE as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
-        public sealed class DiceCELoss : global::TorchSharp.Loss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        public sealed class DiceCELoss : global::TorchSharp.WeightedLoss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public DiceCELoss(long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(reduction)
+            public DiceCELoss(global::TorchSharp.torch.Tensor? weight = null, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(weight!, reduction)
             {
                 this.ignore_index = ignore_index;
                 this.smooth = smooth;
@@ -46,7 +47,7 @@ namespace LossDsl.Samples
             public double eps { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets) => DiceCE(probs, targets, ignore_index, reduction, smooth, eps, backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets) => DiceCE(probs, targets, weight, ignore_index, reduction, smooth, eps, backend);
         }
 
         /// <summary>

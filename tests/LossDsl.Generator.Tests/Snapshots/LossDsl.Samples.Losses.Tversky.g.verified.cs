@@ -22,20 +22,21 @@ namespace LossDsl.Samples
         /// <param name="eps">Hyperparameter of the loss body; default 1E-07; valid range (0, ∞) (a value outside throws ArgumentOutOfRangeException).</param>
         /// <param name="reduction">None: one loss per channel; Mean or Sum over them.</param>
         /// <param name="ignore_index">Elements where a target set holds this value are left out of their set, with gradient 0 (smp's ignore_index); null: none.</param>
+        /// <param name="weight">Optional [C] channel weights, as cross_entropy's class weights: the loss of each set of channel c is scaled by weight[c], and Mean divides by the sum of the sets' weights.</param>
         /// <param name="backend">Where the call runs; Auto picks the fastest backend that can run it (docs/backends.md).</param>
-        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
+        public static global::TorchSharp.torch.Tensor Tversky(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets, global::TorchSharp.torch.Tensor? weight = null, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto)
         {
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "alpha", alpha, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "beta", beta, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "smooth", smooth, 0.0, double.PositiveInfinity, minExclusive: false, maxExclusive: false);
             global::LossDsl.Runtime.Hyperparameter.CheckRange("Tversky", "eps", eps, 0.0, double.PositiveInfinity, minExclusive: true, maxExclusive: false);
-            return global::LossDsl.Runtime.LossAutograd.Output(TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, null)));
+            return global::LossDsl.Runtime.LossAutograd.Output(TverskyFunction.apply(global::LossDsl.Runtime.LossAutograd.Prediction(logits), targets, new global::LossDsl.Runtime.LossArguments(new double[] { alpha, beta, smooth, eps }, reduction, ignore_index ?? long.MinValue, backend, weight)));
         }
 
         /// <summary>Tversky as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>
-        public sealed class TverskyLoss : global::TorchSharp.Loss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
+        public sealed class TverskyLoss : global::TorchSharp.WeightedLoss<global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor, global::TorchSharp.torch.Tensor>
         {
-            public TverskyLoss(long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(reduction)
+            public TverskyLoss(global::TorchSharp.torch.Tensor? weight = null, long? ignore_index = null, global::TorchSharp.torch.nn.Reduction reduction = global::TorchSharp.torch.nn.Reduction.Mean, double alpha = 0.5, double beta = 0.5, double smooth = 0.0, double eps = 1E-07, global::LossDsl.Runtime.Backend backend = global::LossDsl.Runtime.Backend.Auto) : base(weight!, reduction)
             {
                 this.ignore_index = ignore_index;
                 this.alpha = alpha;
@@ -56,7 +57,7 @@ namespace LossDsl.Samples
             public double eps { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, ignore_index, reduction, alpha, beta, smooth, eps, backend);
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, weight, ignore_index, reduction, alpha, beta, smooth, eps, backend);
         }
 
         /// <summary>

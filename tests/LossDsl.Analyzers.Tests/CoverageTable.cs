@@ -1,0 +1,95 @@
+namespace LossDsl.Analyzers.Tests;
+
+/// <summary>
+/// The coverage section of docs/losses.md: every loss of the catalogue (../shared/LOSSES.md) and of issue 23's list,
+/// by shape, and whether the DSL writes it fully, with a workaround, or not at all. Kept by hand (it is a judgement of
+/// what a loss needs); <see cref="LossLibraryCatalogueTests.Page"/> appends it to the generated page.
+/// </summary>
+internal static class CoverageTable
+{
+    public const string Text = """
+
+## Coverage of the loss catalogue
+
+Every loss of the catalogue (`LOSSES.md`, the product brief's list) and of the losses issue 23 names, by shape:
+**written** means the DSL writes it as its source defines it (the library's name, or the test catalogue's, where it
+is not a library loss); **workaround** that it is written with a stated compromise; **no** that the DSL cannot write
+it, and why. **In progress** marks the losses that other branches add (sort and nested reductions; intrinsics), to be
+flipped to *written* when they are merged.
+
+| shape | loss | status | how, or why not |
+|---|---|---|---|
+| class row | cross-entropy | written | `Classification.CrossEntropy` |
+| class row | label-smoothed CE | written | `Classification.LabelSmoothingCrossEntropy` |
+| class row | Poly-1 | written | `Classification.Poly1` |
+| class row | Poly-N | workaround | `Classification.PolyN` stops at N = 3: the DSL has no loops, so each term is written out |
+| class row | softmax focal | written | `Classification.Focal` |
+| class row | dual focal | written | `Classification.DualFocal` |
+| class row | generalized CE (GCE) | written | `Classification.GeneralizedCrossEntropy` |
+| class row | MAE | written | `Classification.Mae` |
+| class row | normalized CE (NCE) | written | `Classification.NormalizedCrossEntropy` |
+| class row | reverse CE (RCE) | written | `Classification.ReverseCrossEntropy` |
+| class row | squentropy | written | `Classification.Squentropy` |
+| class row | z-loss regularizer | written | `Classification.ZLoss` |
+| class row | KL distillation | written | `Distillation.KL` |
+| class row | supervised contrastive (one anchor row) | written | `MetricLearning.SupCon` (pair rows, masks from the labels) |
+| class row | circle loss (one anchor row) | written | `MetricLearning.Circle` |
+| class row | entropy minimization | written | `Unsupervised.Entropy` (a row without a target) |
+| class row | HL-Gauss | in progress | needs the Erf intrinsic (intrinsics branch) |
+| elementwise | BCE with logits | written | `Binary.BceWithLogits` |
+| elementwise | sigmoid focal | written | `Binary.SigmoidFocal` |
+| elementwise | asymmetric loss (ASL) | written | `Binary.Asymmetric` |
+| elementwise | Huber | written | `Regression.Huber` |
+| elementwise | quantile (pinball) | written | `Regression.Quantile` |
+| elementwise | logistic margin | written | test catalogue `Logistic` (Softplus(−v)) |
+| elementwise | hinge | written | test catalogue `Hinge` |
+| elementwise | squared hinge | written | test catalogue `SquaredHinge` |
+| elementwise | exponential | written | test catalogue `Exponential` |
+| elementwise | a non-calibrated control | written | test catalogue `SquaredControl`; the analyzer flags it (LOSS0201) |
+| elementwise | Welsch, Cauchy, Geman-McClure (kornia) | written | `Robust.Welsch`, `Robust.Cauchy`, `Robust.GemanMcClure` (Cauchy's log(1 + u) becomes exact for small u with the Log1p intrinsic, in progress) |
+| set | soft Dice | written | `Segmentation.Dice`, `Segmentation.MulticlassDice` |
+| set | Tversky | written | `Segmentation.Tversky`, `Segmentation.MulticlassTversky` |
+| set | focal Tversky (Abraham and Khan: per class) | written | `Segmentation.FocalTversky` |
+| set | focal Tversky (smp: (mean over classes of the Tversky loss)^γ) | workaround | a reduction across sets: `Tversky(…, reduction: None)`, then `.mean().pow(γ)` in TorchSharp (autograd composes it; not fused) |
+| set | soft Jaccard | written | `Segmentation.Jaccard`, `Segmentation.MulticlassJaccard` |
+| set | self-adjusting Dice | written | `Overlap.SelfAdjustingDice` |
+| set | AnyLoss F-β | written | `Overlap.AnyLossFBeta` (one set over the batch) |
+| set | log-cosh Dice | written | `Overlap.LogCoshDice` |
+| set | weighted Dice | written | per-class weights: the `weight` argument of every per-channel or per-image set loss (cross_entropy's semantics); a per-pixel weight map: `Overlap.WeightedDice` |
+| set | smp's empty-channel convention | written | the option `skip_empty` of Dice, Jaccard and Tversky (binary, multilabel, multiclass) |
+| set | generalized Dice (Sudre 2017, w_c = 1/(Σy_c)²) | workaround | `Overlap.GeneralizedDice`: one set over the batch, whose class weights the caller passes as a map (w_c needs a reduction across sets, which the DSL does not have) |
+| set | MCC | written | `Segmentation.Mcc` (per channel; smp pools the channels) |
+| set | information maximization | workaround | `Unsupervised.InformationMaximization`: a `[Softmax]` set loss takes a class mask, so the caller passes one it does not read |
+| set | Lovász hinge | in progress | sort within an axis (sort branch) |
+| set | Lovász-Softmax | in progress | sort within an axis (sort branch) |
+| metric learning | SupCon | written | `MetricLearning.SupCon` |
+| metric learning | NT-Xent / InfoNCE | written | `MetricLearning.NTXent` |
+| metric learning | circle loss | written | `MetricLearning.Circle` |
+| metric learning | batch-hard triplet | written | `MetricLearning.BatchHardTriplet` |
+| metric learning | multi-similarity | written | `MetricLearning.MultiSimilarity` |
+| metric learning | NCA | written | `PairLosses.Nca` |
+| metric learning | contrastive, per-pair mean (PML) | workaround | `PairLosses.Contrastive`: one set over the `[N, N]` matrix, with the pair masks passed as tensors (`PairMasks.FromLabels`) instead of built from the labels |
+| metric learning | triplet margin over all triplets (PML default) | in progress | a nested reduction inside a row (sort/nested-reduction branch) |
+| metric learning | Smooth-AP | in progress | a nested reduction: each item's rank is a sum over the row (sort/nested-reduction branch) |
+| metric learning | rank-based AP, Plackett–Luce, soft top-k | no | sort and rank inside an axis (the sort branch adds sort; these are not planned) |
+| several inputs | DPO (sigmoid) | written | `Preference.Dpo` |
+| several inputs | symmetric KL | written | `Distillation.SymmetricKL` |
+| sequence | CTC | no | a dynamic program over alignments |
+
+Totals of the table's 56 rows (a row may name several losses of one kind):
+
+| shape | written | workaround | no | in progress |
+|---|---|---|---|---|
+| class row | 15 | 1 | 0 | 1 |
+| elementwise | 11 | 0 | 0 | 0 |
+| set | 10 | 3 | 0 | 2 |
+| metric learning | 6 | 1 | 1 | 2 |
+| several inputs | 2 | 0 | 0 | 0 |
+| sequence | 0 | 0 | 1 | 0 |
+| **all** | **44** | **5** | **2** | **5** |
+
+In progress on other branches, to flip when merged: HL-Gauss (intrinsics: Erf), Lovász hinge and Lovász-Softmax (sort),
+all-triplets triplet margin and Smooth-AP (nested reductions); and the intrinsics Erf, Log1p, Expm1, Cos, Sin and Atan
+(no row of their own: Log1p makes `Robust.Cauchy` exact for small residuals).
+""";
+}
