@@ -35,4 +35,25 @@ public class DataRangeDiagnosticTests
             public static partial float HalfOpen([Range(0, 1, MinExclusive = true)] float q, float y) => -(y * Log(q) + (1 - y) * {|LOSS0303:Log(1 - q)|});
         }
         """);
+
+    /// <summary>
+    /// A multiclass set loss's spans are the softmax's probabilities and the mask's one-hot whatever the loss's task, so
+    /// Log(p + ε) and Log(mean + ε) are safe (information maximization), while Log(p − ε) still is not.
+    /// </summary>
+    [Fact]
+    public Task MulticlassSpansAreProbabilitiesWhateverTheTask() => AnalyzerTest.RunAsync("""
+        public static partial class L
+        {
+            [Loss(Task = LossTask.None)]
+            public static partial float Safe([Softmax] ReadOnlySpan<float> p, ReadOnlySpan<float> mask, float eps = 1e-5f)
+            {
+                float mean = Mean(p);
+                return mean * Log(mean + eps) - Mean(p, q => q * Log(q + eps));
+            }
+
+            [Loss(Task = LossTask.None)]
+            public static partial float Unsafe([Softmax] ReadOnlySpan<float> p, ReadOnlySpan<float> mask, float eps = 1e-5f)
+                => -Mean(p, q => {|LOSS0303:Log(q - eps)|});
+        }
+        """);
 }
