@@ -20,7 +20,7 @@ public static class DataRange
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var t = tensor.detach();
-        var inside = (minExclusive ? t.gt(min) : t.ge(min)).logical_and(maxExclusive ? t.lt(max) : t.le(max));
+        var inside = TorchScalars.With(min, s => minExclusive ? t.gt(s) : t.ge(s)).logical_and(TorchScalars.With(max, s => maxExclusive ? t.lt(s) : t.le(s)));
         if (inside.all().item<bool>()) return;
         long first = inside.logical_not().reshape(-1).nonzero()[0, 0].item<long>();
         double value = t.reshape(-1)[first].to_type(ScalarType.Float64).item<double>();

@@ -38,7 +38,7 @@ public static class PairMasks
         if (positives)
         {
             var self = shard is null ? eye(same.shape[0], dtype: ScalarType.Bool, device: same.device)
-                : arange(same.shape[0], device: same.device).unsqueeze(1).add(offset).eq(arange(same.shape[1], device: same.device).unsqueeze(0));
+                : TorchScalars.Add(TorchScalars.Arange(same.shape[0], same.device).unsqueeze(1), offset).eq(TorchScalars.Arange(same.shape[1], same.device).unsqueeze(0));
             positive = same.logical_and_(self.logical_not_()).to(dtype).MoveToOuterDisposeScope();
         }
         return (positive, negative);

@@ -112,7 +112,7 @@ public sealed class TorchFrame
     public double Classes => _call.Shape.Classes;
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
-    public Tensor Index => _index ??= _shard is null ? MakeIndex() : MakeIndex().add_(_shard.Offset);
+    public Tensor Index => _index ??= _shard is null ? MakeIndex() : TorchScalars.Add(MakeIndex(), _shard.Offset, overwrite: true);
 
     private Tensor MakeIndex()
     {

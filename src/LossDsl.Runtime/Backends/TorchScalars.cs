@@ -46,6 +46,12 @@ public static class TorchScalars
     /// <summary>a + b for a number b.</summary>
     public static Tensor Add(Tensor a, double b, bool overwrite = false) => With(b, s => overwrite ? a.add_(s, One) : a.add(s, One));
 
+    /// <summary>a + b for an integer b (an int64 tensor stays int64).</summary>
+    public static Tensor Add(Tensor a, long b, bool overwrite = false) => With(b, s => overwrite ? a.add_(s, One) : a.add(s, One));
+
+    /// <summary>a clamped into [min, max], integer bounds (an int64 tensor stays int64).</summary>
+    public static Tensor Clamp(Tensor a, long min, long max) => With(min, lo => With(max, hi => a.clamp(lo, hi)));
+
     /// <summary>a · b for a number b.</summary>
     public static Tensor Mul(Tensor a, double b, bool overwrite = false) => With(b, s => overwrite ? a.mul_(s) : a.mul(s));
 

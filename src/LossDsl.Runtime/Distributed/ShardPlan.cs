@@ -98,7 +98,7 @@ internal sealed class ShardedReductions
         var combined = partial.detach().contiguous().clone();
         _c.AllReduce(combined, op);
         if (!partial.requires_grad) return combined;
-        return partial + (combined - partial.detach());
+        return TorchScalars.Add(partial, combined.sub(partial.detach()));
     }
 
     /// <summary>(M, log Σ e^(x − M)) over every rank's elements: M the global max (0 where it is not finite).</summary>
@@ -107,15 +107,14 @@ internal sealed class ShardedReductions
         var max = AllReduced(body.detach().amax(reduce, keepdim: true), CollectiveOp.Max);
         var shift = where(max.isfinite(), max, zeros(1, max.dtype, max.device));
         var sum = AllReduced((body - shift).exp().sum(reduce, keepdim: true), CollectiveOp.Sum);
-        return (shift, sum.log().clamp_min(lowest));
+        return (shift, TorchScalars.With(lowest, s => sum.log().clamp_min(s)));
     }
 
     /// <summary>span[index] for a global index of the sharded class axis: the owning rank's element, 0 elsewhere, summed.</summary>
     public Tensor At(Tensor span, Tensor index, long dim)
     {
-        var local = index - Offset;
-        var owned = local.ge(0).logical_and(local.lt(LocalPositions));
-        var value = span.gather(dim, local.clamp(0, Math.Max(0, LocalPositions - 1)));
+        var (local, owned) = Local(index);
+        var value = span.gather(dim, local);
         return AllReduced(where(owned, value, zeros(1, value.dtype, value.device)), CollectiveOp.Sum);
     }
 
@@ -125,10 +124,16 @@ internal sealed class ShardedReductions
     /// </summary>
     public (Tensor Index, Tensor Value) Owned(Tensor index, Tensor value)
     {
-        var local = index - Offset;
-        var owned = local.ge(0).logical_and(local.lt(LocalPositions));
-        var masked = where(owned, value.expand(index.shape), zeros(1, value.dtype, value.device));
-        return (local.clamp(0, Math.Max(0, LocalPositions - 1)), masked);
+        var (local, owned) = Local(index);
+        return (local, where(owned, value.expand(index.shape), zeros(1, value.dtype, value.device)));
+    }
+
+    /// <summary>A global index of the sharded class axis as this rank's local one, clamped into range, and whether this rank owns it.</summary>
+    private (Tensor Local, Tensor Owned) Local(Tensor index)
+    {
+        var local = TorchScalars.Add(index, -Offset);
+        var owned = TorchScalars.With(0L, local.ge).logical_and(TorchScalars.With(LocalPositions, local.lt));
+        return (TorchScalars.Clamp(local, 0, Math.Max(0, LocalPositions - 1)), owned);
     }
 
     /// <summary>The first global position holding the combined extreme (a selecting reduction's Arg), from the local one.</summary>
@@ -136,7 +141,7 @@ internal sealed class ShardedReductions
     {
         var global = AllReduced(localExtreme, op);
         // Ties across ranks: the earliest position, as within a row; a rank without the extreme offers +∞.
-        var mine = where(localExtreme.eq(global), (localArg + Offset).to(ScalarType.Float64), full(1, double.PositiveInfinity, ScalarType.Float64, localArg.device));
+        var mine = where(localExtreme.eq(global), TorchScalars.Add(localArg, Offset).to(ScalarType.Float64), TorchScalars.Full(new[] { 1L }, double.PositiveInfinity, ScalarType.Float64, localArg.device));
         var first = AllReduced(mine, CollectiveOp.Min);
         return first.to(ScalarType.Int64);
     }
