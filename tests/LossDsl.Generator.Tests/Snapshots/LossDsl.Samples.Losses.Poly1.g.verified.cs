@@ -125,7 +125,7 @@ namespace LossDsl.Generated
     internal static class LossDsl_Samples_Losses_Poly1_Kernels_dda16cd2
     {
         // Loss, as written:  -LogSoftmax(logits, target) + epsilon * (1 - Softmax(logits, target))
-        // Loss, as IR:       L = epsilon·(1 − exp(logits[target] − R4)) − (logits[target] − R4)
+        // Loss, as IR:       L = −(epsilon·expm1(logits[target] − R4)) − (logits[target] − R4)
         //   R4 = LogSumExp_j logits_j   (pass 1)
         // Derived by symbolic reverse mode through the reductions:
         //   ∂L/∂logits[target] = −(epsilon·exp(logits[target] − R4)) − 1
@@ -180,15 +180,16 @@ namespace LossDsl.Generated
             GroupReduce.LogSumExp(ref R4_max, ref R4_sum);
             float R4 = R4_sum == 0 ? float.MinValue : R4_max == float.PositiveInfinity ? float.NaN : R4_max + Log(R4_sum);
             float v5 = v2 - R4;
-            float v8 = Exp(v5);
-            float v9 = 1.0f - v8;
-            float v10 = _epsilon * v9;
-            float v11 = v10 - v5;
-            float v14 = _epsilon * v8;
-            float v15 = -v14;
-            float v16 = v15 - 1.0f;
-            float v18 = 1.0f + v14;
-            if (Group.IsFirstThread) v.Loss[s] = v11;
+            float v6 = Expm1(v5);
+            float v7 = _epsilon * v6;
+            float v8 = -v7;
+            float v9 = v8 - v5;
+            float v12 = Exp(v5);
+            float v13 = _epsilon * v12;
+            float v14 = -v13;
+            float v15 = v14 - 1.0f;
+            float v18 = 1.0f + v13;
+            if (Group.IsFirstThread) v.Loss[s] = v9;
             // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
@@ -197,7 +198,7 @@ namespace LossDsl.Generated
                 float v19 = _logits_j - R4;
                 float v20 = Exp(v19);
                 bool v22 = _target == j;
-                float v23 = v22 ? v16 : 0.0f;
+                float v23 = v22 ? v15 : 0.0f;
                 float v24 = v18 * v20;
                 float v25 = v23 + v24;
                 v.Grad[o] = v25 * (float)shape.GradScale;
@@ -229,15 +230,16 @@ namespace LossDsl.Generated
             GroupReduce.LogSumExp(ref R4_max, ref R4_sum);
             double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
             double v5 = v2 - R4;
-            double v8 = Exp(v5);
-            double v9 = 1.0 - v8;
-            double v10 = _epsilon * v9;
-            double v11 = v10 - v5;
-            double v14 = _epsilon * v8;
-            double v15 = -v14;
-            double v16 = v15 - 1.0;
-            double v18 = 1.0 + v14;
-            if (Group.IsFirstThread) v.Loss[s] = v11;
+            double v6 = Expm1(v5);
+            double v7 = _epsilon * v6;
+            double v8 = -v7;
+            double v9 = v8 - v5;
+            double v12 = Exp(v5);
+            double v13 = _epsilon * v12;
+            double v14 = -v13;
+            double v15 = v14 - 1.0;
+            double v18 = 1.0 + v13;
+            if (Group.IsFirstThread) v.Loss[s] = v9;
             // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
             for (long j = Group.IdxX; j < shape.Length; j += Group.DimX)
             {
@@ -246,7 +248,7 @@ namespace LossDsl.Generated
                 double v19 = _logits_j - R4;
                 double v20 = Exp(v19);
                 bool v22 = _target == j;
-                double v23 = v22 ? v16 : 0.0;
+                double v23 = v22 ? v15 : 0.0;
                 double v24 = v18 * v20;
                 double v25 = v23 + v24;
                 v.Grad[o] = v25 * shape.GradScale;
@@ -332,15 +334,16 @@ namespace LossDsl.Generated
                 R4_sum += Vector512.Sum(R4_lo) + Vector512.Sum(R4_hi);
                 double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
-                double v8 = Exp(v5);
-                double v9 = 1.0 - v8;
-                double v10 = _epsilon * v9;
-                double v11 = v10 - v5;
-                double v14 = _epsilon * v8;
-                double v15 = -v14;
-                double v16 = v15 - 1.0;
-                double v18 = 1.0 + v14;
-                Unsafe.Add(ref loss_0, s) = (float)v11;
+                double v6 = Expm1(v5);
+                double v7 = _epsilon * v6;
+                double v8 = -v7;
+                double v9 = v8 - v5;
+                double v12 = Exp(v5);
+                double v13 = _epsilon * v12;
+                double v14 = -v13;
+                double v15 = v14 - 1.0;
+                double v18 = 1.0 + v13;
+                Unsafe.Add(ref loss_0, s) = (float)v9;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((float)shape.GradScale);
                 double R4_inv = R4_sum == 0 ? 0 : 1.0 / R4_sum;
@@ -348,7 +351,7 @@ namespace LossDsl.Generated
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     var bv0 = Vector512.Create((float)_target);
-                    var bv16 = Vector512.Create((float)v16);
+                    var bv15 = Vector512.Create((float)v15);
                     var bv18 = Vector512.Create((float)v18);
                     for (long j0 = 0; j0 < shape.Length;)
                     {
@@ -361,7 +364,7 @@ namespace LossDsl.Generated
                             var idx_v = Vector512.Create((float)(j0 + k)) + Vector512<float>.Indices;
                             var w20 = Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * R4_inv_v;
                             var w22 = Vector512.Equals(bv0, idx_v);
-                            var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((float)0.0));
+                            var w23 = Vector512.ConditionalSelect(w22, bv15, Vector512.Create((float)0.0));
                             var w24 = bv18 * w20;
                             var w25 = w23 + w24;
                             Vector512.StoreUnsafe(w25 * scale_v, ref grad_0, (nuint)(off + k));
@@ -371,7 +374,7 @@ namespace LossDsl.Generated
                             long j = j0 + k;
                             double v20 = Unsafe.Add(ref grad_0, (nint)(off + k)) * R4_inv;
                             bool v22 = _target == j;
-                            double v23 = v22 ? v16 : 0.0;
+                            double v23 = v22 ? v15 : 0.0;
                             double v24 = v18 * v20;
                             double v25 = v23 + v24;
                             Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v25 * shape.GradScale);
@@ -457,15 +460,16 @@ namespace LossDsl.Generated
                 R4_sum += Vector512.Sum(R4_v);
                 double R4 = R4_sum == 0 ? double.MinValue : R4_max == double.PositiveInfinity ? double.NaN : R4_max + Log(R4_sum);
                 double v5 = v2 - R4;
-                double v8 = Exp(v5);
-                double v9 = 1.0 - v8;
-                double v10 = _epsilon * v9;
-                double v11 = v10 - v5;
-                double v14 = _epsilon * v8;
-                double v15 = -v14;
-                double v16 = v15 - 1.0;
-                double v18 = 1.0 + v14;
-                Unsafe.Add(ref loss_0, s) = (double)v11;
+                double v6 = Expm1(v5);
+                double v7 = _epsilon * v6;
+                double v8 = -v7;
+                double v9 = v8 - v5;
+                double v12 = Exp(v5);
+                double v13 = _epsilon * v12;
+                double v14 = -v13;
+                double v15 = v14 - 1.0;
+                double v18 = 1.0 + v13;
+                Unsafe.Add(ref loss_0, s) = (double)v9;
                 // Gradient pass: ∂L/∂logits_j = [target = j ? −(epsilon·exp(logits[target] − R4)) − 1 : 0] + (1 + epsilon·exp(logits[target] − R4))·exp(logits_j − R4)
                 var scale_v = Vector512.Create((double)shape.GradScale);
                 double R4_inv = R4_sum == 0 ? 0 : 1.0 / R4_sum;
@@ -473,7 +477,7 @@ namespace LossDsl.Generated
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     var bv0 = Vector512.Create((double)_target);
-                    var bv16 = Vector512.Create((double)v16);
+                    var bv15 = Vector512.Create((double)v15);
                     var bv18 = Vector512.Create((double)v18);
                     for (long j0 = 0; j0 < shape.Length;)
                     {
@@ -486,7 +490,7 @@ namespace LossDsl.Generated
                             var idx_v = Vector512.Create((double)(j0 + k)) + Vector512<double>.Indices;
                             var w20 = Vector512.LoadUnsafe(ref grad_0, (nuint)(off + k)) * R4_inv_v;
                             var w22 = Vector512.Equals(bv0, idx_v);
-                            var w23 = Vector512.ConditionalSelect(w22, bv16, Vector512.Create((double)0.0));
+                            var w23 = Vector512.ConditionalSelect(w22, bv15, Vector512.Create((double)0.0));
                             var w24 = bv18 * w20;
                             var w25 = w23 + w24;
                             Vector512.StoreUnsafe(w25 * scale_v, ref grad_0, (nuint)(off + k));
@@ -496,7 +500,7 @@ namespace LossDsl.Generated
                             long j = j0 + k;
                             double v20 = Unsafe.Add(ref grad_0, (nint)(off + k)) * R4_inv;
                             bool v22 = _target == j;
-                            double v23 = v22 ? v16 : 0.0;
+                            double v23 = v22 ? v15 : 0.0;
                             double v24 = v18 * v20;
                             double v25 = v23 + v24;
                             Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v25 * shape.GradScale);
@@ -521,20 +525,21 @@ namespace LossDsl.Generated
             Tensor _logits_j = f.Span(0);
             Tensor R4 = f.LogSumExp(_logits_j);   // R4 = LogSumExp_j logits_j
             Tensor v5 = f.MinusLogSumExp(v2, R4, overwrite: f.InPlace);
-            Tensor v8 = v5.exp();
-            Tensor v9 = 1.0 - v8;
-            Tensor v10 = f.InPlace ? v9.mul_(_epsilon) : _epsilon * v9;
-            Tensor v11 = f.InPlace ? v10.sub_(v5) : v10 - v5;   // L
-            Tensor v14 = f.InPlace ? v8.mul_(_epsilon) : _epsilon * v8;
-            Tensor v15 = v14.neg();
-            Tensor v16 = f.InPlace ? v15.sub_(1.0) : v15 - 1.0;   // ∂L/∂logits[target]
-            Tensor v18 = f.InPlace ? v14.add_(1.0) : 1.0 + v14;   // ∂L/∂R4
+            Tensor v6 = v5.expm1();
+            Tensor v7 = f.Mul(v6, _epsilon, overwrite: f.InPlace);
+            Tensor v8 = f.InPlace ? v7.neg_() : v7.neg();
+            Tensor v9 = f.Sub(v8, v5, overwrite: f.InPlace);   // L
+            Tensor v12 = f.InPlace ? v5.exp_() : v5.exp();
+            Tensor v13 = f.Mul(v12, _epsilon, overwrite: f.InPlace);
+            Tensor v14 = v13.neg();
+            Tensor v15 = f.Sub(v14, 1.0, overwrite: f.InPlace);   // ∂L/∂logits[target]
+            Tensor v18 = f.Add(v13, 1.0, overwrite: f.InPlace);   // ∂L/∂R4
             Tensor v19 = f.MinusLogSumExp(_logits_j, R4, overwrite: false);
             Tensor v20 = f.InPlace ? v19.exp_() : v19.exp();
-            Tensor v24 = f.InPlace ? v20.mul_(v18) : v18 * v20;
-            Tensor v25 = f.AddAt(v24, _target, v16, overwrite: f.InPlace);   // v24 + (j == _target ? v16 : 0)
+            Tensor v24 = f.Mul(v20, v18, overwrite: f.InPlace);
+            Tensor v25 = f.AddAt(v24, _target, v15, overwrite: f.InPlace);   // v24 + (j == _target ? v15 : 0)
             f.Gradient(0, v25, temporary: true);   // ∂L/∂logits_j
-            return f.Loss(v11);
+            return f.Loss(v9);
         }
     }
 }

@@ -93,15 +93,15 @@ namespace LossDsl.Generated
     internal static class LossDsl_Samples_Losses_Tversky_Kernels_9937aba9
     {
         // Loss, as written:  { float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) => (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }
-        // Loss, as IR:       L = 1 − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)
+        // Loss, as IR:       L = 1 − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)
         //   R8 = Σ_j (targets_j·σ(logits_j))   (pass 1)
         //   R12 = Σ_j (σ(logits_j)·(1 − targets_j))   (pass 1)
-        //   R15 = Σ_j (targets_j·(1 − σ(logits_j)))   (pass 1)
+        //   R16 = Σ_j (targets_j·σ(−logits_j))   (pass 1)
         // Derived by symbolic reverse mode through the reductions:
-        //   ∂L/∂R8 = −(1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps))
-        //   ∂L/∂R12 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
-        //   ∂L/∂R15 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? beta : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)
-        //   ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+        //   ∂L/∂R8 = −(1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps))
+        //   ∂L/∂R12 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)
+        //   ∂L/∂R16 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? beta : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)
+        //   ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
         // Schedule: 1 reduction launch over (set, chunk) groups, then one launch that writes the gradient.
         // Plan: sets per channel (reductions over batch and pixels, chunked). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', calls with ignored set elements, and backward under create_graph.
@@ -126,7 +126,7 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R16.</summary>
         public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             float _alpha = (float)v.Hyper[0];
@@ -137,10 +137,10 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
             float R8_acc = 0.0f;
             float R12_acc = 0.0f;
-            float R15_acc = 0.0f;
+            float R16_acc = 0.0f;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -150,21 +150,22 @@ namespace LossDsl.Generated
                 float v7 = _targets_j * v6;
                 float v10 = 1.0f - _targets_j;
                 float v11 = v6 * v10;
-                float v13 = 1.0f - v6;
-                float v14 = _targets_j * v13;
+                float v13 = -_logits_j;
+                float v14 = Sigmoid(v13);
+                float v15 = _targets_j * v14;
                 R8_acc += v7;
                 R12_acc += v11;
-                R15_acc += v14;
+                R16_acc += v15;
             }
             R8_acc = GroupReduce.Sum(R8_acc);
             R12_acc = GroupReduce.Sum(R12_acc);
-            R15_acc = GroupReduce.Sum(R15_acc);
+            R16_acc = GroupReduce.Sum(R16_acc);
             if (Group.IsFirstThread)
             {
                 long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
                 v.Partials[slot + 0] = R8_acc;
                 v.Partials[slot + 1] = R12_acc;
-                v.Partials[slot + 2] = R15_acc;
+                v.Partials[slot + 2] = R16_acc;
             }
         }
 
@@ -179,43 +180,43 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
             double R8_acc = 0.0;
             double R12_acc = 0.0;
-            double R15_acc = 0.0;
+            double R16_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
                 R8_acc += v.Partials[slot + 0];
                 R12_acc += v.Partials[slot + 1];
-                R15_acc += v.Partials[slot + 2];
+                R16_acc += v.Partials[slot + 2];
             }
             float R8 = (float)(R8_acc);
             float R12 = (float)(R12_acc);
-            float R15 = (float)(R15_acc);
-            float v16 = _smooth + R8;
-            float v17 = _alpha * R12;
-            float v18 = R8 + v17;
-            float v19 = _beta * R15;
-            float v20 = v18 + v19;
-            float v21 = _smooth + v20;
-            float v22 = Max(v21, _eps);
-            float v23 = v16 / v22;
-            float v24 = 1.0f - v23;
-            bool v26 = v21 >= _eps;
-            float v27 = v26 ? 1.0f : 0.0f;
-            float v28 = 1.0f / v22;
-            float v29 = v27 / v22;
-            float v30 = v23 * v29;
-            float v31 = v28 - v30;
-            float v33 = v26 ? _alpha : 0.0f;
-            float v34 = v33 / v22;
-            float v35 = v23 * v34;
-            float v37 = v26 ? _beta : 0.0f;
-            float v38 = v37 / v22;
-            float v39 = v23 * v38;
-            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v24;
-            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+            float R16 = (float)(R16_acc);
+            float v17 = _smooth + R8;
+            float v18 = _alpha * R12;
+            float v19 = R8 + v18;
+            float v20 = _beta * R16;
+            float v21 = v19 + v20;
+            float v22 = _smooth + v21;
+            float v23 = Max(v22, _eps);
+            float v24 = v17 / v23;
+            float v25 = 1.0f - v24;
+            bool v27 = v22 >= _eps;
+            float v28 = v27 ? 1.0f : 0.0f;
+            float v29 = 1.0f / v23;
+            float v30 = v28 / v23;
+            float v31 = v24 * v30;
+            float v32 = v29 - v31;
+            float v34 = v27 ? _alpha : 0.0f;
+            float v35 = v34 / v23;
+            float v36 = v24 * v35;
+            float v37 = v27 ? _beta : 0.0f;
+            float v38 = v37 / v23;
+            float v39 = v24 * v38;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v25;
+            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -223,20 +224,21 @@ namespace LossDsl.Generated
                 float _targets_j = v.Span1[o].Value;
                 float v6 = Sigmoid(_logits_j);
                 float v10 = 1.0f - _targets_j;
-                float v13 = 1.0f - v6;
-                float v41 = v6 * v13;
-                float v42 = _targets_j * v41;
-                float v43 = v31 * v42;
-                float v45 = v10 * v41;
-                float v46 = v35 * v45;
-                float v47 = v46 - v43;
-                float v50 = v39 * v42;
-                float v52 = v47 - v50;
-                v.Grad[o] = v52 * (float)shape.GradScale;
+                float v13 = -_logits_j;
+                float v14 = Sigmoid(v13);
+                float v40 = v6 * v14;
+                float v41 = _targets_j * v40;
+                float v42 = v32 * v41;
+                float v43 = v10 * v40;
+                float v44 = v36 * v43;
+                float v45 = v44 - v42;
+                float v46 = v39 * v41;
+                float v47 = v45 - v46;
+                v.Grad[o] = v47 * (float)shape.GradScale;
             }
         }
 
-        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R15.</summary>
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R16.</summary>
         public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
             double _alpha = v.Hyper[0];
@@ -247,10 +249,10 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
             double R8_acc = 0.0;
             double R12_acc = 0.0;
-            double R15_acc = 0.0;
+            double R16_acc = 0.0;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -260,21 +262,22 @@ namespace LossDsl.Generated
                 double v7 = _targets_j * v6;
                 double v10 = 1.0 - _targets_j;
                 double v11 = v6 * v10;
-                double v13 = 1.0 - v6;
-                double v14 = _targets_j * v13;
+                double v13 = -_logits_j;
+                double v14 = Sigmoid(v13);
+                double v15 = _targets_j * v14;
                 R8_acc += v7;
                 R12_acc += v11;
-                R15_acc += v14;
+                R16_acc += v15;
             }
             R8_acc = GroupReduce.Sum(R8_acc);
             R12_acc = GroupReduce.Sum(R12_acc);
-            R15_acc = GroupReduce.Sum(R15_acc);
+            R16_acc = GroupReduce.Sum(R16_acc);
             if (Group.IsFirstThread)
             {
                 long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
                 v.Partials[slot + 0] = R8_acc;
                 v.Partials[slot + 1] = R12_acc;
-                v.Partials[slot + 2] = R15_acc;
+                v.Partials[slot + 2] = R16_acc;
             }
         }
 
@@ -289,43 +292,43 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
             double R8_acc = 0.0;
             double R12_acc = 0.0;
-            double R15_acc = 0.0;
+            double R16_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
                 R8_acc += v.Partials[slot + 0];
                 R12_acc += v.Partials[slot + 1];
-                R15_acc += v.Partials[slot + 2];
+                R16_acc += v.Partials[slot + 2];
             }
             double R8 = R8_acc;
             double R12 = R12_acc;
-            double R15 = R15_acc;
-            double v16 = _smooth + R8;
-            double v17 = _alpha * R12;
-            double v18 = R8 + v17;
-            double v19 = _beta * R15;
-            double v20 = v18 + v19;
-            double v21 = _smooth + v20;
-            double v22 = Max(v21, _eps);
-            double v23 = v16 / v22;
-            double v24 = 1.0 - v23;
-            bool v26 = v21 >= _eps;
-            double v27 = v26 ? 1.0 : 0.0;
-            double v28 = 1.0 / v22;
-            double v29 = v27 / v22;
-            double v30 = v23 * v29;
-            double v31 = v28 - v30;
-            double v33 = v26 ? _alpha : 0.0;
-            double v34 = v33 / v22;
-            double v35 = v23 * v34;
-            double v37 = v26 ? _beta : 0.0;
-            double v38 = v37 / v22;
-            double v39 = v23 * v38;
-            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v24;
-            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+            double R16 = R16_acc;
+            double v17 = _smooth + R8;
+            double v18 = _alpha * R12;
+            double v19 = R8 + v18;
+            double v20 = _beta * R16;
+            double v21 = v19 + v20;
+            double v22 = _smooth + v21;
+            double v23 = Max(v22, _eps);
+            double v24 = v17 / v23;
+            double v25 = 1.0 - v24;
+            bool v27 = v22 >= _eps;
+            double v28 = v27 ? 1.0 : 0.0;
+            double v29 = 1.0 / v23;
+            double v30 = v28 / v23;
+            double v31 = v24 * v30;
+            double v32 = v29 - v31;
+            double v34 = v27 ? _alpha : 0.0;
+            double v35 = v34 / v23;
+            double v36 = v24 * v35;
+            double v37 = v27 ? _beta : 0.0;
+            double v38 = v37 / v23;
+            double v39 = v24 * v38;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v25;
+            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
@@ -333,22 +336,23 @@ namespace LossDsl.Generated
                 double _targets_j = v.Span1[o];
                 double v6 = Sigmoid(_logits_j);
                 double v10 = 1.0 - _targets_j;
-                double v13 = 1.0 - v6;
-                double v41 = v6 * v13;
-                double v42 = _targets_j * v41;
-                double v43 = v31 * v42;
-                double v45 = v10 * v41;
-                double v46 = v35 * v45;
-                double v47 = v46 - v43;
-                double v50 = v39 * v42;
-                double v52 = v47 - v50;
-                v.Grad[o] = v52 * shape.GradScale;
+                double v13 = -_logits_j;
+                double v14 = Sigmoid(v13);
+                double v40 = v6 * v14;
+                double v41 = _targets_j * v40;
+                double v42 = v32 * v41;
+                double v43 = v10 * v40;
+                double v44 = v36 * v43;
+                double v45 = v44 - v42;
+                double v46 = v39 * v41;
+                double v47 = v45 - v46;
+                v.Grad[o] = v47 * shape.GradScale;
             }
         }
 
         // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----
 
-        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R15 of work items (set, chunk) [first, last).</summary>
+        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R16 of work items (set, chunk) [first, last).</summary>
         public static void CpuPass1F32(CpuArgs a, int first, int last)
         {
             KernelShape shape = a.Shape;
@@ -366,13 +370,13 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
                 double R8_acc = 0.0;
                 var R8_lo = Vector512<double>.Zero; var R8_hi = Vector512<double>.Zero;
                 double R12_acc = 0.0;
                 var R12_lo = Vector512<double>.Zero; var R12_hi = Vector512<double>.Zero;
-                double R15_acc = 0.0;
-                var R15_lo = Vector512<double>.Zero; var R15_hi = Vector512<double>.Zero;
+                double R16_acc = 0.0;
+                var R16_lo = Vector512<double>.Zero; var R16_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     for (long j0 = begin; j0 < end;)
@@ -389,17 +393,18 @@ namespace LossDsl.Generated
                             var w7 = _targets_v * w6;
                             var w10 = Vector512.Create((float)1.0) - _targets_v;
                             var w11 = w6 * w10;
-                            var w13 = Vector512.Create((float)1.0) - w6;
-                            var w14 = _targets_v * w13;
+                            var w13 = -_logits_v;
+                            var w14 = LossVectorMath.Sigmoid(w13);
+                            var w15 = _targets_v * w14;
                             var R8_x = w7;
                             R8_lo += Vector512.WidenLower(R8_x);
                             R8_hi += Vector512.WidenUpper(R8_x);
                             var R12_x = w11;
                             R12_lo += Vector512.WidenLower(R12_x);
                             R12_hi += Vector512.WidenUpper(R12_x);
-                            var R15_x = w14;
-                            R15_lo += Vector512.WidenLower(R15_x);
-                            R15_hi += Vector512.WidenUpper(R15_x);
+                            var R16_x = w15;
+                            R16_lo += Vector512.WidenLower(R16_x);
+                            R16_hi += Vector512.WidenUpper(R16_x);
                         }
                         for (; k < run; k++)
                         {
@@ -409,22 +414,23 @@ namespace LossDsl.Generated
                             double v7 = _targets_j * v6;
                             double v10 = 1.0 - _targets_j;
                             double v11 = v6 * v10;
-                            double v13 = 1.0 - v6;
-                            double v14 = _targets_j * v13;
+                            double v13 = -_logits_j;
+                            double v14 = Sigmoid(v13);
+                            double v15 = _targets_j * v14;
                             R8_acc += v7;
                             R12_acc += v11;
-                            R15_acc += v14;
+                            R16_acc += v15;
                         }
                         j0 += run;
                     }
                 }
                 R8_acc += Vector512.Sum(R8_lo) + Vector512.Sum(R8_hi);
                 R12_acc += Vector512.Sum(R12_lo) + Vector512.Sum(R12_hi);
-                R15_acc += Vector512.Sum(R15_lo) + Vector512.Sum(R15_hi);
+                R16_acc += Vector512.Sum(R16_lo) + Vector512.Sum(R16_hi);
                 long slot = (long)item * shape.PartialSlots;
                 a.Partials[slot + 0] = R8_acc;
                 a.Partials[slot + 1] = R12_acc;
-                a.Partials[slot + 2] = R15_acc;
+                a.Partials[slot + 2] = R16_acc;
             }
         }
 
@@ -446,48 +452,48 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
                 double R8_acc = 0.0;
                 double R12_acc = 0.0;
-                double R15_acc = 0.0;
+                double R16_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
                     R8_acc += a.Partials[slot + 0];
                     R12_acc += a.Partials[slot + 1];
-                    R15_acc += a.Partials[slot + 2];
+                    R16_acc += a.Partials[slot + 2];
                 }
                 double R8 = R8_acc;
                 double R12 = R12_acc;
-                double R15 = R15_acc;
-                double v16 = _smooth + R8;
-                double v17 = _alpha * R12;
-                double v18 = R8 + v17;
-                double v19 = _beta * R15;
-                double v20 = v18 + v19;
-                double v21 = _smooth + v20;
-                double v22 = Max(v21, _eps);
-                double v23 = v16 / v22;
-                double v24 = 1.0 - v23;
-                bool v26 = v21 >= _eps;
-                double v27 = v26 ? 1.0 : 0.0;
-                double v28 = 1.0 / v22;
-                double v29 = v27 / v22;
-                double v30 = v23 * v29;
-                double v31 = v28 - v30;
-                double v33 = v26 ? _alpha : 0.0;
-                double v34 = v33 / v22;
-                double v35 = v23 * v34;
-                double v37 = v26 ? _beta : 0.0;
-                double v38 = v37 / v22;
-                double v39 = v23 * v38;
-                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (float)v24;
-                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+                double R16 = R16_acc;
+                double v17 = _smooth + R8;
+                double v18 = _alpha * R12;
+                double v19 = R8 + v18;
+                double v20 = _beta * R16;
+                double v21 = v19 + v20;
+                double v22 = _smooth + v21;
+                double v23 = Max(v22, _eps);
+                double v24 = v17 / v23;
+                double v25 = 1.0 - v24;
+                bool v27 = v22 >= _eps;
+                double v28 = v27 ? 1.0 : 0.0;
+                double v29 = 1.0 / v23;
+                double v30 = v28 / v23;
+                double v31 = v24 * v30;
+                double v32 = v29 - v31;
+                double v34 = v27 ? _alpha : 0.0;
+                double v35 = v34 / v23;
+                double v36 = v24 * v35;
+                double v37 = v27 ? _beta : 0.0;
+                double v38 = v37 / v23;
+                double v39 = v24 * v38;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (float)v25;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
                 var scale_v = Vector512.Create((float)shape.GradScale);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
-                    var bv31 = Vector512.Create((float)v31);
-                    var bv35 = Vector512.Create((float)v35);
+                    var bv32 = Vector512.Create((float)v32);
+                    var bv36 = Vector512.Create((float)v36);
                     var bv39 = Vector512.Create((float)v39);
                     for (long j0 = begin; j0 < end;)
                     {
@@ -501,16 +507,17 @@ namespace LossDsl.Generated
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
                             var w6 = LossVectorMath.Sigmoid(_logits_v);
                             var w10 = Vector512.Create((float)1.0) - _targets_v;
-                            var w13 = Vector512.Create((float)1.0) - w6;
-                            var w41 = w6 * w13;
-                            var w42 = _targets_v * w41;
-                            var w43 = bv31 * w42;
-                            var w45 = w10 * w41;
-                            var w46 = bv35 * w45;
-                            var w47 = w46 - w43;
-                            var w50 = bv39 * w42;
-                            var w52 = w47 - w50;
-                            Vector512.StoreUnsafe(w52 * scale_v, ref grad_0, (nuint)(off + k));
+                            var w13 = -_logits_v;
+                            var w14 = LossVectorMath.Sigmoid(w13);
+                            var w40 = w6 * w14;
+                            var w41 = _targets_v * w40;
+                            var w42 = bv32 * w41;
+                            var w43 = w10 * w40;
+                            var w44 = bv36 * w43;
+                            var w45 = w44 - w42;
+                            var w46 = bv39 * w41;
+                            var w47 = w45 - w46;
+                            Vector512.StoreUnsafe(w47 * scale_v, ref grad_0, (nuint)(off + k));
                         }
                         for (; k < run; k++)
                         {
@@ -518,16 +525,17 @@ namespace LossDsl.Generated
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
                             double v6 = Sigmoid(_logits_j);
                             double v10 = 1.0 - _targets_j;
-                            double v13 = 1.0 - v6;
-                            double v41 = v6 * v13;
-                            double v42 = _targets_j * v41;
-                            double v43 = v31 * v42;
-                            double v45 = v10 * v41;
-                            double v46 = v35 * v45;
-                            double v47 = v46 - v43;
-                            double v50 = v39 * v42;
-                            double v52 = v47 - v50;
-                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v52 * shape.GradScale);
+                            double v13 = -_logits_j;
+                            double v14 = Sigmoid(v13);
+                            double v40 = v6 * v14;
+                            double v41 = _targets_j * v40;
+                            double v42 = v32 * v41;
+                            double v43 = v10 * v40;
+                            double v44 = v36 * v43;
+                            double v45 = v44 - v42;
+                            double v46 = v39 * v41;
+                            double v47 = v45 - v46;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v47 * shape.GradScale);
                         }
                         j0 += run;
                     }
@@ -535,7 +543,7 @@ namespace LossDsl.Generated
             }
         }
 
-        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R15 of work items (set, chunk) [first, last).</summary>
+        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R16 of work items (set, chunk) [first, last).</summary>
         public static void CpuPass1F64(CpuArgs a, int first, int last)
         {
             KernelShape shape = a.Shape;
@@ -553,13 +561,13 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
                 double R8_acc = 0.0;
                 var R8_v = Vector512<double>.Zero;
                 double R12_acc = 0.0;
                 var R12_v = Vector512<double>.Zero;
-                double R15_acc = 0.0;
-                var R15_v = Vector512<double>.Zero;
+                double R16_acc = 0.0;
+                var R16_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     for (long j0 = begin; j0 < end;)
@@ -576,11 +584,12 @@ namespace LossDsl.Generated
                             var w7 = _targets_v * w6;
                             var w10 = Vector512.Create((double)1.0) - _targets_v;
                             var w11 = w6 * w10;
-                            var w13 = Vector512.Create((double)1.0) - w6;
-                            var w14 = _targets_v * w13;
+                            var w13 = -_logits_v;
+                            var w14 = LossVectorMath.Sigmoid(w13);
+                            var w15 = _targets_v * w14;
                             R8_v += w7;
                             R12_v += w11;
-                            R15_v += w14;
+                            R16_v += w15;
                         }
                         for (; k < run; k++)
                         {
@@ -590,22 +599,23 @@ namespace LossDsl.Generated
                             double v7 = _targets_j * v6;
                             double v10 = 1.0 - _targets_j;
                             double v11 = v6 * v10;
-                            double v13 = 1.0 - v6;
-                            double v14 = _targets_j * v13;
+                            double v13 = -_logits_j;
+                            double v14 = Sigmoid(v13);
+                            double v15 = _targets_j * v14;
                             R8_acc += v7;
                             R12_acc += v11;
-                            R15_acc += v14;
+                            R16_acc += v15;
                         }
                         j0 += run;
                     }
                 }
                 R8_acc += Vector512.Sum(R8_v);
                 R12_acc += Vector512.Sum(R12_v);
-                R15_acc += Vector512.Sum(R15_v);
+                R16_acc += Vector512.Sum(R16_v);
                 long slot = (long)item * shape.PartialSlots;
                 a.Partials[slot + 0] = R8_acc;
                 a.Partials[slot + 1] = R12_acc;
-                a.Partials[slot + 2] = R15_acc;
+                a.Partials[slot + 2] = R16_acc;
             }
         }
 
@@ -627,48 +637,48 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R15 = Σ_j (targets_j·(1 − σ(logits_j)))
+                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
                 double R8_acc = 0.0;
                 double R12_acc = 0.0;
-                double R15_acc = 0.0;
+                double R16_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
                     R8_acc += a.Partials[slot + 0];
                     R12_acc += a.Partials[slot + 1];
-                    R15_acc += a.Partials[slot + 2];
+                    R16_acc += a.Partials[slot + 2];
                 }
                 double R8 = R8_acc;
                 double R12 = R12_acc;
-                double R15 = R15_acc;
-                double v16 = _smooth + R8;
-                double v17 = _alpha * R12;
-                double v18 = R8 + v17;
-                double v19 = _beta * R15;
-                double v20 = v18 + v19;
-                double v21 = _smooth + v20;
-                double v22 = Max(v21, _eps);
-                double v23 = v16 / v22;
-                double v24 = 1.0 - v23;
-                bool v26 = v21 >= _eps;
-                double v27 = v26 ? 1.0 : 0.0;
-                double v28 = 1.0 / v22;
-                double v29 = v27 / v22;
-                double v30 = v23 * v29;
-                double v31 = v28 - v30;
-                double v33 = v26 ? _alpha : 0.0;
-                double v34 = v33 / v22;
-                double v35 = v23 * v34;
-                double v37 = v26 ? _beta : 0.0;
-                double v38 = v37 / v22;
-                double v39 = v23 * v38;
-                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (double)v24;
-                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R15, eps)·(1 − targets_j)·σ(logits_j)·(1 − σ(logits_j)) − (1 / max(smooth + R8 + alpha·R12 + beta·R15, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R15, eps)·[smooth + R8 + alpha·R12 + beta·R15 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha …
+                double R16 = R16_acc;
+                double v17 = _smooth + R8;
+                double v18 = _alpha * R12;
+                double v19 = R8 + v18;
+                double v20 = _beta * R16;
+                double v21 = v19 + v20;
+                double v22 = _smooth + v21;
+                double v23 = Max(v22, _eps);
+                double v24 = v17 / v23;
+                double v25 = 1.0 - v24;
+                bool v27 = v22 >= _eps;
+                double v28 = v27 ? 1.0 : 0.0;
+                double v29 = 1.0 / v23;
+                double v30 = v28 / v23;
+                double v31 = v24 * v30;
+                double v32 = v29 - v31;
+                double v34 = v27 ? _alpha : 0.0;
+                double v35 = v34 / v23;
+                double v36 = v24 * v35;
+                double v37 = v27 ? _beta : 0.0;
+                double v38 = v37 / v23;
+                double v39 = v24 * v38;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (double)v25;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
                 var scale_v = Vector512.Create((double)shape.GradScale);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
-                    var bv31 = Vector512.Create((double)v31);
-                    var bv35 = Vector512.Create((double)v35);
+                    var bv32 = Vector512.Create((double)v32);
+                    var bv36 = Vector512.Create((double)v36);
                     var bv39 = Vector512.Create((double)v39);
                     for (long j0 = begin; j0 < end;)
                     {
@@ -682,16 +692,17 @@ namespace LossDsl.Generated
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
                             var w6 = LossVectorMath.Sigmoid(_logits_v);
                             var w10 = Vector512.Create((double)1.0) - _targets_v;
-                            var w13 = Vector512.Create((double)1.0) - w6;
-                            var w41 = w6 * w13;
-                            var w42 = _targets_v * w41;
-                            var w43 = bv31 * w42;
-                            var w45 = w10 * w41;
-                            var w46 = bv35 * w45;
-                            var w47 = w46 - w43;
-                            var w50 = bv39 * w42;
-                            var w52 = w47 - w50;
-                            Vector512.StoreUnsafe(w52 * scale_v, ref grad_0, (nuint)(off + k));
+                            var w13 = -_logits_v;
+                            var w14 = LossVectorMath.Sigmoid(w13);
+                            var w40 = w6 * w14;
+                            var w41 = _targets_v * w40;
+                            var w42 = bv32 * w41;
+                            var w43 = w10 * w40;
+                            var w44 = bv36 * w43;
+                            var w45 = w44 - w42;
+                            var w46 = bv39 * w41;
+                            var w47 = w45 - w46;
+                            Vector512.StoreUnsafe(w47 * scale_v, ref grad_0, (nuint)(off + k));
                         }
                         for (; k < run; k++)
                         {
@@ -699,16 +710,17 @@ namespace LossDsl.Generated
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
                             double v6 = Sigmoid(_logits_j);
                             double v10 = 1.0 - _targets_j;
-                            double v13 = 1.0 - v6;
-                            double v41 = v6 * v13;
-                            double v42 = _targets_j * v41;
-                            double v43 = v31 * v42;
-                            double v45 = v10 * v41;
-                            double v46 = v35 * v45;
-                            double v47 = v46 - v43;
-                            double v50 = v39 * v42;
-                            double v52 = v47 - v50;
-                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v52 * shape.GradScale);
+                            double v13 = -_logits_j;
+                            double v14 = Sigmoid(v13);
+                            double v40 = v6 * v14;
+                            double v41 = _targets_j * v40;
+                            double v42 = v32 * v41;
+                            double v43 = v10 * v40;
+                            double v44 = v36 * v43;
+                            double v45 = v44 - v42;
+                            double v46 = v39 * v41;
+                            double v47 = v45 - v46;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v47 * shape.GradScale);
                         }
                         j0 += run;
                     }
@@ -736,50 +748,51 @@ namespace LossDsl.Generated
             Tensor v10 = f.Sub(1.0, _targets_j);
             Tensor v11 = f.Mul(v6, v10);
             Tensor R12 = f.Sum(v11);   // R12 = Σ_j (σ(logits_j)·(1 − targets_j))
-            Tensor v13 = f.Sub(1.0, v6);
-            Tensor v14 = f.Mul(_targets_j, v13);
-            Tensor R15 = f.Sum(v14);   // R15 = Σ_j (targets_j·(1 − σ(logits_j)))
-            Tensor v16 = f.Add(_smooth, R8);
-            Tensor v17 = f.Mul(R12, _alpha, overwrite: f.InPlace);
-            Tensor v18 = f.Add(R8, v17, overwrite: f.InPlace);
-            Tensor v19 = f.Mul(R15, _beta, overwrite: f.InPlace);
-            Tensor v20 = f.Add(v18, v19, overwrite: f.InPlace);
-            Tensor v21 = f.Add(v20, _smooth, overwrite: f.InPlace);
-            Tensor v22 = f.Maximum(v21, _eps);
-            Tensor v23 = f.Div(v16, v22, overwrite: f.InPlace);
-            Tensor v24 = f.Sub(1.0, v23);   // L
-            Tensor v26 = f.Ge(v21, _eps);
-            Tensor v27 = f.Where(v26, 1.0, 0.0);
-            Tensor v28 = f.Div(1.0, v22);
-            Tensor v29 = f.Div(v27, v22, overwrite: f.InPlace);
-            Tensor v30 = f.Mul(v29, v23, overwrite: f.InPlace);
-            Tensor v31 = f.Sub(v28, v30, overwrite: f.InPlace);
-            Tensor v33 = f.Where(v26, _alpha, 0.0);
-            Tensor v34 = f.Div(v33, v22, overwrite: f.InPlace);
-            Tensor v35 = f.Mul(v34, v23, overwrite: f.InPlace);   // ∂L/∂R12
-            Tensor v37 = f.Where(v26, _beta, 0.0);
-            Tensor v38 = f.Div(v37, v22, overwrite: f.InPlace);
-            Tensor v39 = f.Mul(v23, v38, overwrite: f.InPlace);   // ∂L/∂R15
-            Tensor v41 = f.Mul(v6, v13);
-            Tensor v42 = f.Mul(_targets_j, v41);
-            Tensor v43 = f.Mul(v31, v42);
-            Tensor v45 = f.Mul(v10, v41, overwrite: f.InPlace);
-            Tensor v46 = f.Mul(v45, v35, overwrite: f.InPlace);
-            Tensor v47 = f.Sub(v46, v43, overwrite: f.InPlace);
-            Tensor v50 = f.Mul(v42, v39, overwrite: f.InPlace);
-            Tensor v52 = f.Sub(v47, v50, overwrite: f.InPlace);
-            f.Gradient(0, v52, temporary: true);   // ∂L/∂logits_j
+            Tensor v13 = _logits_j.neg();
+            Tensor v14 = f.InPlace ? v13.sigmoid_() : v13.sigmoid();
+            Tensor v15 = f.Mul(_targets_j, v14);
+            Tensor R16 = f.Sum(v15);   // R16 = Σ_j (targets_j·σ(−logits_j))
+            Tensor v17 = f.Add(_smooth, R8);
+            Tensor v18 = f.Mul(R12, _alpha, overwrite: f.InPlace);
+            Tensor v19 = f.Add(R8, v18, overwrite: f.InPlace);
+            Tensor v20 = f.Mul(R16, _beta, overwrite: f.InPlace);
+            Tensor v21 = f.Add(v19, v20, overwrite: f.InPlace);
+            Tensor v22 = f.Add(v21, _smooth, overwrite: f.InPlace);
+            Tensor v23 = f.Maximum(v22, _eps);
+            Tensor v24 = f.Div(v17, v23, overwrite: f.InPlace);
+            Tensor v25 = f.Sub(1.0, v24);   // L
+            Tensor v27 = f.Ge(v22, _eps);
+            Tensor v28 = f.Where(v27, 1.0, 0.0);
+            Tensor v29 = f.Div(1.0, v23);
+            Tensor v30 = f.Div(v28, v23, overwrite: f.InPlace);
+            Tensor v31 = f.Mul(v30, v24, overwrite: f.InPlace);
+            Tensor v32 = f.Sub(v29, v31, overwrite: f.InPlace);
+            Tensor v34 = f.Where(v27, _alpha, 0.0);
+            Tensor v35 = f.Div(v34, v23, overwrite: f.InPlace);
+            Tensor v36 = f.Mul(v35, v24, overwrite: f.InPlace);   // ∂L/∂R12
+            Tensor v37 = f.Where(v27, _beta, 0.0);
+            Tensor v38 = f.Div(v37, v23, overwrite: f.InPlace);
+            Tensor v39 = f.Mul(v24, v38, overwrite: f.InPlace);   // ∂L/∂R16
+            Tensor v40 = f.Mul(v6, v14);
+            Tensor v41 = f.Mul(_targets_j, v40);
+            Tensor v42 = f.Mul(v32, v41);
+            Tensor v43 = f.Mul(v10, v40, overwrite: f.InPlace);
+            Tensor v44 = f.Mul(v43, v36, overwrite: f.InPlace);
+            Tensor v45 = f.Sub(v44, v42, overwrite: f.InPlace);
+            Tensor v46 = f.Mul(v41, v39, overwrite: f.InPlace);
+            Tensor v47 = f.Sub(v45, v46, overwrite: f.InPlace);
+            f.Gradient(0, v47, temporary: true);   // ∂L/∂logits_j
             if (f.Wants(1))
             {
-                Tensor v53 = f.Mul(v6, v31);
-                Tensor v54 = v53.neg();
-                Tensor v57 = f.Mul(v6, v35);
-                Tensor v59 = f.Sub(v54, v57);
-                Tensor v60 = f.Mul(v13, v39);
-                Tensor v61 = f.Add(v59, v60);
-                f.Gradient(1, v61, temporary: true);   // ∂L/∂targets_j
+                Tensor v48 = f.Mul(v6, v32);
+                Tensor v49 = v48.neg();
+                Tensor v50 = f.Mul(v6, v36);
+                Tensor v51 = f.Sub(v49, v50);
+                Tensor v52 = f.Mul(v14, v39);
+                Tensor v53 = f.Add(v51, v52);
+                f.Gradient(1, v53, temporary: true);   // ∂L/∂targets_j
             }
-            return f.Loss(v24);
+            return f.Loss(v25);
         }
     }
 }
