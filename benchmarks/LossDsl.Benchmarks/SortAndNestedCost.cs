@@ -27,7 +27,6 @@ public static class SortAndNestedCost
         ("TripletMarginAllTriplets [N, N]", "dsl", 256), ("TripletMarginAllTriplets [N, N]", "composed", 256),
         ("TripletMarginAllTriplets [N, N]", "dsl", 512), ("TripletMarginAllTriplets [N, N]", "composed", 512),
         ("SmoothAP [N, N]", "dsl", 256), ("SmoothAP [N, N]", "composed", 256),
-        ("SmoothAP [N, N]", "dsl", 512), ("SmoothAP [N, N]", "composed", 512),
     };
 
     public static int Run(string[] args)

@@ -15,7 +15,9 @@ namespace LossDsl.Losses;
 /// <c>_lovasz_grad</c> and its first difference; f = relu for the hinge, the identity for the softmax errors). In the DSL
 /// that is a <c>SortedSum</c> whose element function reads the running sums with <c>CumSum</c>; the sum itself does not
 /// depend on the order, so each element adds f(e)·(J at its rank − J just before it), with the Jaccard ratio before it
-/// taken as 1 where its union is empty (the first element of a set with no positives: J_0 = 0).
+/// taken as 1 where its union is empty (the first element of a set with no positives: J_0 = 0). The union at a rank,
+/// P + C0_k, is at least 1 for targets in [0, 1] (P ≥ y_k and C0_k ≥ 1 − y_k); the body says so with Max(…, 1), which
+/// changes nothing there and lets the stability analysis prove the division safe.
 /// </para>
 /// The order passes no gradient (the permutation is constant, as smp's <c>torch.sort</c> indices are); the generated
 /// gradient is f'(e)·ΔJ per element, permuted back. These losses run on the torch-ops backend on every device: the fused
@@ -41,7 +43,7 @@ public static partial class Lovasz
             (z, y) => 1 - z * (2 * y - 1),                                   // sort by the hinge error, descending
             (z, y) => Max(0f, 1 - z * (2 * y - 1))                           // relu(e), with relu'(0) = 0 as F.relu
                 * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
-                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));   // J_k − J_(k−1)
+                   - (positives - CumSum(y)) / Max(positives + CumSum(1 - y), 1f)));   // J_k − J_(k−1)
     }
 
     /// <summary>
@@ -61,7 +63,7 @@ public static partial class Lovasz
             (z, y) => 1 - z * (2 * y - 1),
             (z, y) => Max(0f, 1 - z * (2 * y - 1))
                 * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
-                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));
+                   - (positives - CumSum(y)) / Max(positives + CumSum(1 - y), 1f)));
     }
 
     /// <summary>
@@ -84,7 +86,7 @@ public static partial class Lovasz
             (p, y) => Abs(y - p),                                            // sort by the class's error, descending
             (p, y) => Abs(y - p)
                 * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
-                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));   // J_k − J_(k−1)
+                   - (positives - CumSum(y)) / Max(positives + CumSum(1 - y), 1f)));   // J_k − J_(k−1)
     }
 
     /// <summary>
@@ -105,7 +107,7 @@ public static partial class Lovasz
             (p, y) => Abs(y - p),
             (p, y) => Abs(y - p)
                 * ((positives + CumSum(1 - y) - (1 - y) > 0 ? (positives - CumSum(y) + y) / (positives + CumSum(1 - y) - (1 - y)) : 1)
-                   - (positives - CumSum(y)) / (positives + CumSum(1 - y))));
+                   - (positives - CumSum(y)) / Max(positives + CumSum(1 - y), 1f)));
     }
 
     /// <summary>

@@ -86,7 +86,7 @@ public static partial class Ranking
         return count > 0
             ? 1 - SumWithRow(similarity, positive, negative, (sj, pj, _, j, row) => pj
                 * (1 + row.Sum((sk, pk, _, k) => k != j ? pk * Sigmoid((sk - sj) / temperature) : 0))             // R(j, P)
-                / (1 + row.Sum((sk, pk, nk, k) => k != j ? (pk + nk) * Sigmoid((sk - sj) / temperature) : 0)))   // R(j, Ω)
+                / Max(1 + row.Sum((sk, pk, nk, k) => k != j ? (pk + nk) * Sigmoid((sk - sj) / temperature) : 0), 1f))   // R(j, Ω) ≥ 1: masks are 0 or 1
                 / count
             : 0;
     }

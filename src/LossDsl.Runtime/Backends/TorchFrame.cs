@@ -265,14 +265,20 @@ public sealed class TorchFrame
             throw new NotSupportedException($"{_call.Definition.Name}: a nested reduction runs over rows only.");
         long rows = _elementShape[0], n = _elementShape[1];
         long block = Math.Max(1, (1L << 20) / Math.Max(1, rows * n));
+        // Without a graph, the blocks' sums go into one result made first, and each block frees all it made before the
+        // next: nothing a block allocates outlives it, so the C allocator reuses the same memory block after block (a
+        // small result kept per block would pin its heap, and glibc's heap would grow by the temporaries of every block).
+        var result = InPlace ? torch.empty(rows, n, DType, Device) : null;
         var parts = new List<Tensor>();
         for (long start = 0; start < n; start += block)
         {
+            using var scope = torch.NewDisposeScope();
             long length = Math.Min(block, n - start);
-            var f = body(new Nest(start, length));
-            parts.Add(f.expand(rows, length, n).sum(2));
+            var sum = body(new Nest(start, length)).expand(rows, length, n).sum(2);
+            if (result is not null) result.narrow(1, start, length).copy_(sum);
+            else parts.Add(sum.MoveToOuterDisposeScope());   // under grad mode autograd keeps what it saved: the handles are ours
         }
-        return parts.Count == 1 ? parts[0] : torch.cat(parts.ToArray(), 1);
+        return result ?? (parts.Count == 1 ? parts[0] : torch.cat(parts.ToArray(), 1));
     }
 
     /// <summary>One block of outer elements of a nested sum: the views its body computes on.</summary>
