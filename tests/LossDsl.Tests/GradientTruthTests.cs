@@ -452,7 +452,11 @@ public class GradientTruthTests
         double rtol = dtype == ScalarType.Float64 ? 1e-7 : 2e-5;
         double scale = dtype == ScalarType.Float64 ? 1e-12 : 2e-6;
         Reference.Close(refValue, value.detach(), rtol, scale * MaxAbs(refValue) + 1e-300, $"{name} value");
-        Reference.Close(refGrad, x.grad!, rtol, scale * MaxAbs(refGrad) + 1e-300, $"{name} gradient");
+        // At logits of ±50 the reference's float64 autograd computes σ′ = σ(1 − σ) with 1 − σ(50) rounded to 0, where the
+        // true σ′ is e^−50 ≈ 2e-22; the generated gradient, rewritten to σ(x)·σ(−x) (issue 25), keeps it. The reference is
+        // then off by up to e^−50 per unit of upstream gradient, which the tolerance allows.
+        double saturated = extreme ? 1e-21 : 0;
+        Reference.Close(refGrad, x.grad!, rtol, scale * MaxAbs(refGrad) + saturated + 1e-300, $"{name} gradient");
         Assert.False(value.detach().isnan().any().item<bool>(), "no NaN in the loss");
         Assert.False(x.grad!.isnan().any().item<bool>(), "no NaN in the gradient");
         if (reduction == nn.Reduction.Mean) MeanCountHolds(refGrad, x.grad!, c.Reference(ref64).numel(), name);

@@ -485,6 +485,19 @@ public partial class LossLibraryTests
         new("SmoothAP", g => new[] { CosineMatrix(g), torch.tensor(PairLabels) },
             t => Ranking.SmoothAP(t[0], t[1], temperature: 0.1),
             t => RankingTests.SmoothAPReference(t[0], t[1], 0.1)),
+
+        // Distributional (the paper's construction: erf bin masses on linspace(min, max, C + 1), soft-target CE)
+        new("HLGauss", g => new[] { 3 * Randn(g, 9, 21), 4 * Randn(g, 9) },
+            t => Distributional.HLGauss(t[0], t[1], min_value: -8, max_value: 8, sigma_ratio: 0.75),
+            t =>
+            {
+                var y = t[1].clamp(-8, 8);
+                var support = torch.linspace(-8, 8, 22, dtype: t[0].dtype);
+                var cdf = torch.special.erf((support - y.unsqueeze(-1)) / (Math.Sqrt(2) * 0.75 * 16 / 21));
+                var probs = (cdf.narrow(1, 1, 21) - cdf.narrow(1, 0, 21)) / (cdf.select(1, 21) - cdf.select(1, 0)).unsqueeze(-1);
+                return -(probs * F.log_softmax(t[0], 1)).sum(1).mean();
+            },
+            0),
     }.Concat(NamedCases()).ToArray();
 
     private static Tensor Mcc(Tensor p, Tensor y, double eps)

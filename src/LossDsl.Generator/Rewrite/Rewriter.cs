@@ -42,7 +42,7 @@ public sealed record Rewritten(Graph Graph, EquatableArray<int> Map, EquatableAr
 public static class Rewriter
 {
     public const int MaxRewritesPerNode = 4;
-    public const int Samples = 256;
+    public const int Samples = 128;
     public const double NoiseBits = 2;
 
     /// <summary>The binary exponents the pattern variables are sampled over: float32's normal range, as Herbie samples it.</summary>
