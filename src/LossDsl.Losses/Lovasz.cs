@@ -1,4 +1,5 @@
 using System;
+using LossDsl.Runtime;
 using static LossDsl.LossMath;
 
 namespace LossDsl.Losses;
@@ -130,11 +131,11 @@ public static partial class Lovasz
             ? LovaszSoftmaxPerImage(logits, mask, reduction: TorchSharp.torch.nn.Reduction.None, ignore_index: ignore_index)                 // [N, C]
             : LovaszSoftmax(logits, mask, reduction: TorchSharp.torch.nn.Reduction.None, ignore_index: ignore_index).unsqueeze(0);        // [1, C]
         var flat = mask.reshape(mask.shape[0], -1);                                                                                           // [N, S]
-        var kept = ignore_index is long ignored ? flat.ne(ignored) : TorchSharp.torch.ones_like(flat, TorchSharp.torch.ScalarType.Bool);
-        var onehot = TorchSharp.torch.nn.functional.one_hot(flat.masked_fill(kept.logical_not(), 0), classes).logical_and(kept.unsqueeze(-1));   // [N, S, C]
+        var kept = ignore_index is long ignored ? TorchScalars.With(ignored, flat.ne) : TorchSharp.torch.ones_like(flat, TorchSharp.torch.ScalarType.Bool);
+        var onehot = TorchSharp.torch.nn.functional.one_hot(TorchScalars.MaskedFill(flat, kept.logical_not(), 0), classes).logical_and(kept.unsqueeze(-1));   // [N, S, C]
         var present = (per_image ? onehot.any(1) : onehot.any(1).any(0, keepdim: true)).to(perClass.dtype);                                // like perClass
         var count = present.sum(1);
-        var mean = (perClass * present).sum(1) / count.clamp_min(1);                                                                         // 0 where no class is present
+        var mean = (perClass * present).sum(1) / TorchScalars.With(1L, count.clamp_min);                                                                         // 0 where no class is present
         return mean.mean().MoveToOuterDisposeScope();
     }
 }

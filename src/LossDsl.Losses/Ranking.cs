@@ -1,4 +1,5 @@
 using System;
+using LossDsl.Runtime;
 using TorchSharp;
 using static LossDsl.LossMath;
 using static TorchSharp.torch;
@@ -43,7 +44,7 @@ public static partial class Ranking
     {
         var sum = TripletMarginAllTriplets(distance, labels, margin: margin, reduction: nn.Reduction.Sum);
         long active = ActiveTriplets(distance, labels, margin);
-        return active > 0 ? sum / active : sum * 0;
+        return active > 0 ? TorchScalars.Div(sum, active) : TorchScalars.Mul(sum, 0);
     }
 
     /// <summary>The number of triplets (a, p, n) with d_ap − d_an + margin &gt; 0, counted per block of anchors.</summary>
@@ -59,9 +60,9 @@ public static partial class Ranking
         for (long a = 0; a < n; a += block)
         {
             long b = Math.Min(block, n - a);
-            var gap = d.narrow(0, a, b).unsqueeze(2) - d.narrow(0, a, b).unsqueeze(1) + margin;   // [b, p, n]: d_ap − d_an + m
+            var gap = TorchScalars.Add(d.narrow(0, a, b).unsqueeze(2) - d.narrow(0, a, b).unsqueeze(1), margin);   // [b, p, n]: d_ap − d_an + m
             var kept = positive.narrow(0, a, b).unsqueeze(2).logical_and(negative.narrow(0, a, b).unsqueeze(1));
-            count += gap.gt(0).logical_and(kept).sum().item<long>();
+            count += TorchScalars.With(0L, gap.gt).logical_and(kept).sum().item<long>();
         }
         return count;
     }
