@@ -14,8 +14,7 @@ internal static class CoverageTable
 Every loss of the catalogue (`LOSSES.md`, the product brief's list) and of the losses issue 23 names, by shape:
 **written** means the DSL writes it as its source defines it (the library's name, or the test catalogue's, where it
 is not a library loss); **workaround** that it is written with a stated compromise; **no** that the DSL cannot write
-it, and why. **In progress** marks the losses that other branches add (sort and nested reductions; intrinsics), to be
-flipped to *written* when they are merged.
+it, and why.
 
 | shape | loss | status | how, or why not |
 |---|---|---|---|
@@ -35,7 +34,7 @@ flipped to *written* when they are merged.
 | class row | supervised contrastive (one anchor row) | written | `MetricLearning.SupCon` (pair rows, masks from the labels) |
 | class row | circle loss (one anchor row) | written | `MetricLearning.Circle` |
 | class row | entropy minimization | written | `Unsupervised.Entropy` (a row without a target) |
-| class row | HL-Gauss | in progress | needs the Erf intrinsic (intrinsics branch) |
+| class row | HL-Gauss | written | `Distributional.HLGauss` (the Erf intrinsic; the target is clamped into the support) |
 | elementwise | BCE with logits | written | `Binary.BceWithLogits` |
 | elementwise | sigmoid focal | written | `Binary.SigmoidFocal` |
 | elementwise | asymmetric loss (ASL) | written | `Binary.Asymmetric` |
@@ -46,7 +45,7 @@ flipped to *written* when they are merged.
 | elementwise | squared hinge | written | test catalogue `SquaredHinge` |
 | elementwise | exponential | written | test catalogue `Exponential` |
 | elementwise | a non-calibrated control | written | test catalogue `SquaredControl`; the analyzer flags it (LOSS0201) |
-| elementwise | Welsch, Cauchy, Geman-McClure (kornia) | written | `Robust.Welsch`, `Robust.Cauchy`, `Robust.GemanMcClure` (Cauchy's log(1 + u) becomes exact for small u with the Log1p intrinsic, in progress) |
+| elementwise | Welsch, Cauchy, Geman-McClure (kornia) | written | `Robust.Welsch`, `Robust.Cauchy`, `Robust.GemanMcClure` |
 | set | soft Dice | written | `Segmentation.Dice`, `Segmentation.MulticlassDice` |
 | set | Tversky | written | `Segmentation.Tversky`, `Segmentation.MulticlassTversky` |
 | set | focal Tversky (Abraham and Khan: per class) | written | `Segmentation.FocalTversky` |
@@ -60,8 +59,8 @@ flipped to *written* when they are merged.
 | set | generalized Dice (Sudre 2017, w_c = 1/(Σy_c)²) | workaround | `Overlap.GeneralizedDice`: one set over the batch, whose class weights the caller passes as a map (w_c needs a reduction across sets, which the DSL does not have) |
 | set | MCC | written | `Segmentation.Mcc` (per channel; smp pools the channels) |
 | set | information maximization | workaround | `Unsupervised.InformationMaximization`: a `[Softmax]` set loss takes a class mask, so the caller passes one it does not read |
-| set | Lovász hinge | in progress | sort within an axis (sort branch) |
-| set | Lovász-Softmax | in progress | sort within an axis (sort branch) |
+| set | Lovász hinge | written | `Lovasz.LovaszHinge`, `Lovasz.LovaszHingePerImage` (`SortedSum` with `CumSum`; the torch-ops backend runs it, the fused kernels decline it) |
+| set | Lovász-Softmax | written | `Lovasz.LovaszSoftmax`, `Lovasz.LovaszSoftmaxPerImage` (smp's `classes="all"`); `classes="present"` is `Lovasz.LovaszSoftmaxPresent`, which averages the per-class losses over the classes present with torch ops (a reduction across sets) |
 | metric learning | SupCon | written | `MetricLearning.SupCon` |
 | metric learning | NT-Xent / InfoNCE | written | `MetricLearning.NTXent` |
 | metric learning | circle loss | written | `MetricLearning.Circle` |
@@ -69,27 +68,26 @@ flipped to *written* when they are merged.
 | metric learning | multi-similarity | written | `MetricLearning.MultiSimilarity` |
 | metric learning | NCA | written | `PairLosses.Nca` |
 | metric learning | contrastive, per-pair mean (PML) | workaround | `PairLosses.Contrastive`: one set over the `[N, N]` matrix, with the pair masks passed as tensors (`PairMasks.FromLabels`) instead of built from the labels |
-| metric learning | triplet margin over all triplets (PML default) | in progress | a nested reduction inside a row (sort/nested-reduction branch) |
-| metric learning | Smooth-AP | in progress | a nested reduction: each item's rank is a sum over the row (sort/nested-reduction branch) |
-| metric learning | rank-based AP, Plackett–Luce, soft top-k | no | sort and rank inside an axis (the sort branch adds sort; these are not planned) |
+| metric learning | triplet margin over all triplets (PML default) | written | `Ranking.TripletMarginAllTriplets` (a nested reduction inside the anchor's row); PML's `AvgNonZeroReducer` is `Ranking.TripletMarginLoss`, which divides the sum by the count of active triplets, counted per block of anchors |
+| metric learning | Smooth-AP | written | `Ranking.SmoothAP` (each item's rank is a sum over the row: a nested reduction) |
+| metric learning | rank-based AP, Plackett–Luce, soft top-k | no | `SortedSum` sorts within an axis, but these need more than running sums over the order (a likelihood over the permutation, a differentiable top-k); not planned |
 | several inputs | DPO (sigmoid) | written | `Preference.Dpo` |
 | several inputs | symmetric KL | written | `Distillation.SymmetricKL` |
 | sequence | CTC | no | a dynamic program over alignments |
 
 Totals of the table's 56 rows (a row may name several losses of one kind):
 
-| shape | written | workaround | no | in progress |
-|---|---|---|---|---|
-| class row | 15 | 1 | 0 | 1 |
-| elementwise | 11 | 0 | 0 | 0 |
-| set | 10 | 3 | 0 | 2 |
-| metric learning | 6 | 1 | 1 | 2 |
-| several inputs | 2 | 0 | 0 | 0 |
-| sequence | 0 | 0 | 1 | 0 |
-| **all** | **44** | **5** | **2** | **5** |
+| shape | written | workaround | no |
+|---|---|---|---|
+| class row | 16 | 1 | 0 |
+| elementwise | 11 | 0 | 0 |
+| set | 12 | 3 | 0 |
+| metric learning | 8 | 1 | 1 |
+| several inputs | 2 | 0 | 0 |
+| sequence | 0 | 0 | 1 |
+| **all** | **49** | **5** | **2** |
 
-In progress on other branches, to flip when merged: HL-Gauss (intrinsics: Erf), Lovász hinge and Lovász-Softmax (sort),
-all-triplets triplet margin and Smooth-AP (nested reductions); and the intrinsics Erf, Log1p, Expm1, Cos, Sin and Atan
-(no row of their own: Log1p makes `Robust.Cauchy` exact for small residuals).
+The intrinsics Erf, Log1P, Expm1, Cos, Sin and Atan have no row of their own (docs/dsl.md lists them; docs/accuracy.md
+gives their float32 accuracy against libtorch).
 """;
 }
