@@ -52,7 +52,7 @@ namespace LossDsl
         public static float LogSigmoid(float x) => -Softplus(-x);
 
         /// <summary>The error function erf x = 2/√π ∫₀ˣ e^(−t²) dt (HL-Gauss's Gaussian bin masses).</summary>
-        public static float Erf(float x) => (float)ErfDouble(x);
+        public static float Erf(float x) => (float)ErfSeries.Erf(x);
 
         /// <summary>log(1 + x), accurate for small x.</summary>
         public static float Log1P(float x) => (float)Log1P((double)x);
@@ -68,22 +68,6 @@ namespace LossDsl
 
         /// <summary>Arctangent, in (−π/2, π/2).</summary>
         public static float Atan(float x) => (float)Math.Atan(x);
-
-        /// <summary>erf x = 2/√π · e^(−x²) · Σ_n (2x²)^n·x / (1·3·…·(2n+1)), a series of positive terms; ±1 from |x| = 6 on.</summary>
-        private static double ErfDouble(double x)
-        {
-            if (double.IsNaN(x)) return x;
-            double a = Math.Abs(x);
-            if (a >= 6) return x > 0 ? 1 : -1;
-            double z = 2 * a * a, t = a, s = a;
-            for (int n = 1; n < 300 && t > s * 1e-18; n++)
-            {
-                t *= z / (2 * n + 1);
-                s += t;
-            }
-            double r = Math.Min(1, 1.1283791670955126 * Math.Exp(-a * a) * s);
-            return x < 0 ? -r : r;
-        }
 
         /// <summary>
         /// <paramref name="x"/> itself, with no gradient flowing through it: PyTorch's <c>detach()</c>, JAX's

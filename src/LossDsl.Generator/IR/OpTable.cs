@@ -80,24 +80,16 @@ public static class OpTable
     /// <summary>e^x − 1, accurate near 0 (to about 2^-50 relative).</summary>
     public static double Expm1(double x) => Math.Abs(x) < 1e-4 ? x + x * x / 2 + x * x * x / 6 + x * x * x * x / 24 : Math.Exp(x) - 1;
 
-    /// <summary>
-    /// erf x = 2/√π · e^(−x²) · Σ_n (2x²)^n x / (1·3·…·(2n+1)): a series of positive terms (no cancellation) for |x| &lt; 6,
-    /// ±1 beyond (1 − erf 6 &lt; 2^-55).
-    /// </summary>
-    public static double Erf(double x)
+    /// <summary>erf's image of an interval: the series is monotone only to within its rounding, so the image of the end
+    /// points is widened by a few ulps, inside [−1, 1].</summary>
+    private static Interval ErfRange(Interval a)
     {
-        if (double.IsNaN(x)) return x;
-        double a = Math.Abs(x);
-        if (a >= 6) return x > 0 ? 1 : -1;
-        double z = 2 * a * a, t = a, s = a;
-        for (int n = 1; n < 300 && t > s * 1e-18; n++)
-        {
-            t *= z / (2 * n + 1);
-            s += t;
-        }
-        double r = Math.Min(1, 1.1283791670955126 * Math.Exp(-a * a) * s);
-        return x < 0 ? -r : r;
+        var m = Interval.Monotone(a, Erf, -1, 1);
+        return new Interval(Math.Max(-1, m.Lo - 1e-15 * Math.Abs(m.Lo)), Math.Min(1, m.Hi + 1e-15 * Math.Abs(m.Hi)), m.LoOpen, m.HiOpen);
     }
+
+    /// <summary>erf in double precision (the series <c>LossDsl.ErfSeries</c>, shared with LossMath).</summary>
+    public static double Erf(double x) => ErfSeries.Erf(x);
 
     private const double TwoOverSqrtPi = 1.1283791670955126;
 
@@ -165,8 +157,9 @@ public static class OpTable
             (b, i, a, da) => b.Const(0),                                                // no gradient flows through it
             a => a,
             "sg", "{0}.detach()", null, TorchAliases: true),
-        Monotone(Op.Erf, "Erf", false, Erf, -1, 1,
+        new(Op.Erf, "Erf", false, Erf, Everywhere,
             (b, i, a, da) => b.Mul(b.Mul(b.Const(TwoOverSqrtPi), b.Unary(Op.Exp, b.Neg(b.Mul(a, a)))), da),   // erf' = 2/√π e^(−a²)
+            ErfRange,
             "erf", "{0}.erf()", "{0}.erf_()"),
         new(Op.Log1P, "Log1P", false, Log1P, c => c > -1,
             (b, i, a, da) => b.Div(da, b.Add(b.Const(1), a)),                           // (log(1 + a))' = 1/(1 + a)
