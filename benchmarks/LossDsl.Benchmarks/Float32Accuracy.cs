@@ -130,12 +130,22 @@ public static class Float32Accuracy
             var pt = p * yy + (1 - p) * (1 - yy);
             return (0.25 * yy + 0.75 * (1 - yy)) * ce * (1 - pt).pow(2);
         }
-        Compare("sigmoid focal [65536], logits ×12", x, z => Losses.SigmoidFocal(z, y, reduction: nn.Reduction.None), Focal);
+        // The float64 truth cannot be the eager formula in float64: its 1 − p_t cancels too, only later (p_t rounds to 1
+        // in float64 past |z| ≈ 37, where the true factor is 10⁻³²), so it is written without a subtraction:
+        // 1 − p_t = y·σ(−z) + (1 − y)·σ(z), and BCE = (1 − y)·softplus(z) + y·softplus(−z) with softplus never linearized.
+        Tensor FocalExact(Tensor z)
+        {
+            var yy = y.to(z.dtype);
+            var ce = (1 - yy) * F.softplus(z, threshold: 1e9) + yy * F.softplus(-z, threshold: 1e9);
+            var q = yy * (-z).sigmoid() + (1 - yy) * z.sigmoid();
+            return (0.25 * yy + 0.75 * (1 - yy)) * ce * q.pow(2);
+        }
+        Compare("sigmoid focal [65536], logits ×12", x, z => Losses.SigmoidFocal(z, y, reduction: nn.Reduction.None), Focal, FocalExact);
     }
 
-    private static void Compare(string name, Tensor x, Func<Tensor, Tensor> ours, Func<Tensor, Tensor> eager)
+    private static void Compare(string name, Tensor x, Func<Tensor, Tensor> ours, Func<Tensor, Tensor> eager, Func<Tensor, Tensor>? truth = null)
     {
-        var (exactLoss, exactGrad) = LossAndGradient(eager, x.to(ScalarType.Float64));
+        var (exactLoss, exactGrad) = LossAndGradient(truth ?? eager, x.to(ScalarType.Float64));
         var (ourLoss, ourGrad) = LossAndGradient(ours, x);
         var (eagerLoss, eagerGrad) = LossAndGradient(eager, x);
         foreach (var (what, e, a, b) in new[] { ("loss", exactLoss, ourLoss, eagerLoss), ("gradient", exactGrad, ourGrad, eagerGrad) })

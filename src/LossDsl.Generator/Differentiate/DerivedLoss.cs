@@ -1,3 +1,5 @@
+using System.Collections.Generic;
+using System.Linq;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
 
@@ -20,4 +22,28 @@ public sealed record Adjoint(int Variable, int Value);
 /// per-row or elementwise value), or −1 for a class-index target. Entry 0 is <paramref name="Gradient"/>. The fused
 /// kernels compute the prediction's gradient; the torch-ops form computes every one.
 /// </param>
-public sealed record DerivedLoss(LossSignature Signature, Graph Graph, int Loss, int Gradient, EquatableArray<Adjoint> Adjoints, EquatableArray<int> Gradients);
+public sealed record DerivedLoss(LossSignature Signature, Graph Graph, int Loss, int Gradient, EquatableArray<Adjoint> Adjoints, EquatableArray<int> Gradients)
+{
+    /// <summary>Every node the later stages name: the loss, the gradients, and each adjoint's variable and value.</summary>
+    public List<int> Roots()
+    {
+        var roots = new List<int> { Loss, Gradient };
+        roots.AddRange(Gradients.Where(g => g >= 0));
+        foreach (var a in Adjoints) { roots.Add(a.Variable); roots.Add(a.Value); }
+        return roots;
+    }
+
+    /// <summary>The same loss over <paramref name="graph"/>, where node i of this graph is node <paramref name="map"/>[i] (−1 stays −1).</summary>
+    public DerivedLoss Remapped(Graph graph, EquatableArray<int> map)
+    {
+        int At(int i) => i < 0 ? i : map[i];
+        return this with
+        {
+            Graph = graph,
+            Loss = At(Loss),
+            Gradient = At(Gradient),
+            Adjoints = Adjoints.Select(a => new Adjoint(At(a.Variable), At(a.Value))).ToEquatableArray(),
+            Gradients = Gradients.Select(At).ToEquatableArray(),
+        };
+    }
+}

@@ -420,7 +420,7 @@ public static class LossSourceEmitter
     private static void EmitKernels(IndentedWriter w, KernelPlan plan)
     {
         var sig = plan.Loss.Signature;
-        var printer = new MathPrinter(plan.Loss.Graph, sig);
+        var printer = new MathPrinter(plan.Loss.Graph, sig, plan.Lowered);
         w.Line($"/// <summary>The ILGPU kernels of {sig.Name} and the description LossDsl.Runtime launches them from.</summary>");
         using (w.Block($"internal static class {KernelsClass(sig)}"))
         {
@@ -481,6 +481,12 @@ public static class LossSourceEmitter
             w.Comment(sig.Axes.IsElementwise
                 ? $"  ∂L/∂{x} = {printer.Print(d.Gradient)}"
                 : $"  ∂L/∂{x}_j = {printer.Print(d.Gradient)}");
+        if (plan.Lowered.Count > 0)
+        {
+            string xs = string.Join(", ", plan.Lowered.Select(c => c.X).Distinct().Select(x => printer.Print(x)));
+            w.Comment($"Kernel lowering: σ, logσ and softplus of {xs} are computed from e = e^(−|x|), log1p(e) and 1/(1 + e), one");
+            w.Comment("exponential and one log1p per x where each call took its own; the torch-ops form calls the intrinsics.");
+        }
         w.Comment(plan.Chunked
             ? $"Schedule: {Names.Plural(plan.Passes.Count, "reduction launch", "reduction launches")} over (set, chunk) groups, then one launch that writes the gradient."
             : sig.Axes.IsElementwise

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Linq;
 using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
+using LossDsl.Generator.Schedule;
 
 namespace LossDsl.Generator.Emit;
 
@@ -11,15 +12,26 @@ public sealed class MathPrinter
     private const int MaxLength = 400;
     private readonly Graph _g;
     private readonly LossSignature _sig;
+    private readonly System.Collections.Generic.Dictionary<int, LoweredCall> _lowered;
 
-    public MathPrinter(Graph g, LossSignature sig)
+    private readonly System.Func<int, int> _reductionNumber;
+
+    /// <param name="lowered">Nodes that compute an intrinsic by parts (the kernel lowering): printed as the intrinsic.</param>
+    /// <param name="reductionNumber">The number a reduction node is named by (its index, unless the graph is named after
+    /// another's: the torch-ops form's comments name reductions as the kernels' do).</param>
+    public MathPrinter(Graph g, LossSignature sig, EquatableArray<LoweredCall>? lowered = null, System.Func<int, int>? reductionNumber = null)
     {
         _g = g;
         _sig = sig;
+        _reductionNumber = reductionNumber ?? (i => i);
+        _lowered = (lowered ?? EquatableArray<LoweredCall>.Empty).ToDictionary(c => c.Node);
     }
 
     /// <summary>The name a reduction has in comments and code, e.g. R4.</summary>
     public static string ReductionName(int i) => "R" + i.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The name reduction node <paramref name="i"/> of this printer's graph has in comments.</summary>
+    public string Reduction(int i) => ReductionName(_reductionNumber(i));
 
     private readonly System.Collections.Generic.Dictionary<(int, int), string> _memo = new();
 
@@ -58,6 +70,8 @@ public sealed class MathPrinter
 
     private string RenderCore(int i, int parent)
     {
+        if (_lowered.TryGetValue(i, out var call))
+            return $"{FunctionName(call.Op)}({(call.Negated ? "−" + Render(call.X, 3) : Render(call.X, 0))})";
         var n = _g[i];
         (string text, int prec) = n.Op switch
         {
@@ -70,12 +84,12 @@ public sealed class MathPrinter
             Op.Length => ("n", 9),
             Op.Classes => ("C", 9),
             Op.At => ($"{ParamName(ParameterKind.Span, n.Slot)}[{Render(n.A, 0)}]", 9),
-            Op.Arg => ($"argmax({ReductionName(n.A)})", 9),
+            Op.Arg => ($"argmax({Reduction(n.A)})", 9),
             Op.OuterElem => (_sig.SpanName(n.Slot) + "_i", 9),   // in a nested body: the outer element i, the inner one is j
             Op.OuterIndex => ("i", 9),
             Op.NestedSum => ($"Σ_j[{Render(n.A, 0)}]", 9),
             Op.CumSum => ($"cumsum[by {Render(n.B, 0)} ↓]({Render(n.A, 0)})", 9),   // running sum over the sort
-            _ when n.Op.IsReduction() => (ReductionName(i), 9),
+            _ when n.Op.IsReduction() => (Reduction(i), 9),
             Op.Neg => ("−" + Render(n.A, 3), 3),
             Op.Not => ("¬" + Render(n.A, 3), 3),
             Op.Add => ($"{Render(n.A, 1)} + {Render(n.B, 1)}", 1),

@@ -82,8 +82,8 @@ public sealed class ScalarCode
             Op.ElemIndex => "j",
             Op.Length => "n",
             Op.Classes => "classes",
-            Op.Arg => MathPrinter.ReductionName(n.A) + "_arg",
-            _ when n.Op.IsReduction() => MathPrinter.ReductionName(i),
+            Op.Arg => _printer.Reduction(n.A) + "_arg",
+            _ when n.Op.IsReduction() => _printer.Reduction(i),
             _ => Local(i),
         };
     }

@@ -48,9 +48,9 @@ public sealed class TorchOpsEmitter
     public TorchOpsEmitter(KernelPlan plan, IndentedWriter w)
     {
         _plan = plan;
-        _g = plan.Loss.Graph;
+        _g = plan.Source.Graph;
         _w = w;
-        _printer = new MathPrinter(_g, plan.Loss.Signature);
+        _printer = new MathPrinter(_g, plan.Source.Signature, reductionNumber: plan.KernelNode);
         _scalar = new ScalarCode(_g, _printer, at: (_, _) => "");
         _tensor = new bool[_g.Count];
         for (int i = 0; i < _g.Count; i++)
@@ -88,7 +88,7 @@ public sealed class TorchOpsEmitter
 
     public void Emit()
     {
-        var d = _plan.Loss;
+        var d = _plan.Source;
         var sig = d.Signature;
         var data = sig.Parameters.Where(p => p.Kind != ParameterKind.Hyper).ToList();
         // The other parameters' gradients: computed only when their tensor requires grad (f.Wants).
@@ -213,7 +213,7 @@ public sealed class TorchOpsEmitter
     private Dictionary<int, (int Y, int Index, int Value)> OneHotAdds(List<int> needed, int[] roots)
     {
         var fused = new Dictionary<int, (int, int, int)>();
-        if (!_plan.Loss.Signature.Axes.FusedRows) return fused;
+        if (!_plan.Source.Signature.Axes.FusedRows) return fused;
         var uses = new int[_g.Count];
         foreach (int r in roots) uses[r]++;
         foreach (int i in needed)
@@ -251,14 +251,14 @@ public sealed class TorchOpsEmitter
 
     private string Comment(int i, Node n, ILookup<int, int> adjointOf)
     {
-        var d = _plan.Loss;
+        var d = _plan.Source;
         var notes = new List<string>();
         if (_oneHotAdds.TryGetValue(i, out var oneHot))
             notes.Add($"{Ref(oneHot.Y)} + (j == {Ref(oneHot.Index)} ? {Ref(oneHot.Value)} : 0)");
-        if (n.Op.IsReduction()) notes.Add($"{MathPrinter.ReductionName(i)} = {_printer.DescribeReduction(i)}");
+        if (n.Op.IsReduction()) notes.Add($"{_printer.Reduction(i)} = {_printer.DescribeReduction(i)}");
         if (i == d.Loss) notes.Add("L");
         foreach (int v in adjointOf[i])
-            notes.Add("∂L/∂" + (_g[v].Op == Op.At ? _printer.Print(v) : MathPrinter.ReductionName(v)));
+            notes.Add("∂L/∂" + (_g[v].Op == Op.At ? _printer.Print(v) : _printer.Reduction(v)));
         return string.Join("; ", notes);
     }
 

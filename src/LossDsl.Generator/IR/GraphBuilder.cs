@@ -168,6 +168,29 @@ public sealed class GraphBuilder
         return Intern(new Node(Op.Select, cond, then, @else));
     }
 
+    /// <summary>
+    /// Node <paramref name="n"/> of another graph rebuilt here over its operands' new nodes (<paramref name="map"/>: their
+    /// index there → here), simplified as the builders simplify.
+    /// </summary>
+    public int Rebuild(Node n, int[] map)
+    {
+        int A() => map[n.A];
+        int B() => map[n.B];
+        int C() => map[n.C];
+        return n.Op switch
+        {
+            Op.Const => Const(n.Value),
+            Op.At => At(n.Slot, A()),
+            Op.Select => Select(A(), B(), C()),
+            Op.Arg => Arg(A()),
+            _ when n.OperandCount == 0 => Copy(n),
+            _ when n.Op.IsReduction() => Reduce(n.Op, A()),
+            _ when n.Op == Op.Neg || n.Op == Op.Not || (OpTable.Unary(n.Op) is not null && n.OperandCount == 1) => Unary(n.Op, A()),
+            _ when n.OperandCount == 2 && (n.Op is >= Op.Add and <= Op.Min || n.Op.IsPredicate()) => Binary(n.Op, A(), B()),
+            _ => Copy(n with { A = n.A >= 0 ? A() : -1, B = n.B >= 0 ? B() : -1, C = n.C >= 0 ? C() : -1 }),
+        };
+    }
+
     /// <summary>Interns <paramref name="node"/> as it is, with no simplification (its operands must be earlier nodes).</summary>
     public int Copy(Node node) => Intern(node);
 

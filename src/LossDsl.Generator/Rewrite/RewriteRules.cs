@@ -16,7 +16,8 @@ public sealed record RewriteRule(string Name, string Why, Func<GraphBuilder, int
 /// The rewrite table: the unstable forms papers write and the stable forms LossDsl computes instead (Herbie's rule
 /// database, for the forms losses use). The rewrite stage tries the rules in this order at every node, bottom-up, so the
 /// first rule that matches wins; an earlier rule prepares a later one: log(1 − σ(x)) is rewritten as its operand 1 − σ(x)
-/// becomes σ(−x), whose log is then logσ(−x), and (1 − σ(x))^γ likewise becomes exp(γ·logσ(−x)). Each result is cheaper or no dearer than a library call away, and is kept only where the accuracy
+/// becomes σ(−x), whose log is then logσ(−x), and (1 − σ(x))^γ likewise becomes σ(−x)^γ, computed as exp(γ·logσ(−x))
+/// where σ(−x) underflows. Each result is cheaper or no dearer than a library call away, and is kept only where the accuracy
 /// measurement finds that it loses no bits anywhere sampled (<see cref="Rewriter"/>).
 /// </summary>
 public static class RewriteRules
@@ -42,6 +43,31 @@ public static class RewriteRules
         return false;
     }
 
+    /// <summary>
+    /// p_t of a binary label: w₁·σ(a) + w₂·σ(−a) with w₂ = 1 − w₁ (either way round), as focal losses write
+    /// p·y + (1 − p)·(1 − y) once 1 − σ(x) is σ(−x). 1 − p_t is then w₁·σ(−a) + w₂·σ(a): the sigmoids swap.
+    /// </summary>
+    private static bool Blend(GraphBuilder b, int i, out int w1, out int s1, out int w2, out int s2)
+    {
+        w1 = s1 = w2 = s2 = -1;
+        if (b[i].Op != Op.Add || !Weighted(b, b[i].A, out w1, out s1) || !Weighted(b, b[i].B, out w2, out s2)) return false;
+        int a1 = b[s1].A, a2 = b[s2].A;
+        bool opposite = b[a1].Op == Op.Neg && b[a1].A == a2 || b[a2].Op == Op.Neg && b[a2].A == a1;
+        bool complementary = b[w2] is { Op: Op.Sub } c2 && IsConst(b, c2.A, 1) && c2.B == w1
+            || b[w1] is { Op: Op.Sub } c1 && IsConst(b, c1.A, 1) && c1.B == w2;
+        return opposite && complementary;
+    }
+
+    /// <summary>Node <paramref name="i"/> is w·σ(·) (either way round).</summary>
+    private static bool Weighted(GraphBuilder b, int i, out int w, out int s)
+    {
+        w = s = -1;
+        if (b[i] is not { Op: Op.Mul } m) return false;
+        if (b[m.A].Op == Op.Sigmoid) (s, w) = (m.A, m.B);
+        else if (b[m.B].Op == Op.Sigmoid) (s, w) = (m.B, m.A);
+        return s >= 0;
+    }
+
     /// <summary>Whether node <paramref name="i"/> is a whole number 1..4: a power the kernels compute by multiplication.</summary>
     private static bool SmallWholePower(GraphBuilder b, int i) => b.IsConst(i, out var c) && c is 1 or 2 or 3 or 4;
 
@@ -53,12 +79,20 @@ public static class RewriteRules
         new("1 − σ(x) → σ(−x)", "1 − σ(x) cancels to 0 for x > 17 in float32",
             (b, i) => b[i] is { Op: Op.Sub } n && IsConst(b, n.A, 1) && b[n.B].Op == Op.Sigmoid ? b.Unary(Op.Sigmoid, b.Neg(b[n.B].A)) : null),
 
+        new("1 − (w·σ(x) + (1 − w)·σ(−x)) → w·σ(−x) + (1 − w)·σ(x)", "1 − p_t cancels to 0 for a confident p_t (|x| > 17 in float32)",
+            (b, i) => b[i] is { Op: Op.Sub } n && IsConst(b, n.A, 1) && Blend(b, n.B, out var w1, out var s1, out var w2, out var s2)
+                ? b.Add(b.Mul(w1, s2), b.Mul(w2, s1)) : null),
+
+        new("softplus(x) − x·y → (1 − y)·softplus(x) + y·softplus(−x)", "softplus(x) − x cancels to 0 for x > 17 in float32 (BCE with logits of a confident right prediction)",
+            (b, i) => b[i] is { Op: Op.Sub } n && b[n.A] is { Op: Op.Softplus } sp && b[n.B] is { Op: Op.Mul } m && (m.A == sp.A || m.B == sp.A)
+                ? b.Add(b.Mul(b.Sub(b.Const(1), m.A == sp.A ? m.B : m.A), n.A), b.Mul(m.A == sp.A ? m.B : m.A, b.Unary(Op.Softplus, b.Neg(sp.A)))) : null),
+
         new("log σ(x) → logσ(x)", "σ(x) underflows to 0 for x < −88 in float32",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A].Op == Op.Sigmoid ? b.Unary(Op.LogSigmoid, b[n.A].A) : null),
 
-        new("σ(x)^γ → exp(γ·logσ(x))", "σ(x)^γ underflows in σ(x) before the power for a fractional γ",
-            (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B)
-                ? b.Unary(Op.Exp, b.Mul(n.B, b.Unary(Op.LogSigmoid, b[n.A].A))) : null),
+        new("σ(x)^γ → exp(γ·logσ(x)) where σ(x) underflows", "σ(x) underflows before the power, and the gradient's σ(x)^(γ−1) is then 0^(γ−1)",
+            (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B) && !AtLeast(b, b[n.A].A, SigmoidUnderflow)
+                ? SigmoidPowerSplit(b, b[n.A].A, n.B) : null),
 
         new("log(e^a / Σ e^b) → a − logΣexp(b)", "e^a overflows for a > 88 in float32, and the ratio loses its small terms",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Div } d && b[d.A].Op == Op.Exp && b[d.B] is { Op: Op.ReduceSum } s
@@ -86,6 +120,31 @@ public static class RewriteRules
             (b, i) => b[i] is { Op: Op.Sqrt } n && b[n.A] is { Op: Op.Add } s && Square(b, s.A, out int x) && Square(b, s.B, out int y)
                 ? Hypot(b, x, y) : null),
     };
+
+    /// <summary>
+    /// Below this x, σ(x) ≈ e^x is a subnormal float32 (under 2^−126 from x ≈ −87.3 on) that keeps fewer bits than
+    /// e^(γ·logσ(x)) loses: that form multiplies logσ(x)'s rounding by |γ·logσ(x)|, log2 of which is about 5.5 bits at
+    /// γ = ½, x = −92, where the subnormal σ(x) has about as many bits left. Herbie's regime split: each form where it is
+    /// the accurate one. Above it the power is computed as written.
+    /// </summary>
+    public const double SigmoidUnderflow = -92;
+
+    /// <summary>σ(x)^γ as exp(γ·logσ(x)).</summary>
+    public static int SigmoidPowerByLog(GraphBuilder b, int x, int gamma) => b.Unary(Op.Exp, b.Mul(gamma, b.Unary(Op.LogSigmoid, x)));
+
+    /// <summary>
+    /// [x &lt; c ? exp(γ·logσ(x)) : σ(max(x, c))^γ] with c = <see cref="SigmoidUnderflow"/>. The power's argument is clamped
+    /// to where it is taken, so that neither branch's gradient is 0^(γ−1)·0 and the rule does not match its own output.
+    /// </summary>
+    private static int SigmoidPowerSplit(GraphBuilder b, int x, int gamma)
+    {
+        int c = b.Const(SigmoidUnderflow);
+        return b.Select(b.Binary(Op.Lt, x, c), SigmoidPowerByLog(b, x, gamma), b.Binary(Op.Pow, b.Unary(Op.Sigmoid, b.Binary(Op.Max, x, c)), gamma));
+    }
+
+    /// <summary>Whether node <paramref name="i"/> is max(·, c) with c ≥ <paramref name="bound"/>.</summary>
+    private static bool AtLeast(GraphBuilder b, int i, double bound)
+        => b[i] is { Op: Op.Max } m && (b.IsConst(m.A, out var c) && c >= bound || b.IsConst(m.B, out c) && c >= bound);
 
     private static bool Square(GraphBuilder b, int i, out int x)
     {

@@ -60,30 +60,16 @@ public static class Rewriter
     public static DerivedLoss Apply(DerivedLoss derived)
     {
         if (derived.Signature.Literal) return derived;
-        var roots = new List<int> { derived.Loss, derived.Gradient };
-        roots.AddRange(derived.Gradients.Where(g => g >= 0));
-        foreach (var a in derived.Adjoints) { roots.Add(a.Variable); roots.Add(a.Value); }
-        var r = Run(derived.Graph, roots);
-        if (r.Applied.Count == 0) return derived;
-        return derived with
-        {
-            Graph = r.Graph,
-            Loss = r[derived.Loss],
-            Gradient = r[derived.Gradient],
-            Adjoints = derived.Adjoints.Select(a => new Adjoint(r[a.Variable], r[a.Value])).ToEquatableArray(),
-            Gradients = derived.Gradients.Select(g => r[g]).ToEquatableArray(),
-        };
+        var r = Run(derived.Graph, derived.Roots());
+        return r.Applied.Count == 0 ? derived : derived.Remapped(r.Graph, r.Map);
     }
 
     /// <summary>Rewrites <paramref name="graph"/>; the result holds only the nodes <paramref name="roots"/> need.</summary>
     public static Rewritten Run(Graph graph, IReadOnlyList<int> roots)
     {
-        var b = new GraphBuilder();
-        var map = new int[graph.Count];
         var applied = new List<AppliedRewrite>();
-        for (int i = 0; i < graph.Count; i++)
+        var (rewritten, map) = GraphTransform.Run(graph, roots, (b, i, r, _) =>
         {
-            int r = Rebuild(b, graph[i], map);
             for (int step = 0; step < MaxRewritesPerNode; step++)
             {
                 bool fired = false;
@@ -99,38 +85,11 @@ public static class Rewriter
                 }
                 if (!fired) break;
             }
-            map[i] = r;
-        }
-        if (applied.Count == 0) return new Rewritten(graph, Enumerable.Range(0, graph.Count).ToEquatableArray(), EquatableArray<AppliedRewrite>.Empty);
-
-        // Compact: only the nodes the roots need, in their order.
-        var rewritten = b.ToGraph();
-        var needed = GraphWalk.Reach(k => rewritten[k], roots.Where(x => x >= 0).Select(x => map[x]), _ => true);
-        var c = new GraphBuilder();
-        var compact = Enumerable.Repeat(-1, rewritten.Count).ToArray();
-        foreach (int k in needed) compact[k] = Rebuild(c, rewritten[k], compact);
-        var final = map.Select(k => compact[k]).ToEquatableArray();
-        return new Rewritten(c.ToGraph(), final, applied.ToEquatableArray());
-    }
-
-    /// <summary>Node <paramref name="n"/> rebuilt in <paramref name="b"/> over its operands' new nodes.</summary>
-    private static int Rebuild(GraphBuilder b, Node n, int[] map)
-    {
-        int A() => map[n.A];
-        int B() => map[n.B];
-        int C() => map[n.C];
-        return n.Op switch
-        {
-            Op.Const => b.Const(n.Value),
-            Op.At => b.At(n.Slot, A()),
-            Op.Select => b.Select(A(), B(), C()),
-            Op.Arg => b.Arg(A()),
-            _ when n.OperandCount == 0 => b.Copy(n),
-            _ when n.Op.IsReduction() => b.Reduce(n.Op, A()),
-            _ when n.Op == Op.Neg || n.Op == Op.Not || (OpTable.Unary(n.Op) is not null && n.OperandCount == 1) => b.Unary(n.Op, A()),
-            _ when n.OperandCount == 2 && (n.Op is >= Op.Add and <= Op.Min || n.Op.IsPredicate()) => b.Binary(n.Op, A(), B()),
-            _ => b.Copy(n with { A = n.A >= 0 ? A() : -1, B = n.B >= 0 ? B() : -1, C = n.C >= 0 ? C() : -1 }),
-        };
+            return r;
+        });
+        return applied.Count == 0
+            ? new Rewritten(graph, Enumerable.Range(0, graph.Count).ToEquatableArray(), EquatableArray<AppliedRewrite>.Empty)
+            : new Rewritten(rewritten, map, applied.ToEquatableArray());
     }
 
     /// <summary>
@@ -149,7 +108,8 @@ public static class Rewriter
                 for (int k = 0; k < n.OperandCount; k++)
                 {
                     int o = n.Operand(k);
-                    if (other.Contains(o) && g[o].Op != Op.Const) holes.Add(o);
+                    // The naive form itself is no variable where the rewrite keeps it (a regime split's other branch).
+                    if (other.Contains(o) && g[o].Op != Op.Const && o != before) holes.Add(o);
                 }
             }
 

@@ -16,6 +16,9 @@ public sealed record Pass(int Level, EquatableArray<int> Reductions, EquatableAr
 /// <see cref="Passes"/> entry in order, then one final pass over the elements that writes the gradient
 /// (<see cref="GradientElements"/>). Elementwise losses have no passes; their gradient is an outer node.
 /// </summary>
+/// <param name="Loss">The derived loss the fused kernels compute: <see cref="Source"/> after <see cref="KernelLowering"/>.</param>
+/// <param name="Source">The derived loss as the differentiate and rewrite stages left it, which the torch-ops form computes.</param>
+/// <param name="Lowered">The nodes of <see cref="Loss"/> that compute an intrinsic by parts (empty: Loss is Source).</param>
 /// <param name="Chunked">
 /// True when a row or set is split over several threads (set losses): each pass then becomes its own kernel
 /// launch that writes per-chunk partials, and the last launch combines them and writes the gradient.
@@ -27,4 +30,13 @@ public sealed record KernelPlan(
     EquatableArray<Pass> Passes,
     EquatableArray<int> GradientElements,
     int PartialSlots,
-    bool Chunked);
+    bool Chunked,
+    DerivedLoss Source,
+    EquatableArray<LoweredCall> Lowered)
+{
+    /// <summary>The node of <see cref="Loss"/> that node <paramref name="source"/> of <see cref="Source"/> became.</summary>
+    public int KernelNode(int source) => SourceMap is { } map ? map[source] : source;
+
+    /// <summary>Null where <see cref="Loss"/> is <see cref="Source"/>; else the kernel node of each source node (−1 where unneeded).</summary>
+    public EquatableArray<int>? SourceMap { get; init; }
+}

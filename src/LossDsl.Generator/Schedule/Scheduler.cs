@@ -14,8 +14,9 @@ namespace LossDsl.Generator.Schedule;
 /// </summary>
 public static class Scheduler
 {
-    public static KernelPlan Run(DerivedLoss loss)
+    public static KernelPlan Run(DerivedLoss source)
     {
+        var (loss, lowered, map) = KernelLowering.Run(source);
         var g = loss.Graph;
         var scope = g.ElementScope();
         var needed = new bool[g.Count];
@@ -58,6 +59,6 @@ public static class Scheduler
         bool elementwise = loss.Signature.Axes.IsElementwise;
         var gradientElements = elementwise ? EquatableArray<int>.Empty : GraphWalk.ElementNodes(g, new[] { loss.Gradient }, scope).ToEquatableArray();
         bool chunked = loss.Signature.Axes.Chunked;
-        return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked);
+        return new KernelPlan(loss, prologue, passes.ToEquatableArray(), gradientElements, slots, chunked, source, lowered) { SourceMap = map };
     }
 }

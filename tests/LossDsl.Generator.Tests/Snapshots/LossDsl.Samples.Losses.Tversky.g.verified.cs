@@ -93,15 +93,17 @@ namespace LossDsl.Generated
     internal static class LossDsl_Samples_Losses_Tversky_Kernels_9937aba9
     {
         // Loss, as written:  { float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y); float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y)); float fn = Sum(logits, targets, (x, y) => (1 - Sigmoid(x)) * y); return 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps); }
-        // Loss, as IR:       L = 1 − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)
-        //   R8 = Σ_j (targets_j·σ(logits_j))   (pass 1)
-        //   R12 = Σ_j (σ(logits_j)·(1 − targets_j))   (pass 1)
-        //   R16 = Σ_j (targets_j·σ(−logits_j))   (pass 1)
+        // Loss, as IR:       L = 1 − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)
+        //   R17 = Σ_j (targets_j·σ(logits_j))   (pass 1)
+        //   R20 = Σ_j (σ(logits_j)·(1 − targets_j))   (pass 1)
+        //   R23 = Σ_j (targets_j·σ(−logits_j))   (pass 1)
         // Derived by symbolic reverse mode through the reductions:
-        //   ∂L/∂R8 = −(1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps))
-        //   ∂L/∂R12 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)
-        //   ∂L/∂R16 = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? beta : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)
-        //   ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
+        //   ∂L/∂R17 = −(1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps))
+        //   ∂L/∂R20 = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)
+        //   ∂L/∂R23 = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? beta : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)
+        //   ∂L/∂logits_j = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + a …
+        // Kernel lowering: σ, logσ and softplus of logits_j are computed from e = e^(−|x|), log1p(e) and 1/(1 + e), one
+        // exponential and one log1p per x where each call took its own; the torch-ops form calls the intrinsics.
         // Schedule: 1 reduction launch over (set, chunk) groups, then one launch that writes the gradient.
         // Plan: sets per channel (reductions over batch and pixels, chunked). Backends: the fused CPU kernels below take it for float CPU tensors, the ILGPU kernels for CUDA tensors;
         // the torch-ops form takes every device and dtype, calls that also differentiate inputs other than 'logits', calls with ignored set elements, and backward under create_graph.
@@ -126,7 +128,7 @@ namespace LossDsl.Generated
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 
-        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R16.</summary>
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R17, R20, R23.</summary>
         public static void Pass1F32<TIn>(KernelShape shape, LossViews<TIn, float> v) where TIn : unmanaged, IKernelReal
         {
             float _alpha = (float)v.Hyper[0];
@@ -137,35 +139,41 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-            float R8_acc = 0.0f;
-            float R12_acc = 0.0f;
-            float R16_acc = 0.0f;
+            // Pass 1: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+            float R17_acc = 0.0f;
+            float R20_acc = 0.0f;
+            float R23_acc = 0.0f;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 float _logits_j = v.Span0[o].Value;
                 float _targets_j = v.Span1[o].Value;
-                float v6 = Sigmoid(_logits_j);
-                float v7 = _targets_j * v6;
-                float v10 = 1.0f - _targets_j;
-                float v11 = v6 * v10;
-                float v13 = -_logits_j;
-                float v14 = Sigmoid(v13);
-                float v15 = _targets_j * v14;
-                R8_acc += v7;
-                R12_acc += v11;
-                R16_acc += v15;
+                float v6 = Abs(_logits_j);
+                float v7 = -v6;
+                float v8 = Exp(v7);
+                float v10 = v8 + 1.0f;
+                float v11 = 1.0f / v10;
+                float v12 = v8 * v11;
+                bool v14 = _logits_j >= 0.0f;
+                float v15 = v14 ? v11 : v12;
+                float v16 = _targets_j * v15;
+                float v18 = 1.0f - _targets_j;
+                float v19 = v15 * v18;
+                float v21 = v14 ? v12 : v11;
+                float v22 = _targets_j * v21;
+                R17_acc += v16;
+                R20_acc += v19;
+                R23_acc += v22;
             }
-            R8_acc = GroupReduce.Sum(R8_acc);
-            R12_acc = GroupReduce.Sum(R12_acc);
-            R16_acc = GroupReduce.Sum(R16_acc);
+            R17_acc = GroupReduce.Sum(R17_acc);
+            R20_acc = GroupReduce.Sum(R20_acc);
+            R23_acc = GroupReduce.Sum(R23_acc);
             if (Group.IsFirstThread)
             {
                 long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-                v.Partials[slot + 0] = R8_acc;
-                v.Partials[slot + 1] = R12_acc;
-                v.Partials[slot + 2] = R16_acc;
+                v.Partials[slot + 0] = R17_acc;
+                v.Partials[slot + 1] = R20_acc;
+                v.Partials[slot + 2] = R23_acc;
             }
         }
 
@@ -180,65 +188,71 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-            double R8_acc = 0.0;
-            double R12_acc = 0.0;
-            double R16_acc = 0.0;
+            // Pass 1, combined over chunks: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+            double R17_acc = 0.0;
+            double R20_acc = 0.0;
+            double R23_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R8_acc += v.Partials[slot + 0];
-                R12_acc += v.Partials[slot + 1];
-                R16_acc += v.Partials[slot + 2];
+                R17_acc += v.Partials[slot + 0];
+                R20_acc += v.Partials[slot + 1];
+                R23_acc += v.Partials[slot + 2];
             }
-            float R8 = (float)(R8_acc);
-            float R12 = (float)(R12_acc);
-            float R16 = (float)(R16_acc);
-            float v17 = _smooth + R8;
-            float v18 = _alpha * R12;
-            float v19 = R8 + v18;
-            float v20 = _beta * R16;
-            float v21 = v19 + v20;
-            float v22 = _smooth + v21;
-            float v23 = Max(v22, _eps);
-            float v24 = v17 / v23;
-            float v25 = 1.0f - v24;
-            bool v27 = v22 >= _eps;
-            float v28 = v27 ? 1.0f : 0.0f;
-            float v29 = 1.0f / v23;
-            float v30 = v28 / v23;
-            float v31 = v24 * v30;
-            float v32 = v29 - v31;
-            float v34 = v27 ? _alpha : 0.0f;
-            float v35 = v34 / v23;
-            float v36 = v24 * v35;
-            float v37 = v27 ? _beta : 0.0f;
-            float v38 = v37 / v23;
-            float v39 = v24 * v38;
-            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v25;
-            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
+            float R17 = (float)(R17_acc);
+            float R20 = (float)(R20_acc);
+            float R23 = (float)(R23_acc);
+            float v24 = _smooth + R17;
+            float v25 = _alpha * R20;
+            float v26 = R17 + v25;
+            float v27 = _beta * R23;
+            float v28 = v26 + v27;
+            float v29 = _smooth + v28;
+            float v30 = Max(v29, _eps);
+            float v31 = v24 / v30;
+            float v32 = 1.0f - v31;
+            bool v33 = v29 >= _eps;
+            float v34 = v33 ? 1.0f : 0.0f;
+            float v35 = 1.0f / v30;
+            float v36 = v34 / v30;
+            float v37 = v31 * v36;
+            float v38 = v35 - v37;
+            float v40 = v33 ? _alpha : 0.0f;
+            float v41 = v40 / v30;
+            float v42 = v31 * v41;
+            float v43 = v33 ? _beta : 0.0f;
+            float v44 = v43 / v30;
+            float v45 = v31 * v44;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v32;
+            // Gradient pass: ∂L/∂logits_j = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + a …
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 float _logits_j = v.Span0[o].Value;
                 float _targets_j = v.Span1[o].Value;
-                float v6 = Sigmoid(_logits_j);
-                float v10 = 1.0f - _targets_j;
-                float v13 = -_logits_j;
-                float v14 = Sigmoid(v13);
-                float v40 = v6 * v14;
-                float v41 = _targets_j * v40;
-                float v42 = v32 * v41;
-                float v43 = v10 * v40;
-                float v44 = v36 * v43;
-                float v45 = v44 - v42;
-                float v46 = v39 * v41;
-                float v47 = v45 - v46;
-                v.Grad[o] = v47 * (float)shape.GradScale;
+                float v6 = Abs(_logits_j);
+                float v7 = -v6;
+                float v8 = Exp(v7);
+                float v10 = v8 + 1.0f;
+                float v11 = 1.0f / v10;
+                float v12 = v8 * v11;
+                bool v14 = _logits_j >= 0.0f;
+                float v15 = v14 ? v11 : v12;
+                float v18 = 1.0f - _targets_j;
+                float v21 = v14 ? v12 : v11;
+                float v46 = v15 * v21;
+                float v47 = _targets_j * v46;
+                float v48 = v38 * v47;
+                float v49 = v18 * v46;
+                float v50 = v42 * v49;
+                float v51 = v50 - v48;
+                float v52 = v45 * v47;
+                float v53 = v51 - v52;
+                v.Grad[o] = v53 * (float)shape.GradScale;
             }
         }
 
-        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R8, R12, R16.</summary>
+        /// <summary>Reduction pass 1: one group per (set, chunk), merged across the group, writes partial R17, R20, R23.</summary>
         public static void Pass1F64(KernelShape shape, LossViews<double, double> v)
         {
             double _alpha = v.Hyper[0];
@@ -249,35 +263,41 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-            double R8_acc = 0.0;
-            double R12_acc = 0.0;
-            double R16_acc = 0.0;
+            // Pass 1: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+            double R17_acc = 0.0;
+            double R20_acc = 0.0;
+            double R23_acc = 0.0;
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 double _logits_j = v.Span0[o];
                 double _targets_j = v.Span1[o];
-                double v6 = Sigmoid(_logits_j);
-                double v7 = _targets_j * v6;
-                double v10 = 1.0 - _targets_j;
-                double v11 = v6 * v10;
-                double v13 = -_logits_j;
-                double v14 = Sigmoid(v13);
-                double v15 = _targets_j * v14;
-                R8_acc += v7;
-                R12_acc += v11;
-                R16_acc += v15;
+                double v6 = Abs(_logits_j);
+                double v7 = -v6;
+                double v8 = Exp(v7);
+                double v10 = v8 + 1.0;
+                double v11 = 1.0 / v10;
+                double v12 = v8 * v11;
+                bool v14 = _logits_j >= 0.0;
+                double v15 = v14 ? v11 : v12;
+                double v16 = _targets_j * v15;
+                double v18 = 1.0 - _targets_j;
+                double v19 = v15 * v18;
+                double v21 = v14 ? v12 : v11;
+                double v22 = _targets_j * v21;
+                R17_acc += v16;
+                R20_acc += v19;
+                R23_acc += v22;
             }
-            R8_acc = GroupReduce.Sum(R8_acc);
-            R12_acc = GroupReduce.Sum(R12_acc);
-            R16_acc = GroupReduce.Sum(R16_acc);
+            R17_acc = GroupReduce.Sum(R17_acc);
+            R20_acc = GroupReduce.Sum(R20_acc);
+            R23_acc = GroupReduce.Sum(R23_acc);
             if (Group.IsFirstThread)
             {
                 long slot = ((long)s * shape.Chunks + chunk) * shape.PartialSlots;
-                v.Partials[slot + 0] = R8_acc;
-                v.Partials[slot + 1] = R12_acc;
-                v.Partials[slot + 2] = R16_acc;
+                v.Partials[slot + 0] = R17_acc;
+                v.Partials[slot + 1] = R20_acc;
+                v.Partials[slot + 2] = R23_acc;
             }
         }
 
@@ -292,67 +312,73 @@ namespace LossDsl.Generated
             int chunk = Grid.IdxX % shape.Chunks;
             long begin = chunk * shape.ChunkLength;
             long end = begin + shape.ChunkLength < shape.Length ? begin + shape.ChunkLength : shape.Length;
-            // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-            double R8_acc = 0.0;
-            double R12_acc = 0.0;
-            double R16_acc = 0.0;
+            // Pass 1, combined over chunks: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+            double R17_acc = 0.0;
+            double R20_acc = 0.0;
+            double R23_acc = 0.0;
             for (int c = 0; c < shape.Chunks; c++)
             {
                 long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                R8_acc += v.Partials[slot + 0];
-                R12_acc += v.Partials[slot + 1];
-                R16_acc += v.Partials[slot + 2];
+                R17_acc += v.Partials[slot + 0];
+                R20_acc += v.Partials[slot + 1];
+                R23_acc += v.Partials[slot + 2];
             }
-            double R8 = R8_acc;
-            double R12 = R12_acc;
-            double R16 = R16_acc;
-            double v17 = _smooth + R8;
-            double v18 = _alpha * R12;
-            double v19 = R8 + v18;
-            double v20 = _beta * R16;
-            double v21 = v19 + v20;
-            double v22 = _smooth + v21;
-            double v23 = Max(v22, _eps);
-            double v24 = v17 / v23;
-            double v25 = 1.0 - v24;
-            bool v27 = v22 >= _eps;
-            double v28 = v27 ? 1.0 : 0.0;
-            double v29 = 1.0 / v23;
-            double v30 = v28 / v23;
-            double v31 = v24 * v30;
-            double v32 = v29 - v31;
-            double v34 = v27 ? _alpha : 0.0;
-            double v35 = v34 / v23;
-            double v36 = v24 * v35;
-            double v37 = v27 ? _beta : 0.0;
-            double v38 = v37 / v23;
-            double v39 = v24 * v38;
-            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v25;
-            // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
+            double R17 = R17_acc;
+            double R20 = R20_acc;
+            double R23 = R23_acc;
+            double v24 = _smooth + R17;
+            double v25 = _alpha * R20;
+            double v26 = R17 + v25;
+            double v27 = _beta * R23;
+            double v28 = v26 + v27;
+            double v29 = _smooth + v28;
+            double v30 = Max(v29, _eps);
+            double v31 = v24 / v30;
+            double v32 = 1.0 - v31;
+            bool v33 = v29 >= _eps;
+            double v34 = v33 ? 1.0 : 0.0;
+            double v35 = 1.0 / v30;
+            double v36 = v34 / v30;
+            double v37 = v31 * v36;
+            double v38 = v35 - v37;
+            double v40 = v33 ? _alpha : 0.0;
+            double v41 = v40 / v30;
+            double v42 = v31 * v41;
+            double v43 = v33 ? _beta : 0.0;
+            double v44 = v43 / v30;
+            double v45 = v31 * v44;
+            if (chunk == 0 && Group.IsFirstThread) v.Loss[s] = v32;
+            // Gradient pass: ∂L/∂logits_j = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + a …
             for (long j = begin + Group.IdxX; j < end; j += Group.DimX)
             {
                 long o = shape.Offset(s, j);
                 double _logits_j = v.Span0[o];
                 double _targets_j = v.Span1[o];
-                double v6 = Sigmoid(_logits_j);
-                double v10 = 1.0 - _targets_j;
-                double v13 = -_logits_j;
-                double v14 = Sigmoid(v13);
-                double v40 = v6 * v14;
-                double v41 = _targets_j * v40;
-                double v42 = v32 * v41;
-                double v43 = v10 * v40;
-                double v44 = v36 * v43;
-                double v45 = v44 - v42;
-                double v46 = v39 * v41;
-                double v47 = v45 - v46;
-                v.Grad[o] = v47 * shape.GradScale;
+                double v6 = Abs(_logits_j);
+                double v7 = -v6;
+                double v8 = Exp(v7);
+                double v10 = v8 + 1.0;
+                double v11 = 1.0 / v10;
+                double v12 = v8 * v11;
+                bool v14 = _logits_j >= 0.0;
+                double v15 = v14 ? v11 : v12;
+                double v18 = 1.0 - _targets_j;
+                double v21 = v14 ? v12 : v11;
+                double v46 = v15 * v21;
+                double v47 = _targets_j * v46;
+                double v48 = v38 * v47;
+                double v49 = v18 * v46;
+                double v50 = v42 * v49;
+                double v51 = v50 - v48;
+                double v52 = v45 * v47;
+                double v53 = v51 - v52;
+                v.Grad[o] = v53 * shape.GradScale;
             }
         }
 
         // ---- The fast CPU path: the same schedule, vectorized, in place on the tensors' memory ----
 
-        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R16 of work items (set, chunk) [first, last).</summary>
+        /// <summary>Fast CPU path, reduction pass 1: partial R17, R20, R23 of work items (set, chunk) [first, last).</summary>
         public static void CpuPass1F32(CpuArgs a, int first, int last)
         {
             KernelShape shape = a.Shape;
@@ -370,13 +396,13 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-                double R8_acc = 0.0;
-                var R8_lo = Vector512<double>.Zero; var R8_hi = Vector512<double>.Zero;
-                double R12_acc = 0.0;
-                var R12_lo = Vector512<double>.Zero; var R12_hi = Vector512<double>.Zero;
-                double R16_acc = 0.0;
-                var R16_lo = Vector512<double>.Zero; var R16_hi = Vector512<double>.Zero;
+                // Pass 1: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+                double R17_acc = 0.0;
+                var R17_lo = Vector512<double>.Zero; var R17_hi = Vector512<double>.Zero;
+                double R20_acc = 0.0;
+                var R20_lo = Vector512<double>.Zero; var R20_hi = Vector512<double>.Zero;
+                double R23_acc = 0.0;
+                var R23_lo = Vector512<double>.Zero; var R23_hi = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     for (long j0 = begin; j0 < end;)
@@ -389,48 +415,60 @@ namespace LossDsl.Generated
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
-                            var w6 = LossVectorMath.Sigmoid(_logits_v);
-                            var w7 = _targets_v * w6;
-                            var w10 = Vector512.Create((float)1.0) - _targets_v;
-                            var w11 = w6 * w10;
-                            var w13 = -_logits_v;
-                            var w14 = LossVectorMath.Sigmoid(w13);
-                            var w15 = _targets_v * w14;
-                            var R8_x = w7;
-                            R8_lo += Vector512.WidenLower(R8_x);
-                            R8_hi += Vector512.WidenUpper(R8_x);
-                            var R12_x = w11;
-                            R12_lo += Vector512.WidenLower(R12_x);
-                            R12_hi += Vector512.WidenUpper(R12_x);
-                            var R16_x = w15;
-                            R16_lo += Vector512.WidenLower(R16_x);
-                            R16_hi += Vector512.WidenUpper(R16_x);
+                            var w6 = LossVectorMath.Abs(_logits_v);
+                            var w7 = -w6;
+                            var w8 = LossVectorMath.Exp(w7);
+                            var w10 = w8 + Vector512.Create((float)1.0);
+                            var w11 = Vector512.Create((float)1.0) / w10;
+                            var w12 = w8 * w11;
+                            var w14 = Vector512.GreaterThanOrEqual(_logits_v, Vector512.Create((float)0.0));
+                            var w15 = Vector512.ConditionalSelect(w14, w11, w12);
+                            var w16 = _targets_v * w15;
+                            var w18 = Vector512.Create((float)1.0) - _targets_v;
+                            var w19 = w15 * w18;
+                            var w21 = Vector512.ConditionalSelect(w14, w12, w11);
+                            var w22 = _targets_v * w21;
+                            var R17_x = w16;
+                            R17_lo += Vector512.WidenLower(R17_x);
+                            R17_hi += Vector512.WidenUpper(R17_x);
+                            var R20_x = w19;
+                            R20_lo += Vector512.WidenLower(R20_x);
+                            R20_hi += Vector512.WidenUpper(R20_x);
+                            var R23_x = w22;
+                            R23_lo += Vector512.WidenLower(R23_x);
+                            R23_hi += Vector512.WidenUpper(R23_x);
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
-                            double v6 = Sigmoid(_logits_j);
-                            double v7 = _targets_j * v6;
-                            double v10 = 1.0 - _targets_j;
-                            double v11 = v6 * v10;
-                            double v13 = -_logits_j;
-                            double v14 = Sigmoid(v13);
-                            double v15 = _targets_j * v14;
-                            R8_acc += v7;
-                            R12_acc += v11;
-                            R16_acc += v15;
+                            double v6 = Abs(_logits_j);
+                            double v7 = -v6;
+                            double v8 = Exp(v7);
+                            double v10 = v8 + 1.0;
+                            double v11 = 1.0 / v10;
+                            double v12 = v8 * v11;
+                            bool v14 = _logits_j >= 0.0;
+                            double v15 = v14 ? v11 : v12;
+                            double v16 = _targets_j * v15;
+                            double v18 = 1.0 - _targets_j;
+                            double v19 = v15 * v18;
+                            double v21 = v14 ? v12 : v11;
+                            double v22 = _targets_j * v21;
+                            R17_acc += v16;
+                            R20_acc += v19;
+                            R23_acc += v22;
                         }
                         j0 += run;
                     }
                 }
-                R8_acc += Vector512.Sum(R8_lo) + Vector512.Sum(R8_hi);
-                R12_acc += Vector512.Sum(R12_lo) + Vector512.Sum(R12_hi);
-                R16_acc += Vector512.Sum(R16_lo) + Vector512.Sum(R16_hi);
+                R17_acc += Vector512.Sum(R17_lo) + Vector512.Sum(R17_hi);
+                R20_acc += Vector512.Sum(R20_lo) + Vector512.Sum(R20_hi);
+                R23_acc += Vector512.Sum(R23_lo) + Vector512.Sum(R23_hi);
                 long slot = (long)item * shape.PartialSlots;
-                a.Partials[slot + 0] = R8_acc;
-                a.Partials[slot + 1] = R12_acc;
-                a.Partials[slot + 2] = R16_acc;
+                a.Partials[slot + 0] = R17_acc;
+                a.Partials[slot + 1] = R20_acc;
+                a.Partials[slot + 2] = R23_acc;
             }
         }
 
@@ -452,49 +490,49 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-                double R8_acc = 0.0;
-                double R12_acc = 0.0;
-                double R16_acc = 0.0;
+                // Pass 1, combined over chunks: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+                double R17_acc = 0.0;
+                double R20_acc = 0.0;
+                double R23_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                    R8_acc += a.Partials[slot + 0];
-                    R12_acc += a.Partials[slot + 1];
-                    R16_acc += a.Partials[slot + 2];
+                    R17_acc += a.Partials[slot + 0];
+                    R20_acc += a.Partials[slot + 1];
+                    R23_acc += a.Partials[slot + 2];
                 }
-                double R8 = R8_acc;
-                double R12 = R12_acc;
-                double R16 = R16_acc;
-                double v17 = _smooth + R8;
-                double v18 = _alpha * R12;
-                double v19 = R8 + v18;
-                double v20 = _beta * R16;
-                double v21 = v19 + v20;
-                double v22 = _smooth + v21;
-                double v23 = Max(v22, _eps);
-                double v24 = v17 / v23;
-                double v25 = 1.0 - v24;
-                bool v27 = v22 >= _eps;
-                double v28 = v27 ? 1.0 : 0.0;
-                double v29 = 1.0 / v23;
-                double v30 = v28 / v23;
-                double v31 = v24 * v30;
-                double v32 = v29 - v31;
-                double v34 = v27 ? _alpha : 0.0;
-                double v35 = v34 / v23;
-                double v36 = v24 * v35;
-                double v37 = v27 ? _beta : 0.0;
-                double v38 = v37 / v23;
-                double v39 = v24 * v38;
-                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (float)v25;
-                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
+                double R17 = R17_acc;
+                double R20 = R20_acc;
+                double R23 = R23_acc;
+                double v24 = _smooth + R17;
+                double v25 = _alpha * R20;
+                double v26 = R17 + v25;
+                double v27 = _beta * R23;
+                double v28 = v26 + v27;
+                double v29 = _smooth + v28;
+                double v30 = Max(v29, _eps);
+                double v31 = v24 / v30;
+                double v32 = 1.0 - v31;
+                bool v33 = v29 >= _eps;
+                double v34 = v33 ? 1.0 : 0.0;
+                double v35 = 1.0 / v30;
+                double v36 = v34 / v30;
+                double v37 = v31 * v36;
+                double v38 = v35 - v37;
+                double v40 = v33 ? _alpha : 0.0;
+                double v41 = v40 / v30;
+                double v42 = v31 * v41;
+                double v43 = v33 ? _beta : 0.0;
+                double v44 = v43 / v30;
+                double v45 = v31 * v44;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (float)v32;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + a …
                 var scale_v = Vector512.Create((float)shape.GradScale);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
-                    var bv32 = Vector512.Create((float)v32);
-                    var bv36 = Vector512.Create((float)v36);
-                    var bv39 = Vector512.Create((float)v39);
+                    var bv38 = Vector512.Create((float)v38);
+                    var bv42 = Vector512.Create((float)v42);
+                    var bv45 = Vector512.Create((float)v45);
                     for (long j0 = begin; j0 < end;)
                     {
                         long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
@@ -505,37 +543,49 @@ namespace LossDsl.Generated
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
-                            var w6 = LossVectorMath.Sigmoid(_logits_v);
-                            var w10 = Vector512.Create((float)1.0) - _targets_v;
-                            var w13 = -_logits_v;
-                            var w14 = LossVectorMath.Sigmoid(w13);
-                            var w40 = w6 * w14;
-                            var w41 = _targets_v * w40;
-                            var w42 = bv32 * w41;
-                            var w43 = w10 * w40;
-                            var w44 = bv36 * w43;
-                            var w45 = w44 - w42;
-                            var w46 = bv39 * w41;
-                            var w47 = w45 - w46;
-                            Vector512.StoreUnsafe(w47 * scale_v, ref grad_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Abs(_logits_v);
+                            var w7 = -w6;
+                            var w8 = LossVectorMath.Exp(w7);
+                            var w10 = w8 + Vector512.Create((float)1.0);
+                            var w11 = Vector512.Create((float)1.0) / w10;
+                            var w12 = w8 * w11;
+                            var w14 = Vector512.GreaterThanOrEqual(_logits_v, Vector512.Create((float)0.0));
+                            var w15 = Vector512.ConditionalSelect(w14, w11, w12);
+                            var w18 = Vector512.Create((float)1.0) - _targets_v;
+                            var w21 = Vector512.ConditionalSelect(w14, w12, w11);
+                            var w46 = w15 * w21;
+                            var w47 = _targets_v * w46;
+                            var w48 = bv38 * w47;
+                            var w49 = w18 * w46;
+                            var w50 = bv42 * w49;
+                            var w51 = w50 - w48;
+                            var w52 = bv45 * w47;
+                            var w53 = w51 - w52;
+                            Vector512.StoreUnsafe(w53 * scale_v, ref grad_0, (nuint)(off + k));
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
-                            double v6 = Sigmoid(_logits_j);
-                            double v10 = 1.0 - _targets_j;
-                            double v13 = -_logits_j;
-                            double v14 = Sigmoid(v13);
-                            double v40 = v6 * v14;
-                            double v41 = _targets_j * v40;
-                            double v42 = v32 * v41;
-                            double v43 = v10 * v40;
-                            double v44 = v36 * v43;
-                            double v45 = v44 - v42;
-                            double v46 = v39 * v41;
-                            double v47 = v45 - v46;
-                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v47 * shape.GradScale);
+                            double v6 = Abs(_logits_j);
+                            double v7 = -v6;
+                            double v8 = Exp(v7);
+                            double v10 = v8 + 1.0;
+                            double v11 = 1.0 / v10;
+                            double v12 = v8 * v11;
+                            bool v14 = _logits_j >= 0.0;
+                            double v15 = v14 ? v11 : v12;
+                            double v18 = 1.0 - _targets_j;
+                            double v21 = v14 ? v12 : v11;
+                            double v46 = v15 * v21;
+                            double v47 = _targets_j * v46;
+                            double v48 = v38 * v47;
+                            double v49 = v18 * v46;
+                            double v50 = v42 * v49;
+                            double v51 = v50 - v48;
+                            double v52 = v45 * v47;
+                            double v53 = v51 - v52;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (float)(v53 * shape.GradScale);
                         }
                         j0 += run;
                     }
@@ -543,7 +593,7 @@ namespace LossDsl.Generated
             }
         }
 
-        /// <summary>Fast CPU path, reduction pass 1: partial R8, R12, R16 of work items (set, chunk) [first, last).</summary>
+        /// <summary>Fast CPU path, reduction pass 1: partial R17, R20, R23 of work items (set, chunk) [first, last).</summary>
         public static void CpuPass1F64(CpuArgs a, int first, int last)
         {
             KernelShape shape = a.Shape;
@@ -561,13 +611,13 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-                double R8_acc = 0.0;
-                var R8_v = Vector512<double>.Zero;
-                double R12_acc = 0.0;
-                var R12_v = Vector512<double>.Zero;
-                double R16_acc = 0.0;
-                var R16_v = Vector512<double>.Zero;
+                // Pass 1: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+                double R17_acc = 0.0;
+                var R17_v = Vector512<double>.Zero;
+                double R20_acc = 0.0;
+                var R20_v = Vector512<double>.Zero;
+                double R23_acc = 0.0;
+                var R23_v = Vector512<double>.Zero;
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
                     for (long j0 = begin; j0 < end;)
@@ -580,42 +630,54 @@ namespace LossDsl.Generated
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
-                            var w6 = LossVectorMath.Sigmoid(_logits_v);
-                            var w7 = _targets_v * w6;
-                            var w10 = Vector512.Create((double)1.0) - _targets_v;
-                            var w11 = w6 * w10;
-                            var w13 = -_logits_v;
-                            var w14 = LossVectorMath.Sigmoid(w13);
-                            var w15 = _targets_v * w14;
-                            R8_v += w7;
-                            R12_v += w11;
-                            R16_v += w15;
+                            var w6 = LossVectorMath.Abs(_logits_v);
+                            var w7 = -w6;
+                            var w8 = LossVectorMath.Exp(w7);
+                            var w10 = w8 + Vector512.Create((double)1.0);
+                            var w11 = Vector512.Create((double)1.0) / w10;
+                            var w12 = w8 * w11;
+                            var w14 = Vector512.GreaterThanOrEqual(_logits_v, Vector512.Create((double)0.0));
+                            var w15 = Vector512.ConditionalSelect(w14, w11, w12);
+                            var w16 = _targets_v * w15;
+                            var w18 = Vector512.Create((double)1.0) - _targets_v;
+                            var w19 = w15 * w18;
+                            var w21 = Vector512.ConditionalSelect(w14, w12, w11);
+                            var w22 = _targets_v * w21;
+                            R17_v += w16;
+                            R20_v += w19;
+                            R23_v += w22;
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
-                            double v6 = Sigmoid(_logits_j);
-                            double v7 = _targets_j * v6;
-                            double v10 = 1.0 - _targets_j;
-                            double v11 = v6 * v10;
-                            double v13 = -_logits_j;
-                            double v14 = Sigmoid(v13);
-                            double v15 = _targets_j * v14;
-                            R8_acc += v7;
-                            R12_acc += v11;
-                            R16_acc += v15;
+                            double v6 = Abs(_logits_j);
+                            double v7 = -v6;
+                            double v8 = Exp(v7);
+                            double v10 = v8 + 1.0;
+                            double v11 = 1.0 / v10;
+                            double v12 = v8 * v11;
+                            bool v14 = _logits_j >= 0.0;
+                            double v15 = v14 ? v11 : v12;
+                            double v16 = _targets_j * v15;
+                            double v18 = 1.0 - _targets_j;
+                            double v19 = v15 * v18;
+                            double v21 = v14 ? v12 : v11;
+                            double v22 = _targets_j * v21;
+                            R17_acc += v16;
+                            R20_acc += v19;
+                            R23_acc += v22;
                         }
                         j0 += run;
                     }
                 }
-                R8_acc += Vector512.Sum(R8_v);
-                R12_acc += Vector512.Sum(R12_v);
-                R16_acc += Vector512.Sum(R16_v);
+                R17_acc += Vector512.Sum(R17_v);
+                R20_acc += Vector512.Sum(R20_v);
+                R23_acc += Vector512.Sum(R23_v);
                 long slot = (long)item * shape.PartialSlots;
-                a.Partials[slot + 0] = R8_acc;
-                a.Partials[slot + 1] = R12_acc;
-                a.Partials[slot + 2] = R16_acc;
+                a.Partials[slot + 0] = R17_acc;
+                a.Partials[slot + 1] = R20_acc;
+                a.Partials[slot + 2] = R23_acc;
             }
         }
 
@@ -637,49 +699,49 @@ namespace LossDsl.Generated
                 int chunk = item % shape.Chunks;
                 long begin = chunk * shape.ChunkLength;
                 long end = Math.Min(begin + shape.ChunkLength, shape.Length);
-                // Pass 1, combined over chunks: R8 = Σ_j (targets_j·σ(logits_j)); R12 = Σ_j (σ(logits_j)·(1 − targets_j)); R16 = Σ_j (targets_j·σ(−logits_j))
-                double R8_acc = 0.0;
-                double R12_acc = 0.0;
-                double R16_acc = 0.0;
+                // Pass 1, combined over chunks: R17 = Σ_j (targets_j·σ(logits_j)); R20 = Σ_j (σ(logits_j)·(1 − targets_j)); R23 = Σ_j (targets_j·σ(−logits_j))
+                double R17_acc = 0.0;
+                double R20_acc = 0.0;
+                double R23_acc = 0.0;
                 for (int c = 0; c < shape.Chunks; c++)
                 {
                     long slot = ((long)s * shape.Chunks + c) * shape.PartialSlots;
-                    R8_acc += a.Partials[slot + 0];
-                    R12_acc += a.Partials[slot + 1];
-                    R16_acc += a.Partials[slot + 2];
+                    R17_acc += a.Partials[slot + 0];
+                    R20_acc += a.Partials[slot + 1];
+                    R23_acc += a.Partials[slot + 2];
                 }
-                double R8 = R8_acc;
-                double R12 = R12_acc;
-                double R16 = R16_acc;
-                double v17 = _smooth + R8;
-                double v18 = _alpha * R12;
-                double v19 = R8 + v18;
-                double v20 = _beta * R16;
-                double v21 = v19 + v20;
-                double v22 = _smooth + v21;
-                double v23 = Max(v22, _eps);
-                double v24 = v17 / v23;
-                double v25 = 1.0 - v24;
-                bool v27 = v22 >= _eps;
-                double v28 = v27 ? 1.0 : 0.0;
-                double v29 = 1.0 / v23;
-                double v30 = v28 / v23;
-                double v31 = v24 * v30;
-                double v32 = v29 - v31;
-                double v34 = v27 ? _alpha : 0.0;
-                double v35 = v34 / v23;
-                double v36 = v24 * v35;
-                double v37 = v27 ? _beta : 0.0;
-                double v38 = v37 / v23;
-                double v39 = v24 * v38;
-                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (double)v25;
-                // Gradient pass: ∂L/∂logits_j = (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? alpha : 0] / max(smooth + R8 + alpha·R12 + beta·R16, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R8 + alpha·R12 + beta·R16, eps) − (smooth + R8) / max(smooth + R8 + alpha·R12 + beta·R16, eps)·[smooth + R8 + alpha·R12 + beta·R16 ≥ eps ? 1 : 0] / max(smooth + R8 + alpha·R12  …
+                double R17 = R17_acc;
+                double R20 = R20_acc;
+                double R23 = R23_acc;
+                double v24 = _smooth + R17;
+                double v25 = _alpha * R20;
+                double v26 = R17 + v25;
+                double v27 = _beta * R23;
+                double v28 = v26 + v27;
+                double v29 = _smooth + v28;
+                double v30 = Max(v29, _eps);
+                double v31 = v24 / v30;
+                double v32 = 1.0 - v31;
+                bool v33 = v29 >= _eps;
+                double v34 = v33 ? 1.0 : 0.0;
+                double v35 = 1.0 / v30;
+                double v36 = v34 / v30;
+                double v37 = v31 * v36;
+                double v38 = v35 - v37;
+                double v40 = v33 ? _alpha : 0.0;
+                double v41 = v40 / v30;
+                double v42 = v31 * v41;
+                double v43 = v33 ? _beta : 0.0;
+                double v44 = v43 / v30;
+                double v45 = v31 * v44;
+                if (chunk == 0) Unsafe.Add(ref loss_0, s) = (double)v32;
+                // Gradient pass: ∂L/∂logits_j = (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? alpha : 0] / max(smooth + R17 + alpha·R20 + beta·R23, eps)·(1 − targets_j)·σ(logits_j)·σ(−logits_j) − (1 / max(smooth + R17 + alpha·R20 + beta·R23, eps) − (smooth + R17) / max(smooth + R17 + alpha·R20 + beta·R23, eps)·[smooth + R17 + alpha·R20 + beta·R23 ≥ eps ? 1 : 0] / max(smooth + R17 + a …
                 var scale_v = Vector512.Create((double)shape.GradScale);
                 // Sweep: runs of contiguous elements, vectors then a scalar tail.
                 {
-                    var bv32 = Vector512.Create((double)v32);
-                    var bv36 = Vector512.Create((double)v36);
-                    var bv39 = Vector512.Create((double)v39);
+                    var bv38 = Vector512.Create((double)v38);
+                    var bv42 = Vector512.Create((double)v42);
+                    var bv45 = Vector512.Create((double)v45);
                     for (long j0 = begin; j0 < end;)
                     {
                         long blk = j0 / shape.Inner, i0 = j0 - blk * shape.Inner;
@@ -690,37 +752,49 @@ namespace LossDsl.Generated
                         {
                             var _logits_v = Vector512.LoadUnsafe(ref _logits_0, (nuint)(off + k));
                             var _targets_v = Vector512.LoadUnsafe(ref _targets_0, (nuint)(off + k));
-                            var w6 = LossVectorMath.Sigmoid(_logits_v);
-                            var w10 = Vector512.Create((double)1.0) - _targets_v;
-                            var w13 = -_logits_v;
-                            var w14 = LossVectorMath.Sigmoid(w13);
-                            var w40 = w6 * w14;
-                            var w41 = _targets_v * w40;
-                            var w42 = bv32 * w41;
-                            var w43 = w10 * w40;
-                            var w44 = bv36 * w43;
-                            var w45 = w44 - w42;
-                            var w46 = bv39 * w41;
-                            var w47 = w45 - w46;
-                            Vector512.StoreUnsafe(w47 * scale_v, ref grad_0, (nuint)(off + k));
+                            var w6 = LossVectorMath.Abs(_logits_v);
+                            var w7 = -w6;
+                            var w8 = LossVectorMath.Exp(w7);
+                            var w10 = w8 + Vector512.Create((double)1.0);
+                            var w11 = Vector512.Create((double)1.0) / w10;
+                            var w12 = w8 * w11;
+                            var w14 = Vector512.GreaterThanOrEqual(_logits_v, Vector512.Create((double)0.0));
+                            var w15 = Vector512.ConditionalSelect(w14, w11, w12);
+                            var w18 = Vector512.Create((double)1.0) - _targets_v;
+                            var w21 = Vector512.ConditionalSelect(w14, w12, w11);
+                            var w46 = w15 * w21;
+                            var w47 = _targets_v * w46;
+                            var w48 = bv38 * w47;
+                            var w49 = w18 * w46;
+                            var w50 = bv42 * w49;
+                            var w51 = w50 - w48;
+                            var w52 = bv45 * w47;
+                            var w53 = w51 - w52;
+                            Vector512.StoreUnsafe(w53 * scale_v, ref grad_0, (nuint)(off + k));
                         }
                         for (; k < run; k++)
                         {
                             double _logits_j = Unsafe.Add(ref _logits_0, (nint)(off + k));
                             double _targets_j = Unsafe.Add(ref _targets_0, (nint)(off + k));
-                            double v6 = Sigmoid(_logits_j);
-                            double v10 = 1.0 - _targets_j;
-                            double v13 = -_logits_j;
-                            double v14 = Sigmoid(v13);
-                            double v40 = v6 * v14;
-                            double v41 = _targets_j * v40;
-                            double v42 = v32 * v41;
-                            double v43 = v10 * v40;
-                            double v44 = v36 * v43;
-                            double v45 = v44 - v42;
-                            double v46 = v39 * v41;
-                            double v47 = v45 - v46;
-                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v47 * shape.GradScale);
+                            double v6 = Abs(_logits_j);
+                            double v7 = -v6;
+                            double v8 = Exp(v7);
+                            double v10 = v8 + 1.0;
+                            double v11 = 1.0 / v10;
+                            double v12 = v8 * v11;
+                            bool v14 = _logits_j >= 0.0;
+                            double v15 = v14 ? v11 : v12;
+                            double v18 = 1.0 - _targets_j;
+                            double v21 = v14 ? v12 : v11;
+                            double v46 = v15 * v21;
+                            double v47 = _targets_j * v46;
+                            double v48 = v38 * v47;
+                            double v49 = v18 * v46;
+                            double v50 = v42 * v49;
+                            double v51 = v50 - v48;
+                            double v52 = v45 * v47;
+                            double v53 = v51 - v52;
+                            Unsafe.Add(ref grad_0, (nint)(off + k)) = (double)(v53 * shape.GradScale);
                         }
                         j0 += run;
                     }
@@ -744,18 +818,18 @@ namespace LossDsl.Generated
             Tensor _targets_j = f.Span(1);
             Tensor v6 = _logits_j.sigmoid();
             Tensor v7 = f.Mul(_targets_j, v6);
-            Tensor R8 = f.Sum(v7);   // R8 = Σ_j (targets_j·σ(logits_j))
+            Tensor R17 = f.Sum(v7);   // R17 = Σ_j (targets_j·σ(logits_j))
             Tensor v10 = f.Sub(1.0, _targets_j);
             Tensor v11 = f.Mul(v6, v10);
-            Tensor R12 = f.Sum(v11);   // R12 = Σ_j (σ(logits_j)·(1 − targets_j))
+            Tensor R20 = f.Sum(v11);   // R20 = Σ_j (σ(logits_j)·(1 − targets_j))
             Tensor v13 = _logits_j.neg();
             Tensor v14 = f.InPlace ? v13.sigmoid_() : v13.sigmoid();
             Tensor v15 = f.Mul(_targets_j, v14);
-            Tensor R16 = f.Sum(v15);   // R16 = Σ_j (targets_j·σ(−logits_j))
-            Tensor v17 = f.Add(_smooth, R8);
-            Tensor v18 = f.Mul(R12, _alpha, overwrite: f.InPlace);
-            Tensor v19 = f.Add(R8, v18, overwrite: f.InPlace);
-            Tensor v20 = f.Mul(R16, _beta, overwrite: f.InPlace);
+            Tensor R23 = f.Sum(v15);   // R23 = Σ_j (targets_j·σ(−logits_j))
+            Tensor v17 = f.Add(_smooth, R17);
+            Tensor v18 = f.Mul(R20, _alpha, overwrite: f.InPlace);
+            Tensor v19 = f.Add(R17, v18, overwrite: f.InPlace);
+            Tensor v20 = f.Mul(R23, _beta, overwrite: f.InPlace);
             Tensor v21 = f.Add(v19, v20, overwrite: f.InPlace);
             Tensor v22 = f.Add(v21, _smooth, overwrite: f.InPlace);
             Tensor v23 = f.Maximum(v22, _eps);
@@ -769,10 +843,10 @@ namespace LossDsl.Generated
             Tensor v32 = f.Sub(v29, v31, overwrite: f.InPlace);
             Tensor v34 = f.Where(v27, _alpha, 0.0);
             Tensor v35 = f.Div(v34, v23, overwrite: f.InPlace);
-            Tensor v36 = f.Mul(v35, v24, overwrite: f.InPlace);   // ∂L/∂R12
+            Tensor v36 = f.Mul(v35, v24, overwrite: f.InPlace);   // ∂L/∂R20
             Tensor v37 = f.Where(v27, _beta, 0.0);
             Tensor v38 = f.Div(v37, v23, overwrite: f.InPlace);
-            Tensor v39 = f.Mul(v24, v38, overwrite: f.InPlace);   // ∂L/∂R16
+            Tensor v39 = f.Mul(v24, v38, overwrite: f.InPlace);   // ∂L/∂R23
             Tensor v40 = f.Mul(v6, v14);
             Tensor v41 = f.Mul(_targets_j, v40);
             Tensor v42 = f.Mul(v32, v41);

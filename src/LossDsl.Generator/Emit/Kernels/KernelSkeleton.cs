@@ -43,7 +43,7 @@ public sealed class KernelSkeleton
         Plan = plan;
         Graph = plan.Loss.Graph;
         Signature = plan.Loss.Signature;
-        Printer = new MathPrinter(Graph, Signature);
+        Printer = new MathPrinter(Graph, Signature, plan.Lowered);
         Scope = Graph.ElementScope();
     }
 
