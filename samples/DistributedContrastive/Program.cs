@@ -8,4 +8,4 @@
 // Run:  dotnet run --project samples/DistributedContrastive -c Release [-- outdir] [--quick]
 // (it launches the two ranks itself with mpiexec.mpich; bash eng/mpi/install.sh installs MPICH)
 
-return LossDsl.Samples.DistributedContrastive.Sample.Main(args);
+return LossDsl.Samples.DistributedContrastive.Sample.Run(args);

@@ -29,7 +29,7 @@ public static class Sample
     /// <c>[outdir] [--quick]</c>: the single-process run, then the two ranks under mpiexec.mpich, then the comparison and
     /// curves.png. <c>--rank outdir [--quick]</c> is what each MPI rank runs.
     /// </summary>
-    public static int Main(string[] args)
+    public static int Run(string[] args)
     {
         bool quick = args.Contains("--quick");
         var settings = quick ? Settings.Quick : Settings.Full;

@@ -91,8 +91,8 @@ public static class RewriteRules
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A].Op == Op.Sigmoid ? b.Unary(Op.LogSigmoid, b[n.A].A) : null),
 
         new("σ(x)^γ → exp(γ·logσ(x)) where σ(x) underflows", "σ(x) underflows before the power, and the gradient's σ(x)^(γ−1) is then 0^(γ−1)",
-            (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B) && !AtLeast(b, b[n.A].A, SigmoidUnderflow)
-                ? SigmoidPowerSplit(b, b[n.A].A, n.B) : null),
+            (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B)
+                ? SigmoidPowerSplit(b, n.A, n.B) : null),
 
         new("log(e^a / Σ e^b) → a − logΣexp(b)", "e^a overflows for a > 88 in float32, and the ratio loses its small terms",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Div } d && b[d.A].Op == Op.Exp && b[d.B] is { Op: Op.ReduceSum } s
@@ -133,18 +133,17 @@ public static class RewriteRules
     public static int SigmoidPowerByLog(GraphBuilder b, int x, int gamma) => b.Unary(Op.Exp, b.Mul(gamma, b.Unary(Op.LogSigmoid, x)));
 
     /// <summary>
-    /// [x &lt; c ? exp(γ·logσ(x)) : σ(max(x, c))^γ] with c = <see cref="SigmoidUnderflow"/>. The power's argument is clamped
-    /// to where it is taken, so that neither branch's gradient is 0^(γ−1)·0 and the rule does not match its own output.
+    /// [x &lt; c ? exp(γ·logσ(x)) : max(σ(x), σ(c))^γ] with c = <see cref="SigmoidUnderflow"/>, of the node
+    /// <paramref name="sigmoid"/> = σ(x). The power's base is clamped to where it is taken (a no-op there), so that neither
+    /// branch's gradient is 0^(γ−1)·0, and so that the rule does not match its own output; it is still the σ(x) the loss
+    /// computes anyway, which the kernel lowering shares.
     /// </summary>
-    private static int SigmoidPowerSplit(GraphBuilder b, int x, int gamma)
+    private static int SigmoidPowerSplit(GraphBuilder b, int sigmoid, int gamma)
     {
-        int c = b.Const(SigmoidUnderflow);
-        return b.Select(b.Binary(Op.Lt, x, c), SigmoidPowerByLog(b, x, gamma), b.Binary(Op.Pow, b.Unary(Op.Sigmoid, b.Binary(Op.Max, x, c)), gamma));
+        int x = b[sigmoid].A;
+        int floor = b.Const(OpTable.Sigmoid(SigmoidUnderflow));
+        return b.Select(b.Binary(Op.Lt, x, b.Const(SigmoidUnderflow)), SigmoidPowerByLog(b, x, gamma), b.Binary(Op.Pow, b.Binary(Op.Max, sigmoid, floor), gamma));
     }
-
-    /// <summary>Whether node <paramref name="i"/> is max(·, c) with c ≥ <paramref name="bound"/>.</summary>
-    private static bool AtLeast(GraphBuilder b, int i, double bound)
-        => b[i] is { Op: Op.Max } m && (b.IsConst(m.A, out var c) && c >= bound || b.IsConst(m.B, out c) && c >= bound);
 
     private static bool Square(GraphBuilder b, int i, out int x)
     {

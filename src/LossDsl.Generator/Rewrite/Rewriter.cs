@@ -108,8 +108,7 @@ public static class Rewriter
                 for (int k = 0; k < n.OperandCount; k++)
                 {
                     int o = n.Operand(k);
-                    // The naive form itself is no variable where the rewrite keeps it (a regime split's other branch).
-                    if (other.Contains(o) && g[o].Op != Op.Const && o != before) holes.Add(o);
+                    if (other.Contains(o) && g[o].Op != Op.Const) holes.Add(o);
                 }
             }
 

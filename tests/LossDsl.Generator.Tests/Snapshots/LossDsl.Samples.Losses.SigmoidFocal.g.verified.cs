@@ -274,6 +274,18 @@ namespace LossDsl.Generated
             {
                 var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
                 var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
+                Unsafe.SkipInit(out Vector512<float> w26);
+                Unsafe.SkipInit(out Vector512<float> w27);
+                Unsafe.SkipInit(out Vector512<float> w28);
+                Unsafe.SkipInit(out Vector512<float> w29);
+                Unsafe.SkipInit(out Vector512<float> w39);
+                Unsafe.SkipInit(out Vector512<float> w40);
+                Unsafe.SkipInit(out Vector512<float> w41);
+                Unsafe.SkipInit(out Vector512<float> w42);
+                Unsafe.SkipInit(out Vector512<float> w43);
+                Unsafe.SkipInit(out Vector512<float> w44);
+                Unsafe.SkipInit(out Vector512<float> w45);
+                Unsafe.SkipInit(out Vector512<float> w46);
                 var w4 = LossVectorMath.Abs(_logit_v);
                 var w5 = -w4;
                 var w6 = LossVectorMath.Exp(w5);
@@ -294,10 +306,14 @@ namespace LossDsl.Generated
                 var w23 = w18 + w22;
                 var w24 = Vector512.ConditionalSelect(w13, w11, w10);
                 var w25 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((float)0.0));
-                var w26 = _target_v * bv2;
-                var w27 = Vector512.Create((float)1.0) - bv2;
-                var w28 = w17 * w27;
-                var w29 = w26 + w28;
+                ulong mv30 = Vector512.ExtractMostSignificantBits(w25);
+                if (mv30 != 0)
+                {
+                    w26 = _target_v * bv2;
+                    w27 = Vector512.Create((float)1.0) - bv2;
+                    w28 = w17 * w27;
+                    w29 = w26 + w28;
+                }
                 var w30 = Vector512.ConditionalSelect(w25, w29, Vector512.Create((float)1.0));
                 var w31 = w23 * w30;
                 var w32 = _target_v * w24;
@@ -307,15 +323,19 @@ namespace LossDsl.Generated
                 var w36 = w31 * w35;
                 var w37 = w33 - w32;
                 var w38 = w30 * w37;
-                var w39 = w14 * w24;
-                var w40 = _target_v * w39;
-                var w41 = w17 * w39;
-                var w42 = w41 - w40;
-                var w43 = bv3 - Vector512.Create((float)1.0);
-                var w44 = LossVectorMath.Pow(w34, w43);
-                var w45 = bv3 * w44;
-                var w46 = w42 * w45;
                 var w47 = Vector512.Equals(bv3, Vector512.Create((float)0.0));
+                ulong mv48 = Vector512.ExtractMostSignificantBits(w47);
+                if (mv48 != (1UL << Vector512<float>.Count) - 1)
+                {
+                    w39 = w14 * w24;
+                    w40 = _target_v * w39;
+                    w41 = w17 * w39;
+                    w42 = w41 - w40;
+                    w43 = bv3 - Vector512.Create((float)1.0);
+                    w44 = LossVectorMath.Pow(w34, w43);
+                    w45 = bv3 * w44;
+                    w46 = w42 * w45;
+                }
                 var w48 = Vector512.ConditionalSelect(w47, Vector512.Create((float)0.0), w46);
                 var w49 = w35 * w38;
                 var w50 = w31 * w48;
@@ -396,6 +416,18 @@ namespace LossDsl.Generated
             {
                 var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
                 var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
+                Unsafe.SkipInit(out Vector512<double> w26);
+                Unsafe.SkipInit(out Vector512<double> w27);
+                Unsafe.SkipInit(out Vector512<double> w28);
+                Unsafe.SkipInit(out Vector512<double> w29);
+                Unsafe.SkipInit(out Vector512<double> w39);
+                Unsafe.SkipInit(out Vector512<double> w40);
+                Unsafe.SkipInit(out Vector512<double> w41);
+                Unsafe.SkipInit(out Vector512<double> w42);
+                Unsafe.SkipInit(out Vector512<double> w43);
+                Unsafe.SkipInit(out Vector512<double> w44);
+                Unsafe.SkipInit(out Vector512<double> w45);
+                Unsafe.SkipInit(out Vector512<double> w46);
                 var w4 = LossVectorMath.Abs(_logit_v);
                 var w5 = -w4;
                 var w6 = LossVectorMath.Exp(w5);
@@ -416,10 +448,14 @@ namespace LossDsl.Generated
                 var w23 = w18 + w22;
                 var w24 = Vector512.ConditionalSelect(w13, w11, w10);
                 var w25 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((double)0.0));
-                var w26 = _target_v * bv2;
-                var w27 = Vector512.Create((double)1.0) - bv2;
-                var w28 = w17 * w27;
-                var w29 = w26 + w28;
+                ulong mv30 = Vector512.ExtractMostSignificantBits(w25);
+                if (mv30 != 0)
+                {
+                    w26 = _target_v * bv2;
+                    w27 = Vector512.Create((double)1.0) - bv2;
+                    w28 = w17 * w27;
+                    w29 = w26 + w28;
+                }
                 var w30 = Vector512.ConditionalSelect(w25, w29, Vector512.Create((double)1.0));
                 var w31 = w23 * w30;
                 var w32 = _target_v * w24;
@@ -429,15 +465,19 @@ namespace LossDsl.Generated
                 var w36 = w31 * w35;
                 var w37 = w33 - w32;
                 var w38 = w30 * w37;
-                var w39 = w14 * w24;
-                var w40 = _target_v * w39;
-                var w41 = w17 * w39;
-                var w42 = w41 - w40;
-                var w43 = bv3 - Vector512.Create((double)1.0);
-                var w44 = LossVectorMath.Pow(w34, w43);
-                var w45 = bv3 * w44;
-                var w46 = w42 * w45;
                 var w47 = Vector512.Equals(bv3, Vector512.Create((double)0.0));
+                ulong mv48 = Vector512.ExtractMostSignificantBits(w47);
+                if (mv48 != (1UL << Vector512<double>.Count) - 1)
+                {
+                    w39 = w14 * w24;
+                    w40 = _target_v * w39;
+                    w41 = w17 * w39;
+                    w42 = w41 - w40;
+                    w43 = bv3 - Vector512.Create((double)1.0);
+                    w44 = LossVectorMath.Pow(w34, w43);
+                    w45 = bv3 * w44;
+                    w46 = w42 * w45;
+                }
                 var w48 = Vector512.ConditionalSelect(w47, Vector512.Create((double)0.0), w46);
                 var w49 = w35 * w38;
                 var w50 = w31 * w48;

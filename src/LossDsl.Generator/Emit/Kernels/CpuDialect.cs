@@ -398,14 +398,95 @@ public sealed class CpuDialect : KernelDialect
 
     private static string Broadcast(int i) => "b" + ScalarCode.Local(i);
 
+    /// <summary>
+    /// Emits the lane nodes of one vector sweep. A node that only a branch of selects on one condition needs (a regime
+    /// split's rare side, such as e^(γ·logσ(x)) where σ(x) is subnormal) is computed only when some lane of the vector
+    /// takes that branch: a vector select evaluates both sides, so without this every regime split would cost its rare
+    /// side on every element.
+    /// </summary>
     private void EmitVectorNodes(EquatableArray<int> nodes, bool elementwise, Func<int, string?>? replace = null)
     {
-        foreach (int i in nodes)
+        var lanes = nodes.Where(i => IsLane(i, elementwise) && !G[i].Op.IsLeaf()).ToList();
+        var inSweep = new HashSet<int>(lanes);
+        var lazy = LazyBranches;
+        var emitted = new HashSet<int>();
+        // Declared without zeroing (a store per vector per lazy node otherwise): a branch that no lane takes leaves its
+        // nodes unset, and the select reads only the side its mask picks.
+        foreach (int i in lanes.Where(lazy.ContainsKey)) W.Line($"Unsafe.SkipInit(out {V} w{i});");
+
+        void Emit(int i)
         {
+            if (!emitted.Add(i)) return;
             var n = G[i];
-            if (!IsLane(i, elementwise) || n.Op.IsLeaf()) continue;
-            W.Line($"var w{i} = {replace?.Invoke(i) ?? VExpression(n, elementwise)};");
+            if (n.Op == Op.Select)
+            {
+                string mask = "m" + ScalarCode.Local(i);
+                bool declared = false;
+                foreach (var (branch, test) in new[] { (n.B, $"{mask} != 0"), (n.C, $"{mask} != (1UL << {V}.Count) - 1") })
+                {
+                    if (!lazy.TryGetValue(branch, out var key) || key.Condition != n.A) continue;   // lazy for an outer select, or not
+                    var side = Closure(branch, key, lazy, inSweep).Where(k => !emitted.Contains(k)).ToList();
+                    if (side.Count == 0) continue;
+                    if (!declared) W.Line($"ulong {mask} = Vector512.ExtractMostSignificantBits({VRef(n.A, elementwise)});");
+                    declared = true;
+                    using (W.Block($"if ({test})"))
+                        foreach (int k in side) Emit(k);
+                }
+            }
+            W.Line($"{(lazy.ContainsKey(i) ? "" : "var ")}w{i} = {replace?.Invoke(i) ?? VExpression(n, elementwise)};");
         }
+
+        foreach (int i in lanes)
+            if (!lazy.ContainsKey(i)) Emit(i);
+    }
+
+    /// <summary>The lazy nodes of one branch under <paramref name="root"/>, in evaluation order (empty when root is not lazy).</summary>
+    private List<int> Closure(int root, (int Condition, bool Then) branch, Dictionary<int, (int Condition, bool Then)> lazy, HashSet<int> inSweep)
+    {
+        var found = new SortedSet<int>();
+        var stack = new Stack<int>();
+        stack.Push(root);
+        while (stack.Count > 0)
+        {
+            int j = stack.Pop();
+            if (!inSweep.Contains(j) || !lazy.TryGetValue(j, out var b) || b != branch || !found.Add(j)) continue;
+            for (int k = 0; k < G[j].OperandCount; k++) stack.Push(G[j].Operand(k));
+        }
+        return found.ToList();
+    }
+
+    private Dictionary<int, (int Condition, bool Then)>? _lazyBranches;
+
+    /// <summary>
+    /// The nodes every use of which is, directly or through other such nodes, the then (or else) operand of selects on one
+    /// condition: node → (condition, then). Found from the last node back, so a node's users are decided before it. The
+    /// kernel's roots (loss, gradients, adjoints) and the reductions' bodies have other users and are never lazy, nor is a
+    /// condition.
+    /// </summary>
+    private Dictionary<int, (int Condition, bool Then)> LazyBranches => _lazyBranches ??= FindLazyBranches();
+
+    private Dictionary<int, (int Condition, bool Then)> FindLazyBranches()
+    {
+        var users = Enumerable.Range(0, G.Count).Select(_ => new List<int>()).ToArray();
+        for (int i = 0; i < G.Count; i++)
+            for (int k = 0; k < G[i].OperandCount; k++) users[G[i].Operand(k)].Add(i);
+        var roots = new HashSet<int>(Plan.Loss.Roots());
+        var lazy = new Dictionary<int, (int Condition, bool Then)>();
+        for (int j = G.Count - 1; j >= 0; j--)
+        {
+            if (roots.Contains(j) || users[j].Count == 0 || G[j].Op.IsLeaf()) continue;
+            (int Condition, bool Then)? branch = null;
+            foreach (int u in users[j])
+            {
+                var n = G[u];
+                (int, bool)? via = lazy.TryGetValue(u, out var b) ? b
+                    : n.Op == Op.Select && n.A != j && (n.B == j) != (n.C == j) ? (n.A, n.B == j) : null;
+                if (via is null || (branch is not null && branch != via)) { branch = null; break; }
+                branch = via;
+            }
+            if (branch is { } found) lazy[j] = found;
+        }
+        return lazy;
     }
 
     private string VRef(int i, bool elementwise)
