@@ -16,6 +16,24 @@ namespace LossDsl.Runtime
     /// each role they can read, and where a multiclass loss's per-pixel statistics sit among its spans. One description for
     /// every backend's kernels (the CPU path's <c>CpuKernel</c>s and the ILGPU <c>LossKernel</c>s alike).
     /// </summary>
+    /// <summary>
+    /// How a reduction's partials over the ranks of a sharded call combine. The generator derives each loss's rules from
+    /// its reduction table (the accumulator column: additive partials add; a selecting one keeps the extreme its comparison
+    /// picks; a log-sum-exp takes the global max, then the sum of e^(x − max)) and writes them into the loss's
+    /// <c>LossDefinition</c>; the runtime's sharded torch-ops frame combines by them and by nothing else.
+    /// </summary>
+    public enum ShardCombine
+    {
+        /// <summary>Every rank's partial sum, all-reduced by sum.</summary>
+        Additive,
+        /// <summary>The partial maximum all-reduced by max; its position is the first global one holding it.</summary>
+        SelectMax,
+        /// <summary>The partial minimum all-reduced by min; its position is the first global one holding it.</summary>
+        SelectMin,
+        /// <summary>The partial max all-reduced by max (the shift M), then Σ e^(x − M) all-reduced by sum; R = M + log Σ.</summary>
+        LogSumExp,
+    }
+
     public static class KernelAbi
     {
         /// <summary>

@@ -41,8 +41,10 @@ public sealed class LossDefinition
 {
     private readonly BackendKernels[] _kernels;
 
+    /// <param name="combines">Per reduction the loss computes (by its name in the torch-ops frame), how its partials
+    /// combine over the ranks of a sharded call: derived by the generator from its reduction table.</param>
     public LossDefinition(string name, LossLayout layout, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
-        int partialSlots, bool chunked, BackendKernels[] kernels)
+        int partialSlots, bool chunked, BackendKernels[] kernels, (string Reduction, ShardCombine Combine)[]? combines = null)
     {
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
         if (layout.Multiclass != roles.Contains(TensorRole.ClassMask))
@@ -55,7 +57,16 @@ public sealed class LossDefinition
         PartialSlots = partialSlots;
         Chunked = chunked;
         _kernels = kernels;
+        _combines = (combines ?? Array.Empty<(string, ShardCombine)>()).ToDictionary(c => c.Reduction, c => c.Combine, StringComparer.Ordinal);
     }
+
+    private readonly Dictionary<string, ShardCombine> _combines;
+
+    /// <summary>How the partials of this loss's <paramref name="reduction"/> combine over ranks, or null when it has none.</summary>
+    public ShardCombine? CombineOf(string reduction) => _combines.TryGetValue(reduction, out var c) ? c : null;
+
+    /// <summary>Every reduction of this loss with its combine rule over ranks (the generator's derivation).</summary>
+    public IReadOnlyDictionary<string, ShardCombine> Combines => _combines;
 
     public string Name { get; }
 

@@ -4,6 +4,7 @@ using System.Linq;
 using LossDsl.Generator.Common;
 using LossDsl.Generator.Differentiate;
 using LossDsl.Generator.Emit.Kernels;
+using LossDsl.Generator.IR;
 using LossDsl.Generator.Model;
 using LossDsl.Generator.Schedule;
 
@@ -439,7 +440,13 @@ public static class LossSourceEmitter
             w.Line("    {");
             foreach (var (backend, dtype, kernels) in BackendRows(plan))
                 w.Line($"        new BackendKernels(Backend.{backend}, {dtype}, {kernels}),");
-            w.Line("    });");
+            var combines = ShardCombines(plan.Source).Select(c => $"(\"{c.Reduction}\", ShardCombine.{c.Combine})").ToList();
+            if (combines.Count == 0) w.Line("    });");
+            else
+            {
+                w.Line("    },");
+                w.Line($"    combines: new (string, ShardCombine)[] {{ {string.Join(", ", combines)} }});");
+            }
             w.Line();
             KernelBackends.Emit(w, new KernelSkeleton(plan));
             w.Line("// ---- The torch-ops form: the same derived IR as TorchSharp tensor ops, for any device and dtype ----");
@@ -454,6 +461,28 @@ public static class LossSourceEmitter
     /// </summary>
     private static IEnumerable<(string Backend, string DType, string Kernels)> BackendRows(KernelPlan plan)
         => KernelBackends.Rows(new KernelSkeleton(plan)).Append(("TorchOps", "null", $"new TorchOpsKernel({TorchOpsEmitter.MethodName})"));
+
+    /// <summary>
+    /// The combine rule over ranks of each reduction <paramref name="loss"/> computes, by the name the torch-ops frame calls
+    /// it: derived from the reduction table's accumulator (docs/distributed.md), and written into the loss's definition so
+    /// that a sharded call combines by the generator's rules.
+    /// </summary>
+    public static IEnumerable<(string Reduction, ShardCombine Combine)> ShardCombines(DerivedLoss loss)
+        => GraphWalk.Reach(i => loss.Graph[i], loss.Roots(), _ => true)
+            .Where(i => loss.Graph[i].Op.IsReduction())
+            .Select(i => loss.Graph[i].Row())
+            .Distinct()
+            .OrderBy(r => r.Op)
+            .Select(r => (r.Name, CombineOf(r)));
+
+    /// <summary>How the partials of a reduction of <paramref name="row"/>'s kind combine over ranks.</summary>
+    public static ShardCombine CombineOf(Reduction row) => row.Accumulator switch
+    {
+        Accumulator.Additive => ShardCombine.Additive,
+        Accumulator.Selecting => row.Compare == IR.Op.Gt ? ShardCombine.SelectMax : ShardCombine.SelectMin,
+        Accumulator.LogSumExp => ShardCombine.LogSumExp,
+        _ => throw new System.InvalidOperationException($"The accumulator {row.Accumulator} has no combine rule over ranks: give it one here."),
+    };
 
     private static void EmitDerivation(IndentedWriter w, KernelPlan plan, MathPrinter printer)
     {

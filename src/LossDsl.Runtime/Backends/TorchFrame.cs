@@ -57,7 +57,7 @@ public sealed class TorchFrame
             return call.HasIgnoredRows ? TorchScalars.MaskedFill(rows, Eq(rows, call.Arguments.IgnoreIndex), 0) : rows;
         }).ToArray();
         if (call.Shard is { } shard && call.ShardCrosses)
-            _shard = new ShardedReductions(shard.Collective, _reduce.Aggregate(1L, (n, d) => n * _elementShape[d]));
+            _shard = new ShardedReductions(shard.Collective, call.Definition, _reduce.Aggregate(1L, (n, d) => n * _elementShape[d]));
     }
 
     /// <summary>
@@ -148,7 +148,7 @@ public sealed class TorchFrame
     /// <summary>Min over the row or set (NaN if any element is NaN).</summary>
     public Tensor Min(Tensor body) => Combined("Min", Elements(body, double.PositiveInfinity).amin(_reduce, keepdim: true));
 
-    /// <summary>A reduction's value: the local one, or in a sharded call the ranks' partials combined (ShardPlan.Reductions).</summary>
+    /// <summary>A reduction's value: the local one, or in a sharded call the ranks' partials combined by the loss's generated rule.</summary>
     private Tensor Combined(string reduction, Tensor partial) => _shard is null ? partial : _shard.Combine(reduction, partial);
 
     /// <summary>Slices of dim 0 per block of a blocked reduction: about four megabytes of float32 temporaries.</summary>

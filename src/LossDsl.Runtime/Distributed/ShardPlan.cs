@@ -5,35 +5,9 @@ using static TorchSharp.torch;
 
 namespace LossDsl.Runtime.Distributed;
 
-/// <summary>
-/// How one reduction's partials over the ranks combine: the runtime's copy of the accumulator column of the generator's
-/// reduction table (src/LossDsl.Generator/IR/ReductionTable.cs), keyed by the name the generated torch-ops code calls
-/// it by (<c>f.Sum</c>, <c>f.Max</c>, …). A test (ShardPlanTableTests) holds the two tables equal, so a reduction added
-/// to the IR without its combine rule fails the build's tests rather than combining wrongly.
-/// </summary>
-public enum ShardCombine
-{
-    /// <summary>Additive: every rank's partial sum, all-reduced by sum.</summary>
-    Additive,
-    /// <summary>Selecting: the partial extreme all-reduced by max (Compare = Gt) or min (Lt); its position is the first global one holding it.</summary>
-    Selecting,
-    /// <summary>LogSumExp: the partial max all-reduced by max (the shift M), then Σ e^(x − M) all-reduced by sum; R = M + log Σ.</summary>
-    LogSumExp,
-}
-
-/// <summary>The combine rules, and what a sharded call of a given layout communicates (docs/distributed.md).</summary>
+/// <summary>What a sharded call of a given layout communicates (docs/distributed.md).</summary>
 public static class ShardPlan
 {
-    /// <summary>Every reduction the torch-ops frame implements, with its combine rule and, for a selecting one, its all-reduce op.</summary>
-    public static readonly IReadOnlyDictionary<string, (ShardCombine Combine, CollectiveOp Op)> Reductions =
-        new Dictionary<string, (ShardCombine, CollectiveOp)>(StringComparer.Ordinal)
-        {
-            ["Sum"] = (ShardCombine.Additive, CollectiveOp.Sum),
-            ["Max"] = (ShardCombine.Selecting, CollectiveOp.Max),
-            ["LogSumExp"] = (ShardCombine.LogSumExp, CollectiveOp.Max),
-            ["Min"] = (ShardCombine.Selecting, CollectiveOp.Min),
-        };
-
     /// <summary>
     /// What a sharded call of <paramref name="layout"/> over <paramref name="axis"/> does: whether the loss's reductions
     /// cross the sharded axis (they then combine over the ranks and the loss is the same on every rank), or the
@@ -56,19 +30,23 @@ public static class ShardPlan
 
 /// <summary>
 /// The torch-ops frame's reductions for one call whose reductions cross the sharded axis: each local partial is combined
-/// over the ranks as <see cref="ShardPlan.Reductions"/> says, positions are global (offset by the ranks before), and a
+/// over the ranks by the rule the generator derived for it from its reduction table (<see cref="LossDefinition.CombineOf"/>:
+/// the runtime keeps no table of its own), positions are global (offset by the ranks before), and a
 /// row or set's length is the global one. Every combine happens in the forward pass (the generated torch-ops code
 /// computes the gradient from the combined values), so the backward pass is local.
 /// </summary>
 internal sealed class ShardedReductions
 {
     private readonly ICollective _c;
+    private readonly LossDefinition _def;
 
     /// <param name="c">The group.</param>
+    /// <param name="def">The loss, whose definition holds the combine rule of each of its reductions.</param>
     /// <param name="localPositions">How many positions of a reduced row or set this rank holds.</param>
-    public ShardedReductions(ICollective c, long localPositions)
+    public ShardedReductions(ICollective c, LossDefinition def, long localPositions)
     {
         _c = c;
+        _def = def;
         var counts = c.Gather(localPositions);
         Offset = Collectives.Offset(counts, c.Rank);
         LocalPositions = localPositions;
@@ -80,13 +58,25 @@ internal sealed class ShardedReductions
     public long LocalPositions { get; }
     public long GlobalPositions { get; }
 
-    /// <summary>A reduction's partial, combined over the ranks by the rule of <paramref name="name"/>.</summary>
-    public Tensor Combine(string name, Tensor partial)
+    /// <summary>A reduction's partial, combined over the ranks by the rule the generator derived for <paramref name="name"/>.</summary>
+    public Tensor Combine(string name, Tensor partial) => AllReduced(partial, Rule(name) switch
     {
-        var (combine, op) = ShardPlan.Reductions.TryGetValue(name, out var rule)
-            ? rule : throw new NotSupportedException($"The reduction {name} has no combine rule over ranks (ShardPlan.Reductions).");
-        if (combine == ShardCombine.LogSumExp) throw new InvalidOperationException("LogSumExp combines in two steps: call LogSumExp.");
-        return AllReduced(partial, op);
+        ShardCombine.Additive => CollectiveOp.Sum,
+        ShardCombine.SelectMax => CollectiveOp.Max,
+        ShardCombine.SelectMin => CollectiveOp.Min,
+        var other => throw new InvalidOperationException($"{_def.Name}: its {name} reduction combines as {other}, in more than one step."),
+    });
+
+    /// <summary>The combine rule the generator wrote for the reduction <paramref name="name"/> of this loss.</summary>
+    public ShardCombine Rule(string name)
+        => _def.CombineOf(name) ?? throw new NotSupportedException(
+            $"{_def.Name}: the generator wrote no combine rule over ranks for a {name} reduction (LossDefinition.Combines); regenerate the loss with this LossDsl.");
+
+    /// <summary>Throws unless the generator's rule for <paramref name="name"/> is <paramref name="expected"/>.</summary>
+    public void Expect(string name, ShardCombine expected)
+    {
+        var rule = Rule(name);
+        if (rule != expected) throw new InvalidOperationException($"{_def.Name}: its {name} reduction combines as {rule}, not {expected}.");
     }
 
     /// <summary>
@@ -104,6 +94,7 @@ internal sealed class ShardedReductions
     /// <summary>(M, log Σ e^(x − M)) over every rank's elements: M the global max (0 where it is not finite).</summary>
     public (Tensor Shift, Tensor LogSum) LogSumExp(Tensor body, long[] reduce, double lowest)
     {
+        Expect("LogSumExp", ShardCombine.LogSumExp);
         var max = AllReduced(body.detach().amax(reduce, keepdim: true), CollectiveOp.Max);
         var shift = where(max.isfinite(), max, zeros(1, max.dtype, max.device));
         var sum = AllReduced((body - shift).exp().sum(reduce, keepdim: true), CollectiveOp.Sum);
@@ -139,6 +130,8 @@ internal sealed class ShardedReductions
     /// <summary>The first global position holding the combined extreme (a selecting reduction's Arg), from the local one.</summary>
     public Tensor Arg(Tensor localExtreme, Tensor localArg, CollectiveOp op)
     {
+        if (op == CollectiveOp.Max) Expect("Max", ShardCombine.SelectMax);
+        else Expect("Min", ShardCombine.SelectMin);
         var global = AllReduced(localExtreme, op);
         // Ties across ranks: the earliest position, as within a row; a rank without the extreme offers +∞.
         var mine = where(localExtreme.eq(global), TorchScalars.Add(localArg, Offset).to(ScalarType.Float64), TorchScalars.Full(new[] { 1L }, double.PositiveInfinity, ScalarType.Float64, localArg.device));

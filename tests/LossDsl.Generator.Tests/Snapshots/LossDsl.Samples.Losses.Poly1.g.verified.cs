@@ -151,7 +151,8 @@ namespace LossDsl.Generated
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuFusedF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuFusedF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
-            });
+            },
+            combines: new (string, ShardCombine)[] { ("LogSumExp", ShardCombine.LogSumExp) });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 

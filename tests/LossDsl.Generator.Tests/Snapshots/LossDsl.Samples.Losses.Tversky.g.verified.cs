@@ -124,7 +124,8 @@ namespace LossDsl.Generated
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float32, new CpuKernel[] { CpuPass1F32, CpuGradientF32 }),
                 new BackendKernels(Backend.Cpu, global::TorchSharp.torch.ScalarType.Float64, new CpuKernel[] { CpuPass1F64, CpuGradientF64 }),
                 new BackendKernels(Backend.TorchOps, null, new TorchOpsKernel(TorchOps)),
-            });
+            },
+            combines: new (string, ShardCombine)[] { ("Sum", ShardCombine.Additive) });
 
         // ---- ILGPU kernels: the GPU path (and ILGPU's CPU accelerator in tests) ----
 

@@ -235,4 +235,20 @@ public class ReductionTableTests
         var expected = row.Range(ranges[body], 2);
         Assert.Equal((expected.Lo, expected.Hi, expected.LoOpen, expected.HiOpen), (ranges[r].Lo, ranges[r].Hi, ranges[r].LoOpen, ranges[r].HiOpen));
     }
+
+    /// <summary>
+    /// The sharded form's combine rules come from the table: a loss that computes each reduction gets, in its definition,
+    /// additive partials for Σ, the extreme for max and min, and the two-step rule for log-Σ-exp; nothing for a reduction
+    /// it does not compute.
+    /// </summary>
+    [Fact]
+    public void EachReductionALossComputesGetsItsCombineRuleFromTheTable()
+    {
+        var all = Differentiate.Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => Sum(z, v => v * v) - Min(z) + Max(z) + LogSumExp(z) - z[t];"));
+        Assert.Equal(new[] { ("Sum", Model.ShardCombine.Additive), ("Max", Model.ShardCombine.SelectMax), ("LogSumExp", Model.ShardCombine.LogSumExp), ("Min", Model.ShardCombine.SelectMin) },
+            Emit.LossSourceEmitter.ShardCombines(all).ToArray());
+        var ce = Differentiate.Differentiator.Run(ParseOk("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => -LogSoftmax(z, t);"));
+        Assert.Equal(new[] { ("LogSumExp", Model.ShardCombine.LogSumExp) }, Emit.LossSourceEmitter.ShardCombines(ce).ToArray());
+        foreach (var row in Reductions.All) Assert.True(System.Enum.IsDefined(typeof(Model.ShardCombine), Emit.LossSourceEmitter.CombineOf(row)), row.Name);
+    }
 }
