@@ -64,6 +64,37 @@ public class SeamTests
         Assert.Contains("LogSumExp", e.Message);
     }
 
+    /// <summary>
+    /// The module-level declaration: a loss module whose <c>shard</c> is set runs each call as inside
+    /// <c>LossSharding.Over</c> (its collective is called, and the values and gradients are the plain call's over one rank),
+    /// leaves no scope behind, and with <c>shard</c> null it is the plain call and communicates nothing.
+    /// </summary>
+    [Fact]
+    public void AModuleWithAShardRunsItsCallsSharded()
+    {
+        manual_seed(5);
+        var logits = randn(6, 5, dtype: ScalarType.Float64);
+        var target = tensor(new long[] { 1, -1, 4, 0, -1, 2 });
+        var plain = logits.clone().requires_grad_(true);
+        var expected = Classification.CrossEntropy(plain, target, ignore_index: -1);
+        expected.backward();
+
+        var counting = new CountingCollective(SingleProcessCollective.Instance);
+        var module = new Classification.CrossEntropyLoss(ignore_index: -1) { shard = new Shard(counting, ShardAxis.Classes) };
+        var sharded = logits.clone().requires_grad_(true);
+        var actual = module.forward(sharded, target);
+        actual.backward();
+        Assert.True(counting.Calls > 0, "the module's collective was not called");
+        Assert.Null(LossSharding.Current);
+        Assert.Equal(expected.item<double>(), actual.item<double>(), tolerance: 1e-12);
+        Assert.True(sharded.grad!.allclose(plain.grad!, rtol: 0, atol: 1e-14));
+
+        counting.Reset();
+        module.shard = null;
+        Assert.Equal(expected.item<double>(), module.forward(logits, target).item<double>(), tolerance: 1e-12);
+        Assert.Equal(0, counting.Calls);
+    }
+
     [Fact]
     public void SingleProcessCollectivesAreTheIdentity()
     {

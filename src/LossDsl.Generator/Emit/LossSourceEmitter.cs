@@ -268,8 +268,16 @@ public static class LossSourceEmitter
         w.Line($"/// <summary>{sig.Name} as a TorchSharp loss module, a drop-in criterion for a training loop; its options are the tensor overload's.</summary>");
         using (ModuleBlock(w, sig, sig.Name + "Loss", data.Count, System.Array.Empty<string>(), linear: false))
         {
+            w.Line("/// <summary>The ranks this module's calls are sharded over, and the axis (docs/distributed.md): the module-level form of");
+            w.Line("/// <c>LossSharding.Over</c>, for every call of <c>forward</c>. Null (the default): one process, nothing communicated.</summary>");
+            w.Line("public global::LossDsl.Runtime.Distributed.Shard? shard { get; set; }");
+            w.Line();
             var ps = data.Select(p => "global::TorchSharp.torch.Tensor " + p);
-            w.Line($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)}) => {Id(sig.Name)}({string.Join(", ", data.Concat(OptionNames(sig)))});");
+            using (w.Block($"public override global::TorchSharp.torch.Tensor forward({string.Join(", ", ps)})"))
+            {
+                w.Line("using var __scope = global::LossDsl.Runtime.Distributed.LossSharding.Within(shard);");
+                w.Line($"return {Id(sig.Name)}({string.Join(", ", data.Concat(OptionNames(sig)))});");
+            }
         }
         w.Line();
     }

@@ -45,6 +45,12 @@ public static class LossSharding
         return new Restore(previous);
     }
 
+    /// <summary>
+    /// Declares <paramref name="shard"/> until the result is disposed, or nothing when it is null: what a loss module's
+    /// <c>shard</c> property does around each call.
+    /// </summary>
+    public static IDisposable Within(Shard? shard) => shard is null ? new Restore(s_current.Value) : Over(shard.Collective, shard.Axis);
+
     private sealed class Restore(Shard? previous) : IDisposable
     {
         private bool _done;

@@ -47,7 +47,15 @@ namespace LossDsl.Samples
             public double eps { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets) => DiceCE(probs, targets, weight, ignore_index, reduction, smooth, eps, backend);
+            /// <summary>The ranks this module's calls are sharded over, and the axis (docs/distributed.md): the module-level form of
+            /// <c>LossSharding.Over</c>, for every call of <c>forward</c>. Null (the default): one process, nothing communicated.</summary>
+            public global::LossDsl.Runtime.Distributed.Shard? shard { get; set; }
+
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor probs, global::TorchSharp.torch.Tensor targets)
+            {
+                using var __scope = global::LossDsl.Runtime.Distributed.LossSharding.Within(shard);
+                return DiceCE(probs, targets, weight, ignore_index, reduction, smooth, eps, backend);
+            }
         }
 
         /// <summary>

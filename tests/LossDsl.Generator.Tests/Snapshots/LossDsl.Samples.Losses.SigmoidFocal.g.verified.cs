@@ -43,7 +43,15 @@ namespace LossDsl.Samples
             public double gamma { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target) => SigmoidFocal(logit, target, weight, reduction, alpha, gamma, backend);
+            /// <summary>The ranks this module's calls are sharded over, and the axis (docs/distributed.md): the module-level form of
+            /// <c>LossSharding.Over</c>, for every call of <c>forward</c>. Null (the default): one process, nothing communicated.</summary>
+            public global::LossDsl.Runtime.Distributed.Shard? shard { get; set; }
+
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logit, global::TorchSharp.torch.Tensor target)
+            {
+                using var __scope = global::LossDsl.Runtime.Distributed.LossSharding.Within(shard);
+                return SigmoidFocal(logit, target, weight, reduction, alpha, gamma, backend);
+            }
         }
 
         /// <summary>

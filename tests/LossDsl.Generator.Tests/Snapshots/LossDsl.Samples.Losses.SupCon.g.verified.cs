@@ -39,7 +39,15 @@ namespace LossDsl.Samples
             public double temperature { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels) => SupCon(similarity, labels, reduction, temperature, backend);
+            /// <summary>The ranks this module's calls are sharded over, and the axis (docs/distributed.md): the module-level form of
+            /// <c>LossSharding.Over</c>, for every call of <c>forward</c>. Null (the default): one process, nothing communicated.</summary>
+            public global::LossDsl.Runtime.Distributed.Shard? shard { get; set; }
+
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor similarity, global::TorchSharp.torch.Tensor labels)
+            {
+                using var __scope = global::LossDsl.Runtime.Distributed.LossSharding.Within(shard);
+                return SupCon(similarity, labels, reduction, temperature, backend);
+            }
         }
 
         /// <summary>

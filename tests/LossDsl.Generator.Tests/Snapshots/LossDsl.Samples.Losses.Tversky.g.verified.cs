@@ -57,7 +57,15 @@ namespace LossDsl.Samples
             public double eps { get; set; }
             public global::LossDsl.Runtime.Backend backend { get; set; }
 
-            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets) => Tversky(logits, targets, weight, ignore_index, reduction, alpha, beta, smooth, eps, backend);
+            /// <summary>The ranks this module's calls are sharded over, and the axis (docs/distributed.md): the module-level form of
+            /// <c>LossSharding.Over</c>, for every call of <c>forward</c>. Null (the default): one process, nothing communicated.</summary>
+            public global::LossDsl.Runtime.Distributed.Shard? shard { get; set; }
+
+            public override global::TorchSharp.torch.Tensor forward(global::TorchSharp.torch.Tensor logits, global::TorchSharp.torch.Tensor targets)
+            {
+                using var __scope = global::LossDsl.Runtime.Distributed.LossSharding.Within(shard);
+                return Tversky(logits, targets, weight, ignore_index, reduction, alpha, beta, smooth, eps, backend);
+            }
         }
 
         /// <summary>
