@@ -118,8 +118,6 @@ internal sealed class LossCall : IDisposable
         bool crosses = shard is not null && ShardPlan.Crosses(def, shard.Axis);
         if (shard is not null && def.Layout.Multiclass)
             throw new NotSupportedException($"{def.Name}: a multiclass set loss has no sharded form yet; call it outside LossSharding.Over.");
-        if (shard is { Axis: ShardAxis.Classes } && args.Weight is not null)
-            throw new NotSupportedException($"{def.Name}: class weights with a sharded class axis are not supported; weigh the rows yourself (Reduction.None).");
         var call = new LossCall(def, args, tensors, compute)
         {
             Shard = shard, ShardCrosses = crosses,
@@ -213,8 +211,8 @@ internal sealed class LossCall : IDisposable
         if (layout.RowTargets)
         {
             // Vocabulary parallel: targets are global class indices.
-            long classes = Shard is { Axis: ShardAxis.Classes } s ? s.Collective.Gather(Shape.Length).Sum() : Shape.Length;
-            long ignored = CheckTargets(classes);
+            TargetClasses = Shard is { Axis: ShardAxis.Classes } s ? s.Collective.Gather(Shape.Length).Sum() : Shape.Length;
+            long ignored = CheckTargets(TargetClasses);
             HasIgnoredRows = ignored > 0;
             ReductionCount -= ignored;
         }
@@ -378,6 +376,9 @@ internal sealed class LossCall : IDisposable
         (Shape.Count, UnevenSets) = ((SetLayout)Definition.Layout).Kept(kept.Take((int)images).ToArray());
     }
 
+    /// <summary>How many classes a class-index target indexes: the row length, the global one when the class axis is sharded.</summary>
+    public long TargetClasses { get; private set; }
+
     /// <summary>The weight of each segment (row or element), from <see cref="LossArguments.Weight"/>; null without weights.</summary>
     public Tensor? SegmentWeight { get; private set; }
 
@@ -394,7 +395,7 @@ internal sealed class LossCall : IDisposable
         if (weight.device_type != x.device_type || weight.device_index != x.device_index)
             throw new ArgumentException($"{def.Name}: 'weight' is on {weight.device} but '{Name(0)}' is on {x.device}; put every tensor of a loss call on one device.", "weight");
         using var scope = torch.NewDisposeScope();
-        var (perSegment, count) = def.Layout.Weigh(def, Tensors, weight, DType, Arguments.IgnoreIndex);
+        var (perSegment, count) = def.Layout.Weigh(def, Tensors, weight, DType, Arguments.IgnoreIndex, TargetClasses);
         SegmentWeight = perSegment.MoveToOuterDisposeScope();
         _temporaries.Add(SegmentWeight);
         if (count is { } c) ReductionCount = c;

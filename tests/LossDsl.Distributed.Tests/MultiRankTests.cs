@@ -18,7 +18,7 @@ public class MultiRankTests
     private static readonly string[] Required =
     {
         "collectives", "nccl-dry-run",
-        "classes/CrossEntropy", "classes/LabelSmoothingCrossEntropy", "classes/Focal", "classes/ZLoss", "classes/Ldam", "classes/LogitAdjusted",
+        "classes/CrossEntropy", "classes/CrossEntropy+weight", "classes/LabelSmoothingCrossEntropy", "classes/Focal", "classes/ZLoss", "classes/Ldam", "classes/LogitAdjusted",
         "classes/CrossEntropyLinear", "classes/Poly1Linear",
         "batch/CrossEntropy", "batch/CrossEntropy+weight", "batch/Dice", "batch/Mcc", "batch/AucM",
         "batch/SupCon", "batch/NTXent", "batch/MultiSimilarity", "batch/Mse",

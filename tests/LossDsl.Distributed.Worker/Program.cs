@@ -250,6 +250,8 @@ public static class Program
     private static IEnumerable<(string, ClassRowLoss)> ClassRowLosses()
     {
         yield return ("CrossEntropy", (x, t, m, p, r) => Classification.CrossEntropy(x, t, ignore_index: -1, reduction: r));
+        // Class weights over the whole class axis on every rank (targets are global): Mean divides by Σ weight[target].
+        yield return ("CrossEntropy+weight", (x, t, m, p, r) => Classification.CrossEntropy(x, t, weight: linspace(0.25, 3, 13, dtype: ScalarType.Float64), ignore_index: -1, reduction: r));
         yield return ("LabelSmoothingCrossEntropy", (x, t, m, p, r) => Classification.LabelSmoothingCrossEntropy(x, t, ignore_index: -1, reduction: r, label_smoothing: 0.2));
         yield return ("Poly1", (x, t, m, p, r) => Classification.Poly1(x, t, ignore_index: -1, reduction: r, epsilon: 0.7));
         yield return ("PolyN", (x, t, m, p, r) => Classification.PolyN(x, t, ignore_index: -1, reduction: r, epsilon1: 0.5, epsilon2: 0.25, epsilon3: 0.1));

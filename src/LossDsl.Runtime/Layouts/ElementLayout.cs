@@ -33,7 +33,7 @@ public sealed class ElementLayout : LossLayout
     }
 
     /// <summary>Per element, as PyTorch's elementwise losses take it: broadcastable to the prediction; Mean still divides by the element count.</summary>
-    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex)
+    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex, long targetClasses)
     {
         var x = tensors[0];
         if (!BroadcastsTo(weight.shape, x.shape))

@@ -99,13 +99,15 @@ public sealed class ClassRowLayout : RowLayout
 
     /// <summary>
     /// Per class, as <c>cross_entropy</c> takes it: <c>[C]</c>; a row weighs weight[target], an ignored row 0, and Mean
-    /// divides by the total weight of the rows.
+    /// divides by the total weight of the rows. With the class axis sharded, C is the global class count and every rank
+    /// passes the whole [C] (targets are global class indices, and each rank holds every row), so nothing is communicated.
     /// </summary>
-    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex)
+    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex, long targetClasses)
     {
-        long classes = tensors[0].shape[1];
+        long classes = targetClasses;
         if (weight.dim() != 1 || weight.shape[0] != classes)
-            throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight.shape)}; expected [{classes}], one weight per class.", "weight");
+            throw new ArgumentException($"{def.Name}: 'weight' has shape {Dims(weight.shape)}; expected [{classes}], one weight per class"
+                + (classes != tensors[0].shape[1] ? " of the whole (sharded) class axis." : "."), "weight");
         var target = tensors[Array.IndexOf(def.Roles, TensorRole.Target)];
         var valid = TorchScalars.With(ignoreIndex, target.ne);
         var perRow = weight.to(dtype).gather(0, TorchScalars.MaskedFill(target, valid.logical_not(), 0)) * valid;

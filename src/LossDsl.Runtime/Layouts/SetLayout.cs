@@ -94,7 +94,7 @@ public sealed class SetLayout : LossLayout
     /// c weighs weight[c] (per image too: each image's set of that channel), and Mean divides by the total weight of the
     /// sets. One set over the whole tensor has no channel to weigh.
     /// </summary>
-    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex)
+    internal override (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex, long targetClasses)
     {
         if (Sets == LossSets.Whole)
             throw new ArgumentException($"{def.Name}: 'weight' weighs the sets of a loss per channel or per image; this loss has one set over the whole tensor.", "weight");
