@@ -96,11 +96,10 @@ internal sealed class FusedLinearCall
         Arguments = arguments;
         HeadBiases = heads.Select(h => h.Bias is not null).ToArray();
         Shard = LossSharding.Current;
-        if (Shard is { Axis: ShardAxis.Batch })
-            throw new NotSupportedException($"{name}: the fused linear form is sharded over the class axis (a classifier split by rows over the ranks, ShardAxis.Classes); over the batch, call it per rank with Reduction.Sum and divide by the global count.");
         // Vocabulary parallel: every rank goes through the same chunks (each chunk's reductions are collectives), so the
-        // chunk size comes from the largest shard of the classifier.
-        long chunkClasses = Shard is null ? first.Classifier.shape[0] : Shard.Collective.Gather(first.Classifier.shape[0]).Max();
+        // chunk size comes from the largest shard of the classifier. Data parallel: each rank's chunks are its own rows,
+        // computed as one process computes them; the sums over the ranks come once, at the end (Reduced).
+        long chunkClasses = Shard is { Axis: ShardAxis.Classes } ? Shard.Collective.Gather(first.Classifier.shape[0]).Max() : first.Classifier.shape[0];
         ChunkRows = FusedLinear.ChunkRows(chunkClasses, first.Hidden.dtype, chunkRows);
         ComputeType = first.Hidden.dtype == ScalarType.Float64 ? ScalarType.Float64 : ScalarType.Float32;
     }
@@ -122,7 +121,7 @@ internal sealed class FusedLinearCall
     /// <summary>Per head, whether it has a bias: the autograd function's tensors are each head's hidden, classifier and bias if any.</summary>
     public bool[] HeadBiases { get; }
 
-    /// <summary>The class-axis shard declared around the call, or null; the backward pass runs under it too.</summary>
+    /// <summary>The shard declared around the call (the class axis: a classifier split by rows; the batch: the hidden rows split), or null; the backward pass runs under it too.</summary>
     public Shard? Shard { get; }
 
     /// <summary>The heads, from the autograd function's flat list of tensors.</summary>
@@ -150,7 +149,8 @@ internal sealed class FusedLinearCall
     /// </summary>
     public (Tensor Loss, double Count, Tensor?[] Gradients) Run(LinearHead[] heads, bool gradients, Tensor? perRow, bool[] wanted)
     {
-        using var sharded = Shard is { } shard ? LossSharding.Over(shard.Collective, shard.Axis) : null;
+        // The chunks' calls run in the class axis's scope, or in none: a batch shard's chunks differ in number over the ranks.
+        using var sharded = Shard is { Axis: ShardAxis.Classes } shard ? LossSharding.Over(shard.Collective, shard.Axis) : LossSharding.Within(null, suspend: true);
         double total = 0;
         var first = heads[0];
         long n = first.Hidden.shape[0], classes = first.Classifier.shape[0];
@@ -224,7 +224,7 @@ internal sealed class FusedLinearCall
         }
         // Vocabulary parallel: ∂/∂hidden = Σ over ranks of dlogits_r · W_r (the hidden rows are every rank's); the
         // classifier's and bias's gradients are the rank's own shard's.
-        if (Shard is not null && gradients)
+        if (Shard is { Axis: ShardAxis.Classes } && gradients)
             foreach (var (hs, _, _) in slots)
                 if (result[hs] is { } g) Shard.Collective.AllReduce(g, CollectiveOp.Sum);
         return (loss, total, result);
@@ -274,12 +274,20 @@ public sealed class FusedLinearFunction : autograd.SingleTensorFunction<FusedLin
     private static (Tensor Total, double Count, List<Tensor> Gradients) Reduced(FusedLinearCall call, IReadOnlyList<Tensor> tensors, bool[] wanted)
     {
         var (loss, count, gradients) = call.Run(call.Heads(tensors), gradients: true, null, wanted);
+        var total = loss.sum(ScalarType.Float64);
+        if (call.Shard is { Axis: ShardAxis.Batch } batch)
+        {
+            // Data parallel: the loss is the global one (every rank's rows), and Mean divides by the global count of the rows
+            // that count; each rank's gradients are its rows' part of the global loss's (sum the model's over the ranks).
+            total = torch.tensor(batch.Collective.Sum(total.item<double>()), ScalarType.Float64, total.device);
+            count = batch.Collective.Sum(count);
+        }
         if (call.Arguments.Reduction == Reduction.Sum) count = 1;
         // Mean's 1/count once at the end, over every row's count.
         if (count != 1)
             foreach (var g in gradients) if (g is not null) TorchScalars.Mul(g, count == 0 ? 0 : 1 / count, overwrite: true);
         var computed = gradients.Select((g, i) => g?.to(tensors[i].dtype)).Where(g => g is not null).Select(g => g!).ToList();
-        return (loss.sum(ScalarType.Float64), count, computed);
+        return (total, count, computed);
     }
 
     public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor gradOutput)

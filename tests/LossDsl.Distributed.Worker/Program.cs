@@ -69,6 +69,7 @@ public static class Program
         foreach (var (name, loss) in ClassRowLosses()) cases.Add(($"classes/{name}", () => ClassAxis(name, loss)));
         cases.Add(("classes/CrossEntropyLinear", () => FusedLinearClasses("CrossEntropyLinear", (h, w, b, t) => Classification.CrossEntropyLinear(h, w, b, t, ignore_index: -1, chunk_rows: 3))));
         cases.Add(("classes/Poly1Linear", () => FusedLinearClasses("Poly1Linear", (h, w, b, t) => Classification.Poly1Linear(h, w, b, t, ignore_index: -1, epsilon: 0.5))));
+        cases.Add(("batch/CrossEntropyLinear", () => FusedLinearBatch((h, w, b, t, r) => Classification.CrossEntropyLinear(h, w, b, t, ignore_index: -1, chunk_rows: 2, reduction: r))));
         foreach (var (name, loss) in BatchRowLosses()) cases.Add(($"batch/{name}", () => BatchRows(name, loss)));
         foreach (var (name, loss) in SetLosses()) cases.Add(($"batch/{name}", () => BatchSets(name, loss)));
         cases.Add(("batch/AucM", BatchAucM));
@@ -330,6 +331,43 @@ public static class Program
     }
 
     // ---------------------------------------------------------------- batch axis (data parallel)
+
+    /// <summary>
+    /// The fused linear form with the hidden rows split unevenly (so each rank runs a different number of chunks) and
+    /// ignored unevenly, the classifier on every rank: the loss is the global one, Mean divides by the global count, each
+    /// rank's hidden rows get their gradient, and the classifier's and bias's, summed over the ranks, are the full ones.
+    /// </summary>
+    private static void FusedLinearBatch(Func<Tensor, Tensor, Tensor?, Tensor, Reduction, Tensor> loss)
+    {
+        const long classes = 7, dim = 5;
+        long n = 3L * s_comm.Size + 2;
+        var counts = Split(n);
+        var (start, count) = Mine(counts);
+        manual_seed(17);
+        var hidden = randn(n, dim, dtype: ScalarType.Float64);
+        var classifier = randn(classes, dim, dtype: ScalarType.Float64);
+        var bias = randn(classes, dtype: ScalarType.Float64);
+        var target = randint(0, classes, new[] { n }, dtype: ScalarType.Int64);
+        target.narrow(0, 0, counts[0] - 1).fill_(-1);
+        foreach (var reduction in new[] { Reduction.Mean, Reduction.Sum })
+        {
+            var (h, w, b) = (Leaf(hidden), Leaf(classifier), Leaf(bias));
+            var refLoss = loss(h, w, b, target, reduction);
+            refLoss.backward();
+            var (hl, wl, bl) = (Leaf(hidden.narrow(0, start, count)), Leaf(classifier), Leaf(bias));
+            Tensor sharded;
+            using (LossSharding.Over(s_comm, ShardAxis.Batch)) sharded = loss(hl, wl, bl, target.narrow(0, start, count), reduction);
+            sharded.backward();
+            Value(sharded, refLoss);
+            Grad(hl.grad, h.grad!.narrow(0, start, count));
+            foreach (var (local, full) in new[] { (wl.grad!, w.grad!), (bl.grad!, b.grad!) })
+            {
+                var summed = local.contiguous().clone();
+                s_comm.AllReduce(summed, CollectiveOp.Sum);
+                Grad(summed, full);
+            }
+        }
+    }
 
     private delegate Tensor BatchRowLoss(Tensor logits, Tensor target, Tensor? weight, Reduction reduction);
 

@@ -49,7 +49,15 @@ public static class LossSharding
     /// Declares <paramref name="shard"/> until the result is disposed, or nothing when it is null: what a loss module's
     /// <c>shard</c> property does around each call.
     /// </summary>
-    public static IDisposable Within(Shard? shard) => shard is null ? new Restore(s_current.Value) : Over(shard.Collective, shard.Axis);
+    /// <param name="suspend">With a null <paramref name="shard"/>: whether calls inside run unsharded even within an outer
+    /// declaration (a fused linear form's per-chunk calls over a sharded batch), rather than keep it.</param>
+    public static IDisposable Within(Shard? shard, bool suspend = false)
+    {
+        if (shard is not null) return Over(shard.Collective, shard.Axis);
+        var restore = new Restore(s_current.Value);
+        if (suspend) s_current.Value = null;
+        return restore;
+    }
 
     private sealed class Restore(Shard? previous) : IDisposable
     {
