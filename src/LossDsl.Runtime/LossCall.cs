@@ -116,8 +116,8 @@ internal sealed class LossCall : IDisposable
 
         var shard = LossSharding.Current;
         bool crosses = shard is not null && ShardPlan.Crosses(def, shard.Axis);
-        if (shard is not null && def.Layout.Multiclass)
-            throw new NotSupportedException($"{def.Name}: a multiclass set loss has no sharded form yet; call it outside LossSharding.Over.");
+        if (shard is { Axis: ShardAxis.Classes } && def.Layout.Multiclass)
+            throw new NotSupportedException($"{def.Name}: a multiclass set loss's class axis cannot be sharded (each pixel's softmax runs across it); shard its batch (ShardAxis.Batch).");
         var call = new LossCall(def, args, tensors, compute)
         {
             Shard = shard, ShardCrosses = crosses,

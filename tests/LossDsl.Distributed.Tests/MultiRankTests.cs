@@ -20,7 +20,7 @@ public class MultiRankTests
         "collectives", "nccl-dry-run",
         "classes/CrossEntropy", "classes/CrossEntropy+weight", "classes/LabelSmoothingCrossEntropy", "classes/Focal", "classes/ZLoss", "classes/Ldam", "classes/LogitAdjusted",
         "classes/CrossEntropyLinear", "classes/Poly1Linear",
-        "batch/CrossEntropy", "batch/CrossEntropy+weight", "batch/CrossEntropyLinear", "batch/Dice", "batch/Mcc", "batch/AucM",
+        "batch/CrossEntropy", "batch/CrossEntropy+weight", "batch/CrossEntropyLinear", "batch/Dice", "batch/Mcc", "batch/AucM", "batch/MulticlassDice", "batch/MulticlassJaccard",
         "batch/SupCon", "batch/NTXent", "batch/MultiSimilarity", "batch/Mse",
     };
 

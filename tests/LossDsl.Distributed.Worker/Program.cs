@@ -73,6 +73,7 @@ public static class Program
         foreach (var (name, loss) in BatchRowLosses()) cases.Add(($"batch/{name}", () => BatchRows(name, loss)));
         foreach (var (name, loss) in SetLosses()) cases.Add(($"batch/{name}", () => BatchSets(name, loss)));
         cases.Add(("batch/AucM", BatchAucM));
+        foreach (var (name, loss) in MulticlassSetLosses()) cases.Add(($"batch/{name}", () => BatchMulticlass(loss)));
         foreach (var (name, loss) in PairLosses()) cases.Add(($"batch/{name}", () => BatchPairs(name, loss)));
         cases.Add(("batch/Mse", BatchElementwise));
         foreach (var (name, run) in cases.Where(c => what == "all" || c.Name.StartsWith(what, StringComparison.Ordinal)))
@@ -415,6 +416,36 @@ public static class Program
         yield return ("Tversky", (x, y) => Segmentation.Tversky(x, y));
         yield return ("FocalTversky", (x, y) => Segmentation.FocalTversky(x, y));
         yield return ("Mcc", (x, y) => Segmentation.Mcc(x, y));
+    }
+
+    private static IEnumerable<(string, Func<Tensor, Tensor, Tensor>)> MulticlassSetLosses()
+    {
+        yield return ("MulticlassDice", (x, m) => Segmentation.MulticlassDice(x, m, ignore_index: -1));
+        yield return ("MulticlassJaccard", (x, m) => Segmentation.MulticlassJaccard(x, m, ignore_index: -1));
+    }
+
+    /// <summary>
+    /// Multiclass sets (a softmax across C per pixel; one set per class over the batch and pixels), [N, C, H, W] with N
+    /// split unevenly, a class mask [N, H, W] with pixels ignored unevenly and a class absent everywhere.
+    /// </summary>
+    private static void BatchMulticlass(Func<Tensor, Tensor, Tensor> loss)
+    {
+        long n = 2L * s_comm.Size + 1;
+        var counts = Split(n);
+        var (start, count) = Mine(counts);
+        manual_seed(19);
+        var logits = randn(new long[] { n, 4, 3, 5 }, ScalarType.Float64);
+        var mask = randint(0, 3, new long[] { n, 3, 5 }, dtype: ScalarType.Int64);   // class 3 never occurs
+        mask.narrow(0, 0, counts[0]).select(1, 0).fill_(-1);
+        var reference = Leaf(logits);
+        var refLoss = loss(reference, mask);
+        refLoss.backward();
+        var local = Leaf(logits.narrow(0, start, count));
+        Tensor sharded;
+        using (LossSharding.Over(s_comm, ShardAxis.Batch)) sharded = loss(local, mask.narrow(0, start, count).contiguous());
+        sharded.backward();
+        Value(sharded, refLoss);
+        Grad(local.grad, reference.grad!.narrow(0, start, count));
     }
 
     /// <summary>Per-channel sets over the batch and pixels ([N, C, H, W], N split unevenly): the sets' sums run over every rank.</summary>
