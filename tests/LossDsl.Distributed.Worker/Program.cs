@@ -437,15 +437,7 @@ public static class Program
         var logits = randn(new long[] { n, 4, 3, 5 }, ScalarType.Float64);
         var mask = randint(0, 3, new long[] { n, 3, 5 }, dtype: ScalarType.Int64);   // class 3 never occurs
         mask.narrow(0, 0, counts[0]).select(1, 0).fill_(-1);
-        var reference = Leaf(logits);
-        var refLoss = loss(reference, mask);
-        refLoss.backward();
-        var local = Leaf(logits.narrow(0, start, count));
-        Tensor sharded;
-        using (LossSharding.Over(s_comm, ShardAxis.Batch)) sharded = loss(local, mask.narrow(0, start, count).contiguous());
-        sharded.backward();
-        Value(sharded, refLoss);
-        Grad(local.grad, reference.grad!.narrow(0, start, count));
+        CompareOverBatch(logits, mask, start, count, loss);
     }
 
     /// <summary>Per-channel sets over the batch and pixels ([N, C, H, W], N split unevenly): the sets' sums run over every rank.</summary>
@@ -458,12 +450,18 @@ public static class Program
         var logits = randn(new long[] { n, 3, 4, 5 }, ScalarType.Float64);
         var targets = rand(new long[] { n, 3, 4, 5 }, ScalarType.Float64).gt(0.6).to(ScalarType.Float64);
         targets.select(1, 2).zero_();   // an empty channel (its loss is 0 by the body's condition)
+        CompareOverBatch(logits, targets, start, count, loss);
+    }
+
+    /// <summary>The loss of the whole batch against this rank's rows of it under a batch shard: the value, and the rows' gradient.</summary>
+    private static void CompareOverBatch(Tensor logits, Tensor data, long start, long count, Func<Tensor, Tensor, Tensor> loss)
+    {
         var reference = Leaf(logits);
-        var refLoss = loss(reference, targets);
+        var refLoss = loss(reference, data);
         refLoss.backward();
         var local = Leaf(logits.narrow(0, start, count));
         Tensor sharded;
-        using (LossSharding.Over(s_comm, ShardAxis.Batch)) sharded = loss(local, targets.narrow(0, start, count).contiguous());
+        using (LossSharding.Over(s_comm, ShardAxis.Batch)) sharded = loss(local, data.narrow(0, start, count).contiguous());
         sharded.backward();
         Value(sharded, refLoss);
         Grad(local.grad, reference.grad!.narrow(0, start, count));
