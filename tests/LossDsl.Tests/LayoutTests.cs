@@ -145,12 +145,15 @@ public class LayoutTests
         var def = Def(LossLayouts.ClassRows, ("x", TensorRole.Span), ("target", TensorRole.Target));
         var tensors = new[] { torch.zeros(3, 3), torch.tensor(new long[] { 2, 0, -100 }) };
         // weight[2] = 3, weight[0] = 1, the ignored row 0: Mean divides by 3 + 1 = 4.
-        var (perRow, count) = LossLayouts.ClassRows.Weigh(def, tensors, torch.tensor(new[] { 1f, 2f, 3f }), ScalarType.Float32, ignoreIndex: -100);
+        var (perRow, count) = LossLayouts.ClassRows.Weigh(def, tensors, torch.tensor(new[] { 1f, 2f, 3f }), ScalarType.Float32, ignoreIndex: -100, targetClasses: 3);
         Assert.Equal(new[] { 3f, 1f, 0f }, perRow.data<float>().ToArray());
         Assert.Equal(4.0, count!.Value);
 
-        var e = Assert.Throws<ArgumentException>(() => LossLayouts.ClassRows.Weigh(def, tensors, torch.ones(2), ScalarType.Float32, -100));
+        var e = Assert.Throws<ArgumentException>(() => LossLayouts.ClassRows.Weigh(def, tensors, torch.ones(2), ScalarType.Float32, -100, targetClasses: 3));
         Assert.StartsWith("T: 'weight' has shape [2]; expected [3], one weight per class.", e.Message);
+        // A sharded class axis: the weights are the whole axis's (targets index it), not the local rows' 3 classes.
+        var sharded = Assert.Throws<ArgumentException>(() => LossLayouts.ClassRows.Weigh(def, tensors, torch.ones(3), ScalarType.Float32, -100, targetClasses: 7));
+        Assert.StartsWith("T: 'weight' has shape [3]; expected [7], one weight per class of the whole (sharded) class axis.", sharded.Message);
     }
 
     // ---- pair rows ----
@@ -177,7 +180,7 @@ public class LayoutTests
         Assert.StartsWith("T: 'sim' has shape [3, 4]; expected an [N, N] pair matrix over the batch.", e.Message);
 
         var tensors = new[] { torch.zeros(3, 3), torch.zeros(3, 3) };
-        var n = Assert.Throws<NotSupportedException>(() => def.Layout.Weigh(def, tensors, torch.ones(3), ScalarType.Float32, -100));
+        var n = Assert.Throws<NotSupportedException>(() => def.Layout.Weigh(def, tensors, torch.ones(3), ScalarType.Float32, -100, targetClasses: 3));
         Assert.Equal("T: weights are not supported for pair-row losses.", n.Message);
     }
 

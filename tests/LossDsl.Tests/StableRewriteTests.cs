@@ -119,9 +119,10 @@ public class StableRewriteTests
         => Check((x, y) => NaiveLosses.Focal(x, y, gamma: 0.5, reduction: nn.Reduction.None), (x, y) => StableFocal(x, y, 0.5));
 
     /// <summary>
-    /// Past |x| ≈ 103 σ of the confident side is 0 in float32, and the literal gradient of σ^γ with γ &lt; 1 is 0^(γ−1)·0 =
-    /// NaN. The rewrite's regime split computes e^(γ·logσ) there (x &lt; −92), and the fused CPU kernel evaluates that side
-    /// only for the vectors where some lane takes it: the grid of −120..120 puts both regimes into one vector.
+    /// Past |x| ≈ 103 σ of the confident side is 0 in float32, where γσ^(γ−1)·σ' with γ &lt; 1 would be 0^(γ−1)·0 = NaN (the
+    /// derivative is γσ^γ·σ(−x) instead). The rewrite's regime split computes e^(γ·logσ) there (x &lt; −92, γ &lt; 1), and the
+    /// fused CPU kernel evaluates that side only for the vectors where some lane takes it: the grid of −120..120 puts both
+    /// regimes into one vector.
     /// </summary>
     [Fact]
     public void NaiveSigmoidFocalWithAFractionalGammaIsFiniteAndAccurateWhereTheSigmoidUnderflows()

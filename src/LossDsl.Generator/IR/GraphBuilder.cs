@@ -163,6 +163,7 @@ public sealed class GraphBuilder
     public int Select(int cond, int then, int @else)
     {
         if (then == @else) return then;
+        if (IsConst(cond, out var known)) return known != 0 ? then : @else;
         var c = _nodes[cond];
         if (c.Op == Op.Not) return Select(c.A, @else, then);
         return Intern(new Node(Op.Select, cond, then, @else));
@@ -189,6 +190,28 @@ public sealed class GraphBuilder
             _ when n.OperandCount == 2 && (n.Op is >= Op.Add and <= Op.Min || n.Op.IsPredicate()) => Binary(n.Op, A(), B()),
             _ => Copy(n with { A = n.A >= 0 ? A() : -1, B = n.B >= 0 ? B() : -1, C = n.C >= 0 ? C() : -1 }),
         };
+    }
+
+    /// <summary>
+    /// Whether the product <paramref name="product"/> (a tree of Mul and Neg) has <paramref name="factor"/> as a factor, and
+    /// the product of the rest: a·r → r, (a·s)·t → s·t, −(a·s) → −s.
+    /// </summary>
+    public bool TryDivideOut(int product, int factor, out int rest)
+    {
+        rest = -1;
+        var n = _nodes[product];
+        if (n.Op == Op.Neg)
+        {
+            if (!TryDivideOut(n.A, factor, out int inner)) return false;
+            rest = Neg(inner);
+            return true;
+        }
+        if (n.Op != Op.Mul) return false;
+        if (n.A == factor) { rest = n.B; return true; }
+        if (n.B == factor) { rest = n.A; return true; }
+        if (TryDivideOut(n.A, factor, out int left)) { rest = Mul(left, n.B); return true; }
+        if (TryDivideOut(n.B, factor, out int right)) { rest = Mul(n.A, right); return true; }
+        return false;
     }
 
     /// <summary>Interns <paramref name="node"/> as it is, with no simplification (its operands must be earlier nodes).</summary>

@@ -193,7 +193,11 @@ public static class OpTable
             {
                 // An exponent that does not vary: c·a^(c−1)·a', finite at a = 0 for c ≥ 1. A runtime exponent may be 0,
                 // where the derivative is 0 (not 0·a^−1 = NaN at a = 0).
-                if (b.IsConst(dc, out var dcv) && dcv == 0)
+                // a' = a·r (σ' = σ(1 − σ)·u', e' = e·u'): c·a^(c−1)·a·r = c·aᶜ·r, the power itself reused: no second power,
+                // and finite where a underflows to 0 (c·0^(c−1)·0 is NaN for c < 1).
+                if (b.IsConst(dc, out var dcv) && dcv == 0 && b.TryDivideOut(da, a, out int r))
+                    return b.Mul(b.Mul(c, i), r);
+                if (b.IsConst(dc, out dcv) && dcv == 0)
                 {
                     int power = b.Mul(b.Mul(c, b.Binary(Op.Pow, a, b.Sub(c, b.Const(1)))), da);
                     return b.IsConst(c, out _) ? power : b.Select(b.Binary(Op.Eq, c, b.Const(0)), b.Const(0), power);

@@ -1,4 +1,6 @@
 using System;
+using System.Collections.Generic;
+using System.Linq;
 using LossDsl.Generator.IR;
 
 namespace LossDsl.Generator.Rewrite;
@@ -10,7 +12,9 @@ namespace LossDsl.Generator.Rewrite;
 /// <param name="Why">What the naive form loses, in a few words (the diagnostic's reason).</param>
 /// <param name="Apply">Given the builder and a node of it, the node of the rewritten form, or null when the rule does not
 /// match. It builds only with the builder, so the result is hash-consed and simplified like any other node.</param>
-public sealed record RewriteRule(string Name, string Why, Func<GraphBuilder, int, int?> Apply);
+/// <param name="Produced">For a rule whose output keeps the matched node (a regime split keeps the naive form as one
+/// side): the nodes of a graph that are already that side of its output, which the rule must not rewrite again.</param>
+public sealed record RewriteRule(string Name, string Why, Func<GraphBuilder, int, int?> Apply, Func<Graph, IEnumerable<int>>? Produced = null);
 
 /// <summary>
 /// The rewrite table: the unstable forms papers write and the stable forms LossDsl computes instead (Herbie's rule
@@ -91,8 +95,13 @@ public static class RewriteRules
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A].Op == Op.Sigmoid ? b.Unary(Op.LogSigmoid, b[n.A].A) : null),
 
         new("σ(x)^γ → exp(γ·logσ(x)) where σ(x) underflows", "σ(x) underflows before the power, and the gradient's σ(x)^(γ−1) is then 0^(γ−1)",
+            // Only for γ < 1 (a uniform test, so a kernel with γ ≥ 1 skips the whole split): for γ ≥ 1 the result under
+            // x < −92 is below float32's subnormals anyway, and the gradient is γσ^γ·σ(−x) (OpTable's Pow), finite.
             (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B)
-                ? SigmoidPowerSplit(b, n.A, n.B) : null),
+                ? b.Select(b.Binary(Op.Lt, n.B, b.Const(1)), b.Select(b.Binary(Op.Lt, b[n.A].A, b.Const(SigmoidUnderflow)), SigmoidPowerByLog(b, b[n.A].A, n.B), i), i) : null,
+            // The power a split keeps: the else side of a select on x < SigmoidUnderflow.
+            g => g.Nodes.Where(n => n.Op == Op.Select && g[n.C].Op == Op.Pow && g[n.B] is { Op: Op.Select } inner && inner.C == n.C)
+                .Select(n => n.C)),
 
         new("log(e^a / Σ e^b) → a − logΣexp(b)", "e^a overflows for a > 88 in float32, and the ratio loses its small terms",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Div } d && b[d.A].Op == Op.Exp && b[d.B] is { Op: Op.ReduceSum } s
@@ -125,25 +134,16 @@ public static class RewriteRules
     /// Below this x, σ(x) ≈ e^x is a subnormal float32 (under 2^−126 from x ≈ −87.3 on) that keeps fewer bits than
     /// e^(γ·logσ(x)) loses: that form multiplies logσ(x)'s rounding by |γ·logσ(x)|, log2 of which is about 5.5 bits at
     /// γ = ½, x = −92, where the subnormal σ(x) has about as many bits left. Herbie's regime split: each form where it is
-    /// the accurate one. Above it the power is computed as written.
+    /// the accurate one. Above it the power is computed as written: the same node, on the σ(x) the loss computes anyway
+    /// (which the kernel lowering shares), so the split adds a compare and a select, and the fused CPU kernel computes the
+    /// exponential side only for a vector some lane of which takes it. The power's gradient γσ^(γ−1)·σ' is NaN where σ
+    /// underflows, on the side the select drops.
     /// </summary>
     public const double SigmoidUnderflow = -92;
 
     /// <summary>σ(x)^γ as exp(γ·logσ(x)).</summary>
     public static int SigmoidPowerByLog(GraphBuilder b, int x, int gamma) => b.Unary(Op.Exp, b.Mul(gamma, b.Unary(Op.LogSigmoid, x)));
 
-    /// <summary>
-    /// [x &lt; c ? exp(γ·logσ(x)) : max(σ(x), σ(c))^γ] with c = <see cref="SigmoidUnderflow"/>, of the node
-    /// <paramref name="sigmoid"/> = σ(x). The power's base is clamped to where it is taken (a no-op there), so that neither
-    /// branch's gradient is 0^(γ−1)·0, and so that the rule does not match its own output; it is still the σ(x) the loss
-    /// computes anyway, which the kernel lowering shares.
-    /// </summary>
-    private static int SigmoidPowerSplit(GraphBuilder b, int sigmoid, int gamma)
-    {
-        int x = b[sigmoid].A;
-        int floor = b.Const(OpTable.Sigmoid(SigmoidUnderflow));
-        return b.Select(b.Binary(Op.Lt, x, b.Const(SigmoidUnderflow)), SigmoidPowerByLog(b, x, gamma), b.Binary(Op.Pow, b.Binary(Op.Max, sigmoid, floor), gamma));
-    }
 
     private static bool Square(GraphBuilder b, int i, out int x)
     {

@@ -68,6 +68,7 @@ public static class Rewriter
     public static Rewritten Run(Graph graph, IReadOnlyList<int> roots)
     {
         var applied = new List<AppliedRewrite>();
+        var produced = RewriteRules.All.ToDictionary(rule => rule, rule => new HashSet<int>(rule.Produced?.Invoke(graph) ?? Enumerable.Empty<int>()));
         var (rewritten, map) = GraphTransform.Run(graph, roots, (b, i, r, _) =>
         {
             for (int step = 0; step < MaxRewritesPerNode; step++)
@@ -75,7 +76,7 @@ public static class Rewriter
                 bool fired = false;
                 foreach (var rule in RewriteRules.All)
                 {
-                    if (rule.Apply(b, r) is not int t || t == r) continue;
+                    if (produced[rule].Contains(i) || rule.Apply(b, r) is not int t || t == r) continue;
                     var m = Measure(b.ToGraph(), r, t);
                     if (m is null) continue;
                     applied.Add(new AppliedRewrite(i, rule.Name, m.Value.AvgBefore, m.Value.AvgAfter, m.Value.MaxBefore, m.Value.MaxAfter));
@@ -108,7 +109,8 @@ public static class Rewriter
                 for (int k = 0; k < n.OperandCount; k++)
                 {
                     int o = n.Operand(k);
-                    if (other.Contains(o) && g[o].Op != Op.Const) holes.Add(o);
+                    // The naive form itself is no variable where the rewrite keeps it (a regime split's other side).
+                    if (other.Contains(o) && g[o].Op != Op.Const && o != before) holes.Add(o);
                 }
             }
 

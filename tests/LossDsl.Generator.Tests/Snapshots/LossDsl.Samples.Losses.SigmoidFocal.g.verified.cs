@@ -282,18 +282,6 @@ namespace LossDsl.Generated
             {
                 var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
                 var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
-                Unsafe.SkipInit(out Vector512<float> w26);
-                Unsafe.SkipInit(out Vector512<float> w27);
-                Unsafe.SkipInit(out Vector512<float> w28);
-                Unsafe.SkipInit(out Vector512<float> w29);
-                Unsafe.SkipInit(out Vector512<float> w39);
-                Unsafe.SkipInit(out Vector512<float> w40);
-                Unsafe.SkipInit(out Vector512<float> w41);
-                Unsafe.SkipInit(out Vector512<float> w42);
-                Unsafe.SkipInit(out Vector512<float> w43);
-                Unsafe.SkipInit(out Vector512<float> w44);
-                Unsafe.SkipInit(out Vector512<float> w45);
-                Unsafe.SkipInit(out Vector512<float> w46);
                 var w4 = LossVectorMath.Abs(_logit_v);
                 var w5 = -w4;
                 var w6 = LossVectorMath.Exp(w5);
@@ -314,6 +302,10 @@ namespace LossDsl.Generated
                 var w23 = w18 + w22;
                 var w24 = Vector512.ConditionalSelect(w13, w11, w10);
                 var w25 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((float)0.0));
+                Vector512<float> w26 = default;
+                Vector512<float> w27 = default;
+                Vector512<float> w28 = default;
+                Vector512<float> w29 = default;
                 ulong mv30 = Vector512.ExtractMostSignificantBits(w25);
                 if (mv30 != 0)
                 {
@@ -332,6 +324,14 @@ namespace LossDsl.Generated
                 var w37 = w33 - w32;
                 var w38 = w30 * w37;
                 var w47 = Vector512.Equals(bv3, Vector512.Create((float)0.0));
+                Vector512<float> w39 = default;
+                Vector512<float> w40 = default;
+                Vector512<float> w41 = default;
+                Vector512<float> w42 = default;
+                Vector512<float> w43 = default;
+                Vector512<float> w44 = default;
+                Vector512<float> w45 = default;
+                Vector512<float> w46 = default;
                 ulong mv48 = Vector512.ExtractMostSignificantBits(w47);
                 if (mv48 != (1UL << Vector512<float>.Count) - 1)
                 {
@@ -424,18 +424,6 @@ namespace LossDsl.Generated
             {
                 var _logit_v = Vector512.LoadUnsafe(ref _logit_0, (nuint)s);
                 var _target_v = Vector512.LoadUnsafe(ref _target_0, (nuint)s);
-                Unsafe.SkipInit(out Vector512<double> w26);
-                Unsafe.SkipInit(out Vector512<double> w27);
-                Unsafe.SkipInit(out Vector512<double> w28);
-                Unsafe.SkipInit(out Vector512<double> w29);
-                Unsafe.SkipInit(out Vector512<double> w39);
-                Unsafe.SkipInit(out Vector512<double> w40);
-                Unsafe.SkipInit(out Vector512<double> w41);
-                Unsafe.SkipInit(out Vector512<double> w42);
-                Unsafe.SkipInit(out Vector512<double> w43);
-                Unsafe.SkipInit(out Vector512<double> w44);
-                Unsafe.SkipInit(out Vector512<double> w45);
-                Unsafe.SkipInit(out Vector512<double> w46);
                 var w4 = LossVectorMath.Abs(_logit_v);
                 var w5 = -w4;
                 var w6 = LossVectorMath.Exp(w5);
@@ -456,6 +444,10 @@ namespace LossDsl.Generated
                 var w23 = w18 + w22;
                 var w24 = Vector512.ConditionalSelect(w13, w11, w10);
                 var w25 = Vector512.GreaterThanOrEqual(bv2, Vector512.Create((double)0.0));
+                Vector512<double> w26 = default;
+                Vector512<double> w27 = default;
+                Vector512<double> w28 = default;
+                Vector512<double> w29 = default;
                 ulong mv30 = Vector512.ExtractMostSignificantBits(w25);
                 if (mv30 != 0)
                 {
@@ -474,6 +466,14 @@ namespace LossDsl.Generated
                 var w37 = w33 - w32;
                 var w38 = w30 * w37;
                 var w47 = Vector512.Equals(bv3, Vector512.Create((double)0.0));
+                Vector512<double> w39 = default;
+                Vector512<double> w40 = default;
+                Vector512<double> w41 = default;
+                Vector512<double> w42 = default;
+                Vector512<double> w43 = default;
+                Vector512<double> w44 = default;
+                Vector512<double> w45 = default;
+                Vector512<double> w46 = default;
                 ulong mv48 = Vector512.ExtractMostSignificantBits(w47);
                 if (mv48 != (1UL << Vector512<double>.Count) - 1)
                 {

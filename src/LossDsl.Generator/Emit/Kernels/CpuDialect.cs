@@ -410,13 +410,13 @@ public sealed class CpuDialect : KernelDialect
         var inSweep = new HashSet<int>(lanes);
         var lazy = LazyBranches;
         var emitted = new HashSet<int>();
-        // Declared without zeroing (a store per vector per lazy node otherwise): a branch that no lane takes leaves its
-        // nodes unset, and the select reads only the side its mask picks.
-        foreach (int i in lanes.Where(lazy.ContainsKey)) W.Line($"Unsafe.SkipInit(out {V} w{i});");
 
-        void Emit(int i)
+        // Emits node i, and first each lazy side of it that is not yet emitted, inside if on the condition's lane mask. A
+        // dry run (into: a list) only lists the lazy nodes it would emit.
+        void Emit(int i, HashSet<int> done, List<int>? into)
         {
-            if (!emitted.Add(i)) return;
+            if (!done.Add(i)) return;
+            if (lazy.ContainsKey(i)) into?.Add(i);
             var n = G[i];
             if (n.Op == Op.Select)
             {
@@ -425,19 +425,28 @@ public sealed class CpuDialect : KernelDialect
                 foreach (var (branch, test) in new[] { (n.B, $"{mask} != 0"), (n.C, $"{mask} != (1UL << {V}.Count) - 1") })
                 {
                     if (!lazy.TryGetValue(branch, out var key) || key.Condition != n.A) continue;   // lazy for an outer select, or not
-                    var side = Closure(branch, key, lazy, inSweep).Where(k => !emitted.Contains(k)).ToList();
+                    var side = Closure(branch, key, lazy, inSweep).Where(k => !done.Contains(k)).ToList();
                     if (side.Count == 0) continue;
+                    if (into is not null) { foreach (int k in side) Emit(k, done, into); continue; }
                     if (!declared) W.Line($"ulong {mask} = Vector512.ExtractMostSignificantBits({VRef(n.A, elementwise)});");
                     declared = true;
                     using (W.Block($"if ({test})"))
-                        foreach (int k in side) Emit(k);
+                        foreach (int k in side) Emit(k, done, null);
                 }
             }
-            W.Line($"{(lazy.ContainsKey(i) ? "" : "var ")}w{i} = {replace?.Invoke(i) ?? VExpression(n, elementwise)};");
+            if (into is null) W.Line($"{(lazy.ContainsKey(i) ? "" : "var ")}w{i} = {replace?.Invoke(i) ?? VExpression(n, elementwise)};");
         }
 
-        foreach (int i in lanes)
-            if (!lazy.ContainsKey(i)) Emit(i);
+        foreach (int i in lanes.Where(i => !lazy.ContainsKey(i)))
+        {
+            // The lazy nodes this statement emits are declared just before it, not at the loop's top: a vector live across
+            // the math library's calls is spilled around each, and the fewer live, the fewer spills. Zeroed, not
+            // Unsafe.SkipInit: an out argument takes the local's address, and an address-exposed vector lives on the stack.
+            var own = new List<int>();
+            Emit(i, new HashSet<int>(emitted), own);
+            foreach (int k in own) W.Line($"{V} w{k} = default;");
+            Emit(i, emitted, null);
+        }
     }
 
     /// <summary>The lazy nodes of one branch under <paramref name="root"/>, in evaluation order (empty when root is not lazy).</summary>
