@@ -312,6 +312,14 @@ internal sealed class LossCall : IDisposable
 
     private Tensor? _pixelLogSumExp;
 
+    /// <summary>The per-pixel statistics an accelerator computed (<c>PixelStatistics</c>), in place of the host's.</summary>
+    public void SetPixelStatistics(Tensor logSumExp, Tensor classes)
+    {
+        _temporaries.Add(logSumExp);
+        _temporaries.Add(classes);
+        (_pixelLogSumExp, PixelClasses) = (logSumExp, classes);
+    }
+
     /// <summary>
     /// The per-pixel statistics the fused backends computed (log Σ_c e^z and the class), handed over for backward's
     /// Jacobian: the call no longer disposes them. Null when no fused backend ran.

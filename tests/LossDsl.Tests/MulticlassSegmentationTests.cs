@@ -114,6 +114,23 @@ public class MulticlassSegmentationTests
         AgreesWith("Dice + CE", z => Smp(z, mask, Classes), z => LossDsl.Samples.Losses.DiceCE(z, mask, ignore_index: Ignore, backend: backend), logits);
     }
 
+    /// <summary>
+    /// Float32 on every backend, against smp's composition in float64: on the ILGPU path the per-pixel statistics come from
+    /// a kernel of their own (PixelStatistics), on the CPU path from the host, so each is checked against the reference on
+    /// its own. Small batch, so that a count off by one would show too.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void DicePlusCrossEntropyInFloat32MatchesSmp(Backend backend)
+    {
+        var (logits, mask) = Batch(nameof(DicePlusCrossEntropyInFloat32MatchesSmp));
+        var (refValue, refGrad) = Reference.Autograd(z => SmpDiceCEPerClass(z, mask), logits, torch.tensor(new[] { 0.5, -1.25, 2.0, 0.75 }));
+        var (value, grad) = Reference.Autograd(z => LossDsl.Samples.Losses.DiceCE(z, mask, reduction: nn.Reduction.None, ignore_index: Ignore, backend: backend),
+            logits.to(ScalarType.Float32), torch.tensor(new[] { 0.5f, -1.25f, 2.0f, 0.75f }));
+        Reference.Close(refValue, value.to(ScalarType.Float64), 2e-6, 1e-6, "per-class Dice + CE, float32");
+        Reference.Close(refGrad, grad.to(ScalarType.Float64), 2e-5, 1e-6, "∂(per-class Dice + CE)/∂logits, float32");
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public void PerClassLossesTakeTheirOwnUpstreamGradient(Backend backend)

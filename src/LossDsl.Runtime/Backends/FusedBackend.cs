@@ -42,8 +42,8 @@ internal sealed class FusedBackend : ILossBackend
 
     public string? WhyNot(LossCall call)
     {
-        if (call.Device != DeviceType.CPU && call.Definition.Layout.Multiclass)
-            return $"the fused kernels of a multiclass loss read per-pixel statistics computed on host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
+        if (Kind == Backend.Cpu && call.Device != DeviceType.CPU && call.Definition.Layout.Multiclass)
+            return $"the fused CPU kernels of a multiclass loss read per-pixel statistics computed on host memory, and '{call.Definition.TensorNames[0]}' is on {call.Device}";
         if (_whyNotMemory(call) is { } memory) return memory;
         if (!call.Definition.Supports(Kind, call.DType))
             return $"{call.Definition.Name} was generated without {_kernels} kernels for {call.DType}";

@@ -84,8 +84,24 @@ internal static class KernelLauncher
             using var views = new TensorViews(acc, lane);
             var v = new LossViews<TIn, T>();
             Tensor[] Stored(TensorRole role) => Enumerable.Range(0, def.Roles.Length).Where(i => def.Roles[i] == role).Select(i => inPlace ? call.Stored(i) : call.Tensors[i]).ToArray();
-            var spans = def.Layout.Multiclass ? KernelAbi.MulticlassSpans.Of(call.Prediction, call.PixelClasses!, call.PixelLogSumExp()) : Stored(TensorRole.Span);
-            for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
+            if (def.Layout.Multiclass)
+            {
+                // The per-pixel statistics by a kernel of their own, queued on the lane's stream before the loss's kernels,
+                // into tensors on the call's device (no host round trip); backward's Jacobian takes them as the host's.
+                var classes = torch.empty(shape.Pixels, call.DType, device);
+                var lse = torch.empty(shape.Pixels, call.DType, device);
+                call.SetPixelStatistics(lse, classes);
+                var logits = views.View<TIn>(call.Prediction);
+                var (classView, lseView) = (views.View<T>(classes, output: true), views.View<T>(lse, output: true));
+                PixelStatistics.Launch(acc, lane.Stream, logits, views.View<long>(call.ClassMask), classView, lseView, shape.Classes, shape.Inner, call.Arguments.IgnoreIndex);
+                var statistics = KernelAbi.MulticlassSpans.Of(logits, classView.Cast<TIn>(), lseView.Cast<TIn>());
+                for (int k = 0; k < statistics.Length; k++) v.SetSpan(k, statistics[k]);
+            }
+            else
+            {
+                var spans = Stored(TensorRole.Span);
+                for (int k = 0; k < spans.Length; k++) v.SetSpan(k, views.View<TIn>(spans[k]));
+            }
             var inputs = Stored(TensorRole.Input);
             for (int k = 0; k < inputs.Length; k++) v.SetInput(k, views.View<TIn>(inputs[k]));
             var targets = call.WithRole(TensorRole.Target).ToArray();
