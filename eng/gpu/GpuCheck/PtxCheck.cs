@@ -51,28 +51,35 @@ internal static class PtxCheck
                 string probe = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(
                     typeof(PtxCheck).GetMethod(nameof(XMathProbe), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!), KernelSpecialization.Empty)).PTXAssembly;
                 if (Calls(probe) == 0) throw new InvalidOperationException("PTX check: the call detector finds no call in a kernel that calls XMath.Log(double)");
+                // The runtime's own kernel: a multiclass loss's per-pixel statistics, for each compute type and stored float kind.
+                var statistics = typeof(KernelLauncher).Assembly.GetType("LossDsl.Runtime.PixelStatistics")!;
+                var flags = System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static;
+                foreach (var method in new[] { typeof(F32), typeof(BF16), typeof(F16) }.Select(t => statistics.GetMethod("Float", flags)!.MakeGenericMethod(t))
+                    .Append(statistics.GetMethod("Double", flags)!))
+                    Compile("PixelStatistics (runtime)", "any", method, EntryPointDescription.FromImplicitlyGroupedKernel(method));
                 foreach (var loss in losses)
                 foreach (var entry in loss.Definition.Kernels.Where(k => k.Backend == Backend.Ilgpu))
                 {
                     string dtype = entry.DType?.ToString() ?? "any";
                     foreach (var kernel in entry.Kernels)
+                        Compile(loss.Name, dtype, kernel.Method, EntryPointDescription.FromExplicitlyGroupedKernel(kernel.Method));
+                }
+
+                // One kernel compiled for this architecture, as a row of the report (its PTX written beside it).
+                void Compile(string loss, string dtype, System.Reflection.MethodInfo method, EntryPointDescription entryPoint)
+                {
+                    string kernelName = method.Name + (method.IsGenericMethod ? "<" + string.Join(",", method.GetGenericArguments().Select(t => t.Name)) + ">" : "");
+                    string file = Path.Combine(ptxDir, archName, $"{loss.Split(' ')[0]}.{dtype}.{method.Name}{(method.IsGenericMethod ? "." + method.GetGenericArguments()[0].Name : "")}.ptx");
+                    Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                    try
                     {
-                        var method = kernel.Method;
-                        string kernelName = method.Name + (method.IsGenericMethod ? "<" + string.Join(",", method.GetGenericArguments().Select(t => t.Name)) + ">" : "");
-                        string file = Path.Combine(ptxDir, archName, $"{loss.Name}.{dtype}.{method.Name}.ptx");
-                        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-                        try
-                        {
-                            var compiled = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
-                            string ptx = compiled.PTXAssembly;
-                            File.WriteAllText(file, ptx);
-                            rows.Add(new Row(loss.Name, dtype, kernelName, archName, Encoding.UTF8.GetByteCount(ptx), Declared(ptx, ".shared"), Declared(ptx, ".local"),
-                                Calls(ptx), file));
-                        }
-                        catch (Exception e)
-                        {
-                            rows.Add(new Row(loss.Name, dtype, kernelName, archName, 0, 0, 0, 0, file) { Error = "compile: " + e.GetType().Name + ": " + e.Message });
-                        }
+                        string ptx = ((PTXCompiledKernel)backend.Compile(entryPoint, KernelSpecialization.Empty)).PTXAssembly;
+                        File.WriteAllText(file, ptx);
+                        rows.Add(new Row(loss, dtype, kernelName, archName, Encoding.UTF8.GetByteCount(ptx), Declared(ptx, ".shared"), Declared(ptx, ".local"), Calls(ptx), file));
+                    }
+                    catch (Exception e)
+                    {
+                        rows.Add(new Row(loss, dtype, kernelName, archName, 0, 0, 0, 0, file) { Error = "compile: " + e.GetType().Name + ": " + e.Message });
                     }
                 }
             }
