@@ -41,8 +41,10 @@ public sealed class LossDefinition
 {
     private readonly BackendKernels[] _kernels;
 
-    /// <param name="combines">Per reduction the loss computes (by its name in the torch-ops frame), how its partials
-    /// combine over the ranks of a sharded call: derived by the generator from its reduction table.</param>
+    /// <summary>
+    /// A generated loss's description. <c>combines</c>: per reduction the loss computes (by its name in the torch-ops
+    /// frame), how its partials combine over the ranks of a sharded call, derived by the generator from its reduction table.
+    /// </summary>
     public LossDefinition(string name, LossLayout layout, string[] tensorNames, TensorRole[] roles, string[] hyperNames,
         int partialSlots, bool chunked, BackendKernels[] kernels, (string Reduction, ShardCombine Combine)[]? combines = null)
     {

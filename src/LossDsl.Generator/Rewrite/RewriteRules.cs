@@ -21,7 +21,7 @@ public sealed record RewriteRule(string Name, string Why, Func<GraphBuilder, int
 /// database, for the forms losses use). The rewrite stage tries the rules in this order at every node, bottom-up, so the
 /// first rule that matches wins; an earlier rule prepares a later one: log(1 − σ(x)) is rewritten as its operand 1 − σ(x)
 /// becomes σ(−x), whose log is then logσ(−x), and (1 − σ(x))^γ likewise becomes σ(−x)^γ, computed as exp(γ·logσ(−x))
-/// where σ(−x) underflows. Each result is cheaper or no dearer than a library call away, and is kept only where the accuracy
+/// where σ(−x) underflows and γ &lt; 1. Each result is cheaper or no dearer than a library call away, and is kept only where the accuracy
 /// measurement finds that it loses no bits anywhere sampled (<see cref="Rewriter"/>).
 /// </summary>
 public static class RewriteRules
@@ -94,7 +94,7 @@ public static class RewriteRules
         new("log σ(x) → logσ(x)", "σ(x) underflows to 0 for x < −88 in float32",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A].Op == Op.Sigmoid ? b.Unary(Op.LogSigmoid, b[n.A].A) : null),
 
-        new("σ(x)^γ → exp(γ·logσ(x)) where σ(x) underflows", "σ(x) underflows before the power, and the gradient's σ(x)^(γ−1) is then 0^(γ−1)",
+        new("σ(x)^γ → exp(γ·logσ(x)) where σ(x) underflows", "σ(x) is subnormal or 0 for x < −88 in float32, so σ(x)^γ with γ < 1 loses its bits or is 0",
             // Only for γ < 1 (a uniform test, so a kernel with γ ≥ 1 skips the whole split): for γ ≥ 1 the result under
             // x < −92 is below float32's subnormals anyway, and the gradient is γσ^γ·σ(−x) (OpTable's Pow), finite.
             (b, i) => b[i] is { Op: Op.Pow } n && b[n.A].Op == Op.Sigmoid && !SmallWholePower(b, n.B)
@@ -136,14 +136,12 @@ public static class RewriteRules
     /// γ = ½, x = −92, where the subnormal σ(x) has about as many bits left. Herbie's regime split: each form where it is
     /// the accurate one. Above it the power is computed as written: the same node, on the σ(x) the loss computes anyway
     /// (which the kernel lowering shares), so the split adds a compare and a select, and the fused CPU kernel computes the
-    /// exponential side only for a vector some lane of which takes it. The power's gradient γσ^(γ−1)·σ' is NaN where σ
-    /// underflows, on the side the select drops.
+    /// exponential side only for a vector some lane of which takes it.
     /// </summary>
     public const double SigmoidUnderflow = -92;
 
     /// <summary>σ(x)^γ as exp(γ·logσ(x)).</summary>
     public static int SigmoidPowerByLog(GraphBuilder b, int x, int gamma) => b.Unary(Op.Exp, b.Mul(gamma, b.Unary(Op.LogSigmoid, x)));
-
 
     private static bool Square(GraphBuilder b, int i, out int x)
     {

@@ -49,6 +49,7 @@ public static class LossSharding
     /// Declares <paramref name="shard"/> until the result is disposed, or nothing when it is null: what a loss module's
     /// <c>shard</c> property does around each call.
     /// </summary>
+    /// <param name="shard">The group and axis, or null.</param>
     /// <param name="suspend">With a null <paramref name="shard"/>: whether calls inside run unsharded even within an outer
     /// declaration (a fused linear form's per-chunk calls over a sharded batch), rather than keep it.</param>
     public static IDisposable Within(Shard? shard, bool suspend = false)

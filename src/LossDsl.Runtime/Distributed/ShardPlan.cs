@@ -9,7 +9,7 @@ namespace LossDsl.Runtime.Distributed;
 public static class ShardPlan
 {
     /// <summary>
-    /// What a sharded call of <paramref name="layout"/> over <paramref name="axis"/> does: whether the loss's reductions
+    /// What a sharded call of <paramref name="def"/>'s layout over <paramref name="axis"/> does: whether the loss's reductions
     /// cross the sharded axis (they then combine over the ranks and the loss is the same on every rank), or the
     /// segments (rows, images, elements) are what is split (then the loss's Sum and Mean add over the ranks, and Mean
     /// divides by the global count). Throws a clear error for a layout and axis that have no sharded form.
@@ -68,12 +68,12 @@ internal sealed class ShardedReductions
     });
 
     /// <summary>The combine rule the generator wrote for the reduction <paramref name="name"/> of this loss.</summary>
-    public ShardCombine Rule(string name)
+    private ShardCombine Rule(string name)
         => _def.CombineOf(name) ?? throw new NotSupportedException(
             $"{_def.Name}: the generator wrote no combine rule over ranks for a {name} reduction (LossDefinition.Combines); regenerate the loss with this LossDsl.");
 
     /// <summary>Throws unless the generator's rule for <paramref name="name"/> is <paramref name="expected"/>.</summary>
-    public void Expect(string name, ShardCombine expected)
+    private void Expect(string name, ShardCombine expected)
     {
         var rule = Rule(name);
         if (rule != expected) throw new InvalidOperationException($"{_def.Name}: its {name} reduction combines as {rule}, not {expected}.");

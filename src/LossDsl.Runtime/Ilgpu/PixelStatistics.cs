@@ -55,10 +55,10 @@ internal static class PixelStatistics
             kernel(stream, checked((int)total), z.Cast<double>(), mask, classes.Cast<double>(), lse.Cast<double>(), count, pixels, ignore);
             return;
         }
-        var load = typeof(PixelStatistics).GetMethod(nameof(LoadFloat), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
-            .MakeGenericMethod(typeof(TIn));
+        // TIn is a stored float kind here (IKernelReal), which this method's signature cannot say: bound by reflection, once.
         var launch = (Action<AcceleratorStream, Index1D, ArrayView<TIn>, ArrayView<long>, ArrayView<float>, ArrayView<float>, long, long, long>)s_loaded.GetOrAdd((acc, typeof(TIn)),
-            _ => (Delegate)load.Invoke(null, new object[] { acc })!);
+            _ => (Delegate)typeof(PixelStatistics).GetMethod(nameof(LoadFloat), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                .MakeGenericMethod(typeof(TIn)).Invoke(null, new object[] { acc })!);
         launch(stream, checked((int)total), z, mask, classes.Cast<float>(), lse.Cast<float>(), count, pixels, ignore);
     }
 

@@ -77,8 +77,8 @@ public abstract class LossLayout
     /// <summary>
     /// PyTorch's <c>weight</c> argument for this layout, checked and expanded to one weight per segment (a tensor of
     /// <paramref name="dtype"/>, made in the current dispose scope), and what Mean then divides by (null: the segment count).
+    /// <paramref name="targetClasses"/> is how many classes a class-index target indexes (global when the class axis is sharded).
     /// </summary>
-    /// <param name="targetClasses">How many classes a class-index target indexes (global when the class axis is sharded).</param>
     internal virtual (Tensor PerSegment, double? Count) Weigh(LossDefinition def, Tensor[] tensors, Tensor weight, ScalarType dtype, long ignoreIndex, long targetClasses)
         => throw new NotSupportedException($"{def.Name}: weights are not supported for {this} losses.");
 

@@ -443,7 +443,7 @@ public sealed class CpuDialect : KernelDialect
             // the math library's calls is spilled around each, and the fewer live, the fewer spills. Zeroed, not
             // Unsafe.SkipInit: an out argument takes the local's address, and an address-exposed vector lives on the stack.
             var own = new List<int>();
-            Emit(i, new HashSet<int>(emitted), own);
+            if (G[i].Op == Op.Select) Emit(i, new HashSet<int>(emitted), own);   // only a select emits lazy nodes before itself
             foreach (int k in own) W.Line($"{V} w{k} = default;");
             Emit(i, emitted, null);
         }
