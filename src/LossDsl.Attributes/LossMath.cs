@@ -78,12 +78,12 @@ namespace LossDsl
         [ThreadStatic] private static int t_classes;
 
         /// <summary>
-        /// In a multiclass set loss (a <c>[Softmax]</c> prediction): the number of classes C, the size of the class axis
-        /// the softmax runs over. The generated kernels read it from the logits' shape. When a body runs as plain C#, set
+        /// In a set loss with a class (channel) axis: the number of classes C, the size of axis 1 (of a multiclass loss, the
+        /// class axis the softmax runs over). The generated code reads it from the prediction's shape. When a body runs as plain C#, set
         /// it with <see cref="WithClasses"/>.
         /// </summary>
         public static int Classes => t_classes > 0 ? t_classes
-            : throw new InvalidOperationException("LossMath.Classes is the class count of a [Softmax] set loss; outside the generated code, set it with LossMath.WithClasses(C).");
+            : throw new InvalidOperationException("LossMath.Classes is the class count of a set loss; outside the generated code, set it with LossMath.WithClasses(C).");
 
         /// <summary>Sets <see cref="Classes"/> for this thread until the returned scope is disposed (to run a multiclass body as plain C#).</summary>
         public static IDisposable WithClasses(int classes)
@@ -93,6 +93,23 @@ namespace LossDsl
             t_classes = classes;
             return new Restore(() => t_classes = previous);
         }
+
+        // Reductions across the classes (channels) of a set loss: one value from the per-class values of a body that is
+        // evaluated per set (generalized Dice's class weights, smp's focal Tversky's mean over the classes). A loss that
+        // reads one is a single value per call (per image with LossSets.PerImage), and every per-set value it returns must
+        // pass through one. Run as plain C#, a body is one set, so each returns its argument (Mean too).
+
+        /// <summary>Σ_c <paramref name="perClass"/> over the classes (channels) of the call, or of each image with <c>LossSets.PerImage</c>.</summary>
+        public static float SumOverClasses(float perClass) => perClass;
+
+        /// <summary>The mean of <paramref name="perClass"/> over the classes (channels): <see cref="SumOverClasses"/> / C.</summary>
+        public static float MeanOverClasses(float perClass) => perClass;
+
+        /// <summary>The largest <paramref name="perClass"/> over the classes (channels).</summary>
+        public static float MaxOverClasses(float perClass) => perClass;
+
+        /// <summary>The smallest <paramref name="perClass"/> over the classes (channels).</summary>
+        public static float MinOverClasses(float perClass) => perClass;
 
         private sealed class Restore : IDisposable
         {

@@ -67,25 +67,49 @@ public static partial class Overlap
     }
 
     /// <summary>
-    /// Generalized Dice loss over the whole batch: ℓ = 1 − 2·Σ_c w_c·Σ_i p_ic·y_ic / Σ_c w_c·Σ_i (p_ic + y_ic), with the class
-    /// weights w_c = 1/(Σ_i y_ic)², which the caller passes as a weight map of the targets' shape (each element its class's
-    /// weight: a sum over the classes of weighted sums is one weighted sum over every element). The DSL cannot compute
-    /// w_c inside the loss, a reduction across sets; build the map as
-    /// <c>(1 / y.sum(new long[] { 0, 2, 3 }, keepdim: true).square()).expand_as(y)</c>, with a finite weight for a class
-    /// absent from the batch (MONAI uses the largest finite one).
+    /// Generalized Dice loss per image: ℓ_n = 1 − (2·Σ_c w_c·Σ_i p_ic·y_ic + smooth_nr) / (Σ_c w_c·Σ_i (p_ic + y_ic) + smooth_dr)
+    /// over the pixels i of image n, with the class weights w_c = 1/(Σ_i y_ic)² of that image, and a class absent from it
+    /// weighted as the image's largest finite weight (0 when every class is absent). <c>Reduction.Mean</c> averages the
+    /// images; <c>GeneralizedDiceBatch</c> takes the sums over the whole batch.
     /// </summary>
     /// <remarks>
     /// Source: Sudre et al., "Generalised Dice overlap as a deep learning loss function for highly unbalanced
-    /// segmentations", DLMIA 2017 (w_c = 1/(Σ y)², the "square" weighting of MONAI's <c>GeneralizedDiceLoss</c>); here on
-    /// σ(logits) (binary and multilabel), with eps in the denominator as smp's set losses.
+    /// segmentations", DLMIA 2017 (w_c = 1/(Σ y)²); as MONAI's <c>GeneralizedDiceLoss(sigmoid=True, w_type="square",
+    /// batch=False)</c>, with its smooth_nr = smooth_dr = 1e-5 and its replacement of infinite weights by the largest finite
+    /// one. The weights are a reduction across the classes of each image.
     /// </remarks>
-    [Loss(Sets = LossSets.Whole, Task = LossTask.None)]
-    public static partial float GeneralizedDice(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
-        [Range(0, double.PositiveInfinity)] ReadOnlySpan<float> class_weights, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+    [Loss(Sets = LossSets.PerImage, Task = LossTask.None)]
+    public static partial float GeneralizedDice(ReadOnlySpan<float> logits, [Range(0, 1)] ReadOnlySpan<float> targets,
+        [Range(0, double.PositiveInfinity)] float smooth_nr = 1e-5f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float smooth_dr = 1e-5f)
     {
-        float intersection = Sum(logits, targets, class_weights, (x, y, w) => w * Sigmoid(x) * y);
-        float cardinality = Sum(logits, targets, class_weights, (x, y, w) => w * (Sigmoid(x) + y));
-        return 1 - 2 * intersection / Max(cardinality, eps);
+        float volume = Sum(targets);
+        float weight = volume > 0 ? 1 / volume / volume : 0;
+        float w = volume > 0 ? weight : MaxOverClasses(weight);   // an absent class: the largest finite weight
+        float intersection = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
+        float cardinality = Sum(logits, targets, (x, y) => Sigmoid(x) + y);
+        // The denominator is ≥ smooth_dr (weights and sums are ≥ 0); the Max states it for the interval analysis, which
+        // cannot see the weight's guard.
+        return 1 - (2 * SumOverClasses(w * intersection) + smooth_nr) / Max(SumOverClasses(w * cardinality) + smooth_dr, smooth_dr);
+    }
+
+    /// <summary>
+    /// Generalized Dice loss over the whole batch: <c>GeneralizedDice</c> with every sum over the batch and the
+    /// pixels, one value per call: ℓ = 1 − (2·Σ_c w_c·Σ_{n,i} p·y + smooth_nr) / (Σ_c w_c·Σ_{n,i} (p + y) + smooth_dr),
+    /// w_c = 1/(Σ_{n,i} y_c)².
+    /// </summary>
+    /// <remarks>
+    /// Source: Sudre et al., DLMIA 2017; as MONAI's <c>GeneralizedDiceLoss(sigmoid=True, w_type="square", batch=True)</c>.
+    /// </remarks>
+    [Loss(Sets = LossSets.PerChannel, Task = LossTask.None)]
+    public static partial float GeneralizedDiceBatch(ReadOnlySpan<float> logits, [Range(0, 1)] ReadOnlySpan<float> targets,
+        [Range(0, double.PositiveInfinity)] float smooth_nr = 1e-5f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float smooth_dr = 1e-5f)
+    {
+        float volume = Sum(targets);
+        float weight = volume > 0 ? 1 / volume / volume : 0;
+        float w = volume > 0 ? weight : MaxOverClasses(weight);
+        float intersection = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
+        float cardinality = Sum(logits, targets, (x, y) => Sigmoid(x) + y);
+        return 1 - (2 * SumOverClasses(w * intersection) + smooth_nr) / Max(SumOverClasses(w * cardinality) + smooth_dr, smooth_dr);
     }
 
     /// <summary>

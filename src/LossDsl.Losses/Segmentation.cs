@@ -99,6 +99,31 @@ public static partial class Segmentation
     }
 
     /// <summary>
+    /// smp's focal Tversky loss: ℓ = (mean_c ℓ_c)^γ, the mean over the channels of the Tversky losses
+    /// ℓ_c = 1 − (TP + smooth) / max(TP + α·FP + β·FN + smooth, eps), with ℓ_c = 0 for a channel without a positive target
+    /// pixel (smp masks it and still counts it in the mean). One value per call: a reduction across the channels, so
+    /// <c>reduction</c> returns it as it is and the channels take no <c>weight</c>.
+    /// </summary>
+    /// <remarks>
+    /// Source: segmentation_models_pytorch's <c>TverskyLoss(mode="multilabel", alpha=0.5, beta=0.5, gamma=1.0)</c>
+    /// (<c>aggregate_loss</c>: <c>loss.mean() ** gamma</c>), after Salehi et al., "Tversky loss function for image
+    /// segmentation using 3D fully convolutional deep networks", MLMI 2017; for γ &lt; 1 its slope is infinite where every
+    /// channel's loss is 0, as smp's is. <c>FocalTversky</c> raises each channel's loss instead (Abraham and Khan).
+    /// </remarks>
+    [Loss(Sets = LossSets.PerChannel, Task = LossTask.None)]
+    public static partial float SmpFocalTversky(ReadOnlySpan<float> logits, ReadOnlySpan<float> targets,
+        [Range(0, double.PositiveInfinity)] float alpha = 0.5f, [Range(0, double.PositiveInfinity)] float beta = 0.5f,
+        [Range(0, double.PositiveInfinity, MinExclusive = true)] float gamma = 1f,
+        [Range(0, double.PositiveInfinity)] float smooth = 0f, [Range(0, double.PositiveInfinity, MinExclusive = true)] float eps = 1e-7f)
+    {
+        float tp = Sum(logits, targets, (x, y) => Sigmoid(x) * y);
+        float fp = Sum(logits, targets, (x, y) => Sigmoid(x) * (1 - y));
+        float fn = Sum(logits, targets, (x, y) => Sigmoid(-x) * y);
+        float loss = Sum(targets) > 0 ? 1 - (tp + smooth) / Max(tp + alpha * fp + beta * fn + smooth, eps) : 0;
+        return Pow(MeanOverClasses(loss), gamma);
+    }
+
+    /// <summary>
     /// Matthews correlation coefficient loss: ℓ = 1 − MCC, with MCC = (TP·TN − FP·FN) / √((TP + FP)(TP + FN)(TN + FP)(TN + FN)),
     /// TN = Σ (1 − p)(1 − y), and eps added to each of TP, TN, FP and FN.
     /// </summary>

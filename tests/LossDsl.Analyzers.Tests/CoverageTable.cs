@@ -49,14 +49,14 @@ it, and why.
 | set | soft Dice | written | `Segmentation.Dice`, `Segmentation.MulticlassDice` |
 | set | Tversky | written | `Segmentation.Tversky`, `Segmentation.MulticlassTversky` |
 | set | focal Tversky (Abraham and Khan: per class) | written | `Segmentation.FocalTversky` |
-| set | focal Tversky (smp: (mean over classes of the Tversky loss)^γ) | workaround | a reduction across sets: `Tversky(…, reduction: None)`, then `.mean().pow(γ)` in TorchSharp (autograd composes it; not fused) |
+| set | focal Tversky (smp: (mean over classes of the Tversky loss)^γ) | written | `Segmentation.SmpFocalTversky` (`MeanOverClasses`, a reduction across the classes; torch-ops backend) |
 | set | soft Jaccard | written | `Segmentation.Jaccard`, `Segmentation.MulticlassJaccard` |
 | set | self-adjusting Dice | written | `Overlap.SelfAdjustingDice` |
 | set | AnyLoss F-β | written | `Overlap.AnyLossFBeta` (one set over the batch) |
 | set | log-cosh Dice | written | `Overlap.LogCoshDice` |
 | set | weighted Dice | written | per-class weights: the `weight` argument of every per-channel or per-image set loss (cross_entropy's semantics); a per-pixel weight map: `Overlap.WeightedDice` |
 | set | smp's empty-channel convention | written | the option `skip_empty` of Dice, Jaccard and Tversky (binary, multilabel, multiclass) |
-| set | generalized Dice (Sudre 2017, w_c = 1/(Σy_c)²) | workaround | `Overlap.GeneralizedDice`: one set over the batch, whose class weights the caller passes as a map (w_c needs a reduction across sets, which the DSL does not have) |
+| set | generalized Dice (Sudre 2017, w_c = 1/(Σy_c)²) | written | `Overlap.GeneralizedDice` (per image, MONAI's default) and `Overlap.GeneralizedDiceBatch` (`SumOverClasses`, `MaxOverClasses` for an absent class's weight; torch-ops backend) |
 | set | MCC | written | `Segmentation.Mcc` (per channel; smp pools the channels) |
 | set | information maximization | workaround | `Unsupervised.InformationMaximization`: a `[Softmax]` set loss takes a class mask, so the caller passes one it does not read |
 | set | Lovász hinge | written | `Lovasz.LovaszHinge`, `Lovasz.LovaszHingePerImage` (`SortedSum` with `CumSum`; the torch-ops backend runs it, the fused kernels decline it) |
@@ -81,11 +81,11 @@ Totals of the table's 56 rows (a row may name several losses of one kind):
 |---|---|---|---|
 | class row | 16 | 1 | 0 |
 | elementwise | 11 | 0 | 0 |
-| set | 12 | 3 | 0 |
+| set | 14 | 1 | 0 |
 | metric learning | 8 | 1 | 1 |
 | several inputs | 2 | 0 | 0 |
 | sequence | 0 | 0 | 1 |
-| **all** | **49** | **5** | **2** |
+| **all** | **51** | **3** | **2** |
 
 The intrinsics Erf, Log1P, Expm1, Cos, Sin and Atan have no row of their own (docs/dsl.md lists them; docs/accuracy.md
 gives their float32 accuracy against libtorch).

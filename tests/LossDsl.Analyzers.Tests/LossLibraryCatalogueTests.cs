@@ -80,6 +80,7 @@ public class LossLibraryCatalogueTests
         ["Segmentation.Jaccard"] = (VerdictKind.SetLoss, null),
         ["Segmentation.Tversky"] = (VerdictKind.SetLoss, null),
         ["Segmentation.FocalTversky"] = (VerdictKind.SetLoss, null),
+        ["Segmentation.SmpFocalTversky"] = (VerdictKind.NoVerdict, null),
         ["Segmentation.Mcc"] = (VerdictKind.SetLoss, null),
         ["Segmentation.MulticlassDice"] = (VerdictKind.SetLoss, null),
         ["Segmentation.MulticlassJaccard"] = (VerdictKind.SetLoss, null),
@@ -106,6 +107,7 @@ public class LossLibraryCatalogueTests
         ["Overlap.SelfAdjustingDice"] = (VerdictKind.SetLoss, null),
         ["Overlap.WeightedDice"] = (VerdictKind.SetLoss, null),
         ["Overlap.GeneralizedDice"] = (VerdictKind.NoVerdict, null),
+        ["Overlap.GeneralizedDiceBatch"] = (VerdictKind.NoVerdict, null),
         ["Overlap.AnyLossFBeta"] = (VerdictKind.NoVerdict, null),
         ["PairLosses.Contrastive"] = (VerdictKind.NoVerdict, null),
         ["PairLosses.Nca"] = (VerdictKind.NoVerdict, null),
@@ -206,12 +208,11 @@ Each loss is tested, value and gradient, against an independent TorchSharp compo
 CPU, ILGPU and torch-ops backends (`tests/LossDsl.Tests/LossLibraryTests.cs`); the segmentation losses also reproduce
 segmentation_models_pytorch's published test values, and the sigmoid focal loss torchvision's focal-loss properties.
 
-The Lovász losses sort their errors (`SortedSum` with `CumSum`) and the ranking losses nest a reduction inside a row
-(`SumWithRow`): they run on the torch-ops backend, whose nested sums go per block of outer elements; the fused kernels
-decline them. Not in the library, because the DSL cannot express them: CTC (a dynamic
-program over alignments), and smp's focal Tversky form that raises the mean over the classes to γ (a loss has one set
-axis: no reduction across sets; `FocalTversky` raises each class's loss, as Abraham and Khan do; `GeneralizedDice` takes
-its class weights from the caller). The coverage table at the end of this page counts the whole catalogue. Poly-N stops at N = 3 and Taylor cross-entropy at
+The Lovász losses sort their errors (`SortedSum` with `CumSum`), the ranking losses nest a reduction inside a row
+(`SumWithRow`), and generalized Dice and smp's focal Tversky reduce across their classes (`SumOverClasses`,
+`MeanOverClasses`, `MaxOverClasses`: one value per call or per image): they run on the torch-ops backend, whose nested
+sums go per block of outer elements; the fused kernels decline them. Not in the library, because the DSL cannot express
+it: CTC (a dynamic program over alignments). The coverage table at the end of this page counts the whole catalogue. Poly-N stops at N = 3 and Taylor cross-entropy at
 order 4 (the DSL has no loops, and higher orders exhaust the calibration analysis's budget).
 
 This page is generated from the sources and the analyzer by `tests/LossDsl.Analyzers.Tests/LossLibraryCatalogueTests.cs`;

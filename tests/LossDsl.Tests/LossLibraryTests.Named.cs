@@ -21,6 +21,33 @@ public partial class LossLibraryTests
         return torch.cdist(e, e);
     }
 
+    /// <summary>Channel sets [2, 3, 4, 5] where class 1 is absent from image 0 and class 2 from the whole batch.</summary>
+    private static Tensor[] AbsentClasses(Generator g)
+    {
+        var y = Bernoulli(g, 0.35, 2, 3, 4, 5);
+        y[0, 1] = 0;
+        y[.., 2] = 0;
+        return new[] { 2 * Randn(g, 2, 3, 4, 5), y };
+    }
+
+    /// <summary>
+    /// MONAI's GeneralizedDiceLoss(sigmoid=True, w_type="square"), as its forward computes it: the sums over
+    /// <paramref name="dims"/> (the pixels, and the batch with batch=True), w = 1/(Σy)², infinite weights set to the largest
+    /// finite one of the same image (of the batch), then 1 − (2·Σ_c w·I + smooth_nr) / (Σ_c w·(Σp + Σy) + smooth_dr).
+    /// </summary>
+    private static Tensor MonaiGeneralizedDice(Tensor logits, Tensor y, long[] dims, double smoothNr, double smoothDr)
+    {
+        var p = logits.sigmoid();
+        var ground = y.sum(dims);
+        var w = 1 / ground.square();
+        var infinite = w.isinf();
+        w = torch.where(infinite, torch.zeros_like(w), w);
+        w = w + infinite.to(w.dtype) * w.amax(new long[] { -1 }, keepdim: true);
+        var numerator = 2 * (w * (p * y).sum(dims)).sum(-1) + smoothNr;
+        var denominator = (w * (p.sum(dims) + ground)).sum(-1) + smoothDr;
+        return 1 - numerator / denominator;
+    }
+
     private static Case[] NamedCases() => new Case[]
     {
         // kornia's robust losses (elementwise)
@@ -77,20 +104,22 @@ public partial class LossLibraryTests
                 var w = t[2];
                 return SmpAggregate(1 - (2 * (w * p * t[1]).sum(d) + 0.5) / (w * (p + t[1])).sum(d).add(0.5).clamp_min(1e-7), t[1]);
             }),
-        new("GeneralizedDice", g =>
-            {
-                var y = Bernoulli(g, 0.35, 2, 3, 4, 5);
-                var weights = (1 / y.sum(new long[] { 0, 2, 3 }, keepdim: true).square()).expand_as(y).contiguous();
-                return new[] { 2 * Randn(g, 2, 3, 4, 5), y, weights };
-            },
-            t => Overlap.GeneralizedDice(t[0], t[1], t[2]),
+        new("GeneralizedDice", AbsentClasses,
+            t => Overlap.GeneralizedDice(t[0], t[1], smooth_nr: 1e-3, smooth_dr: 2e-3),
+            t => MonaiGeneralizedDice(t[0], t[1], new long[] { 2, 3 }, 1e-3, 2e-3).mean()),
+        new("GeneralizedDiceBatch", AbsentClasses,
+            t => Overlap.GeneralizedDiceBatch(t[0], t[1]),
+            t => MonaiGeneralizedDice(t[0], t[1], new long[] { 0, 2, 3 }, 1e-5, 1e-5)),
+        new("SmpFocalTversky", Masks,
+            t => Segmentation.SmpFocalTversky(t[0], t[1], alpha: 0.3, beta: 0.7, gamma: 1.5, smooth: 0.25),
             t =>
             {
-                // Sudre et al.: w_c = 1/(Σ y_c)², one ratio over the classes.
+                // smp's TverskyLoss: per channel 1 − the Tversky score, masked where the target is empty, then mean ** γ.
                 var p = t[0].sigmoid();
-                var d = new long[] { 0, 2, 3 };
-                var w = 1 / t[1].sum(d).square();
-                return 1 - 2 * (w * (p * t[1]).sum(d)).sum() / (w * (p.sum(d) + t[1].sum(d))).sum();
+                var d = SetDims(p);
+                var tp = (p * t[1]).sum(d);
+                var score = (tp + 0.25) / (tp + 0.3 * (p * (1 - t[1])).sum(d) + 0.7 * ((1 - p) * t[1]).sum(d) + 0.25).clamp_min(1e-7);
+                return SmpAggregate(1 - score, t[1]).pow(1.5);
             }),
         new("AnyLossFBeta", g => new[] { 2 * Randn(g, 6, 5), Bernoulli(g, 0.4, 6, 5) },
             t => Overlap.AnyLossFBeta(t[0], t[1], beta: 2.0, amplifier: 8.0),

@@ -604,6 +604,13 @@ public partial class LossLibraryTests
         { "Dice", new double[] { 1, 1, 0, 0 }, new double[] { 1, 1, 1, 1 }, 1 - 2.0 / 3.0 },
         { "Jaccard", new double[] { 1, 1, 0, 0 }, new double[] { 1, 1, 1, 1 }, 0.5 },
         { "Tversky", new double[] { 1, 1, 0, 0 }, new double[] { 1, 1, 1, 1 }, 1 - 2.0 / 3.0 },
+        // smp's TverskyLoss is SmpFocalTversky (γ = 1 is its default): test_tversky_loss_binary's values again.
+        { "SmpFocalTversky", new double[] { 1, 1, 1 }, new double[] { 1, 1, 1 }, 0.0 },
+        { "SmpFocalTversky", new double[] { 1, 0, 1 }, new double[] { 1, 0, 1 }, 0.0 },
+        { "SmpFocalTversky", new double[] { 0, 0, 0 }, new double[] { 0, 0, 0 }, 0.0 },
+        { "SmpFocalTversky", new double[] { 1, 1, 1 }, new double[] { 0, 0, 0 }, 0.0 },
+        { "SmpFocalTversky", new double[] { 1, 0, 1 }, new double[] { 0, 1, 0 }, 1.0 },
+        { "SmpFocalTversky", new double[] { 0, 0, 0 }, new double[] { 1, 1, 1 }, 1.0 },
     };
 
     [Theory]
@@ -617,6 +624,7 @@ public partial class LossLibraryTests
         {
             "Dice" => Segmentation.Dice(x, y, eps: 1e-5),
             "Jaccard" => Segmentation.Jaccard(x, y, eps: 1e-5),
+            "SmpFocalTversky" => Segmentation.SmpFocalTversky(x, y, alpha: 0.5, beta: 0.5, eps: 1e-5),
             _ => Segmentation.Tversky(x, y, alpha: 0.5, beta: 0.5, eps: 1e-5),
         };
         Reference.Near(expected, value.item<double>(), 0, 1e-5, "metric");

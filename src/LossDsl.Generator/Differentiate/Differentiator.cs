@@ -15,6 +15,11 @@ namespace LossDsl.Generator.Differentiate;
 /// ∂L/∂x_j = Σ_R ∂L/∂R · w_R(j) · ∂f_R/∂x_j + Σ_t [j = t] · ∂L/∂z[t],
 /// with w = 1 for Sum, e^(f_j − R) for LogSumExp and [j = argmax] for Max.
 /// </para>
+/// <para>
+/// A reduction across the classes of a set loss, A = ⊕_c a(R_c), is one value that every set reads, and a variable too:
+/// the adjoint of set c's own reductions is ∂L/∂A · ∂A/∂a_c · ∂a_c/∂R_c, the same expression in every set, read with that
+/// set's R_c and the shared A (<see cref="AcrossClasses"/>); the rest of the derivation is the per-set one.
+/// </para>
 /// All derivative nodes go through the same hash-consing builder, so they share subexpressions with the
 /// forward pass (CSE) and are simplified as they are built.
 /// </summary>
@@ -43,6 +48,8 @@ public static class Differentiator
         var adjoint = new Dictionary<int, int>();
         foreach (var v in all.Where(i => b[i].Op.IsReduction() || (b[i].Op == Op.At && b[i].Slot == 0)))
             adjoint[v] = d.Of(root, v);
+        // Reductions across the classes read the sets' reductions (never the reverse): theirs pass on first.
+        var across = AcrossClasses(b, d, root, all, adjoint);
 
         // Reverse topological order: a reduction's element function reads only lower-numbered variables, so
         // each adjoint is complete before it is passed on.
@@ -94,7 +101,7 @@ public static class Differentiator
         }
 
         var adjoints = adjoint.OrderBy(p => p.Key).Select(p => new Adjoint(p.Key, p.Value)).ToEquatableArray();
-        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint, running);
+        var otherGradients = OtherGradients(b, d, signature, root, all, reductions, adjoint, running, across);
         return new DerivedLoss(signature, b.ToGraph(), root, gradient, adjoints, Gradients(signature, gradient, otherGradients));
     }
 
@@ -123,7 +130,7 @@ public static class Differentiator
     /// same broadcast as the prediction's, plus the adjoints of that span's row entries.
     /// </summary>
     private static List<(int Index, int Gradient)> OtherGradients(GraphBuilder b, Partials d, LossSignature signature, int root,
-        List<int> all, List<int> reductions, Dictionary<int, int> adjoint, List<(int CumSum, int Suffix)> running)
+        List<int> all, List<int> reductions, Dictionary<int, int> adjoint, List<(int CumSum, int Suffix)> running, Dictionary<int, int> across)
     {
         var result = new List<(int, int)>();
         foreach (var (index, kind, slot) in OtherParameters(signature))
@@ -134,6 +141,8 @@ public static class Differentiator
                 // A per-row (or per-set) value: its direct partial plus what every reduction that reads it passes back.
                 int v = b.Leaf(Op.Input, slot);
                 gradient = d.Of(root, v);
+                foreach (var x in across)
+                    gradient = b.Add(gradient, b.Mul(x.Value, b.Mul(b[x.Key].AcrossClasses().ClassWeight(b, x.Key), d.Of(b[x.Key].A, v))));
                 foreach (int r in reductions)
                 {
                     int a = adjoint[r];
@@ -184,6 +193,35 @@ public static class Differentiator
             gradient = b.Add(gradient, b.Mul(a, b.Mul(Weight(b, r), inner)));
         }
         return gradient;
+    }
+
+    /// <summary>
+    /// The reductions across the classes of the loss, X = ⊕_c a_c (<see cref="Op.OverClasses"/>), with their adjoints
+    /// ∂L/∂X, one value per call or image. In reverse order (a body reads only lower-numbered ones), each passes
+    /// ∂L/∂X · w_X(c) · ∂a_c/∂V on: to a set's reduction V, per set (its adjoint, the same expression in every set); to
+    /// another reduction across the classes V, summed across them, Σ_c ∂L/∂X · w_X(c) · ∂a_c/∂V. w_X is the table's weight
+    /// across the classes (<see cref="Reduction.ClassWeight"/>). A reduction's element function reads none of them (the
+    /// parser refuses it), so the sets' adjoints are complete before the reductions pass theirs on.
+    /// </summary>
+    private static Dictionary<int, int> AcrossClasses(GraphBuilder b, Partials d, int root, List<int> all, Dictionary<int, int> adjoint)
+    {
+        var across = all.Where(i => b[i].Op == Op.OverClasses).ToList();
+        var result = across.ToDictionary(x => x, x => d.Of(root, x));
+        for (int k = across.Count - 1; k >= 0; k--)
+        {
+            int x = across[k], a = result[x];
+            if (b.IsConst(a, out var c) && c == 0) continue;
+            int weight = b[x].AcrossClasses().ClassWeight(b, x);
+            foreach (int v in Reachable(b, b[x].A).Where(i => i != x && (result.ContainsKey(i) || adjoint.ContainsKey(i))))
+            {
+                int inner = d.Of(b[x].A, v);
+                if (b.IsConst(inner, out var ic) && ic == 0) continue;
+                int passed = b.Mul(a, b.Mul(weight, inner));
+                if (result.ContainsKey(v)) result[v] = b.Add(result[v], b.OverClasses(Op.ReduceSum, passed));
+                else adjoint[v] = b.Add(adjoint[v], passed);
+            }
+        }
+        return result;
     }
 
     /// <summary>
@@ -277,7 +315,7 @@ public static class Differentiator
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
     private static List<int> Reachable(GraphBuilder b, int root)
-        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum or Op.NestedSum));
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum or Op.NestedSum or Op.OverClasses));
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
     private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
@@ -303,7 +341,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum) return b.Const(0);   // CumSum, NestedSum: variables (RunningSums, NestedSums)
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum or Op.OverClasses) return b.Const(0);   // CumSum, NestedSum, OverClasses: variables (RunningSums, NestedSums, AcrossClasses)
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)

@@ -49,10 +49,11 @@ public static class LossSourceEmitter
         {
             EmitDeclaration(w, sig);
             w.Line();
-            EmitTensorOverload(w, sig);
+            string segments = SegmentText(plan);
+            EmitTensorOverload(w, sig, segments);
             w.Line();
             EmitModule(w, sig);
-            EmitFunction(w, sig);
+            EmitFunction(w, sig, segments);
             if (HasLinearForm(sig))
             {
                 w.Line();
@@ -213,7 +214,12 @@ public static class LossSourceEmitter
     /// <summary>How a data parameter's tensor enters the runtime: a multiclass loss's target span is an int64 class mask.</summary>
     private static string Role(LossSignature sig, LossParameter p) => sig.Multiclass && p.Kind == ParameterKind.Span && !p.Softmax ? "ClassMask" : p.Kind.ToString();
 
-    private static void EmitTensorOverload(IndentedWriter w, LossSignature sig)
+    /// <summary>What <c>reduction: None</c> returns one loss per: the axes' segment, or for a loss that reduces across its classes, the call or each image.</summary>
+    private static string SegmentText(KernelPlan plan)
+        => !plan.Loss.ReducesAcrossClasses ? plan.Loss.Signature.Axes.SegmentText
+            : plan.Loss.Signature.Axes.Sets == LossSets.PerImage ? "image ([N]), reduced across its classes" : "call (a scalar), reduced across the classes";
+
+    private static void EmitTensorOverload(IndentedWriter w, LossSignature sig, string segments)
     {
         w.Line($"/// <summary>");
         w.Line($"/// {sig.Name} over tensors, differentiable with respect to <paramref name=\"{sig.Parameters[0].Name}\"/> and every other float");
@@ -226,8 +232,8 @@ public static class LossSourceEmitter
             w.Line($"/// <param name=\"labels\">[N] int64 labels of the batch's items: the pair masks ({string.Join(", ", Data(sig).Where(p => p.Mask != PairMask.None).Select(p => p.Name))}) are built from them, the diagonal excluded.</param>");
         foreach (var h in Hypers(sig)) w.Line($"/// <param name=\"{h.Name}\">{Xml(HyperDoc(h))}</param>");
         w.Line(sig.Axes.MeanOverPositive
-            ? $"/// <param name=\"reduction\">None: one loss per {sig.Axes.SegmentText}; Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>"
-            : $"/// <param name=\"reduction\">None: one loss per {sig.Axes.SegmentText}; Mean or Sum over them.</param>");
+            ? $"/// <param name=\"reduction\">None: one loss per {segments}; Sum over them; Mean over the rows whose loss is positive (pytorch-metric-learning's AvgNonZeroReducer).</param>"
+            : $"/// <param name=\"reduction\">None: one loss per {segments}; Mean or Sum over them.</param>");
         if (sig.Axes.TakesIgnoreIndex) w.Line("/// <param name=\"ignore_index\">Rows with this class index have loss 0 and gradient 0 and are left out of the mean.</param>");
         if (sig.Axes.TakesSetIgnore)
             w.Line(sig.Multiclass
@@ -406,12 +412,12 @@ public static class LossSourceEmitter
         }
     }
 
-    private static void EmitFunction(IndentedWriter w, LossSignature sig)
+    private static void EmitFunction(IndentedWriter w, LossSignature sig, string segments)
     {
         w.Line($"/// <summary>");
         w.Line($"/// The torch.autograd function of {sig.Name}. Forward runs the chosen backend, which computes the loss and");
         w.Line($"/// ∂loss/∂{sig.Parameters[0].Name} together, and saves the gradient; backward scales it by the upstream gradient");
-        w.Line($"/// (per {sig.Axes.SegmentText} for reduction None). Under <c>create_graph</c>, backward recomputes");
+        w.Line($"/// (per {segments} for reduction None). Under <c>create_graph</c>, backward recomputes");
         w.Line($"/// the gradient with the torch-ops form under grad mode, so second derivatives are exact.");
         w.Line($"/// </summary>");
         using (w.Block($"public sealed class {sig.Name}Function : global::TorchSharp.torch.autograd.SingleTensorFunction<{sig.Name}Function>"))
@@ -426,6 +432,13 @@ public static class LossSourceEmitter
         }
     }
 
+    /// <summary>The runtime layout: the axes' factory, told when the loss reduces across its classes.</summary>
+    private static string LayoutFactory(KernelPlan plan)
+    {
+        string factory = plan.Loss.Signature.Axes.LayoutFactory;
+        return plan.Loss.ReducesAcrossClasses ? factory.Substring(0, factory.Length - 1) + ", acrossClasses: true)" : factory;
+    }
+
     private static void EmitKernels(IndentedWriter w, KernelPlan plan)
     {
         var sig = plan.Loss.Signature;
@@ -438,7 +451,7 @@ public static class LossSourceEmitter
             string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + Role(sig, p)));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
-            w.Line($"    layout: {sig.Axes.LayoutFactory},");
+            w.Line($"    layout: {LayoutFactory(plan)},");
             w.Line($"    tensorNames: new[] {{ {Names(null)} }},");
             w.Line($"    roles: new[] {{ {roles} }},");
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");

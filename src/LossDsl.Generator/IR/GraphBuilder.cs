@@ -52,6 +52,9 @@ public sealed class GraphBuilder
     /// <summary>Σ_k body over the row, per outer element: a reduction inside an element function (<see cref="Op.NestedSum"/>).</summary>
     public int NestedSum(int body) => IsConst(body, 0) ? Const(0) : Intern(new Node(Op.NestedSum, body));
 
+    /// <summary>⊕_c body over the classes of a set loss, ⊕ the reduction <paramref name="reduction"/> (<see cref="Op.OverClasses"/>).</summary>
+    public int OverClasses(Op reduction, int body) => Intern(new Node(Op.OverClasses, body, Slot: (int)reduction));
+
     /// <summary>
     /// <paramref name="node"/> with the inner and the outer element exchanged (Elem ↔ OuterElem, ElemIndex ↔ OuterIndex),
     /// not entering reductions or nested sums: what a nested body reads from the other side of the pair.

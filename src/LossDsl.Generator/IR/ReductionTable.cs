@@ -61,6 +61,20 @@ public sealed record Reduction(
 
     /// <summary>Whether it chooses one element, whose position <see cref="Op.Arg"/> reads.</summary>
     public bool Selects => Accumulator == Accumulator.Selecting;
+
+    /// <summary>
+    /// Its derivative weight across the classes, ∂(⊕_c v_c)/∂v_c for the set being evaluated, given the
+    /// <see cref="Op.OverClasses"/> node: 1 for a sum, e^(v_c − R) for a log-sum-exp (its element weight), and
+    /// [v_c = R] for a selecting one (every tied class gets the whole gradient: no element index orders the classes).
+    /// </summary>
+    public int ClassWeight(GraphBuilder b, int node) => Accumulator switch
+    {
+        Accumulator.Selecting => b.Select(b.Binary(Op.Eq, b[node].A, node), b.Const(1), b.Const(0)),
+        _ => Weight(b, node),
+    };
+
+    /// <summary>Its name across the classes, in a loss body (<c>LossMath.SumOverClasses</c>) and in the torch-ops frame.</summary>
+    public string AcrossClassesName => Name + Reductions.OverClassesSuffix;
 }
 
 /// <summary>The reduction table: every reduction the IR knows, and the look-ups the stages use.</summary>
@@ -89,6 +103,9 @@ public static class Reductions
 
     /// <summary>The row of a reduction op, or null when <paramref name="op"/> is not a reduction.</summary>
     public static Reduction? Of(Op op) => s_byOp.TryGetValue(op, out var r) ? r : null;
+
+    /// <summary>What names a reduction across the classes: <c>SumOverClasses</c>, …</summary>
+    public const string OverClassesSuffix = "OverClasses";
 
     /// <summary>The row a loss body names (<c>LossMath.Sum</c>, …), or null.</summary>
     public static Reduction? Named(string name) => s_byName.TryGetValue(name, out var r) ? r : null;

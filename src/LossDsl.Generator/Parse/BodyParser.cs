@@ -65,7 +65,7 @@ public sealed class BodyParser
     /// <summary>Lowers the body of <paramref name="syntax"/>: the node of its returned value, or -1 when it has errors.</summary>
     public int ParseBody(MethodDeclarationSyntax syntax)
     {
-        if (syntax.ExpressionBody is { } arrow) return Expr(arrow.Expression);
+        if (syntax.ExpressionBody is { } arrow) return OneValueAcrossClasses(Expr(arrow.Expression), arrow.Expression);
         if (syntax.Body is null) return -1; // reported by Parse
 
         int result = -1;
@@ -84,7 +84,7 @@ public sealed class BodyParser
                     DeclareLocals(local);
                     break;
                 case ReturnStatementSyntax { Expression: { } e }:
-                    result = Expr(e);
+                    result = OneValueAcrossClasses(Expr(e), e);
                     returned = true;
                     break;
                 default:
@@ -94,6 +94,42 @@ public sealed class BodyParser
         }
         if (!returned) return Error(DiagnosticDescriptors.MissingBody, syntax.Body, _signature.Name);
         return result;
+    }
+
+    /// <summary>
+    /// A loss that reduces across its classes (<see cref="Op.OverClasses"/>) is one value per call (per image with
+    /// per-image sets): what it returns may read per-set values (the sets' reductions and per-set inputs) only through
+    /// those reductions, or each set would have a loss of its own that also depends on every other set.
+    /// </summary>
+    private int OneValueAcrossClasses(int root, ExpressionSyntax returned)
+    {
+        if (root < 0 || !GraphWalk.Reach(i => Builder[i], new[] { root }, _ => true).Any(i => Builder[i].Op == Op.OverClasses)) return root;
+        var perSet = GraphWalk.Reach(i => Builder[i], new[] { root }, i => Builder[i].Op != Op.OverClasses && !Builder[i].Op.IsReduction())
+            .Where(i => Builder[i].Op.IsReduction() || Builder[i].Op == Op.Input).ToList();
+        if (perSet.Count == 0) return root;
+        return Error(DiagnosticDescriptors.InvalidUse, returned,
+            "a loss that reduces across its classes is one value (per image with LossSets.PerImage): the value it returns may read the sets' sums and per-set inputs only inside "
+            + string.Join(", ", ReductionNamesAcrossClasses()));
+    }
+
+    private static IEnumerable<string> ReductionNamesAcrossClasses()
+        => new[] { "Sum", "Mean", "Max", "Min" }.Select(r => r + Reductions.OverClassesSuffix);
+
+    /// <summary>
+    /// <c>SumOverClasses(v)</c>, <c>MeanOverClasses(v)</c>, …: a reduction across the classes (channels) of a set loss of a
+    /// per-set value v, outside every element function (<see cref="Op.OverClasses"/>); Mean is the Sum over C.
+    /// </summary>
+    private int OverClasses(InvocationExpressionSyntax call, string name, int value)
+    {
+        if (!_signature.Axes.Chunked || _signature.Axes.Sets == LossSets.Whole)
+            return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces across the classes (channels) of a set loss per channel or per image; this loss has no class axis of sets");
+        if (_lambdaDepth > 0)
+            return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces per-set values across the classes; call it outside the element functions");
+        string reduction = name.Substring(0, name.Length - Reductions.OverClassesSuffix.Length);
+        if (reduction == "Mean") return Builder.Div(Builder.OverClasses(Op.ReduceSum, value), Builder.Leaf(Op.Classes));
+        return Reductions.Named(reduction) is { } row
+            ? Builder.OverClasses(row.Op, value)
+            : Error(DiagnosticDescriptors.UnknownMethod, call, name);
     }
 
     private void DeclareLocals(LocalDeclarationStatementSyntax local)
@@ -181,10 +217,10 @@ public sealed class BodyParser
 
     private static bool IsClasses(ISymbol? symbol) => symbol is IPropertySymbol { Name: "Classes", ContainingType: { } t } && t.ToDisplayString() == "LossDsl.LossMath";
 
-    /// <summary>LossMath.Classes: the class count of a multiclass set loss.</summary>
+    /// <summary>LossMath.Classes: the class (channel) count of a set loss per channel or per image, multiclass or not.</summary>
     private int ClassCount(ExpressionSyntax e)
-        => _signature.Multiclass ? Builder.Leaf(Op.Classes)
-            : Error(DiagnosticDescriptors.InvalidUse, e, "'Classes' is the class count of a multiclass set loss; mark its prediction span [Softmax]");
+        => _signature.Multiclass || (_signature.Axes.Chunked && _signature.Axes.Sets != LossSets.Whole) ? Builder.Leaf(Op.Classes)
+            : Error(DiagnosticDescriptors.InvalidUse, e, "'Classes' is the class (channel) count of a set loss per channel or per image, or of a multiclass one ([Softmax])");
 
     private int Identifier(IdentifierNameSyntax id)
     {
@@ -281,6 +317,7 @@ public sealed class BodyParser
             if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
 
         if (name == "CumSum" && operands.Length == 1) return CumSum(call, operands[0]);
+        if (operands.Length == 1 && name.EndsWith(Reductions.OverClassesSuffix, StringComparison.Ordinal)) return OverClasses(call, name, operands[0]);
 
         // Log of a softmax probability is the log-softmax, exact at any logit: a span of its own in the kernels.
         if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
@@ -386,6 +423,8 @@ public sealed class BodyParser
         int body = Expr(lambda.ExpressionBody);
         _lambdaParameters.RemoveAt(_lambdaParameters.Count - 1);
         _lambdaDepth--;
+        if (body >= 0 && GraphWalk.Reach(i => Builder[i], new[] { body }, _ => true).Any(i => Builder[i].Op == Op.OverClasses))
+            return Error(DiagnosticDescriptors.InvalidUse, lambda, "an element function may not read a value reduced across the classes: the sets' sums come first, then the reductions across the classes of the per-set values");
         return body;
     }
 

@@ -108,8 +108,31 @@ public sealed class TorchFrame
         : _valid is null ? _call.Shape.Length
         : throw new NotSupportedException($"{_call.Definition.Name}: a set's length (Mean, .Length) with ignored elements is not supported yet; call it without ignore_index.");
 
-    /// <summary>A multiclass set loss's class count C.</summary>
-    public double Classes => _call.Shape.Classes;
+    /// <summary>A set loss's class (channel) count C: axis 1 of its prediction (of a multiclass one, of its logits).</summary>
+    public double Classes => _call.Definition.Layout.Multiclass ? _call.Shape.Classes : _segmentShape[1];
+
+    /// <summary>Σ_c across the classes of a set loss: over the class axis 1 of the per-set values, keepdim (<c>LossMath.SumOverClasses</c>).</summary>
+    public Tensor SumOverClasses(Tensor perSet) => PerSet(perSet).sum(1, keepdim: true);
+
+    /// <summary>The largest per-set value across the classes (<c>LossMath.MaxOverClasses</c>).</summary>
+    public Tensor MaxOverClasses(Tensor perSet) => PerSet(perSet).amax(new[] { 1L }, keepdim: true);
+
+    /// <summary>The smallest per-set value across the classes (<c>LossMath.MinOverClasses</c>).</summary>
+    public Tensor MinOverClasses(Tensor perSet) => PerSet(perSet).amin(new[] { 1L }, keepdim: true);
+
+    /// <summary>log Σ_c e^v across the classes.</summary>
+    public Tensor LogSumExpOverClasses(Tensor perSet) => PerSet(perSet).logsumexp(1, keepdim: true);
+
+    /// <summary>
+    /// A per-set value on the segment axes ([1, C, 1] or [N, C, 1]), for a reduction across the classes; a sharded call
+    /// holds only some of the sets when its classes are the sharded axis, which this does not combine.
+    /// </summary>
+    private Tensor PerSet(Tensor perSet)
+    {
+        if (_call.Shard is { Axis: ShardAxis.Classes })
+            throw new NotSupportedException($"{_call.Definition.Name} reduces across its classes, which a call sharded over its classes holds only some of; shard it over the batch.");
+        return perSet.expand(_segmentShape);
+    }
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
     public Tensor Index => _index ??= _shard is null ? MakeIndex() : TorchScalars.Add(MakeIndex(), _shard.Offset, overwrite: true);
@@ -372,8 +395,13 @@ public sealed class TorchFrame
     /// <summary>softplus(x) = −log σ(−x): TorchSharp's own softplus makes Scalars of its beta and threshold.</summary>
     public Tensor Softplus(Tensor x) => torch.nn.functional.logsigmoid(x.neg()).neg_();
 
-    /// <summary>The loss per segment: [rows], [channels] or the elementwise shape.</summary>
-    public Tensor Loss(Tensor perSegment) => perSegment.expand(_segmentShape).reshape(_call.PerSegmentShape);
+    /// <summary>
+    /// The loss per segment: [rows], [channels] or the elementwise shape; of a loss that reduces across its classes, one
+    /// value per call or per image (its tensor has a class axis of 1).
+    /// </summary>
+    public Tensor Loss(Tensor perSegment)
+        => (_call.Definition.Layout is SetLayout { AcrossClasses: true } ? perSegment.expand(_segmentShape[0], 1, 1) : perSegment.expand(_segmentShape))
+            .reshape(_call.PerSegmentShape);
     public Tensor Loss(double perSegment) => TorchScalars.Full(_call.PerSegmentShape, perSegment, DType, Device);
 
     /// <summary>

@@ -18,7 +18,9 @@ public static class LossLayouts
 
     /// <summary>
     /// Sets over the axes <paramref name="sets"/> names; <paramref name="multiclass"/>: logits with a class axis 1 and a
-    /// class mask, each class a channel. Throws for a combination that has no layout (multiclass whole-tensor sets).
+    /// class mask, each class a channel; <paramref name="acrossClasses"/>: a loss that reduces across its classes, one
+    /// value per call or per image (<see cref="SetLayout.AcrossClasses"/>). Throws for a combination that has no layout
+    /// (multiclass or across-class whole-tensor sets).
     /// </summary>
-    public static LossLayout Sets(LossSets sets, bool multiclass = false) => new SetLayout(sets, multiclass);
+    public static LossLayout Sets(LossSets sets, bool multiclass = false, bool acrossClasses = false) => new SetLayout(sets, multiclass, acrossClasses);
 }

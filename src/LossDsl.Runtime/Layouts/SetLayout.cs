@@ -13,14 +13,24 @@ namespace LossDsl.Runtime;
 /// </summary>
 public sealed class SetLayout : LossLayout
 {
-    internal SetLayout(LossSets sets, bool multiclass)
+    internal SetLayout(LossSets sets, bool multiclass, bool acrossClasses)
     {
         if (!Enum.IsDefined(sets)) throw new ArgumentOutOfRangeException(nameof(sets), sets, "Not a LossSets value.");
         if (multiclass && sets == LossSets.Whole)
             throw new ArgumentException("A multiclass set loss has one set per class or per image and class, not one over the whole tensor.", nameof(multiclass));
+        if (acrossClasses && sets == LossSets.Whole)
+            throw new ArgumentException("One set over the whole tensor has no classes to reduce across.", nameof(acrossClasses));
         Sets = sets;
         Multiclass = multiclass;
+        AcrossClasses = acrossClasses;
     }
+
+    /// <summary>
+    /// Whether the loss reduces across its classes (<c>LossMath.SumOverClasses</c>, …): its body still runs per set, but
+    /// its value is one per call (per image with <see cref="LossSets.PerImage"/>), read by every set. Reduction None then
+    /// returns that value ([] or [N]), Mean and Sum reduce the images, and the sets take no weights.
+    /// </summary>
+    public bool AcrossClasses { get; }
 
     /// <summary>Which axes a set runs over.</summary>
     public LossSets Sets { get; }
@@ -52,13 +62,17 @@ public sealed class SetLayout : LossLayout
             // A set per (image, channel): the spatial positions, contiguous.
             k.Segments = checked((int)(batch * channels));
             k.Length = inner;
-            return Done(k, new[] { batch, channels }, new[] { batch, channels }.Concat(spatialOnes).ToArray(), batch * channels);
+            return AcrossClasses
+                ? Done(k, new[] { batch }, new[] { batch, 1L }.Concat(spatialOnes).ToArray(), batch)
+                : Done(k, new[] { batch, channels }, new[] { batch, channels }.Concat(spatialOnes).ToArray(), batch * channels);
         }
         // A set per channel: batch-major blocks of the spatial positions.
         k.Segments = checked((int)channels);
         k.Length = batch * inner;
         k.OuterStride = channels * inner;
-        return Done(k, new[] { channels }, new[] { 1L, channels }.Concat(spatialOnes).ToArray(), channels);
+        return AcrossClasses
+            ? Done(k, Array.Empty<long>(), Enumerable.Repeat(1L, dims.Length).ToArray(), 1)
+            : Done(k, new[] { channels }, new[] { 1L, channels }.Concat(spatialOnes).ToArray(), channels);
     }
 
     /// <summary>
@@ -98,6 +112,9 @@ public sealed class SetLayout : LossLayout
     {
         if (Sets == LossSets.Whole)
             throw new ArgumentException($"{def.Name}: 'weight' weighs the sets of a loss per channel or per image; this loss has one set over the whole tensor.", "weight");
+        if (AcrossClasses)
+            throw new ArgumentException($"{def.Name}: 'weight' weighs the sets of a loss per channel or per image; this loss reduces across its classes into one value"
+                + (Sets == LossSets.PerImage ? " per image" : "") + ", so weigh the classes inside its body.", "weight");
         var x = tensors[0];
         long channels = x.shape[1];
         if (weight.dim() != 1 || weight.shape[0] != channels)

@@ -282,7 +282,7 @@ public class ParseStageTests
     [Theory]
     [InlineData("[Loss] public static partial float F(float x) => x * (1 / 2);", "integer division")]
     [InlineData("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => z[0];", "is not an int class-index parameter")]
-    [InlineData("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => z[t] * Classes;", "'Classes' is the class count of a multiclass set loss")]
+    [InlineData("[Loss] public static partial float F(ReadOnlySpan<float> z, int t) => z[t] * Classes;", "'Classes' is the class (channel) count of a set loss per channel or per image")]
     public void MisusedConstructsAreReportedWithWhy(string members, string why)
     {
         var (_, _, _, diagnostics) = Lower(members);
