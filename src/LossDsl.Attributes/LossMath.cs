@@ -111,6 +111,22 @@ namespace LossDsl
         /// <summary>The smallest <paramref name="perClass"/> over the classes (channels).</summary>
         public static float MinOverClasses(float perClass) => perClass;
 
+        // Reductions across the anchor rows of a pair loss ([Positives]/[Negatives] masks): one value from the per-anchor
+        // values, e.g. a mean over the pairs rather than over the anchors (pytorch-metric-learning's reducers). A loss that
+        // reads one is a single value per call; as plain C#, a body is one anchor, so each returns its argument.
+
+        /// <summary>Σ_i <paramref name="perAnchor"/> over the anchor rows of the batch.</summary>
+        public static float SumOverAnchors(float perAnchor) => perAnchor;
+
+        /// <summary>The mean of <paramref name="perAnchor"/> over the anchor rows: <see cref="SumOverAnchors"/> / N.</summary>
+        public static float MeanOverAnchors(float perAnchor) => perAnchor;
+
+        /// <summary>The largest <paramref name="perAnchor"/> over the anchor rows.</summary>
+        public static float MaxOverAnchors(float perAnchor) => perAnchor;
+
+        /// <summary>The smallest <paramref name="perAnchor"/> over the anchor rows.</summary>
+        public static float MinOverAnchors(float perAnchor) => perAnchor;
+
         private sealed class Restore : IDisposable
         {
             private Action? _undo;

@@ -5,10 +5,9 @@ namespace LossDsl.Losses;
 
 /// <summary>
 /// Metric-learning losses as pytorch-metric-learning defines them, on a distance matrix <c>[N, N]</c> (e.g.
-/// <c>torch.cdist</c> of the embeddings), its values declared ≥ 0 (a negative or NaN distance throws). The contrastive loss
-/// averages per pair, not per anchor row: it is one set over the whole matrix, with the positive and negative pair masks
-/// as tensors of its shape (<c>LossDsl.Runtime.PairMasks.FromLabels(labels, distance, true, true)</c> builds them,
-/// the diagonal excluded). NCA is per anchor row, its masks built from the labels.
+/// <c>torch.cdist</c> of the embeddings), its values declared ≥ 0 (a negative or NaN distance throws), and the batch's
+/// labels, from which the pair masks are built (the diagonal excluded). The contrastive loss averages per pair, not per
+/// anchor row: its per-anchor sums are reduced across the anchors (<c>SumOverAnchors</c>). NCA is per anchor row.
 /// </summary>
 public static partial class PairLosses
 {
@@ -21,15 +20,16 @@ public static partial class PairLosses
     /// pytorch-metric-learning's <c>ContrastiveLoss(pos_margin=0, neg_margin=1)</c> with its <c>AvgNonZeroReducer</c> over
     /// pairs, on Euclidean distances.
     /// </remarks>
-    [Loss(Sets = LossSets.Whole, Task = LossTask.None)]
+    [Loss(Task = LossTask.None)]
     public static partial float Contrastive([Range(0, double.PositiveInfinity)] ReadOnlySpan<float> distance,
-        [Range(0, 1)] ReadOnlySpan<float> positive, [Range(0, 1)] ReadOnlySpan<float> negative,
+        [Positives] ReadOnlySpan<float> positive, [Negatives] ReadOnlySpan<float> negative,
         [Range(0, double.PositiveInfinity)] float pos_margin = 0f, [Range(0, double.PositiveInfinity)] float neg_margin = 1f)
     {
-        float pos = Sum(distance, positive, (d, p) => p * Max(d - pos_margin, 0f));
-        float posPairs = Sum(distance, positive, (d, p) => p > 0 && d > pos_margin ? 1 : 0);
-        float neg = Sum(distance, negative, (d, n) => n * Max(neg_margin - d, 0f));
-        float negPairs = Sum(distance, negative, (d, n) => n > 0 && d < neg_margin ? 1 : 0);
+        // Per anchor row, then across the anchors: means over the batch's pairs, not over its anchors.
+        float pos = SumOverAnchors(Sum(distance, positive, (d, p) => p * Max(d - pos_margin, 0f)));
+        float posPairs = SumOverAnchors(Sum(distance, positive, (d, p) => p > 0 && d > pos_margin ? 1 : 0));
+        float neg = SumOverAnchors(Sum(distance, negative, (d, n) => n * Max(neg_margin - d, 0f)));
+        float negPairs = SumOverAnchors(Sum(distance, negative, (d, n) => n > 0 && d < neg_margin ? 1 : 0));
         return (posPairs > 0 ? pos / posPairs : 0) + (negPairs > 0 ? neg / negPairs : 0);
     }
 

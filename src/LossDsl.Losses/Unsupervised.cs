@@ -27,8 +27,8 @@ public static partial class Unsupervised
     /// <summary>
     /// Information maximization: ℓ = mean_i H_ε(p_i) − H_ε(p̄), the mean entropy of the predictions less the entropy of
     /// their mean, with H_ε(q) = −Σ_c q_c·log(q_c + ε). One set per class: ℓ_c = C·(p̄_c·log(p̄_c + ε) − mean_i p_ic·log(p_ic + ε)),
-    /// so that Mean over the classes is the loss. The class mask is not read: a multiclass set loss takes one, so pass any
-    /// valid mask, e.g. <c>torch.zeros(N, *spatial, int64)</c> (the workaround until a [Softmax] set loss may omit it).
+    /// so that Mean over the classes is the loss. It takes the logits alone: a <c>[Softmax]</c> set loss without a target span
+    /// takes no class mask.
     /// </summary>
     /// <remarks>
     /// Source: Liang, Hu and Feng, "Do We Really Need to Access the Source Data? Source Hypothesis Transfer for Unsupervised
@@ -36,7 +36,7 @@ public static partial class Unsupervised
     /// Krause, Perona and Gomes, "Discriminative Clustering by Regularized Information Maximization", NeurIPS 2010.
     /// </remarks>
     [Loss(Task = LossTask.None)]
-    public static partial float InformationMaximization([Softmax] ReadOnlySpan<float> probs, ReadOnlySpan<float> mask,
+    public static partial float InformationMaximization([Softmax] ReadOnlySpan<float> probs,
         [Range(0, double.PositiveInfinity, MinExclusive = true)] float epsilon = 1e-5f)
     {
         float mean = Mean(probs);

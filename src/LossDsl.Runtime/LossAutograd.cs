@@ -219,6 +219,7 @@ public static class LossAutograd
         using var scope = torch.NewDisposeScope();
         var p = torch.nn.functional.softmax(logits.to(a.dtype), 1);
         var gradient = a - p * a.sum(1, keepdim: true);
+        if (inputs.Length < 2) return gradient.MoveToOuterDisposeScope();   // no class mask: every pixel kept
         var kept = TorchScalars.With(args.IgnoreIndex, inputs[1].ne).unsqueeze(1);
         return torch.where(kept, gradient, torch.zeros(1, a.dtype, a.device)).MoveToOuterDisposeScope();
     }

@@ -284,8 +284,27 @@ internal sealed class LossCall : IDisposable
     /// </summary>
     public Tensor? GradientOutput { get; set; }
 
-    /// <summary>The multiclass set loss's class mask [N, *spatial] (int64).</summary>
-    public Tensor ClassMask => Tensors[Array.IndexOf(Definition.Roles, TensorRole.ClassMask)];
+    /// <summary>
+    /// The multiclass set loss's class mask [N, *spatial] (int64). A loss that takes none (its body reads only the
+    /// probabilities) gets one of zeros, made once per call: every pixel kept, its one-hot never read.
+    /// </summary>
+    public Tensor ClassMask
+    {
+        get
+        {
+            int m = Array.IndexOf(Definition.Roles, TensorRole.ClassMask);
+            if (m >= 0) return Tensors[m];
+            if (_everyPixel is null)
+            {
+                var x = Prediction;
+                _everyPixel = torch.zeros(x.shape.Take(1).Concat(x.shape.Skip(2)).ToArray(), ScalarType.Int64, device: x.device);
+                _temporaries.Add(_everyPixel);
+            }
+            return _everyPixel;
+        }
+    }
+
+    private Tensor? _everyPixel;
 
     /// <summary>
     /// Multiclass sets: per pixel, the class as a value of the compute dtype, −1 where ignored ([N·S], host memory; what

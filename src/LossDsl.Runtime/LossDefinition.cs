@@ -49,8 +49,10 @@ public sealed class LossDefinition
         int partialSlots, bool chunked, BackendKernels[] kernels, (string Reduction, ShardCombine Combine)[]? combines = null)
     {
         if (tensorNames.Length != roles.Length) throw new ArgumentException("One role per tensor.", nameof(roles));
-        if (layout.Multiclass != roles.Contains(TensorRole.ClassMask))
-            throw new ArgumentException("A multiclass layout takes a class mask, and only it does.", nameof(layout));
+        if (!layout.Multiclass && roles.Contains(TensorRole.ClassMask))
+            throw new ArgumentException("Only a multiclass layout takes a class mask.", nameof(layout));
+        if (layout.Multiclass && roles.Skip(1).Any(r => r != TensorRole.ClassMask))
+            throw new ArgumentException("A multiclass layout takes the logits and, optionally, a class mask; nothing else.", nameof(layout));
         Name = name;
         Layout = layout;
         TensorNames = tensorNames;

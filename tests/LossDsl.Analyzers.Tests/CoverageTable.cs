@@ -58,7 +58,7 @@ it, and why.
 | set | smp's empty-channel convention | written | the option `skip_empty` of Dice, Jaccard and Tversky (binary, multilabel, multiclass) |
 | set | generalized Dice (Sudre 2017, w_c = 1/(Σy_c)²) | written | `Overlap.GeneralizedDice` (per image, MONAI's default) and `Overlap.GeneralizedDiceBatch` (`SumOverClasses`, `MaxOverClasses` for an absent class's weight; torch-ops backend) |
 | set | MCC | written | `Segmentation.Mcc` (per channel; smp pools the channels) |
-| set | information maximization | workaround | `Unsupervised.InformationMaximization`: a `[Softmax]` set loss takes a class mask, so the caller passes one it does not read |
+| set | information maximization | written | `Unsupervised.InformationMaximization`: a `[Softmax]` set loss without a target span, which takes the logits alone |
 | set | Lovász hinge | written | `Lovasz.LovaszHinge`, `Lovasz.LovaszHingePerImage` (`SortedSum` with `CumSum`; the torch-ops backend runs it, the fused kernels decline it) |
 | set | Lovász-Softmax | written | `Lovasz.LovaszSoftmax`, `Lovasz.LovaszSoftmaxPerImage` (smp's `classes="all"`); `classes="present"` is `Lovasz.LovaszSoftmaxPresent`, which averages the per-class losses over the classes present with torch ops (a reduction across sets) |
 | metric learning | SupCon | written | `MetricLearning.SupCon` |
@@ -67,7 +67,7 @@ it, and why.
 | metric learning | batch-hard triplet | written | `MetricLearning.BatchHardTriplet` |
 | metric learning | multi-similarity | written | `MetricLearning.MultiSimilarity` |
 | metric learning | NCA | written | `PairLosses.Nca` |
-| metric learning | contrastive, per-pair mean (PML) | workaround | `PairLosses.Contrastive`: one set over the `[N, N]` matrix, with the pair masks passed as tensors (`PairMasks.FromLabels`) instead of built from the labels |
+| metric learning | contrastive, per-pair mean (PML) | written | `PairLosses.Contrastive`: a pair loss on the labels whose per-anchor sums are reduced across the anchors (`SumOverAnchors`; torch-ops backend) |
 | metric learning | triplet margin over all triplets (PML default) | written | `Ranking.TripletMarginAllTriplets` (a nested reduction inside the anchor's row); PML's `AvgNonZeroReducer` is `Ranking.TripletMarginLoss`, which divides the sum by the count of active triplets, counted per block of anchors |
 | metric learning | Smooth-AP | written | `Ranking.SmoothAP` (each item's rank is a sum over the row: a nested reduction) |
 | metric learning | rank-based AP, Plackett–Luce, soft top-k | no | `SortedSum` sorts within an axis, but these need more than running sums over the order (a likelihood over the permutation, a differentiable top-k); not planned |
@@ -81,11 +81,11 @@ Totals of the table's 56 rows (a row may name several losses of one kind):
 |---|---|---|---|
 | class row | 16 | 1 | 0 |
 | elementwise | 11 | 0 | 0 |
-| set | 14 | 1 | 0 |
-| metric learning | 8 | 1 | 1 |
+| set | 15 | 0 | 0 |
+| metric learning | 9 | 0 | 1 |
 | several inputs | 2 | 0 | 0 |
 | sequence | 0 | 0 | 1 |
-| **all** | **51** | **3** | **2** |
+| **all** | **53** | **1** | **2** |
 
 The intrinsics Erf, Log1P, Expm1, Cos, Sin and Atan have no row of their own (docs/dsl.md lists them; docs/accuracy.md
 gives their float32 accuracy against libtorch).

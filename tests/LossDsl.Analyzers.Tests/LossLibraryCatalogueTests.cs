@@ -209,8 +209,9 @@ CPU, ILGPU and torch-ops backends (`tests/LossDsl.Tests/LossLibraryTests.cs`); t
 segmentation_models_pytorch's published test values, and the sigmoid focal loss torchvision's focal-loss properties.
 
 The Lovász losses sort their errors (`SortedSum` with `CumSum`), the ranking losses nest a reduction inside a row
-(`SumWithRow`), and generalized Dice and smp's focal Tversky reduce across their classes (`SumOverClasses`,
-`MeanOverClasses`, `MaxOverClasses`: one value per call or per image): they run on the torch-ops backend, whose nested
+(`SumWithRow`), generalized Dice and smp's focal Tversky reduce across their classes (`SumOverClasses`,
+`MeanOverClasses`, `MaxOverClasses`: one value per call or per image) and the contrastive loss across its anchors
+(`SumOverAnchors`, a mean over pairs): they run on the torch-ops backend, whose nested
 sums go per block of outer elements; the fused kernels decline them. Not in the library, because the DSL cannot express
 it: CTC (a dynamic program over alignments). The coverage table at the end of this page counts the whole catalogue. Poly-N stops at N = 3 and Taylor cross-entropy at
 order 4 (the DSL has no loops, and higher orders exhaust the calibration analysis's budget).

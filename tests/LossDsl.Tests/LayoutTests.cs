@@ -280,8 +280,10 @@ public class LayoutTests
     {
         Assert.Throws<ArgumentException>(() => LossLayouts.Sets(LossSets.Whole, multiclass: true));
         Assert.Throws<ArgumentOutOfRangeException>(() => LossLayouts.Sets((LossSets)7));
-        // A multiclass layout without a class mask, and a class mask without a multiclass layout.
+        // A multiclass layout with a span other than a class mask, and a class mask without a multiclass layout; a
+        // multiclass layout without a mask is a loss that reads only the probabilities.
         Assert.Throws<ArgumentException>(() => Def(LossLayouts.Sets(LossSets.PerChannel, multiclass: true), ("p", TensorRole.Span), ("y", TensorRole.Span)));
+        Assert.Equal(new[] { TensorRole.Span }, Def(LossLayouts.Sets(LossSets.PerChannel, multiclass: true), ("p", TensorRole.Span)).Roles);
         Assert.Throws<ArgumentException>(() => Def(LossLayouts.Sets(LossSets.PerChannel), ("p", TensorRole.Span), ("m", TensorRole.ClassMask)));
     }
 

@@ -65,8 +65,8 @@ public partial class LossLibraryTests
         new("Entropy", g => new[] { 2 * Randn(g, 9, 6) },
             t => Unsupervised.Entropy(t[0]),
             t => -(F.softmax(t[0], 1) * F.log_softmax(t[0], 1)).sum(1).mean()),
-        new("InformationMaximization", g => new[] { 2 * Randn(g, 10, 5), torch.zeros(new long[] { 10 }, ScalarType.Int64) },
-            t => Unsupervised.InformationMaximization(t[0], t[1], epsilon: 1e-5),
+        new("InformationMaximization", g => new[] { 2 * Randn(g, 10, 5) },
+            t => Unsupervised.InformationMaximization(t[0], epsilon: 1e-5),
             t =>
             {
                 // SHOT: ent_loss = mean_i Σ_c −p log(p + ε); gent_loss = Σ_c −p̄ log(p̄ + ε); loss = ent − gent.
@@ -134,17 +134,14 @@ public partial class LossLibraryTests
             }),
 
         // pytorch-metric-learning on distance matrices
-        new("Contrastive", g =>
-            {
-                var (pos, neg) = PmlMasks();
-                return new[] { Distances(g), pos.to(F64), neg.to(F64) };
-            },
-            t => PairLosses.Contrastive(t[0], t[1], t[2], pos_margin: 1.0, neg_margin: 3.5),
+        new("Contrastive", g => new[] { Distances(g), torch.tensor(PairLabels) },
+            t => PairLosses.Contrastive(t[0], t[1], pos_margin: 1.0, neg_margin: 3.5),
             t =>
             {
                 // ContrastiveLoss with AvgNonZeroReducer: each part averaged over its pairs with a non-zero loss.
-                var pos = F.relu(t[0] - 1.0) * t[1];
-                var neg = F.relu(3.5 - t[0]) * t[2];
+                var (positive, negative) = PmlMasks();
+                var pos = F.relu(t[0] - 1.0) * positive.to(F64);
+                var neg = F.relu(3.5 - t[0]) * negative.to(F64);
                 return pos.sum() / pos.gt(0).sum().to(F64) + neg.sum() / neg.gt(0).sum().to(F64);
             }),
         new("Nca", g => new[] { Distances(g).square(), torch.tensor(PairLabels) },

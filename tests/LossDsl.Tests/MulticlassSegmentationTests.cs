@@ -106,6 +106,26 @@ public class MulticlassSegmentationTests
         Reference.Close(refGrad, grad, 1e-10, 1e-13, $"∂({what})/∂logits");
     }
 
+    /// <summary>
+    /// A [Softmax] set loss with no target span takes the logits alone (information maximization on images, per-image
+    /// entropies of p over the pixels): per class and pixel, against the formula in TorchSharp ops, on every backend.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public void ASoftmaxSetLossWithoutAMaskTakesTheLogitsAlone(Backend backend)
+    {
+        var (logits, _) = Batch(nameof(ASoftmaxSetLossWithoutAMaskTakesTheLogitsAlone));
+        var upstream = torch.linspace(-1, 2, Classes, dtype: ScalarType.Float64);
+        AgreesWith("information maximization per class", z =>
+        {
+            // ℓ_c = C·(p̄_c·log(p̄_c + ε) − mean_{n,s} p·log(p + ε)), p̄_c the mean over the batch and pixels.
+            var p = F.softmax(z, 1);
+            var dims = new long[] { 0, 2, 3 };
+            var mean = p.mean(dims);
+            return Classes * (mean * (mean + 1e-5).log() - (p * (p + 1e-5).log()).mean(dims));
+        }, z => LossDsl.Losses.Unsupervised.InformationMaximization(z, reduction: nn.Reduction.None, backend: backend), logits, upstream);
+    }
+
     [Theory]
     [MemberData(nameof(Backends))]
     public void NativeDicePlusCrossEntropyMatchesSmp(Backend backend)

@@ -60,26 +60,33 @@ internal sealed unsafe class Problem : IDisposable
                     _targets.Add(Enumerable.Range(0, (int)dims[0]).Select(_ => rng.NextInt64(classes)).ToArray());
                     break;
                 case TensorRole.ClassMask:
-                    // Multiclass sets read the logits, then per pixel the class and log Σ_c e^z (as the runtime prepares them),
-                    // in the kernel ABI's order on every backend.
-                    long images = dims[0], c = dims[1], pixels = _numel / (images * c);
-                    var logits = _spans[0];
-                    var lse = new float[images * pixels];
-                    fixed (float* z = logits, l = lse) PixelSoftmax.LogSumExp(z, l, images, c, pixels);
-                    var pixelClasses = Enumerable.Range(0, lse.Length).Select(_ => (float)rng.Next((int)c)).ToArray();
-                    _spans.Clear();
-                    _spans.AddRange(KernelAbi.MulticlassSpans.Of(logits, pixelClasses, lse));
-                    shape.Classes = c;
-                    shape.Pixels = images * pixels;
-                    shape.Count = shape.Length;
+                    MulticlassSpans(masked: true);
                     break;
             }
+        // A multiclass loss without a class mask reads only the probabilities: every pixel is kept (class 0).
+        if (def.Layout.Multiclass && !def.Roles.Contains(TensorRole.ClassMask)) MulticlassSpans(masked: false);
         _shape = shape;
         if (storage == ScalarType.BFloat16)
             foreach (var a in _spans.Concat(_inputs))
                 for (int i = 0; i < a.Length; i++) a[i] = BitConverter.UInt32BitsToSingle((uint)ToBFloat16(a[i]) << 16);
         int inputBytes = storage == ScalarType.BFloat16 ? 2 : Real;
         Bytes = inputBytes * (_spans.Sum(s => (long)s.Length) + _inputs.Sum(s => (long)s.Length)) + Real * (_numel + shape.Segments) + 8 * _targets.Sum(t => (long)t.Length);
+
+        // Multiclass sets read the logits, then per pixel the class and log Σ_c e^z (as the runtime prepares them), in the
+        // kernel ABI's order on every backend.
+        void MulticlassSpans(bool masked)
+        {
+            long images = dims[0], c = dims[1], pixels = _numel / (images * c);
+            var logits = _spans[0];
+            var lse = new float[images * pixels];
+            fixed (float* z = logits, l = lse) PixelSoftmax.LogSumExp(z, l, images, c, pixels);
+            var pixelClasses = Enumerable.Range(0, lse.Length).Select(_ => masked ? (float)rng.Next((int)c) : 0f).ToArray();
+            _spans.Clear();
+            _spans.AddRange(KernelAbi.MulticlassSpans.Of(logits, pixelClasses, lse));
+            shape.Classes = c;
+            shape.Pixels = images * pixels;
+            shape.Count = shape.Length;
+        }
     }
 
     /// <summary>Bytes of a computed value: 8 in float64, 4 otherwise.</summary>

@@ -45,7 +45,7 @@ public static class IntervalAnalysis
             case Op.CumSum: return Reductions.Of(Op.ReduceSum)!.Range(A(), 1);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
             case Op.Classes: return new Interval(1, double.PositiveInfinity);
-            case Op.OverClasses: return n.AcrossClasses().Range(A(), 1);   // one class or more
+            case Op.Across: return n.AcrossReduction().Range(A(), 1);   // one segment or more
             case Op.Neg: return Neg(A());
             case var op when OpTable.Unary(op) is { } f: return f.Range(A());
             case Op.Add: return Add(A(), Bv());

@@ -260,8 +260,8 @@ public sealed class IrEvaluator
             case Op.Arg: return n.A >= 0 ? _arg[n.A] : double.NaN;
             case Op.CumSum: return RunningSum(n);
             case Op.NestedSum: return NestedSum(n);
-            // The probe is one set, which stands for each of the Classes classes.
-            case Op.OverClasses: return n.AcrossClasses().Evaluate(Enumerable.Repeat(a, Math.Max(1, Classes)).ToList()).Value;
+            // The probe is one set or row, which stands for each of Classes segments.
+            case Op.Across: return n.AcrossReduction().Evaluate(Enumerable.Repeat(a, Math.Max(1, Classes)).ToList()).Value;
             case Op.OuterElem:
                 {
                     if (n.Slot < 0 || n.Slot >= Spans.Length) return double.NaN;

@@ -24,8 +24,8 @@ public sealed record Adjoint(int Variable, int Value);
 /// </param>
 public sealed record DerivedLoss(LossSignature Signature, Graph Graph, int Loss, int Gradient, EquatableArray<Adjoint> Adjoints, EquatableArray<int> Gradients)
 {
-    /// <summary>Whether the loss reduces across its classes (<see cref="Op.OverClasses"/>): one value per call or per image.</summary>
-    public bool ReducesAcrossClasses => Graph.Nodes.Any(n => n.Op == Op.OverClasses);
+    /// <summary>Whether the loss reduces across its segments, classes or anchors (<see cref="Op.Across"/>): one value per call or per image.</summary>
+    public bool ReducesAcross => Graph.Nodes.Any(n => n.Op == Op.Across);
 
     /// <summary>Every node the later stages name: the loss, the gradients, and each adjoint's variable and value.</summary>
     public List<int> Roots()

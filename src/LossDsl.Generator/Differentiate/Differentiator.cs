@@ -16,9 +16,9 @@ namespace LossDsl.Generator.Differentiate;
 /// with w = 1 for Sum, e^(f_j − R) for LogSumExp and [j = argmax] for Max.
 /// </para>
 /// <para>
-/// A reduction across the classes of a set loss, A = ⊕_c a(R_c), is one value that every set reads, and a variable too:
-/// the adjoint of set c's own reductions is ∂L/∂A · ∂A/∂a_c · ∂a_c/∂R_c, the same expression in every set, read with that
-/// set's R_c and the shared A (<see cref="AcrossClasses"/>); the rest of the derivation is the per-set one.
+/// A reduction across the segments (a set loss's classes, a pair loss's anchors), A = ⊕_c a(R_c), is one value that every
+/// segment reads, and a variable too: the adjoint of segment c's own reductions is ∂L/∂A · ∂A/∂a_c · ∂a_c/∂R_c, the same
+/// expression in every segment, read with its R_c and the shared A (<see cref="AcrossSegments"/>); the rest of the derivation is the per-set one.
 /// </para>
 /// All derivative nodes go through the same hash-consing builder, so they share subexpressions with the
 /// forward pass (CSE) and are simplified as they are built.
@@ -48,8 +48,8 @@ public static class Differentiator
         var adjoint = new Dictionary<int, int>();
         foreach (var v in all.Where(i => b[i].Op.IsReduction() || (b[i].Op == Op.At && b[i].Slot == 0)))
             adjoint[v] = d.Of(root, v);
-        // Reductions across the classes read the sets' reductions (never the reverse): theirs pass on first.
-        var across = AcrossClasses(b, d, root, all, adjoint);
+        // Reductions across the segments read the segments' reductions (never the reverse): theirs pass on first.
+        var across = AcrossSegments(b, d, root, all, adjoint);
 
         // Reverse topological order: a reduction's element function reads only lower-numbered variables, so
         // each adjoint is complete before it is passed on.
@@ -142,7 +142,7 @@ public static class Differentiator
                 int v = b.Leaf(Op.Input, slot);
                 gradient = d.Of(root, v);
                 foreach (var x in across)
-                    gradient = b.Add(gradient, b.Mul(x.Value, b.Mul(b[x.Key].AcrossClasses().ClassWeight(b, x.Key), d.Of(b[x.Key].A, v))));
+                    gradient = b.Add(gradient, b.Mul(x.Value, b.Mul(b[x.Key].AcrossReduction().AcrossWeight(b, x.Key), d.Of(b[x.Key].A, v))));
                 foreach (int r in reductions)
                 {
                     int a = adjoint[r];
@@ -196,28 +196,28 @@ public static class Differentiator
     }
 
     /// <summary>
-    /// The reductions across the classes of the loss, X = ⊕_c a_c (<see cref="Op.OverClasses"/>), with their adjoints
+    /// The reductions across the segments of the loss, X = ⊕_c a_c (<see cref="Op.Across"/>), with their adjoints
     /// ∂L/∂X, one value per call or image. In reverse order (a body reads only lower-numbered ones), each passes
     /// ∂L/∂X · w_X(c) · ∂a_c/∂V on: to a set's reduction V, per set (its adjoint, the same expression in every set); to
     /// another reduction across the classes V, summed across them, Σ_c ∂L/∂X · w_X(c) · ∂a_c/∂V. w_X is the table's weight
-    /// across the classes (<see cref="Reduction.ClassWeight"/>). A reduction's element function reads none of them (the
+    /// across the classes (<see cref="Reduction.AcrossWeight"/>). A reduction's element function reads none of them (the
     /// parser refuses it), so the sets' adjoints are complete before the reductions pass theirs on.
     /// </summary>
-    private static Dictionary<int, int> AcrossClasses(GraphBuilder b, Partials d, int root, List<int> all, Dictionary<int, int> adjoint)
+    private static Dictionary<int, int> AcrossSegments(GraphBuilder b, Partials d, int root, List<int> all, Dictionary<int, int> adjoint)
     {
-        var across = all.Where(i => b[i].Op == Op.OverClasses).ToList();
+        var across = all.Where(i => b[i].Op == Op.Across).ToList();
         var result = across.ToDictionary(x => x, x => d.Of(root, x));
         for (int k = across.Count - 1; k >= 0; k--)
         {
             int x = across[k], a = result[x];
             if (b.IsConst(a, out var c) && c == 0) continue;
-            int weight = b[x].AcrossClasses().ClassWeight(b, x);
+            int weight = b[x].AcrossReduction().AcrossWeight(b, x);
             foreach (int v in Reachable(b, b[x].A).Where(i => i != x && (result.ContainsKey(i) || adjoint.ContainsKey(i))))
             {
                 int inner = d.Of(b[x].A, v);
                 if (b.IsConst(inner, out var ic) && ic == 0) continue;
                 int passed = b.Mul(a, b.Mul(weight, inner));
-                if (result.ContainsKey(v)) result[v] = b.Add(result[v], b.OverClasses(Op.ReduceSum, passed));
+                if (result.ContainsKey(v)) result[v] = b.Add(result[v], b.Across(Op.ReduceSum, passed));
                 else adjoint[v] = b.Add(adjoint[v], passed);
             }
         }
@@ -315,7 +315,7 @@ public static class Differentiator
 
     /// <summary>Nodes reachable from <paramref name="root"/> without entering reduction bodies.</summary>
     private static List<int> Reachable(GraphBuilder b, int root)
-        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum or Op.NestedSum or Op.OverClasses));
+        => GraphWalk.Reach(i => b[i], new[] { root }, i => !b[i].Op.IsReduction() && b[i].Op is not (Op.Arg or Op.CumSum or Op.NestedSum or Op.Across));
 
     /// <summary>Every node the loss reads, inside reduction bodies too, in index order.</summary>
     private static List<int> Transitive(GraphBuilder b, int root) => GraphWalk.Reach(i => b[i], new[] { root }, _ => true);
@@ -341,7 +341,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum or Op.OverClasses) return b.Const(0);   // CumSum, NestedSum, OverClasses: variables (RunningSums, NestedSums, AcrossClasses)
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum or Op.Across) return b.Const(0);   // CumSum, NestedSum, OverClasses: variables (RunningSums, NestedSums, AcrossClasses)
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)

@@ -214,9 +214,10 @@ public static class LossSourceEmitter
     /// <summary>How a data parameter's tensor enters the runtime: a multiclass loss's target span is an int64 class mask.</summary>
     private static string Role(LossSignature sig, LossParameter p) => sig.Multiclass && p.Kind == ParameterKind.Span && !p.Softmax ? "ClassMask" : p.Kind.ToString();
 
-    /// <summary>What <c>reduction: None</c> returns one loss per: the axes' segment, or for a loss that reduces across its classes, the call or each image.</summary>
+    /// <summary>What <c>reduction: None</c> returns one loss per: the axes' segment, or for a loss that reduces across its segments, the call or each image.</summary>
     private static string SegmentText(KernelPlan plan)
-        => !plan.Loss.ReducesAcrossClasses ? plan.Loss.Signature.Axes.SegmentText
+        => !plan.Loss.ReducesAcross ? plan.Loss.Signature.Axes.SegmentText
+            : plan.Loss.Signature.Axes.MeanOverPositive ? "call (a scalar), reduced across the anchors"
             : plan.Loss.Signature.Axes.Sets == LossSets.PerImage ? "image ([N]), reduced across its classes" : "call (a scalar), reduced across the classes";
 
     private static void EmitTensorOverload(IndentedWriter w, LossSignature sig, string segments)
@@ -432,11 +433,12 @@ public static class LossSourceEmitter
         }
     }
 
-    /// <summary>The runtime layout: the axes' factory, told when the loss reduces across its classes.</summary>
+    /// <summary>The runtime layout: the axes' factory, told when the loss reduces across its segments (classes or anchors).</summary>
     private static string LayoutFactory(KernelPlan plan)
     {
         string factory = plan.Loss.Signature.Axes.LayoutFactory;
-        return plan.Loss.ReducesAcrossClasses ? factory.Substring(0, factory.Length - 1) + ", acrossClasses: true)" : factory;
+        if (!plan.Loss.ReducesAcross) return factory;
+        return plan.Loss.Signature.Axes.MeanOverPositive ? factory + "AcrossAnchors" : factory.Substring(0, factory.Length - 1) + ", acrossClasses: true)";
     }
 
     private static void EmitKernels(IndentedWriter w, KernelPlan plan)

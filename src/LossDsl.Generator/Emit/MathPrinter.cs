@@ -88,7 +88,7 @@ public sealed class MathPrinter
             Op.OuterElem => (_sig.SpanName(n.Slot) + "_i", 9),   // in a nested body: the outer element i, the inner one is j
             Op.OuterIndex => ("i", 9),
             Op.NestedSum => ($"Σ_j[{Render(n.A, 0)}]", 9),
-            Op.OverClasses => ($"{n.AcrossClasses().Symbol.Replace("_j", "_c")}[{Render(n.A, 0)}]", 9),   // across the classes c
+            Op.Across => ($"{n.AcrossReduction().Symbol.Replace("_j", "_c")}[{Render(n.A, 0)}]", 9),   // across the segments c (classes or anchors)
             Op.CumSum => ($"cumsum[by {Render(n.B, 0)} ↓]({Render(n.A, 0)})", 9),   // running sum over the sort
             _ when n.Op.IsReduction() => (Reduction(i), 9),
             Op.Neg => ("−" + Render(n.A, 3), 3),

@@ -20,8 +20,8 @@ namespace LossDsl.Generator.Emit;
 /// term added to a row is <c>scatter_add</c>; x − LogSumExp goes through the frame, which keeps its precision.</item>
 /// <item>A running sum over a sort (<c>CumSum</c>) is <c>f.CumSum(value, key)</c>: a stable descending sort of the key,
 /// <c>gather</c>, <c>cumsum</c> and <c>scatter</c> back, so autograd carries the gradient back through the permutation.</item>
-/// <item>A reduction across the classes of a set loss is the frame's <c>f.SumOverClasses</c>, … over the class axis of the
-/// per-set tensors, keepdim: one value per call or per image, which broadcasts back over the sets.</item>
+/// <item>A reduction across the segments (a set loss's classes, a pair loss's anchors) is the frame's <c>f.SumAcross</c>, …
+/// over that axis of the per-segment tensors, keepdim: one value per call or per image, which broadcasts back.</item>
 /// <item>Without a graph to build, a temporary is overwritten at its last use (<c>f.InPlace</c>).</item>
 /// </list>
 /// The code runs on any device and dtype, and under grad mode it is differentiable again, which is how every
@@ -61,7 +61,7 @@ public sealed class TorchOpsEmitter
             _tensor[i] = n.Op switch
             {
                 Op.Const or Op.Hyper or Op.Length or Op.Classes => false,
-                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At or Op.CumSum or Op.OuterElem or Op.OuterIndex or Op.OverClasses => true,
+                Op.Input or Op.Target or Op.Elem or Op.ElemIndex or Op.At or Op.CumSum or Op.OuterElem or Op.OuterIndex or Op.Across => true,
                 Op.Arg => _tensor[_g[n.A].A],
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _tensor[n.Operand(k)]),
             };
@@ -80,7 +80,7 @@ public sealed class TorchOpsEmitter
                 Op.Input or Op.Target or Op.Elem or Op.At or Op.Arg or Op.CumSum => true,
                 _ when n.Op.IsReduction() => true,   // keepdim: the segment shape
                 Op.NestedSum => _pair[n.A],   // [rows, N]; the row's sum otherwise
-                Op.OverClasses => false,   // one value per call or image, not per set
+                Op.Across => false,   // one value per call or image, not per set
                 _ => Enumerable.Range(0, n.OperandCount).Any(k => _exact[n.Operand(k)] && _element[n.Operand(k)] == _element[i]),
             };
             if (_pair[i]) { _exact[i] = false; continue; }   // [rows, block, N] inside a nested sum's block: never in place
@@ -390,7 +390,7 @@ public sealed class TorchOpsEmitter
             Op.Arg => $"f.Arg{_g[n.A].Row().Name}({Ref(_g[n.A].A)})",
             Op.CumSum => $"f.CumSum({AsTensor(n.A)}, {AsTensor(n.B)})",
             Op.NestedSum => $"f.Sum({Ref(n.A)})",   // a body that does not read the outer element: the row's sum
-            Op.OverClasses => $"f.{n.AcrossClasses().AcrossClassesName}({AsTensor(n.A)})",
+            Op.Across => $"f.{n.AcrossReduction().AcrossName}({AsTensor(n.A)})",
             _ => throw new System.InvalidOperationException($"No torch-ops spelling for {n.Op}."),
         };
     }

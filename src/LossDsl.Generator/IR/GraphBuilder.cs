@@ -52,8 +52,8 @@ public sealed class GraphBuilder
     /// <summary>Σ_k body over the row, per outer element: a reduction inside an element function (<see cref="Op.NestedSum"/>).</summary>
     public int NestedSum(int body) => IsConst(body, 0) ? Const(0) : Intern(new Node(Op.NestedSum, body));
 
-    /// <summary>⊕_c body over the classes of a set loss, ⊕ the reduction <paramref name="reduction"/> (<see cref="Op.OverClasses"/>).</summary>
-    public int OverClasses(Op reduction, int body) => Intern(new Node(Op.OverClasses, body, Slot: (int)reduction));
+    /// <summary>⊕_c body across the segments (a set loss's classes, a pair loss's anchors), ⊕ the reduction <paramref name="reduction"/> (<see cref="Op.Across"/>).</summary>
+    public int Across(Op reduction, int body) => Intern(new Node(Op.Across, body, Slot: (int)reduction));
 
     /// <summary>
     /// <paramref name="node"/> with the inner and the outer element exchanged (Elem ↔ OuterElem, ElemIndex ↔ OuterIndex),

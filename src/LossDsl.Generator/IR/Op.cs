@@ -39,9 +39,10 @@ public enum Op
     OuterElem,  // Slot: span index; inside a NestedSum's body, the outer element j of that span
     OuterIndex, // inside a NestedSum's body, the outer element's position j
 
-    // Reductions across the classes of a set loss (LossMath.SumOverClasses, …): A is a per-set value, Slot the op of its
-    // row of Reductions. One value per call, or per image with per-image sets; every set reads it.
-    OverClasses,
+    // Reductions across the segments: the classes of a set loss (LossMath.SumOverClasses, …), the anchors of a pair loss
+    // (SumOverAnchors). A is a per-segment value, Slot the op of its row of Reductions. One value per call (per image
+    // with per-image sets), which every segment reads.
+    Across,
 }
 
 /// <summary>What kind of value a node holds, which decides its C# type in emitted code.</summary>
@@ -61,8 +62,8 @@ public static class OpFacts
     /// <summary>Whether a node is a reduction nested inside an element function (a sum over the row per element).</summary>
     public static bool IsNested(this Op op) => op == Op.NestedSum;
 
-    /// <summary>The reduction table's row of a reduction across the classes (<see cref="Op.OverClasses"/>).</summary>
-    public static Reduction AcrossClasses(this Node n) => Reductions.Of((Op)n.Slot)!;
+    /// <summary>The reduction table's row of a reduction across the segments (<see cref="Op.Across"/>).</summary>
+    public static Reduction AcrossReduction(this Node n) => Reductions.Of((Op)n.Slot)!;
 
     public static bool IsCommutative(this Op op) => op is Op.Add or Op.Mul or Op.Eq or Op.Ne or Op.And or Op.Or;
 

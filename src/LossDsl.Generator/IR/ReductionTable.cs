@@ -63,18 +63,18 @@ public sealed record Reduction(
     public bool Selects => Accumulator == Accumulator.Selecting;
 
     /// <summary>
-    /// Its derivative weight across the classes, ∂(⊕_c v_c)/∂v_c for the set being evaluated, given the
-    /// <see cref="Op.OverClasses"/> node: 1 for a sum, e^(v_c − R) for a log-sum-exp (its element weight), and
-    /// [v_c = R] for a selecting one (every tied class gets the whole gradient: no element index orders the classes).
+    /// Its derivative weight across the segments, ∂(⊕_c v_c)/∂v_c for the segment being evaluated, given the
+    /// <see cref="Op.Across"/> node: 1 for a sum, e^(v_c − R) for a log-sum-exp (its element weight), and [v_c = R] for a
+    /// selecting one (every tied segment gets the whole gradient: no element index orders them).
     /// </summary>
-    public int ClassWeight(GraphBuilder b, int node) => Accumulator switch
+    public int AcrossWeight(GraphBuilder b, int node) => Accumulator switch
     {
         Accumulator.Selecting => b.Select(b.Binary(Op.Eq, b[node].A, node), b.Const(1), b.Const(0)),
         _ => Weight(b, node),
     };
 
-    /// <summary>Its name across the classes, in a loss body (<c>LossMath.SumOverClasses</c>) and in the torch-ops frame.</summary>
-    public string AcrossClassesName => Name + Reductions.OverClassesSuffix;
+    /// <summary>Its name across the segments in the torch-ops frame: <c>f.SumAcross</c>, …</summary>
+    public string AcrossName => Name + "Across";
 }
 
 /// <summary>The reduction table: every reduction the IR knows, and the look-ups the stages use.</summary>
@@ -104,8 +104,11 @@ public static class Reductions
     /// <summary>The row of a reduction op, or null when <paramref name="op"/> is not a reduction.</summary>
     public static Reduction? Of(Op op) => s_byOp.TryGetValue(op, out var r) ? r : null;
 
-    /// <summary>What names a reduction across the classes: <c>SumOverClasses</c>, …</summary>
+    /// <summary>What names a reduction across the classes of a set loss in a body: <c>SumOverClasses</c>, …</summary>
     public const string OverClassesSuffix = "OverClasses";
+
+    /// <summary>What names a reduction across the anchors of a pair loss in a body: <c>SumOverAnchors</c>, …</summary>
+    public const string OverAnchorsSuffix = "OverAnchors";
 
     /// <summary>The row a loss body names (<c>LossMath.Sum</c>, …), or null.</summary>
     public static Reduction? Named(string name) => s_byName.TryGetValue(name, out var r) ? r : null;

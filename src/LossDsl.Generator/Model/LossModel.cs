@@ -77,17 +77,22 @@ public sealed record LossSignature(
 {
     /// <summary>
     /// A multiclass set loss (<see cref="AxesDeclaration.PixelClasses"/>): span 0 is the softmax across the class axis of
-    /// the caller's logits, span 1 the one-hot of the caller's int64 class mask, and span <see cref="LogSoftmaxSlot"/> (no
-    /// parameter of its own) the log-softmax that <c>Log</c> of a span-0 element reads.
+    /// the caller's logits, span 1 the one-hot of the caller's int64 class mask (a loss that declares no second span takes
+    /// no mask: see <see cref="TakesClassMask"/>), and span <see cref="LogSoftmaxSlot"/> (no parameter of its own) the
+    /// log-softmax that <c>Log</c> of a span-0 element reads.
     /// </summary>
     public bool Multiclass => Axes.Multiclass;
 
-    /// <summary>The span slot of the log-softmax in a multiclass set loss: after the declared spans.</summary>
-    public int LogSoftmaxSlot => Parameters.Count(p => p.Kind == ParameterKind.Span);
+    /// <summary>Whether a multiclass set loss declares the one-hot span of a class mask, and so takes the mask.</summary>
+    public bool TakesClassMask => Multiclass && Parameters.Count(p => p.Kind == ParameterKind.Span) == 2;
+
+    /// <summary>The span slot of the log-softmax in a multiclass set loss: after the probabilities and the one-hot (slot 2), mask or not.</summary>
+    public int LogSoftmaxSlot => Multiclass ? 2 : Parameters.Count(p => p.Kind == ParameterKind.Span);
 
     /// <summary>The name a span slot has in comments and code: a parameter's, or "log_" + the prediction's for the log-softmax.</summary>
     public string SpanName(int slot)
         => Multiclass && slot == LogSoftmaxSlot ? "log_" + Parameters[0].Name
+            : Multiclass && slot == 1 && !TakesClassMask ? "classes"   // the per-pixel classes the kernels read, with no one-hot span of the loss's own
             : Parameters.First(p => p.Kind == ParameterKind.Span && p.Slot == slot).Name;
 }
 

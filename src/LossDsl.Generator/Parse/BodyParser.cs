@@ -65,7 +65,7 @@ public sealed class BodyParser
     /// <summary>Lowers the body of <paramref name="syntax"/>: the node of its returned value, or -1 when it has errors.</summary>
     public int ParseBody(MethodDeclarationSyntax syntax)
     {
-        if (syntax.ExpressionBody is { } arrow) return OneValueAcrossClasses(Expr(arrow.Expression), arrow.Expression);
+        if (syntax.ExpressionBody is { } arrow) return OneValueAcross(Expr(arrow.Expression), arrow.Expression);
         if (syntax.Body is null) return -1; // reported by Parse
 
         int result = -1;
@@ -84,7 +84,7 @@ public sealed class BodyParser
                     DeclareLocals(local);
                     break;
                 case ReturnStatementSyntax { Expression: { } e }:
-                    result = OneValueAcrossClasses(Expr(e), e);
+                    result = OneValueAcross(Expr(e), e);
                     returned = true;
                     break;
                 default:
@@ -97,38 +97,46 @@ public sealed class BodyParser
     }
 
     /// <summary>
-    /// A loss that reduces across its classes (<see cref="Op.OverClasses"/>) is one value per call (per image with
-    /// per-image sets): what it returns may read per-set values (the sets' reductions and per-set inputs) only through
-    /// those reductions, or each set would have a loss of its own that also depends on every other set.
+    /// A loss that reduces across its segments (<see cref="Op.Across"/>: a set loss's classes, a pair loss's anchors) is
+    /// one value per call (per image with per-image sets): what it returns may read per-segment values (the segments'
+    /// reductions and per-set inputs) only through those reductions, or each segment would have a loss of its own that also
+    /// depends on every other segment.
     /// </summary>
-    private int OneValueAcrossClasses(int root, ExpressionSyntax returned)
+    private int OneValueAcross(int root, ExpressionSyntax returned)
     {
-        if (root < 0 || !GraphWalk.Reach(i => Builder[i], new[] { root }, _ => true).Any(i => Builder[i].Op == Op.OverClasses)) return root;
-        var perSet = GraphWalk.Reach(i => Builder[i], new[] { root }, i => Builder[i].Op != Op.OverClasses && !Builder[i].Op.IsReduction())
+        if (root < 0 || !GraphWalk.Reach(i => Builder[i], new[] { root }, _ => true).Any(i => Builder[i].Op == Op.Across)) return root;
+        var perSegment = GraphWalk.Reach(i => Builder[i], new[] { root }, i => Builder[i].Op != Op.Across && !Builder[i].Op.IsReduction())
             .Where(i => Builder[i].Op.IsReduction() || Builder[i].Op == Op.Input).ToList();
-        if (perSet.Count == 0) return root;
+        if (perSegment.Count == 0) return root;
+        string suffix = PairRows ? Reductions.OverAnchorsSuffix : Reductions.OverClassesSuffix;
         return Error(DiagnosticDescriptors.InvalidUse, returned,
-            "a loss that reduces across its classes is one value (per image with LossSets.PerImage): the value it returns may read the sets' sums and per-set inputs only inside "
-            + string.Join(", ", ReductionNamesAcrossClasses()));
+            $"a loss that reduces across its {(PairRows ? "anchors" : "classes")} is one value (per image with LossSets.PerImage): the value it returns may read the per-{(PairRows ? "anchor" : "set")} sums and inputs only inside "
+            + string.Join(", ", new[] { "Sum", "Mean", "Max", "Min" }.Select(r => r + suffix)));
     }
 
-    private static IEnumerable<string> ReductionNamesAcrossClasses()
-        => new[] { "Sum", "Mean", "Max", "Min" }.Select(r => r + Reductions.OverClassesSuffix);
+    /// <summary>A pair loss: rows per anchor, which a reduction across the segments runs over.</summary>
+    private bool PairRows => _signature.Axes.MeanOverPositive;
+
+    /// <summary>A set loss per channel or per image: sets per class, which <c>Classes</c> counts and a reduction across the segments runs over.</summary>
+    private bool ClassSets => _signature.Axes.Chunked && _signature.Axes.Sets != LossSets.Whole;
 
     /// <summary>
-    /// <c>SumOverClasses(v)</c>, <c>MeanOverClasses(v)</c>, …: a reduction across the classes (channels) of a set loss of a
-    /// per-set value v, outside every element function (<see cref="Op.OverClasses"/>); Mean is the Sum over C.
+    /// <c>SumOverClasses(v)</c>, <c>MeanOverClasses(v)</c>, … in a set loss per channel or per image, and
+    /// <c>SumOverAnchors(v)</c>, … in a pair loss: a reduction of a per-segment value v across the classes (channels) or
+    /// the anchor rows, outside every element function (<see cref="Op.Across"/>). Mean is the Sum over C, or over N.
     /// </summary>
-    private int OverClasses(InvocationExpressionSyntax call, string name, int value)
+    private int Across(InvocationExpressionSyntax call, string name, string suffix, int value)
     {
-        if (!_signature.Axes.Chunked || _signature.Axes.Sets == LossSets.Whole)
+        if (suffix == Reductions.OverClassesSuffix && !ClassSets)
             return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces across the classes (channels) of a set loss per channel or per image; this loss has no class axis of sets");
+        if (suffix == Reductions.OverAnchorsSuffix && !PairRows)
+            return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces across the anchor rows of a pair loss ([Positives]/[Negatives] masks); this loss has none");
         if (_lambdaDepth > 0)
-            return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces per-set values across the classes; call it outside the element functions");
-        string reduction = name.Substring(0, name.Length - Reductions.OverClassesSuffix.Length);
-        if (reduction == "Mean") return Builder.Div(Builder.OverClasses(Op.ReduceSum, value), Builder.Leaf(Op.Classes));
+            return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces per-{(PairRows ? "anchor values across the anchors" : "set values across the classes")}; call it outside the element functions");
+        string reduction = name.Substring(0, name.Length - suffix.Length);
+        if (reduction == "Mean") return Builder.Div(Builder.Across(Op.ReduceSum, value), Builder.Leaf(PairRows ? Op.Length : Op.Classes));
         return Reductions.Named(reduction) is { } row
-            ? Builder.OverClasses(row.Op, value)
+            ? Builder.Across(row.Op, value)
             : Error(DiagnosticDescriptors.UnknownMethod, call, name);
     }
 
@@ -219,7 +227,7 @@ public sealed class BodyParser
 
     /// <summary>LossMath.Classes: the class (channel) count of a set loss per channel or per image, multiclass or not.</summary>
     private int ClassCount(ExpressionSyntax e)
-        => _signature.Multiclass || (_signature.Axes.Chunked && _signature.Axes.Sets != LossSets.Whole) ? Builder.Leaf(Op.Classes)
+        => ClassSets ? Builder.Leaf(Op.Classes)
             : Error(DiagnosticDescriptors.InvalidUse, e, "'Classes' is the class (channel) count of a set loss per channel or per image, or of a multiclass one ([Softmax])");
 
     private int Identifier(IdentifierNameSyntax id)
@@ -317,7 +325,8 @@ public sealed class BodyParser
             if ((operands[i] = Expr(args[i].Expression)) < 0) return -1;
 
         if (name == "CumSum" && operands.Length == 1) return CumSum(call, operands[0]);
-        if (operands.Length == 1 && name.EndsWith(Reductions.OverClassesSuffix, StringComparison.Ordinal)) return OverClasses(call, name, operands[0]);
+        foreach (string suffix in new[] { Reductions.OverClassesSuffix, Reductions.OverAnchorsSuffix })
+            if (operands.Length == 1 && name.EndsWith(suffix, StringComparison.Ordinal)) return Across(call, name, suffix, operands[0]);
 
         // Log of a softmax probability is the log-softmax, exact at any logit: a span of its own in the kernels.
         if (name == "Log" && _signature.Multiclass && Builder[operands[0]] is { Op: Op.Elem, Slot: 0 })
@@ -423,8 +432,8 @@ public sealed class BodyParser
         int body = Expr(lambda.ExpressionBody);
         _lambdaParameters.RemoveAt(_lambdaParameters.Count - 1);
         _lambdaDepth--;
-        if (body >= 0 && GraphWalk.Reach(i => Builder[i], new[] { body }, _ => true).Any(i => Builder[i].Op == Op.OverClasses))
-            return Error(DiagnosticDescriptors.InvalidUse, lambda, "an element function may not read a value reduced across the classes: the sets' sums come first, then the reductions across the classes of the per-set values");
+        if (body >= 0 && GraphWalk.Reach(i => Builder[i], new[] { body }, _ => true).Any(i => Builder[i].Op == Op.Across))
+            return Error(DiagnosticDescriptors.InvalidUse, lambda, "an element function may not read a value reduced across the segments (classes or anchors): the segments' sums come first, then the reductions across them");
         return body;
     }
 

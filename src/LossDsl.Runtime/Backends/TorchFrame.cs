@@ -111,27 +111,37 @@ public sealed class TorchFrame
     /// <summary>A set loss's class (channel) count C: axis 1 of its prediction (of a multiclass one, of its logits).</summary>
     public double Classes => _call.Definition.Layout.Multiclass ? _call.Shape.Classes : _segmentShape[1];
 
-    /// <summary>Σ_c across the classes of a set loss: over the class axis 1 of the per-set values, keepdim (<c>LossMath.SumOverClasses</c>).</summary>
-    public Tensor SumOverClasses(Tensor perSet) => PerSet(perSet).sum(1, keepdim: true);
+    /// <summary>
+    /// Σ across the segments: the classes of a set loss (axis 1 of its per-set values), the anchors of a pair loss (axis 0
+    /// of its per-row values), keepdim (<c>LossMath.SumOverClasses</c>, <c>SumOverAnchors</c>).
+    /// </summary>
+    public Tensor SumAcross(Tensor perSegment) => Segmentwise(perSegment).sum(AcrossAxis, keepdim: true);
 
-    /// <summary>The largest per-set value across the classes (<c>LossMath.MaxOverClasses</c>).</summary>
-    public Tensor MaxOverClasses(Tensor perSet) => PerSet(perSet).amax(new[] { 1L }, keepdim: true);
+    /// <summary>The largest per-segment value across the segments.</summary>
+    public Tensor MaxAcross(Tensor perSegment) => Segmentwise(perSegment).amax(new[] { AcrossAxis }, keepdim: true);
 
-    /// <summary>The smallest per-set value across the classes (<c>LossMath.MinOverClasses</c>).</summary>
-    public Tensor MinOverClasses(Tensor perSet) => PerSet(perSet).amin(new[] { 1L }, keepdim: true);
+    /// <summary>The smallest per-segment value across the segments.</summary>
+    public Tensor MinAcross(Tensor perSegment) => Segmentwise(perSegment).amin(new[] { AcrossAxis }, keepdim: true);
 
-    /// <summary>log Σ_c e^v across the classes.</summary>
-    public Tensor LogSumExpOverClasses(Tensor perSet) => PerSet(perSet).logsumexp(1, keepdim: true);
+    /// <summary>log Σ e^v across the segments.</summary>
+    public Tensor LogSumExpAcross(Tensor perSegment) => Segmentwise(perSegment).logsumexp(AcrossAxis, keepdim: true);
+
+    /// <summary>The axis of the segment tensors a reduction across the segments runs over: the classes, or the anchor rows.</summary>
+    private long AcrossAxis => _call.Definition.Layout is SetLayout ? 1 : 0;
+
+    /// <summary>Whether the loss reduces across its segments, so that its value is one per call (per image for sets per image).</summary>
+    private bool ReducesAcross => _call.Definition.Layout is SetLayout { AcrossClasses: true } or PairRowLayout { AcrossAnchors: true };
 
     /// <summary>
-    /// A per-set value on the segment axes ([1, C, 1] or [N, C, 1]), for a reduction across the classes; a sharded call
-    /// holds only some of the sets when its classes are the sharded axis, which this does not combine.
+    /// A per-segment value on the segment axes, for a reduction across the segments. A sharded call holds only some of
+    /// them when the sharded axis is the one reduced (a set loss's classes, a pair loss's anchors), which this does not
+    /// combine over the ranks.
     /// </summary>
-    private Tensor PerSet(Tensor perSet)
+    private Tensor Segmentwise(Tensor value)
     {
-        if (_call.Shard is { Axis: ShardAxis.Classes })
-            throw new NotSupportedException($"{_call.Definition.Name} reduces across its classes, which a call sharded over its classes holds only some of; shard it over the batch.");
-        return perSet.expand(_segmentShape);
+        if (_call.Shard is { } shard && (shard.Axis == ShardAxis.Classes || _call.Definition.Layout is PairRowLayout))
+            throw new NotSupportedException($"{_call.Definition.Name} reduces across its {(AcrossAxis == 1 ? "classes" : "anchors")}, which a call sharded over them holds only some of.");
+        return value.expand(_segmentShape);
     }
 
     /// <summary>Each element's position in its row or set (int64): j of the loss body's <c>(x, j) =&gt; …</c>.</summary>
@@ -396,13 +406,15 @@ public sealed class TorchFrame
     public Tensor Softplus(Tensor x) => torch.nn.functional.logsigmoid(x.neg()).neg_();
 
     /// <summary>
-    /// The loss per segment: [rows], [channels] or the elementwise shape; of a loss that reduces across its classes, one
-    /// value per call or per image (its tensor has a class axis of 1).
+    /// The loss per segment: [rows], [channels] or the elementwise shape; of a loss that reduces across its segments, one
+    /// value per call or per image.
     /// </summary>
     public Tensor Loss(Tensor perSegment)
-        => (_call.Definition.Layout is SetLayout { AcrossClasses: true } ? perSegment.expand(_segmentShape[0], 1, 1) : perSegment.expand(_segmentShape))
-            .reshape(_call.PerSegmentShape);
+        => (ReducesAcross ? perSegment.expand(AcrossShape) : perSegment.expand(_segmentShape)).reshape(_call.PerSegmentShape);
     public Tensor Loss(double perSegment) => TorchScalars.Full(_call.PerSegmentShape, perSegment, DType, Device);
+
+    /// <summary>The segment shape with the axis a reduction across the segments ran over at 1.</summary>
+    private long[] AcrossShape => _segmentShape.Select((d, i) => i == AcrossAxis ? 1L : d).ToArray();
 
     /// <summary>
     /// Whether the gradient of data parameter <paramref name="parameter"/> is wanted: always for the prediction

@@ -14,7 +14,10 @@ public static class LossLayouts
     public static LossLayout ClassRows { get; } = new ClassRowLayout();
 
     /// <summary>Pair rows: <c>[N, N]</c> pair matrices over the batch; Mean over the rows with a positive loss.</summary>
-    public static LossLayout PairRows { get; } = new PairRowLayout();
+    public static LossLayout PairRows { get; } = new PairRowLayout(acrossAnchors: false);
+
+    /// <summary>Pair rows of a loss that reduces across its anchors (<c>LossMath.SumOverAnchors</c>, …): one value per call.</summary>
+    public static LossLayout PairRowsAcrossAnchors { get; } = new PairRowLayout(acrossAnchors: true);
 
     /// <summary>
     /// Sets over the axes <paramref name="sets"/> names; <paramref name="multiclass"/>: logits with a class axis 1 and a

@@ -122,9 +122,21 @@ public sealed class ClassRowLayout : RowLayout
 /// </summary>
 public sealed class PairRowLayout : RowLayout
 {
-    internal PairRowLayout() { }
+    internal PairRowLayout(bool acrossAnchors) => AcrossAnchors = acrossAnchors;
 
-    public override bool MeanOverPositive => true;
+    /// <summary>
+    /// Whether the loss reduces across its anchor rows (<c>LossMath.SumOverAnchors</c>, …), e.g. a mean over pairs rather
+    /// than over anchors: its value is one per call, which every reduction returns as it is.
+    /// </summary>
+    public bool AcrossAnchors { get; }
+
+    public override bool MeanOverPositive => !AcrossAnchors;
+
+    public override SegmentLayout Segments(long[] dims, int partialSlots)
+    {
+        var rows = base.Segments(dims, partialSlots);
+        return AcrossAnchors ? rows with { PerSegment = Array.Empty<long>(), GradientBroadcast = new[] { 1L, 1L }, Count = 1 } : rows;
+    }
 
     public override string ToString() => "pair-row";
 

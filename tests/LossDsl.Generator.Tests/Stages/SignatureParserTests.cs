@@ -70,6 +70,23 @@ public class SignatureParserTests
     }
 
     [Fact]
+    public void ASoftmaxSpanAloneIsAMulticlassSetLossWithoutAMask()
+    {
+        const string loss = "[Loss] public static partial float F([Softmax] ReadOnlySpan<float> p) => Mean(p, a => a * Log(a + 1e-5f));";
+        var (signature, diagnostics) = Signature(loss);
+        Assert.Empty(diagnostics);
+        Assert.True(signature!.Multiclass);
+        Assert.False(signature.TakesClassMask);
+        Assert.False(signature.Axes.TakesSetIgnore);   // no mask: nothing to ignore
+        Assert.Equal(2, signature.LogSoftmaxSlot);     // the kernel ABI's slots, mask or not
+        Assert.Equal("classes", signature.SpanName(1));
+        string source = LossDsl.Generator.Emit.LossSourceEmitter.Emit(LossDsl.Generator.Schedule.Scheduler.Run(LossDsl.Generator.Differentiate.Differentiator.Run(ParseOk(loss))));
+        Assert.Contains("roles: new[] { TensorRole.Span }", source);
+        Assert.Contains("F(global::TorchSharp.torch.Tensor p, ", source);
+        Assert.True(Signature(MulticlassBody.Replace("([Softmax]", "[Loss] public static partial float F([Softmax]")).Signature!.TakesClassMask);
+    }
+
+    [Fact]
     public void NamingTheSetsAloneMakesASetLossEvenPerChannel()
     {
         // LossAttribute.Sets: setting it makes the loss a set loss; PerChannel is its default value, but naming it counts.

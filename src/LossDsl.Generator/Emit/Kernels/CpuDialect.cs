@@ -92,6 +92,8 @@ public sealed class CpuDialect : KernelDialect
         {
             W.Comment($"Multiclass sets: span {KernelAbi.MulticlassSpans.Logits} holds the logits [N, C, *spatial]; per pixel, span {KernelAbi.MulticlassSpans.Classes} holds the class ({Real}; −1 where ignored), span {KernelAbi.MulticlassSpans.LogSumExp} log Σ_c e^z.");
             W.Line($"ref {Real} lse_0 = ref a.Span<{Real}>({KernelAbi.MulticlassSpans.LogSumExp});");
+            // A loss without a class mask declares no span at the classes' slot: the kernels still read the (all-kept) classes.
+            if (!Sig.TakesClassMask) W.Line($"ref {Real} _{Sig.SpanName(KernelAbi.MulticlassSpans.Classes)}_0 = ref a.Span<{Real}>({KernelAbi.MulticlassSpans.Classes});");
         }
         W.Line($"ref {Real} loss_0 = ref a.Loss<{Real}>();");
         W.Line($"ref {Real} grad_0 = ref a.Grad<{Real}>();");

@@ -47,7 +47,7 @@ public static class KernelBackends
     /// <summary>
     /// Whether the kernel skeleton can run a plan: not when the loss reads a running sum over a sort (<see cref="IR.Op.CumSum"/>),
     /// which needs a sort pass the skeleton does not have, or a nested reduction (<see cref="IR.Op.NestedSum"/>), which needs
-    /// an inner loop, or a reduction across the classes (<see cref="IR.Op.OverClasses"/>), which every set's gradient reads. Such a loss gets no kernel rows in its backend table, so the
+    /// an inner loop, or a reduction across the segments (<see cref="IR.Op.Across"/>), which every segment's gradient reads. Such a loss gets no kernel rows in its backend table, so the
     /// fused backends decline its calls ("generated without … kernels") and <c>Auto</c> takes the torch-ops form.
     /// </summary>
     public static bool Runs(KernelPlan plan) => WhyNot(plan) is null;
@@ -56,7 +56,7 @@ public static class KernelBackends
     public static string? WhyNot(KernelPlan plan)
         => plan.Loss.Graph.Nodes.Any(n => n.Op.IsOrdered()) ? "it sorts its elements (CumSum in a SortedSum), and the kernel skeleton has no sort pass"
         : plan.Loss.Graph.Nodes.Any(n => n.Op.IsNested()) ? "it nests a reduction inside an element function, and the kernel skeleton has no inner loop"
-        : plan.Loss.ReducesAcrossClasses ? "it reduces across its classes, and the kernel skeleton's groups each finish one set"
+        : plan.Loss.ReducesAcross ? "it reduces across its segments (classes or anchors), and the kernel skeleton's groups each finish one segment"
         : null;
 
     /// <summary>Every backend's kernels of a loss, under its banner, for each of its compute types.</summary>

@@ -8,11 +8,12 @@ using static TorchSharp.torch;
 namespace LossDsl.Tests;
 
 /// <summary>
-/// Losses that reduce across their classes (<c>SumOverClasses</c>, …) are one value per call, or per image with per-image
-/// sets: what each reduction returns, how an upstream gradient per image reaches the logits, and what such a loss refuses.
-/// Their values and Mean gradients against MONAI's and smp's compositions are in <see cref="LossLibraryTests"/>.
+/// Losses that reduce across their segments (a set loss's classes: <c>SumOverClasses</c>, …; a pair loss's anchors:
+/// <c>SumOverAnchors</c>, …) are one value per call, or per image with per-image sets: what each reduction returns, how an
+/// upstream gradient per image reaches the logits, and what such a loss refuses. Their values and Mean gradients against
+/// MONAI's, smp's and pytorch-metric-learning's compositions are in <see cref="LossLibraryTests"/>.
 /// </summary>
-public class AcrossClassesTests
+public class AcrossSegmentsTests
 {
     private static (Tensor Logits, Tensor Targets) Inputs()
     {
@@ -81,5 +82,22 @@ public class AcrossClassesTests
         // Auto takes the torch-ops form, on float32 too.
         var value = Segmentation.SmpFocalTversky(x.to(ScalarType.Float32), y.to(ScalarType.Float32));
         Reference.Near(Segmentation.SmpFocalTversky(x, y).item<double>(), value.item<float>(), 1e-5, 1e-6, "float32");
+    }
+
+    [Fact]
+    public void APairLossAcrossItsAnchorsIsOneValueAndIsNotShardedOverThem()
+    {
+        var g = new Generator(5);
+        var e = torch.randn(new long[] { 10, 4 }, dtype: ScalarType.Float64, generator: g);
+        var d = torch.cdist(e, e);
+        var labels = torch.tensor(new long[] { 0, 1, 2, 0, 1, 2, 0, 1, 2, 3 });
+        var none = PairLosses.Contrastive(d, labels, reduction: nn.Reduction.None);
+        Assert.Equal(0, none.dim());
+        Assert.Equal(none.item<double>(), PairLosses.Contrastive(d, labels).item<double>());
+        Assert.Equal(none.item<double>(), PairLosses.Contrastive(d, labels, reduction: nn.Reduction.Sum).item<double>());
+        using (LossBackend.Use(Backend.Cpu))
+            Assert.Contains("generated without", Assert.Throws<NotSupportedException>(() => PairLosses.Contrastive(d, labels)).Message);
+        using (LossDsl.Runtime.Distributed.LossSharding.Over(LossDsl.Runtime.Distributed.SingleProcessCollective.Instance, LossDsl.Runtime.Distributed.ShardAxis.Batch))
+            Assert.Contains("reduces across its anchors", Assert.Throws<NotSupportedException>(() => PairLosses.Contrastive(d, labels)).Message);
     }
 }
