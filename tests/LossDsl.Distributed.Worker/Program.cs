@@ -416,6 +416,11 @@ public static class Program
         yield return ("Tversky", (x, y) => Segmentation.Tversky(x, y));
         yield return ("FocalTversky", (x, y) => Segmentation.FocalTversky(x, y));
         yield return ("Mcc", (x, y) => Segmentation.Mcc(x, y));
+        // Reductions across the classes: per channel (the sets' sums cross the ranks, the reduction across the classes
+        // is then each rank's own), and per image (the images are split, Mean over them counts every rank's).
+        yield return ("SmpFocalTversky", (x, y) => Segmentation.SmpFocalTversky(x, y, gamma: 1.5));
+        yield return ("GeneralizedDiceBatch", (x, y) => Overlap.GeneralizedDiceBatch(x, y));
+        yield return ("GeneralizedDice", (x, y) => Overlap.GeneralizedDice(x, y));
     }
 
     private static IEnumerable<(string, Func<Tensor, Tensor, Tensor>)> MulticlassSetLosses()

@@ -60,6 +60,20 @@ public class AcrossSegmentsTests
         Reference.Close(theirs.grad!, mine.grad!, 1e-9, 1e-14, "∂(g·ℓ)/∂logits");
     }
 
+    /// <summary>Under create_graph the gradient is the torch-ops form's, differentiable again: a gradient penalty's gradient.</summary>
+    [Fact]
+    public void SecondDerivativesAreExact()
+    {
+        var (x, y) = Inputs();
+        Tensor Penalty(Func<Tensor, Tensor> loss)
+        {
+            var leaf = x.detach().clone().requires_grad_(true);
+            var g = torch.autograd.grad(new[] { loss(leaf) }, new[] { leaf }, retain_graph: true, create_graph: true)[0];
+            return torch.autograd.grad(new[] { (g * g).sum() }, new[] { leaf })[0];
+        }
+        Reference.Close(Penalty(z => PerImage(z, y).mean()), Penalty(z => Overlap.GeneralizedDice(z, y)), 1e-8, 1e-14, "∂‖∇ℓ‖²/∂logits");
+    }
+
     [Fact]
     public void PerChannelSetsGiveOneValueForEveryReduction()
     {

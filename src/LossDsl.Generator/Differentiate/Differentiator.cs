@@ -217,7 +217,7 @@ public static class Differentiator
                 int inner = d.Of(b[x].A, v);
                 if (b.IsConst(inner, out var ic) && ic == 0) continue;
                 int passed = b.Mul(a, b.Mul(weight, inner));
-                if (result.ContainsKey(v)) result[v] = b.Add(result[v], b.Across(Op.ReduceSum, passed));
+                if (result.ContainsKey(v)) result[v] = b.Add(result[v], b.SumAcross(passed));
                 else adjoint[v] = b.Add(adjoint[v], passed);
             }
         }

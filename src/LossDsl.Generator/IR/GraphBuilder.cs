@@ -55,6 +55,9 @@ public sealed class GraphBuilder
     /// <summary>⊕_c body across the segments (a set loss's classes, a pair loss's anchors), ⊕ the reduction <paramref name="reduction"/> (<see cref="Op.Across"/>).</summary>
     public int Across(Op reduction, int body) => Intern(new Node(Op.Across, body, Slot: (int)reduction));
 
+    /// <summary>Σ_c body across the segments: what the differentiator passes between reductions across them, and the parser's Mean.</summary>
+    public int SumAcross(int body) => Across(Op.ReduceSum, body);
+
     /// <summary>
     /// <paramref name="node"/> with the inner and the outer element exchanged (Elem ↔ OuterElem, ElemIndex ↔ OuterIndex),
     /// not entering reductions or nested sums: what a nested body reads from the other side of the pair.

@@ -134,7 +134,7 @@ public sealed class BodyParser
         if (_lambdaDepth > 0)
             return Error(DiagnosticDescriptors.InvalidUse, call, $"{name} reduces per-{(PairRows ? "anchor values across the anchors" : "set values across the classes")}; call it outside the element functions");
         string reduction = name.Substring(0, name.Length - suffix.Length);
-        if (reduction == "Mean") return Builder.Div(Builder.Across(Op.ReduceSum, value), Builder.Leaf(PairRows ? Op.Length : Op.Classes));
+        if (reduction == "Mean") return Builder.Div(Builder.SumAcross(value), Builder.Leaf(PairRows ? Op.Length : Op.Classes));
         return Reductions.Named(reduction) is { } row
             ? Builder.Across(row.Op, value)
             : Error(DiagnosticDescriptors.UnknownMethod, call, name);
