@@ -198,10 +198,11 @@ public static class Differentiator
     /// <summary>
     /// The reductions across the segments of the loss, X = ⊕_c a_c (<see cref="Op.Across"/>), with their adjoints
     /// ∂L/∂X, one value per call or image. In reverse order (a body reads only lower-numbered ones), each passes
-    /// ∂L/∂X · w_X(c) · ∂a_c/∂V on: to a set's reduction V, per set (its adjoint, the same expression in every set); to
-    /// another reduction across the classes V, summed across them, Σ_c ∂L/∂X · w_X(c) · ∂a_c/∂V. w_X is the table's weight
-    /// across the classes (<see cref="Reduction.AcrossWeight"/>). A reduction's element function reads none of them (the
-    /// parser refuses it), so the sets' adjoints are complete before the reductions pass theirs on.
+    /// ∂L/∂X · w_X(c) · ∂a_c/∂V on: to a segment's reduction V, per segment (its adjoint, the same expression in every
+    /// segment); to another reduction across the segments V, summed across them, Σ_c ∂L/∂X · w_X(c) · ∂a_c/∂V. w_X is the
+    /// table's weight across the segments (<see cref="Reduction.AcrossWeight"/>). A reduction's element function reads none
+    /// of them (the parser refuses it), so the segments' adjoints are complete before the reductions pass theirs on.
+    /// (Per-set inputs they read get theirs in <see cref="OtherGradients"/>.)
     /// </summary>
     private static Dictionary<int, int> AcrossSegments(GraphBuilder b, Partials d, int root, List<int> all, Dictionary<int, int> adjoint)
     {
@@ -212,7 +213,7 @@ public static class Differentiator
             int x = across[k], a = result[x];
             if (b.IsConst(a, out var c) && c == 0) continue;
             int weight = b[x].AcrossReduction().AcrossWeight(b, x);
-            foreach (int v in Reachable(b, b[x].A).Where(i => i != x && (result.ContainsKey(i) || adjoint.ContainsKey(i))))
+            foreach (int v in Reachable(b, b[x].A).Where(i => result.ContainsKey(i) || adjoint.ContainsKey(i)))
             {
                 int inner = d.Of(b[x].A, v);
                 if (b.IsConst(inner, out var ic) && ic == 0) continue;
@@ -341,7 +342,7 @@ public static class Differentiator
         {
             var b = _b;
             var n = b[i];
-            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum or Op.Across) return b.Const(0);   // CumSum, NestedSum, OverClasses: variables (RunningSums, NestedSums, AcrossClasses)
+            if (n.Op.IsLeaf() || n.Op.IsReduction() || n.Op.IsPredicate() || n.Op is Op.Arg or Op.CumSum or Op.NestedSum or Op.Across) return b.Const(0);   // CumSum, NestedSum, Across: variables (RunningSums, NestedSums, AcrossSegments)
             int a = n.A;
             int da = Of(a, v);
             switch (n.Op)
