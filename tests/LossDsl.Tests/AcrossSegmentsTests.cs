@@ -24,17 +24,7 @@ public class AcrossSegmentsTests
     }
 
     /// <summary>MONAI's per-image generalized Dice (batch=False), [N]: the independent composition.</summary>
-    private static Tensor PerImage(Tensor logits, Tensor y)
-    {
-        var p = logits.sigmoid();
-        var dims = new long[] { 2, 3 };
-        var ground = y.sum(dims);
-        var w = 1 / ground.square();
-        var infinite = w.isinf();
-        w = torch.where(infinite, torch.zeros_like(w), w);
-        w = w + infinite.to(w.dtype) * w.amax(new long[] { 1 }, keepdim: true);
-        return 1 - (2 * (w * (p * y).sum(dims)).sum(1) + 1e-5) / ((w * (p.sum(dims) + ground)).sum(1) + 1e-5);
-    }
+    private static Tensor PerImage(Tensor logits, Tensor y) => LossLibraryTests.MonaiGeneralizedDice(logits, y, new long[] { 2, 3 }, 1e-5, 1e-5);
 
     [Fact]
     public void PerImageSetsGiveOneLossPerImage()

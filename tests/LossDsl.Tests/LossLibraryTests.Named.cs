@@ -35,7 +35,7 @@ public partial class LossLibraryTests
     /// <paramref name="dims"/> (the pixels, and the batch with batch=True), w = 1/(Σy)², infinite weights set to the largest
     /// finite one of the same image (of the batch), then 1 − (2·Σ_c w·I + smooth_nr) / (Σ_c w·(Σp + Σy) + smooth_dr).
     /// </summary>
-    private static Tensor MonaiGeneralizedDice(Tensor logits, Tensor y, long[] dims, double smoothNr, double smoothDr)
+    internal static Tensor MonaiGeneralizedDice(Tensor logits, Tensor y, long[] dims, double smoothNr, double smoothDr)
     {
         var p = logits.sigmoid();
         var ground = y.sum(dims);
