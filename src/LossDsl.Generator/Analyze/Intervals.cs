@@ -40,9 +40,9 @@ public static class IntervalAnalysis
             case Op.Elem: case Op.At: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
             case Op.Target: case Op.ElemIndex: case Op.Arg: case Op.OuterIndex: return new Interval(0, double.PositiveInfinity);
             case Op.OuterElem: return n.Slot < d.Spans.Length ? d.Spans[n.Slot] : Interval.Real;
-            case Op.NestedSum: return Reductions.Of(Op.ReduceSum)!.Range(A(), d.MinLength);
+            case Op.NestedSum: return Reductions.SumRow.Range(A(), d.MinLength);
             // A running sum adds up one element (the current one) or more.
-            case Op.CumSum: return Reductions.Of(Op.ReduceSum)!.Range(A(), 1);
+            case Op.CumSum: return Reductions.SumRow.Range(A(), 1);
             case Op.Length: return new Interval(d.MinLength, double.PositiveInfinity);
             case Op.Classes: return new Interval(1, double.PositiveInfinity);
             case Op.Across: return n.AcrossReduction().Range(A(), 1);   // one segment or more

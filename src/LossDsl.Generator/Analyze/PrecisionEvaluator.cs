@@ -119,36 +119,46 @@ public sealed class PrecisionEvaluator
             case Op.And: return Bool(A().Hi != 0 && B().Hi != 0);
             case Op.Or: return Bool(A().Hi != 0 || B().Hi != 0);
             case Op.Not: return Bool(A().Hi == 0);
-            case Op.ReduceSum:
-                {
-                    DoubleDouble s = 0;
-                    for (int k = 0; k < Length; k++) s = Round(s + Eval(n.A, k));
-                    return s;
-                }
-            case Op.ReduceMax or Op.ReduceMin:
-                {
-                    DoubleDouble m = n.Op == Op.ReduceMax ? double.NegativeInfinity : double.PositiveInfinity;
-                    for (int k = 0; k < Length; k++)
-                    {
-                        var e = Eval(n.A, k);
-                        if (double.IsNaN(e.Hi)) return e;
-                        if (n.Op == Op.ReduceMax ? e > m : e < m) m = e;
-                    }
-                    return m;
-                }
-            case Op.ReduceLogSumExp:
-                {
-                    DoubleDouble m = double.NegativeInfinity;
-                    for (int k = 0; k < Length; k++) { var e = Eval(n.A, k); if (e > m) m = e; }
-                    if (double.IsInfinity(m.Hi)) return m;
-                    DoubleDouble s = 0;
-                    for (int k = 0; k < Length; k++) s = Round(s + Round(DoubleDouble.Exp(Eval(n.A, k) - m)));
-                    return Round(m + Round(DoubleDouble.Log(s)));
-                }
+            case var op when Reductions.Of(op) is { } row:
+                return Reduce(row, n.A);
         }
         if (n.OperandCount == 1) return Round(Unary(n.Op, A()));
         if (n.OperandCount == 2) return Round(Binary(n.Op, A(), B()));
         return double.NaN;   // an op this evaluator does not know
+    }
+
+    /// <summary>A reduction over the row's elements, in double-double, by its row of the reduction table.</summary>
+    private DoubleDouble Reduce(Reduction row, int body)
+    {
+        switch (row.Accumulator)
+        {
+            case Accumulator.Additive:
+                {
+                    DoubleDouble s = 0;
+                    for (int k = 0; k < Length; k++) s = Round(s + Eval(body, k));
+                    return s;
+                }
+            case Accumulator.Selecting:
+                {
+                    DoubleDouble m = row.Identity;
+                    for (int k = 0; k < Length; k++)
+                    {
+                        var e = Eval(body, k);
+                        if (double.IsNaN(e.Hi)) return e;
+                        if (row.Compare == Op.Gt ? e > m : e < m) m = e;
+                    }
+                    return m;
+                }
+            default:
+                {
+                    DoubleDouble m = double.NegativeInfinity;
+                    for (int k = 0; k < Length; k++) { var e = Eval(body, k); if (e > m) m = e; }
+                    if (double.IsInfinity(m.Hi)) return m;
+                    DoubleDouble s = 0;
+                    for (int k = 0; k < Length; k++) s = Round(s + Round(DoubleDouble.Exp(Eval(body, k) - m)));
+                    return Round(m + Round(DoubleDouble.Log(s)));
+                }
+        }
     }
 
     private static DoubleDouble Unary(Op op, DoubleDouble a) => op switch

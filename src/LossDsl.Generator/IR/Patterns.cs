@@ -13,6 +13,9 @@ public static class Patterns
     /// </summary>
     public static bool IsLogSumExp(Node n) => n.Op == Op.ReduceLogSumExp;
 
+    /// <summary>Whether <paramref name="n"/> is a sum reduction Σ_j body (a rewrite rule's pattern reads its body).</summary>
+    public static bool IsSum(Node n) => n.Op == Op.ReduceSum;
+
     /// <summary>
     /// Whether node <paramref name="n"/> is a log-softmax: z_j − LogSumExp(z) or z[t] − LogSumExp(z), the
     /// element read from the same span as the LogSumExp's plain-element body. It is a log-probability: ≤ 0, and &lt; 0

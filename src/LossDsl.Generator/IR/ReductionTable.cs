@@ -101,6 +101,9 @@ public static class Reductions
     private static readonly Dictionary<Op, Reduction> s_byOp = All.ToDictionary(r => r.Op);
     private static readonly Dictionary<string, Reduction> s_byName = All.ToDictionary(r => r.Name, StringComparer.Ordinal);
 
+    /// <summary>The sum's row: what a running sum and a nested sum add up like.</summary>
+    public static Reduction SumRow => s_byOp[Op.ReduceSum];
+
     /// <summary>The row of a reduction op, or null when <paramref name="op"/> is not a reduction.</summary>
     public static Reduction? Of(Op op) => s_byOp.TryGetValue(op, out var r) ? r : null;
 

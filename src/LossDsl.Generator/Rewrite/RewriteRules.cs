@@ -104,12 +104,12 @@ public static class RewriteRules
                 .Select(n => n.C)),
 
         new("log(e^a / Σ e^b) → a − logΣexp(b)", "e^a overflows for a > 88 in float32, and the ratio loses its small terms",
-            (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Div } d && b[d.A].Op == Op.Exp && b[d.B] is { Op: Op.ReduceSum } s
+            (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Div } d && b[d.A].Op == Op.Exp && b[d.B] is var s && Patterns.IsSum(s)
                 && b[s.A].Op == Op.Exp
                 ? b.Sub(b[d.A].A, b.LogSumExp(b[s.A].A)) : null),
 
         new("log Σ e^b → logΣexp(b)", "e^b overflows for b > 88 in float32",
-            (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.ReduceSum } s && b[s.A].Op == Op.Exp ? b.LogSumExp(b[s.A].A) : null),
+            (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is var s && Patterns.IsSum(s) && b[s.A].Op == Op.Exp ? b.LogSumExp(b[s.A].A) : null),
 
         new("log(1 + u) → log1p(u)", "1 + u rounds away the bits of a small u",
             (b, i) => b[i] is { Op: Op.Log } n && b[n.A] is { Op: Op.Add } a
