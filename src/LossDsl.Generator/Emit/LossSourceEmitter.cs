@@ -433,14 +433,6 @@ public static class LossSourceEmitter
         }
     }
 
-    /// <summary>The runtime layout: the axes' factory, told when the loss reduces across its segments (classes or anchors).</summary>
-    private static string LayoutFactory(KernelPlan plan)
-    {
-        string factory = plan.Loss.Signature.Axes.LayoutFactory;
-        if (!plan.Loss.ReducesAcross) return factory;
-        return plan.Loss.Signature.Axes.MeanOverPositive ? factory + "AcrossAnchors" : factory.Substring(0, factory.Length - 1) + ", acrossClasses: true)";
-    }
-
     private static void EmitKernels(IndentedWriter w, KernelPlan plan)
     {
         var sig = plan.Loss.Signature;
@@ -453,7 +445,7 @@ public static class LossSourceEmitter
             string roles = string.Join(", ", Data(sig).Select(p => "TensorRole." + Role(sig, p)));
             w.Line("public static readonly LossDefinition Definition = new LossDefinition(");
             w.Line($"    name: \"{sig.Name}\",");
-            w.Line($"    layout: {LayoutFactory(plan)},");
+            w.Line($"    layout: {sig.Axes.LayoutFactoryFor(plan.Loss.ReducesAcross)},");
             w.Line($"    tensorNames: new[] {{ {Names(null)} }},");
             w.Line($"    roles: new[] {{ {roles} }},");
             w.Line($"    hyperNames: new string[] {{ {Names(ParameterKind.Hyper)} }},");

@@ -86,12 +86,18 @@ public sealed record AxesDeclaration(
     /// The runtime layout the generated <c>LossDefinition</c> calls for these axes (the System.Text.Json pattern: the kind
     /// is decided here once, and the runtime's factory owns validation, segments, the torch-ops frame and the Mean count).
     /// </summary>
-    public string LayoutFactory => "global::LossDsl.Runtime.LossLayouts." + (Segment, Members) switch
+    public string LayoutFactory => LayoutFactoryFor(reducesAcross: false);
+
+    /// <summary>
+    /// The layout factory for a loss whose body does or does not reduce across its segments (a set loss's classes, a pair
+    /// loss's anchors): the body decides that, the axes how the runtime is told.
+    /// </summary>
+    public string LayoutFactoryFor(bool reducesAcross) => "global::LossDsl.Runtime.LossLayouts." + (Segment, Members) switch
     {
         (SegmentAxis.Element, _) => "Elements",
-        (SegmentAxis.Row, MemberAxis.Batch) => "PairRows",
+        (SegmentAxis.Row, MemberAxis.Batch) => reducesAcross ? "PairRowsAcrossAnchors" : "PairRows",
         (SegmentAxis.Row, _) => "ClassRows",
-        _ => $"Sets(global::LossDsl.LossSets.{Sets}, multiclass: {(PixelClasses ? "true" : "false")})",
+        _ => $"Sets(global::LossDsl.LossSets.{Sets}, multiclass: {(PixelClasses ? "true" : "false")}" + (reducesAcross ? ", acrossClasses: true)" : ")"),
     };
 
     /// <summary>What <c>reduction: None</c> returns one loss per, as the generated documentation says it.</summary>
